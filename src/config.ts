@@ -1,0 +1,145 @@
+/**
+ * Configuration has one home: every setting is read here from flags, the environment and `.env` (in that order of
+ * precedence), validated once at start-up, and handed on as a typed `Config`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { SwitchboardError } from './errors.ts';
+import { keySetFrom } from './livekit/keys.ts';
+
+export const DEV_API_KEY = 'devkey';
+export const DEV_API_SECRET = 'secret';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export interface Config {
+  dev: boolean;
+  port: number;
+  host: string;
+  /** API key → secret: every key LiveKit may sign deliveries with. */
+  keys: ReadonlyMap<string, string>;
+  rulesDir: string;
+  pluginsDir: string;
+  databaseUrl: string;
+  adminToken: string | undefined;
+  webhookPath: string;
+  maxBodyBytes: number;
+  clockToleranceSeconds: number;
+  inlineActionTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+/** Each setting: its variable, its flag (the variable in kebab case), its default. */
+const SETTINGS = {
+  PORT: '8080',
+  HOST: '0.0.0.0',
+  LIVEKIT_API_KEY: undefined,
+  LIVEKIT_API_SECRET: undefined,
+  LIVEKIT_KEYS: undefined,
+  RULES_DIR: './rules',
+  PLUGINS_DIR: './plugins',
+  DATABASE_URL: 'file:./data/switchboard.db',
+  ADMIN_TOKEN: undefined,
+  WEBHOOK_PATH: '/api/v1/webhooks/livekit',
+  MAX_BODY_BYTES: '1MiB',
+  CLOCK_TOLERANCE: '60s',
+  INLINE_ACTION_TIMEOUT: '5s',
+  LOG_LEVEL: 'info',
+} as const satisfies Record<string, string | undefined>;
+
+export type SettingName = keyof typeof SETTINGS;
+export type Settings = Partial<Record<SettingName, string>>;
+
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+/** `LIVEKIT_API_KEY` → `livekit-api-key`. */
+export function flagName(setting: SettingName): string {
+  return setting.toLowerCase().replaceAll('_', '-');
+}
+
+/** Reads `.env` from `cwd` when present; variables already in the environment win over it. */
+export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Settings {
+  const dotenvPath = `${cwd}/.env`;
+  const fromFile = existsSync(dotenvPath) ? parseEnv(readFileSync(dotenvPath, 'utf8')) : {};
+  const merged: Settings = {};
+  for (const name of SETTING_NAMES) {
+    const value = env[name] ?? fromFile[name];
+    if (value !== undefined && value !== '') merged[name] = value;
+  }
+  return merged;
+}
+
+export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boolean }): Config {
+  const raw: Settings = { ...options.env, ...options.flags };
+  const setting = (name: SettingName): string | undefined => raw[name] ?? SETTINGS[name];
+  const dev = options.dev ?? false;
+
+  const hasCredentials = raw.LIVEKIT_API_KEY || raw.LIVEKIT_API_SECRET || raw.LIVEKIT_KEYS;
+  if (!hasCredentials && !dev) {
+    throw new SwitchboardError(
+      'E_CONFIG_INVALID',
+      'LIVEKIT_API_KEY and LIVEKIT_API_SECRET must be set (or LIVEKIT_KEYS with "key: secret" pairs); ' +
+        'for local development run `npm run dev`, which uses the LiveKit dev credentials devkey/secret',
+    );
+  }
+  const keys = hasCredentials
+    ? keySetFrom({ apiKey: raw.LIVEKIT_API_KEY, apiSecret: raw.LIVEKIT_API_SECRET, keys: raw.LIVEKIT_KEYS })
+    : new Map([[DEV_API_KEY, DEV_API_SECRET]]);
+
+  const webhookPath = setting('WEBHOOK_PATH')!;
+  if (!webhookPath.startsWith('/')) invalid('WEBHOOK_PATH', webhookPath, 'a path starting with "/"');
+
+  return {
+    dev,
+    port: parsePort(setting('PORT')!),
+    host: setting('HOST')!,
+    keys,
+    rulesDir: setting('RULES_DIR')!,
+    pluginsDir: setting('PLUGINS_DIR')!,
+    databaseUrl: setting('DATABASE_URL')!,
+    adminToken: raw.ADMIN_TOKEN,
+    webhookPath,
+    maxBodyBytes: parseByteSize('MAX_BODY_BYTES', setting('MAX_BODY_BYTES')!),
+    clockToleranceSeconds: parseDuration('CLOCK_TOLERANCE', setting('CLOCK_TOLERANCE')!) / 1000,
+    inlineActionTimeoutMs: parseDuration('INLINE_ACTION_TIMEOUT', setting('INLINE_ACTION_TIMEOUT')!),
+    logLevel: parseLogLevel(setting('LOG_LEVEL')!),
+  };
+}
+
+function invalid(name: SettingName, value: string, expected: string): never {
+  throw new SwitchboardError('E_CONFIG_INVALID', `${name} is "${value}": expected ${expected}`);
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) invalid('PORT', value, 'a port number from 0 to 65535');
+  return port;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1000, kib: 1024, mb: 1000 ** 2, mib: 1024 ** 2 };
+
+/** `1048576`, `512KiB`, `1MiB`, `1mb`. */
+export function parseByteSize(name: SettingName, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = match ? BYTE_UNITS[match[2].toLowerCase()] : undefined;
+  if (!match || unit === undefined) invalid(name, value, 'a size such as 1048576, 512KiB or 1MiB');
+  const bytes = Math.floor(Number(match[1]) * unit);
+  if (bytes < 1) invalid(name, value, 'a size of at least one byte');
+  return bytes;
+}
+
+const DURATION_UNITS: Record<string, number> = { '': 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds from `60`, `60s`, `500ms`, `2m`: a bare number is seconds. */
+export function parseDuration(name: SettingName, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(value.trim());
+  if (!match) invalid(name, value, 'a duration such as 60, 60s, 500ms or 2m');
+  return Number(match[1]) * DURATION_UNITS[(match[2] ?? '').toLowerCase()];
+}
+
+function parseLogLevel(value: string): LogLevel {
+  const level = value.toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(level)) invalid('LOG_LEVEL', value, `one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+}

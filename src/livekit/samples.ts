@@ -1,0 +1,62 @@
+/** Sample webhook events (LiveKit's own encoding of each event) for `switchboard send`, docs and tests. */
+import { randomInt } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LiveKitEvent } from './event-types.ts';
+import { isJsonObject } from './json-object.ts';
+
+const SAMPLES_DIR = join(import.meta.dirname, 'samples');
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+export interface SampleOverrides {
+  /** Replaces the room name wherever the event names its room. */
+  room?: string;
+  /** Replaces the participant identity wherever the event names its participant. */
+  participant?: string;
+}
+
+/** The event names that have a sample, sorted. */
+export function sampleEventNames(): string[] {
+  return readdirSync(SAMPLES_DIR)
+    .filter((file) => file.endsWith('.json'))
+    .map((file) => file.slice(0, -'.json'.length))
+    .sort();
+}
+
+/**
+ * A fresh copy of the sample for `name`, with a new `id` and `createdAt` = now; undefined when there is none.
+ *
+ * @example
+ * sampleEvent('participant_joined', { room: 'standup', participant: 'bob' });
+ */
+export function sampleEvent(name: string, overrides: SampleOverrides = {}): LiveKitEvent | undefined {
+  // Checking against the listing also keeps `name` from reaching outside the samples folder.
+  if (!sampleEventNames().includes(name)) return undefined;
+  const event = JSON.parse(readFileSync(join(SAMPLES_DIR, `${name}.json`), 'utf8')) as LiveKitEvent;
+  event.id = `EV_${randomId(12)}`;
+  event.createdAt = String(Math.floor(Date.now() / 1000));
+  if (overrides.room !== undefined) {
+    if (event.room !== undefined) event.room.name = overrides.room;
+    replaceField(event, 'roomName', overrides.room);
+  }
+  if (overrides.participant !== undefined) {
+    if (event.participant !== undefined) event.participant.identity = overrides.participant;
+    replaceField(event, 'participantIdentity', overrides.participant);
+  }
+  return event;
+}
+
+function replaceField(value: unknown, field: string, replacement: string): void {
+  if (Array.isArray(value)) {
+    for (const item of value) replaceField(item, field, replacement);
+  } else if (isJsonObject(value)) {
+    for (const [key, child] of Object.entries(value)) {
+      if (key === field && typeof child === 'string') value[key] = replacement;
+      else replaceField(child, field, replacement);
+    }
+  }
+}
+
+function randomId(length: number): string {
+  return Array.from({ length }, () => ID_ALPHABET[randomInt(ID_ALPHABET.length)]).join('');
+}
