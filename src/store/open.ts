@@ -1,0 +1,52 @@
+/** Opens the store that DATABASE_URL names. Callers run `migrate()` themselves. */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SwitchboardError } from '../errors.ts';
+import { SqliteStore } from './sqlite.ts';
+import type { Store } from './store.ts';
+
+const ACCEPTED_FORMS =
+  'file:./data/switchboard.db (relative to the working directory), file:/absolute/path.db or file::memory:';
+
+/**
+ * @example
+ *   const store = await openStore('file:./data/switchboard.db');
+ *   await store.migrate();
+ */
+export async function openStore(url: string): Promise<Store> {
+  if (/^postgres(ql)?:/i.test(url)) {
+    throw new SwitchboardError(
+      'E_CONFIG_INVALID',
+      `DATABASE_URL names a PostgreSQL database, and PostgreSQL support is not available yet. Use SQLite: ${ACCEPTED_FORMS}.`,
+    );
+  }
+  const location = sqliteLocation(url);
+  if (location !== ':memory:') createParentDirectory(location);
+  return new SqliteStore(location);
+}
+
+function sqliteLocation(url: string): string {
+  const invalid = () =>
+    new SwitchboardError('E_CONFIG_INVALID', `DATABASE_URL is not a database URL Switchboard accepts. Use ${ACCEPTED_FORMS}.`);
+  if (!url.startsWith('file:') || url === 'file:') throw invalid();
+  if (!url.startsWith('file://')) return url.slice('file:'.length);
+  // The standard form, file:///absolute/path.db.
+  try {
+    return fileURLToPath(url);
+  } catch {
+    throw invalid();
+  }
+}
+
+function createParentDirectory(path: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (error) {
+    throw new SwitchboardError(
+      'E_STORE_UNAVAILABLE',
+      `Cannot create the directory for the SQLite database at ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
