@@ -1,0 +1,186 @@
+/**
+ * The two ways the ingest benchmark loads a server: closed-loop at maximum throughput (autocannon), and open-loop
+ * at a fixed rate. Every request carries its own signed delivery; none is ever sent twice.
+ */
+import { Agent, request } from 'node:http';
+import { autocannon, type AutocannonInstance } from './autocannon.ts';
+import type { SignedDelivery } from './webhook-events.ts';
+
+export interface LoadResult {
+  sent: number;
+  ok: number;
+  non2xx: number;
+  /** Connection errors and timeouts. */
+  errors: number;
+  seconds: number;
+  /** 2xx responses per second. */
+  eventsPerSecond: number;
+  /** Milliseconds. */
+  latency: { p50: number; p99: number; max: number };
+}
+
+/** Sees every response body, e.g. to check that no delivery was taken for a duplicate. */
+export type ResponseInspector = (status: number, body: string) => void;
+
+export interface MaxThroughputRun {
+  url: string;
+  connections: number;
+  /** Seconds; or give `amount`. */
+  duration?: number;
+  amount?: number;
+  deliveries: readonly SignedDelivery[];
+  inspect?: ResponseInspector;
+}
+
+/**
+ * Closed loop: each connection sends its next delivery as soon as the previous answer arrives. Fails when the
+ * deliveries run out before the time does, rather than repeat one.
+ */
+export function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadResult> {
+  let next = 0;
+  let exhausted = false;
+  const latencies: number[] = [];
+  const start = performance.now();
+  let lastAnswer = start;
+  return new Promise<LoadResult>((resolve, reject) => {
+    const instance: AutocannonInstance = autocannon(
+      {
+        url: run.url,
+        connections: run.connections,
+        ...(run.amount === undefined ? { duration: run.duration } : { amount: run.amount }),
+        requests: [
+          {
+            method: 'POST',
+            setupRequest(base) {
+              let delivery = run.deliveries[next++];
+              if (delivery === undefined) {
+                // autocannon cannot skip a request here; this one is sent, but the run is void.
+                exhausted = true;
+                instance.stop();
+                delivery = run.deliveries[run.deliveries.length - 1];
+              }
+              return { ...base, headers: headersFor(delivery), body: delivery.body };
+            },
+            onResponse: run.inspect,
+          },
+        ],
+      },
+      (error, result) => {
+        if (error) return reject(error);
+        if (exhausted) {
+          return reject(new Error(`the ${run.deliveries.length} pre-signed deliveries ran out before the run ended; nothing may be sent twice, so this run is void`));
+        }
+        const ok = result['2xx'];
+        // autocannon notices the end of an `amount` run only at its next one-second tick: time to the last answer.
+        const seconds = (lastAnswer - start) / 1000;
+        resolve({
+          sent: result.requests.sent,
+          ok,
+          non2xx: result.non2xx,
+          errors: result.errors + result.timeouts,
+          seconds,
+          eventsPerSecond: ok / seconds,
+          latency: percentiles(latencies),
+        });
+      },
+    );
+    // autocannon's own histogram keeps whole milliseconds; this keeps the exact response times.
+    instance.on('response', (_client: unknown, status: number, _bytes: number, responseTime: number) => {
+      lastAnswer = performance.now();
+      if (status >= 200 && status < 300) latencies.push(responseTime);
+    });
+  });
+}
+
+export interface FixedRateRun {
+  url: string;
+  /** Requests per second. */
+  rate: number;
+  duration: number;
+  /** At least rate × duration of them. */
+  deliveries: readonly SignedDelivery[];
+  inspect?: ResponseInspector;
+}
+
+const DRAIN_TIMEOUT_MS = 15_000;
+
+/**
+ * Open loop: delivery k is due at start + k / rate, whatever happened to the ones before, as LiveKit sends them.
+ * autocannon's `overallRate` cannot do this: it lets each connection send its share of a second back to back,
+ * then pause, which measures bursts at full load rather than a steady rate. Latency counts from the due time, so a
+ * stalled server (or load generator) shows up in it instead of silently lowering the rate.
+ */
+export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
+  const total = Math.round(run.rate * run.duration);
+  if (run.deliveries.length < total) throw new Error(`a fixed-rate run of ${total} requests needs as many deliveries`);
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const interval = 1000 / run.rate;
+  const latencies: number[] = [];
+  let ok = 0;
+  let non2xx = 0;
+  let errors = 0;
+  let answered = 0;
+  let issued = 0;
+  const start = performance.now();
+
+  await new Promise<void>((resolve) => {
+    const settle = () => {
+      if (++answered === total) resolve();
+    };
+    const send = (k: number) => {
+      const due = start + k * interval;
+      const delivery = run.deliveries[k];
+      const outgoing = request(run.url, { method: 'POST', agent, headers: headersFor(delivery) }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => {
+          const status = response.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            ok++;
+            latencies.push(performance.now() - due);
+          } else {
+            non2xx++;
+          }
+          run.inspect?.(status, body);
+          settle();
+        });
+      });
+      outgoing.on('error', () => {
+        errors++;
+        settle();
+      });
+      outgoing.end(delivery.body);
+    };
+    const tick = () => {
+      const now = performance.now();
+      while (issued < total && start + issued * interval <= now) send(issued++);
+      if (issued < total) setTimeout(tick, Math.max(0, start + issued * interval - performance.now()));
+      else setTimeout(resolve, DRAIN_TIMEOUT_MS).unref();
+    };
+    tick();
+  });
+  const seconds = (performance.now() - start) / 1000;
+  agent.destroy();
+  const unanswered = total - answered;
+  return {
+    sent: issued,
+    ok,
+    non2xx,
+    errors: errors + unanswered,
+    seconds,
+    eventsPerSecond: ok / seconds,
+    latency: percentiles(latencies),
+  };
+}
+
+function headersFor(delivery: SignedDelivery): Record<string, string> {
+  return { 'content-type': 'application/webhook+json', authorization: delivery.authorization };
+}
+
+function percentiles(values: number[]): LoadResult['latency'] {
+  if (values.length === 0) return { p50: NaN, p99: NaN, max: NaN };
+  const sorted = Float64Array.from(values).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] };
+}

@@ -1,0 +1,48 @@
+/** What every benchmark prints: the machine it ran on, and aligned text and markdown tables of its results. */
+import { availableParallelism, cpus } from 'node:os';
+
+export interface Machine {
+  cores: number;
+  cpu: string;
+  node: string;
+  date: string;
+}
+
+export function machine(): Machine {
+  return {
+    cores: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    date: new Date().toISOString().slice(0, 10),
+  };
+}
+
+export function describeMachine({ cores, cpu, node, date }: Machine): string {
+  return `${cores} cores (${cpu}), Node.js ${node}, ${date}`;
+}
+
+/** Columns padded to their widest cell; numbers-looking cells right-aligned. */
+export function textTable(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
+  const numeric = /^[\d.,:×≥≤%+-]+( ?[a-z/×]+)?$/i;
+  return rows
+    .map((row) => row.map((cell, column) => (numeric.test(cell) ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ').trimEnd())
+    .join('\n');
+}
+
+export function markdownTable(rows: readonly (readonly string[])[]): string {
+  const [header, ...body] = rows;
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
+}
+
+/** `1234.5` → `1,235`; small numbers keep their decimals. */
+export function formatNumber(value: number, decimals = 0): string {
+  return Number.isFinite(value)
+    ? value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
+    : 'n/a';
+}
+
+export function verdict(met: boolean): string {
+  return met ? 'met' : 'MISSED';
+}

@@ -1,0 +1,61 @@
+/**
+ * Starts a server under test in a child process of its own, so it never shares an event loop (or a core it did
+ * not ask for) with the load generator.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import type { ListeningMessage } from './servers/lifecycle.ts';
+
+export interface ServerProcess {
+  /** Where to post deliveries. */
+  url: string;
+  pid: number;
+  /** Stops the server and waits for its process to exit (SIGKILL after a grace period). */
+  stop(): Promise<void>;
+}
+
+export interface ServerProcessOptions {
+  env: Record<string, string>;
+  /** Extra Node.js flags for the child, e.g. `--cpu-prof`. */
+  execArgv?: string[];
+  startTimeoutMs?: number;
+}
+
+const STOP_GRACE_MS = 10_000;
+
+export function startServerProcess(script: string, options: ServerProcessOptions): Promise<ServerProcess> {
+  const child = fork(script, [], {
+    execPath: process.execPath,
+    execArgv: options.execArgv ?? [],
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  // Whatever happens to the benchmark, the server does not outlive it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  return new Promise<ServerProcess>((resolve, reject) => {
+    const timeout = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not start within ${options.startTimeoutMs ?? 60_000} ms`));
+    }, options.startTimeoutMs ?? 60_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timeout);
+      reject(new Error(`${script} exited before listening (code ${code}, signal ${signal})`));
+    });
+    child.once('message', (message: ListeningMessage) => {
+      clearTimeout(timeout);
+      resolve({ url: message.listening, pid: child.pid!, stop: () => stop(child, exited, killOnExit) });
+    });
+  });
+}
+
+async function stop(child: ChildProcess, exited: Promise<void>, killOnExit: () => void): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    const grace = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(grace);
+  }
+  process.removeListener('exit', killOnExit);
+}

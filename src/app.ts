@@ -1,0 +1,92 @@
+/** Wires one running Switchboard from a Config: store, plugins, rules, ingest, HTTP. */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.ts';
+import { createIngest } from './engine/ingest.ts';
+import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
+import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
+import { createHttpApp } from './server/http-app.ts';
+import { openStore } from './store/open.ts';
+import type { Store } from './store/store.ts';
+import type { Logger } from './telemetry/logger.ts';
+
+export interface Switchboard {
+  /** The base URL the server listens on, e.g. http://127.0.0.1:8080. */
+  url: string;
+  server: Server;
+  store: Store;
+  plugins: PluginRegistry;
+  rules: RulesHolder;
+  /** Stops taking webhooks, lets in-flight ones finish, closes the store. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  /** Reload rules when files under RULES_DIR change. */
+  watchRules?: boolean;
+}
+
+export async function startSwitchboard(config: Config, log: Logger, options: StartOptions = {}): Promise<Switchboard> {
+  const plugins = await loadPlugins(config.pluginsDir);
+  const rules = await createRulesHolder(
+    { dir: config.rulesDir, plugins: plugins.specs(), env: options.env ?? process.env },
+    log,
+  );
+  const store = await openStore(config.databaseUrl);
+  await store.migrate();
+
+  let accepting = true;
+  const ingest = createIngest({
+    store,
+    plugins,
+    currentRules: rules.current,
+    log,
+    inlineActionTimeoutMs: config.inlineActionTimeoutMs,
+  });
+  const app = createHttpApp({
+    path: config.webhookPath,
+    keys: config.keys,
+    maxBodyBytes: config.maxBodyBytes,
+    clockToleranceSeconds: config.clockToleranceSeconds,
+    ingest,
+    log,
+    accepting: () => accepting,
+    adminToken: config.adminToken,
+    store,
+    currentRules: rules.current,
+  });
+
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  if (options.watchRules) rules.watch();
+
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  log.info({ url, webhook_path: config.webhookPath, rules: rules.current().rules.length, plugins: plugins.list().length }, 'switchboard listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    server,
+    store,
+    plugins,
+    rules,
+    close() {
+      closing ??= (async () => {
+        accepting = false;
+        rules.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/** The `switchboard` command: parses arguments and hands off to src/commands/. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { flagName, readEnvironment, SETTING_NAMES, type Settings } from './config.ts';
+import { isSwitchboardError } from './errors.ts';
+import { serve } from './commands/serve.ts';
+import { defaultSendOptions, send } from './commands/send.ts';
+import { testRules } from './commands/test.ts';
+import { validate } from './commands/validate.ts';
+
+const USAGE = `Usage: switchboard <command> [options]
+
+Commands:
+  serve [--dev]                       run the service (every setting is also a flag: --port, --rules-dir, …)
+  validate [dir]                      check the rule files in dir (default RULES_DIR) and exit non-zero on problems
+  test [event.json|-|tests.yaml]      dry run: which rules match an event and the params they render;
+                                      with no argument, run the rule tests in <rules dir>/tests/*.yaml
+       [--rules dir]
+  send <event-name|file.json>         post a signed sample event (or a file, byte for byte) as LiveKit does
+       [--url URL] [--room NAME] [--participant IDENTITY] [--key KEY] [--secret SECRET]
+
+Settings come from flags, then the environment, then .env: ${SETTING_NAMES.join(', ')}.`;
+
+const settingOptions: ParseArgsConfig['options'] = Object.fromEntries(
+  SETTING_NAMES.map((name) => [flagName(name), { type: 'string' }]),
+);
+
+function settingsFromFlags(values: Record<string, unknown>): Settings {
+  const settings: Settings = {};
+  for (const name of SETTING_NAMES) {
+    const value = values[flagName(name)];
+    if (typeof value === 'string') settings[name] = value;
+  }
+  return settings;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const parse = (options: ParseArgsConfig['options']) =>
+    parseArgs({ args: rest, options: { ...settingOptions, ...options }, allowPositionals: true, strict: true });
+
+  switch (command) {
+    case 'serve': {
+      const { values } = parse({ dev: { type: 'boolean' } });
+      await serve({ flags: settingsFromFlags(values), dev: values.dev === true });
+      return -1;
+    }
+    case 'validate': {
+      const { values, positionals } = parse({});
+      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
+      return validate({ dir: positionals[0] ?? settings.RULES_DIR ?? './rules', pluginsDir: settings.PLUGINS_DIR ?? './plugins' });
+    }
+    case 'test': {
+      const { values, positionals } = parse({ rules: { type: 'string' } });
+      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
+      return testRules({
+        input: positionals[0],
+        rulesDir: (values.rules as string | undefined) ?? settings.RULES_DIR ?? './rules',
+        pluginsDir: settings.PLUGINS_DIR ?? './plugins',
+      });
+    }
+    case 'send': {
+      const { values, positionals } = parse({
+        url: { type: 'string' },
+        room: { type: 'string' },
+        participant: { type: 'string' },
+        key: { type: 'string' },
+        secret: { type: 'string' },
+      });
+      if (!positionals[0]) {
+        console.error('send needs an event name or a file.json\n\n' + USAGE);
+        return 2;
+      }
+      const defaults = defaultSendOptions({ ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) });
+      const response = await send({
+        what: positionals[0],
+        url: (values.url as string | undefined) ?? defaults.url,
+        apiKey: (values.key as string | undefined) ?? defaults.apiKey,
+        apiSecret: (values.secret as string | undefined) ?? defaults.apiSecret,
+        room: values.room as string | undefined,
+        participant: values.participant as string | undefined,
+      });
+      console.log(`${response.status} ${response.body}`);
+      return response.status >= 200 && response.status < 300 ? 0 : 1;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (isSwitchboardError(error)) console.error(`${error.code}: ${error.message}`);
+    else if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`${(error as Error).message}\n\n${USAGE}`);
+    else console.error(error);
+    process.exitCode = 1;
+  },
+);

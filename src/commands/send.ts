@@ -1,0 +1,54 @@
+/** `switchboard send`: posts a sample or a file as LiveKit would, signed with the given key. */
+import { readFileSync } from 'node:fs';
+import { DEV_API_KEY, DEV_API_SECRET } from '../config.ts';
+import { SwitchboardError } from '../errors.ts';
+import { sampleEvent, sampleEventNames } from '../livekit/samples.ts';
+import { signWebhook } from '../livekit/sign.ts';
+
+export interface SendOptions {
+  what: string;
+  url: string;
+  apiKey: string;
+  apiSecret: string;
+  room?: string;
+  participant?: string;
+}
+
+export function defaultSendOptions(env: Record<string, string | undefined>) {
+  const port = env.PORT ?? '8080';
+  const path = env.WEBHOOK_PATH ?? '/api/v1/webhooks/livekit';
+  return {
+    url: `http://127.0.0.1:${port}${path}`,
+    apiKey: env.LIVEKIT_API_KEY ?? DEV_API_KEY,
+    apiSecret: env.LIVEKIT_API_SECRET ?? DEV_API_SECRET,
+  };
+}
+
+/** The body to send: a sample by event name, or a file's bytes as they are. */
+export function bodyToSend(options: Pick<SendOptions, 'what' | 'room' | 'participant'>): string {
+  if (/\.json$/i.test(options.what)) {
+    if (options.room || options.participant) {
+      throw new SwitchboardError('E_CONFIG_INVALID', '--room and --participant apply to samples, not to a file sent as it is');
+    }
+    return readFileSync(options.what, 'utf8');
+  }
+  const event = sampleEvent(options.what, { room: options.room, participant: options.participant });
+  if (!event) {
+    throw new SwitchboardError(
+      'E_CONFIG_INVALID',
+      `no sample for "${options.what}": name a file.json or one of ${sampleEventNames().join(', ')}`,
+    );
+  }
+  return JSON.stringify(event);
+}
+
+export async function send(options: SendOptions): Promise<{ status: number; body: string }> {
+  const body = bodyToSend(options);
+  const token = await signWebhook({ body, apiKey: options.apiKey, apiSecret: options.apiSecret });
+  const response = await fetch(options.url, {
+    method: 'POST',
+    headers: { Authorization: token, 'Content-Type': 'application/webhook+json' },
+    body,
+  });
+  return { status: response.status, body: await response.text() };
+}

@@ -1,0 +1,34 @@
+/** `switchboard serve`: runs the service until SIGINT/SIGTERM; SIGHUP reloads the rules. */
+import { startSwitchboard } from '../app.ts';
+import { loadConfig, readEnvironment, type Settings } from '../config.ts';
+import { createLogger } from '../telemetry/logger.ts';
+
+export async function serve(options: { flags: Settings; dev: boolean }): Promise<void> {
+  const env = readEnvironment(process.env, process.cwd());
+  const config = loadConfig({ env, flags: options.flags, dev: options.dev });
+  const log = createLogger({ level: config.logLevel, pretty: config.dev });
+  const switchboard = await startSwitchboard(config, log, { env: { ...env, ...process.env }, watchRules: true });
+
+  if (config.dev) {
+    const [apiKey] = config.keys.keys();
+    console.log(
+      `\nSwitchboard (dev) is listening on ${switchboard.url}${config.webhookPath} with API key "${apiKey}".\n` +
+        `Send a signed test event from another terminal:\n` +
+        `  npm run switchboard -- send room_started --url ${switchboard.url}${config.webhookPath}\n`,
+    );
+  }
+
+  process.on('SIGHUP', () => void switchboard.rules.reload('SIGHUP'));
+  const stop = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    switchboard.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}

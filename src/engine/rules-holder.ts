@@ -1,0 +1,82 @@
+/**
+ * Holds the rules in force and swaps them on reload (SIGHUP or a change under RULES_DIR). An invalid change keeps
+ * the previous rules and says why, so a typo never takes automations down.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import type { SwitchboardError } from '../errors.ts';
+import { loadRules } from '../rules/load.ts';
+import { rulesInvalid } from '../rules/problems.ts';
+import type { PluginSpecs, RuleProblem, RuleSet } from '../rules/types.ts';
+import type { Logger } from '../telemetry/logger.ts';
+
+export interface RulesSource {
+  dir: string;
+  plugins: PluginSpecs;
+  env: Record<string, string | undefined>;
+}
+
+/** Loads rules and checks that this engine can run every action they declare. */
+export async function loadRunnableRules(source: RulesSource): Promise<RuleSet> {
+  const rules = await loadRules(source);
+  const problems: RuleProblem[] = [];
+  for (const rule of rules.rules) {
+    for (const action of rule.actions) {
+      if (action.mode === 'async') {
+        problems.push({
+          ...rule.location,
+          ruleId: rule.id,
+          message: `action "${action.plugin}" is async, and this version runs inline actions only: set "mode: inline"`,
+        });
+      }
+    }
+  }
+  if (problems.length > 0) throw rulesInvalid(problems);
+  return rules;
+}
+
+export interface RulesHolder {
+  current(): RuleSet;
+  /** Loads the rules again; on failure keeps the ones in force and resolves false. */
+  reload(reason: string): Promise<boolean>;
+  /** Reloads after files under the rules directory change, once they settle. */
+  watch(debounceMs?: number): void;
+  close(): void;
+}
+
+export async function createRulesHolder(source: RulesSource, log: Logger): Promise<RulesHolder> {
+  let rules = await loadRunnableRules(source);
+  let watcher: FSWatcher | undefined;
+  let debounce: NodeJS.Timeout | undefined;
+  let reloading: Promise<boolean> = Promise.resolve(true);
+
+  async function loadOnce(reason: string): Promise<boolean> {
+    try {
+      rules = await loadRunnableRules(source);
+      log.info({ reason, rules: rules.rules.length }, 'rules reloaded');
+      return true;
+    } catch (error) {
+      const problems = (error as SwitchboardError).details ?? { message: (error as Error).message };
+      log.error({ reason, err: error, ...problems }, 'rules reload failed; keeping the rules in force');
+      return false;
+    }
+  }
+
+  const holder: RulesHolder = {
+    current: () => rules,
+    reload(reason) {
+      reloading = reloading.then(() => loadOnce(reason));
+      return reloading;
+    },
+    watch(debounceMs = 200) {
+      watcher = watch(source.dir, { recursive: true }, () => {
+        clearTimeout(debounce);
+        debounce = setTimeout(() => void holder.reload('file change'), debounceMs);
+      });
+    },
+    close() {
+      clearTimeout(debounce);
+      watcher?.close();
+    },
+  };
+  return holder;
+}

@@ -1,0 +1,110 @@
+/** One schema-valid rule compiled into its matcher and renderable actions. */
+import type { ActionMode } from '../plugins/contract.ts';
+import type { EventContext } from '../livekit/event-types.ts';
+import jsonLogic from 'json-logic-js';
+import { compileFilter } from './filter.ts';
+import { compileGlob, type StringMatcher } from './glob.ts';
+import { formatNodePath, type ReportIssue } from './issues.ts';
+import { compileLogic } from './logic.ts';
+import { checkParams } from './params.ts';
+import { RuleRenderError } from './render-error.ts';
+import { compileTemplate } from './template.ts';
+import type { CompiledAction, CompiledRule, PluginSpecs, SourceLocation } from './types.ts';
+
+/** A rule as the schema admits it. */
+export interface RuleDocument {
+  id: string;
+  description?: string;
+  enabled?: boolean;
+  on: string | string[];
+  filter?: Record<string, unknown>;
+  when?: unknown;
+  actions: ActionDocument[];
+}
+
+interface ActionDocument {
+  plugin: string;
+  mode?: ActionMode;
+  with?: Record<string, unknown>;
+}
+
+/** A compiled rule that can also say which event names its `on:` covers, for the rule set's index. */
+export interface IndexedRule extends CompiledRule {
+  covers(eventName: string): boolean;
+}
+
+export interface RuleCompilation {
+  plugins: PluginSpecs;
+  location: SourceLocation;
+  /** Paths are relative to the rule. */
+  report: ReportIssue;
+}
+
+export function compileRule(rule: RuleDocument, { plugins, location, report }: RuleCompilation): IndexedRule {
+  const on = typeof rule.on === 'string' ? [rule.on] : rule.on;
+  return {
+    id: rule.id,
+    description: rule.description,
+    enabled: rule.enabled ?? true,
+    on,
+    location,
+    covers: compileEventPatterns(on, report),
+    matches: compileConditions(rule, report),
+    actions: rule.actions.map((action, index) => compileAction(rule.id, action, index, plugins, report)),
+  };
+}
+
+function compileEventPatterns(on: string[], report: ReportIssue): (eventName: string) => boolean {
+  const matchers: StringMatcher[] = [];
+  on.forEach((pattern, index) => {
+    try {
+      matchers.push(compileGlob(pattern));
+    } catch (error) {
+      report(['on', index], (error as Error).message);
+    }
+  });
+  return (eventName) => matchers.some((matches) => matches(eventName));
+}
+
+function compileConditions(rule: RuleDocument, report: ReportIssue): (context: EventContext) => boolean {
+  const filter = rule.filter === undefined ? undefined : compileFilter(rule.filter, report, ['filter']);
+  if (rule.when === null) report(['when'], 'when is empty: give a json-logic expression or remove it');
+  const when = rule.when === undefined ? undefined : compileLogic(rule.when, report, ['when']);
+  if (when === undefined) return filter ?? (() => true);
+  return (context) => {
+    if (filter !== undefined && !filter(context)) return false;
+    try {
+      return jsonLogic.truthy(when(context));
+    } catch {
+      // json-logic-js throws on a few operations given null (`in` on a missing list): the condition does not hold.
+      return false;
+    }
+  };
+}
+
+function compileAction(ruleId: string, action: ActionDocument, index: number, plugins: PluginSpecs, report: ReportIssue): CompiledAction {
+  const params = action.with ?? {};
+  const at = ['actions', index, 'with'];
+  const template = compileTemplate(params, report, at);
+  const spec = plugins.get(action.plugin);
+  if (spec === undefined) {
+    const known = [...plugins.keys()].sort().join(', ') || 'none';
+    report(['actions', index, 'plugin'], `unknown plugin "${action.plugin}" (known plugins: ${known})`);
+  } else {
+    for (const issue of checkParams(spec, params, (path) => formatNodePath([...at, ...path]), template.dynamicPointers)) {
+      report([...at, ...issue.path], `plugin "${spec.name}": ${issue.message}`, issue.onKey);
+    }
+  }
+  return {
+    plugin: action.plugin,
+    mode: action.mode ?? (spec?.inline ? 'inline' : 'async'),
+    with: params,
+    render(context) {
+      try {
+        return template.render(context) as Record<string, unknown>;
+      } catch (error) {
+        throw new RuleRenderError(ruleId, action.plugin, error);
+      }
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The checks every YAML file here goes through before its items are compiled: syntax, `${env:…}`, then the JSON
+ * Schema. Problems are collected, never thrown, so one run reports all of them.
+ */
+import type { ErrorObject } from 'ajv';
+import { substituteEnv, type Environment } from './env.ts';
+import { formatNodePath, type NodePath, type ReportIssue } from './issues.ts';
+import { describeSchemaErrors } from './schema-errors.ts';
+import { parseSource, type ParsedSource, type RuleSource } from './source.ts';
+import type { RuleProblem } from './types.ts';
+
+export interface DocumentKind {
+  /** The top-level key holding the list of items ("rules", "tests"). */
+  listKey: string;
+  /** What one item is called in messages ("rule", "test"). */
+  itemName: string;
+  schemaErrors(value: unknown): ErrorObject[];
+  /** The rule id an item's problems are tagged with. */
+  ruleIdOf?(item: unknown): string | undefined;
+}
+
+export interface CheckedDocument {
+  locate: ParsedSource['locate'];
+  /** Reports a problem at a path of the document. */
+  report: ReportIssue;
+  /** The items of the list, with their index; only `wellFormed` ones (per the schema) can be compiled. */
+  items: { item: unknown; index: number; wellFormed: boolean }[];
+}
+
+export function checkDocument(
+  source: RuleSource,
+  kind: DocumentKind,
+  env: Environment,
+  problems: RuleProblem[],
+): CheckedDocument {
+  const parsed = parseSource(source, problems);
+  let data = parsed.value;
+  const itemAt = (path: NodePath): unknown =>
+    path[0] === kind.listKey && typeof path[1] === 'number' ? (data as Record<string, unknown[]>)[kind.listKey]?.[path[1]] : undefined;
+  const report: ReportIssue = (path, message, onKey) =>
+    problems.push({ ...parsed.locate(path, onKey), ruleId: kind.ruleIdOf?.(itemAt(path)), message });
+  const checked: CheckedDocument = { locate: parsed.locate, report, items: [] };
+
+  // An empty file (or one of comments only) has nothing in it, which is fine.
+  if (data === undefined || data === null) return checked;
+  data = substituteEnv(data, env, report);
+
+  const invalidItems = new Set<number>();
+  let invalidFile = false;
+  for (const issue of describeSchemaErrors(kind.schemaErrors(data), (path) => describePath(path, kind.itemName))) {
+    report(issue.path, issue.message, issue.onKey);
+    // An unknown key leaves the item well-formed: it is still compiled, so its other problems show too.
+    if (issue.onKey) continue;
+    if (typeof issue.path[1] === 'number') invalidItems.add(issue.path[1]);
+    else invalidFile = true;
+  }
+  if (invalidFile) return checked;
+  const list = (data as Record<string, unknown[] | undefined>)[kind.listKey] ?? [];
+  list.forEach((item, index) => checked.items.push({ item, index, wellFormed: !invalidItems.has(index) }));
+  return checked;
+}
+
+/** What a path is, for messages: "the file", "rules", "rule", "actions[0].mode". */
+function describePath(path: NodePath, itemName: string): string {
+  if (path.length === 0) return 'the file';
+  if (path.length === 1) return formatNodePath(path);
+  if (path.length === 2) return itemName;
+  return formatNodePath(path.slice(2));
+}

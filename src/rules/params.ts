@@ -1,0 +1,50 @@
+/** Plugin params against the plugin's own JSON Schema: at load for what is static, at run time once rendered. */
+import { Ajv, type ValidateFunction } from 'ajv';
+import { SwitchboardError } from '../errors.ts';
+import type { JsonSchema } from '../plugins/contract.ts';
+import { formatNodePath, type NodePath } from './issues.ts';
+import { describeSchemaErrors, type SchemaIssue } from './schema-errors.ts';
+import type { PluginSpec } from './types.ts';
+
+// Plugin schemas are their authors'; there is no ajv-formats here, so unknown formats and keywords are ignored
+// rather than making the plugin unusable.
+const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: false, logger: false });
+const validators = new WeakMap<JsonSchema, ValidateFunction>();
+
+/** The compiled validator of a plugin's params schema, compiled once per schema object. */
+export function paramsValidator(spec: PluginSpec): ValidateFunction {
+  let validate = validators.get(spec.params);
+  if (validate === undefined) {
+    try {
+      validate = ajv.compile(spec.params);
+    } catch (error) {
+      throw new SwitchboardError('E_PLUGIN_INVALID', `plugin "${spec.name}" has an invalid params schema: ${(error as Error).message}`, { cause: error });
+    }
+    validators.set(spec.params, validate);
+  }
+  return validate;
+}
+
+/**
+ * Problems with `params` under the plugin's schema, leaving out those at or under `dynamicPointers` (JSON
+ * pointers to values a template fills in at run time). `name` labels a path inside the params for messages.
+ */
+export function checkParams(
+  spec: PluginSpec,
+  params: unknown,
+  name: (path: NodePath) => string,
+  dynamicPointers: readonly string[] = [],
+): SchemaIssue[] {
+  const validate = paramsValidator(spec);
+  if (validate(params)) return [];
+  const errors = (validate.errors ?? []).filter(
+    (error) => !dynamicPointers.some((pointer) => error.instancePath === pointer || error.instancePath.startsWith(`${pointer}/`)),
+  );
+  return describeSchemaErrors(errors, name);
+}
+
+/** For the engine after render: a readable message when the params break the plugin's schema, else null. */
+export function validateRenderedParams(spec: PluginSpec, params: unknown): string | null {
+  const issues = checkParams(spec, params, (path) => formatNodePath(['params', ...path]));
+  return issues.length === 0 ? null : `invalid params for plugin "${spec.name}": ${issues.map((issue) => issue.message).join('; ')}`;
+}

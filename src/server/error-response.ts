@@ -1,0 +1,30 @@
+/**
+ * Every error leaves the service in one shape: `{success:false, errcode, erresid, errmesg}`. `erresid` is a fresh
+ * reference written to the same log line, so an operator can find what a client saw. No stack trace leaves.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Response } from 'express';
+import { SwitchboardError } from '../errors.ts';
+import type { Logger } from '../telemetry/logger.ts';
+
+export interface ErrorBody {
+  success: false;
+  errcode: string;
+  erresid: string;
+  errmesg: string;
+}
+
+export function sendError(res: Response, log: Logger, error: unknown, fields: object = {}): void {
+  const known = error instanceof SwitchboardError ? error : undefined;
+  const body: ErrorBody = {
+    success: false,
+    errcode: known?.code ?? 'E_INTERNAL',
+    erresid: randomUUID(),
+    errmesg: known?.message ?? 'internal error; the log line with this erresid has the details',
+  };
+  const status = known?.status ?? 500;
+  const logFields = { ...fields, errcode: body.errcode, erresid: body.erresid, status, err: error };
+  if (status >= 500) log.error(logFields, body.errmesg);
+  else log.warn(logFields, body.errmesg);
+  res.status(status).json(body);
+}
