@@ -179,6 +179,15 @@ export class SqliteStore implements Store {
     return this.#closing;
   }
 
+  #openReader(location: string): Connection {
+    try {
+      return new Connection(location, READER_PRAGMAS);
+    } catch (error) {
+      this.#writer.close();
+      throw error;
+    }
+  }
+
   #assertOpen(): void {
     if (this.#closing) throw new SwitchboardError('E_STORE_UNAVAILABLE', 'The store is closed.');
   }
