@@ -12,10 +12,8 @@ export interface AutocannonRequest {
 export interface AutocannonOptions {
   url: string;
   connections: number;
-  /** Seconds; ignored when `amount` is given. */
-  duration?: number;
-  /** Total requests to send, instead of a duration. */
-  amount?: number;
+  /** Seconds. */
+  duration: number;
   requests: Array<
     AutocannonRequest & {
       setupRequest?: (request: AutocannonRequest) => AutocannonRequest;

@@ -17,9 +17,11 @@ export interface SelfTime {
   /** `name (file:line)`, the file relative to the working directory. */
   function: string;
   ms: number;
-  /** Share of all samples, idle included. */
+  /** Share of the time the process was busy, i.e. of every sample but `(idle)`. */
   percent: number;
 }
+
+const IDLE = '(idle)';
 
 export function topSelfTime(file: string, limit: number): SelfTime[] {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
@@ -30,15 +32,16 @@ export function topSelfTime(file: string, limit: number): SelfTime[] {
     labelOf.set(id, `${name}${where}`);
   }
   const micros = new Map<string, number>();
-  let total = 0;
+  let busy = 0;
   profile.samples.forEach((nodeId, i) => {
-    const delta = profile.timeDeltas[i] ?? 0;
     const label = labelOf.get(nodeId)!;
+    if (label === IDLE) return;
+    const delta = profile.timeDeltas[i] ?? 0;
     micros.set(label, (micros.get(label) ?? 0) + delta);
-    total += delta;
+    busy += delta;
   });
   return [...micros]
     .sort((a, b) => b[1] - a[1])
     .slice(0, limit)
-    .map(([label, us]) => ({ function: label, ms: us / 1000, percent: (100 * us) / total }));
+    .map(([label, us]) => ({ function: label, ms: us / 1000, percent: (100 * us) / busy }));
 }

@@ -5,13 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildContext } from '../src/livekit/event.ts';
 import { loadPlugins } from '../src/plugins/registry.ts';
 import { loadRules } from '../src/rules/load.ts';
 import { topSelfTime } from './cpu-profile.ts';
+import { describeForeignCpu, startForeignCpuMeter } from './foreign-cpu.ts';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult, type ResponseInspector } from './load.ts';
 import { describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
@@ -73,6 +74,8 @@ interface Measurement {
   warmup: LoadResult;
   max: LoadResult;
   fixed: LoadResult;
+  /** Cores other processes on the machine used meanwhile. */
+  foreignCores: number;
   problems: string[];
 }
 
@@ -101,7 +104,7 @@ try {
     responses: checkSwitchboardAnswers,
   };
 
-  console.log(`Switchboard ingest benchmark: ${describeMachine(machine())}`);
+  console.log(`Switchboard ingest benchmark: ${describeMachine(machine())}; load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
   console.log(
     `Switchboard: ${rules.count} rules (${rules.generated} generated + ${rules.count - rules.generated} from ${SHIPPED_RULES}), ` +
       `each event matches ${rules.matches.min}–${rules.matches.max} (mean ${formatNumber(rules.matches.mean, 1)}) and runs as many inline status actions; ` +
@@ -152,35 +155,52 @@ async function prepareRules(dir: string) {
 
 async function measure(server: ServerUnderTest): Promise<Measurement> {
   const running = await startServerProcess(server.script, { env: server.env, execArgv: server.execArgv });
+  const foreignCpu = startForeignCpuMeter([process.pid, running.pid]);
   const check = server.responses?.();
   const source = createEventSource();
   const problems: string[] = [];
+  // Each run's deliveries are referenced by that run only; the ones before are collected here, not during it.
+  const sign = async (count: number) => {
+    const deliveries = await signedDeliveries(source, count, credentials);
+    collectGarbage();
+    return deliveries;
+  };
   try {
     const warmup = await runAtMaxThroughput({
       url: running.url,
       connections,
       duration: warmupSeconds,
-      deliveries: await signedDeliveries(source, WARMUP_DELIVERIES_PER_SECOND * warmupSeconds, credentials),
+      deliveries: await sign(WARMUP_DELIVERIES_PER_SECOND * warmupSeconds),
       inspect: check?.inspect,
     });
     // Enough distinct deliveries for twice the warmed-up rate: the run fails rather than repeat one.
     const poolSize = Math.ceil(warmup.eventsPerSecond * duration * 2) + 2000;
-    const maxDeliveries = await signedDeliveries(source, poolSize, credentials);
     console.log(`${server.name}: warm-up ${formatNumber(warmup.eventsPerSecond)} events/s; max-throughput run (${formatNumber(poolSize)} signed deliveries)…`);
-    const max = await runAtMaxThroughput({ url: running.url, connections, duration, deliveries: maxDeliveries, inspect: check?.inspect });
+    const max = await runAtMaxThroughput({ url: running.url, connections, duration, deliveries: await sign(poolSize), inspect: check?.inspect });
     console.log(`${server.name}: ${formatNumber(max.eventsPerSecond)} events/s; fixed-rate run…`);
-    const fixedDeliveries = await signedDeliveries(source, Math.round(rate * duration), credentials);
-    const fixed = await runAtFixedRate({ url: running.url, rate, duration, deliveries: fixedDeliveries, inspect: check?.inspect });
+    const fixed = await runAtFixedRate({
+      url: running.url,
+      rate,
+      duration,
+      deliveries: await sign(Math.round(rate * duration)),
+      inspect: check?.inspect,
+    });
+    const foreignCores = foreignCpu.read();
 
     for (const [run, result] of [['warm-up', warmup], ['max-throughput', max], ['fixed-rate', fixed]] as const) {
       if (result.non2xx > 0) problems.push(`${result.non2xx} non-2xx responses in the ${run} run`);
       if (result.errors > 0) problems.push(`${result.errors} connection errors or timeouts in the ${run} run`);
     }
     problems.push(...(check?.problems() ?? []));
-    return { warmup, max, fixed, problems };
+    return { warmup, max, fixed, foreignCores, problems };
   } finally {
     await running.stop();
   }
+}
+
+function collectGarbage(): void {
+  // `npm run bench` passes --expose-gc; without it, a collection may land inside a run.
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /** Switchboard's answers must show the path being measured: new events, rules matched, actions succeeded. */
@@ -237,14 +257,18 @@ function report(baseline: Measurement, switchboard: Measurement): void {
   ];
   const ratio = switchboard.max.eventsPerSecond / baseline.max.eventsPerSecond;
   const p99 = switchboard.fixed.latency.p99;
-  const targets = [
+  const notes = [
     `Throughput: Switchboard / baseline = ${formatNumber(ratio, 2)}× (target ≥ ${THROUGHPUT_TARGET}× baseline: ${verdict(ratio >= THROUGHPUT_TARGET)})`,
     `Latency at ${formatNumber(rate)} events/s: Switchboard p99 = ${ms(p99)} ms (target p99 ≤ ${P99_TARGET_MS} ms: ${verdict(p99 <= P99_TARGET_MS)})`,
+    `Fixed-rate latency counts from each request's due time; the load generator's longest own stall: ` +
+      `${ms(baseline.fixed.generatorMaxStallMs!)} ms (baseline run), ${ms(switchboard.fixed.generatorMaxStallMs!)} ms (Switchboard run)`,
+    describeForeignCpu(baseline.foreignCores, 'during the baseline runs'),
+    describeForeignCpu(switchboard.foreignCores, 'during the Switchboard runs'),
   ];
 
-  console.log(`\n${textTable(rows)}\n\n${targets.join('\n')}`);
+  console.log(`\n${textTable(rows)}\n\n${notes.join('\n')}`);
   console.log('\nFor docs/benchmarks.md:\n');
-  console.log(`${markdownTable(rows)}\n\n${targets.map((line) => `- ${line}`).join('\n')}`);
+  console.log(`${markdownTable(rows)}\n\n${notes.map((line) => `- ${line}`).join('\n')}`);
 }
 
 function printProfile(dir: string): void {

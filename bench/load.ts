@@ -3,6 +3,7 @@
  * at a fixed rate. Every request carries its own signed delivery; none is ever sent twice.
  */
 import { Agent, request } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { autocannon, type AutocannonInstance } from './autocannon.ts';
 import type { SignedDelivery } from './webhook-events.ts';
 
@@ -17,6 +18,8 @@ export interface LoadResult {
   eventsPerSecond: number;
   /** Milliseconds. */
   latency: { p50: number; p99: number; max: number };
+  /** Fixed-rate runs: the longest the load generator itself was stalled (ms), which delays requests too. */
+  generatorMaxStallMs?: number;
 }
 
 /** Sees every response body, e.g. to check that no delivery was taken for a duplicate. */
@@ -25,9 +28,8 @@ export type ResponseInspector = (status: number, body: string) => void;
 export interface MaxThroughputRun {
   url: string;
   connections: number;
-  /** Seconds; or give `amount`. */
-  duration?: number;
-  amount?: number;
+  /** Seconds. */
+  duration: number;
   deliveries: readonly SignedDelivery[];
   inspect?: ResponseInspector;
 }
@@ -47,7 +49,7 @@ export function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadResult> {
       {
         url: run.url,
         connections: run.connections,
-        ...(run.amount === undefined ? { duration: run.duration } : { amount: run.amount }),
+        duration: run.duration,
         requests: [
           {
             method: 'POST',
@@ -71,7 +73,7 @@ export function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadResult> {
           return reject(new Error(`the ${run.deliveries.length} pre-signed deliveries ran out before the run ended; nothing may be sent twice, so this run is void`));
         }
         const ok = result['2xx'];
-        // autocannon notices the end of an `amount` run only at its next one-second tick: time to the last answer.
+        // autocannon reports whole ticks of its own clock; the time to the last answer is exact.
         const seconds = (lastAnswer - start) / 1000;
         resolve({
           sent: result.requests.sent,
@@ -121,6 +123,8 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
   let errors = 0;
   let answered = 0;
   let issued = 0;
+  const stalls = monitorEventLoopDelay({ resolution: 1 });
+  stalls.enable();
   const start = performance.now();
 
   await new Promise<void>((resolve) => {
@@ -161,6 +165,7 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
     tick();
   });
   const seconds = (performance.now() - start) / 1000;
+  stalls.disable();
   agent.destroy();
   const unanswered = total - answered;
   return {
@@ -171,6 +176,7 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
     seconds,
     eventsPerSecond: ok / seconds,
     latency: percentiles(latencies),
+    generatorMaxStallMs: stalls.max / 1e6,
   };
 }
 

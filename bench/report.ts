@@ -21,12 +21,14 @@ export function describeMachine({ cores, cpu, node, date }: Machine): string {
   return `${cores} cores (${cpu}), Node.js ${node}, ${date}`;
 }
 
-/** Columns padded to their widest cell; numbers-looking cells right-aligned. */
+const NUMERIC = /^([\d.,]+|n\/a)[%×]?$/;
+
+/** Columns padded to their widest cell; columns of numbers (below the header row) right-aligned. */
 export function textTable(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
-  const numeric = /^[\d.,:×≥≤%+-]+( ?[a-z/×]+)?$/i;
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  const numeric = rows[0].map((_, column) => rows.slice(1).every((row) => NUMERIC.test(row[column])));
   return rows
-    .map((row) => row.map((cell, column) => (numeric.test(cell) ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ').trimEnd())
+    .map((row) => row.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ').trimEnd())
     .join('\n');
 }
 

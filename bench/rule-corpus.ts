@@ -72,6 +72,19 @@ export function generateRules(count: number): RuleSpec[] {
   return rules.slice(0, count);
 }
 
+const MATCHING_RULES = KNOWN_EVENT_NAMES.length + FAMILIES.length;
+
+/**
+ * A room of a tenant that one of the first `ruleCount` rules listens to for `eventName`, picked by `seed`: such an
+ * event passes that tenant rule's room filter (its other conditions may still fail).
+ */
+export function tenantRoom(eventName: string, seed: number, ruleCount: number): string {
+  const tenantsPerName = Math.floor((ruleCount - MATCHING_RULES) / KNOWN_EVENT_NAMES.length);
+  const index = KNOWN_EVENT_NAMES.indexOf(eventName as (typeof KNOWN_EVENT_NAMES)[number]);
+  if (tenantsPerName < 1 || index === -1) return `session-${seed}`;
+  return `tenant-${KNOWN_EVENT_NAMES.length * (seed % tenantsPerName) + index}-room-${seed}`;
+}
+
 function tenantRule(n: number): RuleSpec {
   const name = KNOWN_EVENT_NAMES[n % KNOWN_EVENT_NAMES.length];
   const family = familyOf(name);

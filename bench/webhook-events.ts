@@ -1,6 +1,7 @@
 /**
- * Unique, realistic webhook events for the benchmarks: the shipped samples of every event name in turn, each with
- * its own `EV_…` id and room, and the fields the generated rules look at varied so only some rules hold.
+ * Unique, realistic webhook events for the benchmarks: the shipped samples of every event name in turn (a round),
+ * each with its own `EV_…` id and room, and the fields the generated rules look at varied from round to round so
+ * only some rules hold, for every event name alike.
  */
 import type { LiveKitEvent } from '../src/livekit/event-types.ts';
 import { sampleEvent, sampleEventNames } from '../src/livekit/samples.ts';
@@ -10,8 +11,11 @@ const ROOM = '@@bench-room@@';
 const PARTICIPANT = '@@bench-participant@@';
 
 export interface EventSourceOptions {
-  /** The room of the n-th event; by default `session-<n>`, so every event names a room of its own. */
-  room?: (n: number) => string;
+  /**
+   * The room of the n-th event, which is `eventName` in round `round`; by default `session-<n>`, so every event
+   * names a room of its own.
+   */
+  room?: (n: number, eventName: string, round: number) => string;
 }
 
 export interface EventSource {
@@ -22,23 +26,25 @@ export interface EventSource {
 export function createEventSource(options: EventSourceOptions = {}): EventSource {
   const roomOf = options.room ?? ((n: number) => `session-${n}`);
   // The samples know where each event names its room and participant; placeholders keep that knowledge there.
-  const templates = sampleEventNames().map((name) => JSON.stringify(sampleEvent(name, { room: ROOM, participant: PARTICIPANT })));
+  const names = sampleEventNames();
+  const templates = names.map((name) => JSON.stringify(sampleEvent(name, { room: ROOM, participant: PARTICIPANT })));
   const run = Date.now().toString(36);
   let n = 0;
   return {
     next() {
       const i = n++;
-      const text = templates[i % templates.length].replaceAll(ROOM, roomOf(i)).replaceAll(PARTICIPANT, `user-${i % 50}`);
+      const round = Math.floor(i / names.length);
+      const text = templates[i % names.length].replaceAll(ROOM, roomOf(i, names[i % names.length], round)).replaceAll(PARTICIPANT, `user-${round % 50}`);
       const event = JSON.parse(text) as LiveKitEvent;
       event.id = `EV_${run}${i.toString(36).padStart(7, '0')}`;
       event.createdAt = String(Math.floor(Date.now() / 1000));
       if (event.room?.metadata !== undefined) {
-        event.room.metadata = JSON.stringify({ customer: `cus_${i % 997}`, plan: i % 2 === 0 ? 'pro' : 'free' });
+        event.room.metadata = JSON.stringify({ customer: `cus_${round % 997}`, plan: round % 2 === 0 ? 'pro' : 'free' });
       }
       if (event.participant?.metadata !== undefined) {
-        event.participant.metadata = JSON.stringify({ role: i % 3 === 0 ? 'host' : 'guest' });
+        event.participant.metadata = JSON.stringify({ role: round % 3 === 0 ? 'host' : 'guest' });
       }
-      if (event.track !== undefined) event.track.source = i % 2 === 0 ? 'CAMERA' : 'SCREEN_SHARE';
+      if (event.track !== undefined) event.track.source = round % 2 === 0 ? 'CAMERA' : 'SCREEN_SHARE';
       return event;
     },
   };

@@ -2,8 +2,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
-import { createIngest } from './engine/ingest.ts';
+import { createIngestion } from './engine/ingest.ts';
 import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
+import { isRetryable } from './engine/run-action.ts';
+import { TargetGuards } from './engine/target-guards.ts';
+import { DeliveryWorker } from './engine/worker.ts';
 import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
 import { createHttpApp } from './server/http-app.ts';
 import { openStore } from './store/open.ts';
@@ -17,7 +20,12 @@ export interface Switchboard {
   store: Store;
   plugins: PluginRegistry;
   rules: RulesHolder;
-  /** Stops taking webhooks, lets in-flight ones finish, closes the store. */
+  worker: DeliveryWorker;
+  guards: TargetGuards;
+  /**
+   * Stops taking webhooks (503, so LiveKit retries), lets running attempts finish until SHUTDOWN_TIMEOUT, gives
+   * back the leases of the rest, closes the store.
+   */
   close(): Promise<void>;
 }
 
@@ -37,24 +45,40 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   await store.migrate();
 
   let accepting = true;
-  const ingest = createIngest({
+  const guards = new TargetGuards({ circuit: config.circuit, isFailure: isRetryable });
+  const ingestion = createIngestion({
     store,
     plugins,
     currentRules: rules.current,
     log,
     inlineActionTimeoutMs: config.inlineActionTimeoutMs,
+    asyncActionTimeoutMs: config.actionTimeoutMs,
+    onQueued: () => worker.wake(),
+  });
+  const worker: DeliveryWorker = new DeliveryWorker({
+    store,
+    plugins,
+    ingestion,
+    guards,
+    currentRules: rules.current,
+    log,
+    concurrency: config.workerConcurrency,
+    pollIntervalMs: config.workerPollIntervalMs,
+    leaseMs: config.deliveryLeaseMs,
   });
   const app = createHttpApp({
     path: config.webhookPath,
     keys: config.keys,
     maxBodyBytes: config.maxBodyBytes,
     clockToleranceSeconds: config.clockToleranceSeconds,
-    ingest,
+    ingest: ingestion.ingest,
     log,
     accepting: () => accepting,
     adminToken: config.adminToken,
     store,
     currentRules: rules.current,
+    worker,
+    guards,
   });
 
   const server = createServer(app);
@@ -63,6 +87,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     server.listen(config.port, config.host, () => resolve());
   });
   if (options.watchRules) rules.watch();
+  if (config.workerConcurrency > 0) worker.start();
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -76,14 +101,18 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     store,
     plugins,
     rules,
+    worker,
+    guards,
     close() {
       closing ??= (async () => {
         accepting = false;
         rules.close();
+        await worker.stop(config.shutdownTimeoutMs);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        guards.close();
         await store.close();
       })();
       return closing;

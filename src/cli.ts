@@ -3,6 +3,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { flagName, readEnvironment, SETTING_NAMES, type Settings } from './config.ts';
 import { isSwitchboardError } from './errors.ts';
+import { defaultAdminUrl } from './commands/admin-client.ts';
+import { listDeliveries, replayDeliveries } from './commands/deliveries.ts';
 import { serve } from './commands/serve.ts';
 import { defaultSendOptions, send } from './commands/send.ts';
 import { testRules } from './commands/test.ts';
@@ -18,6 +20,13 @@ Commands:
        [--rules dir]
   send <event-name|file.json>         post a signed sample event (or a file, byte for byte) as LiveKit does
        [--url URL] [--room NAME] [--participant IDENTITY] [--key KEY] [--secret SECRET]
+  deliveries ls                       list the delivery queue of a running Switchboard, newest first
+       [--status STATE] [--rule ID] [--target TARGET] [--limit N] [--cursor C] [--json]
+  deliveries replay <id> [--force]    run a delivery again with fresh attempts (--force: even one that succeeded)
+  deliveries replay --status STATE    … or every delivery matching the filter (at least one of them)
+       [--rule ID] [--target TARGET] [--force] [--json]
+                                      deliveries talks to --url (default http://127.0.0.1:$PORT)
+                                      with ADMIN_TOKEN (or --admin-token)
 
 Settings come from flags, then the environment, then .env: ${SETTING_NAMES.join(', ')}.`;
 
@@ -82,6 +91,34 @@ async function main(argv: string[]): Promise<number> {
       });
       console.log(`${response.status} ${response.body}`);
       return response.status >= 200 && response.status < 300 ? 0 : 1;
+    }
+    case 'deliveries': {
+      const { values, positionals } = parse({
+        url: { type: 'string' },
+        status: { type: 'string' },
+        rule: { type: 'string' },
+        target: { type: 'string' },
+        limit: { type: 'string' },
+        cursor: { type: 'string' },
+        force: { type: 'boolean' },
+        json: { type: 'boolean' },
+      });
+      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
+      const client = { url: (values.url as string | undefined) ?? defaultAdminUrl(settings), token: settings.ADMIN_TOKEN };
+      const filter = {
+        status: values.status as string | undefined,
+        rule: values.rule as string | undefined,
+        target: values.target as string | undefined,
+      };
+      const [action, id, ...extra] = positionals;
+      if (action === 'ls' && id === undefined) {
+        return listDeliveries(client, { ...filter, limit: values.limit as string | undefined, cursor: values.cursor as string | undefined, json: values.json === true });
+      }
+      if (action === 'replay' && extra.length === 0) {
+        return replayDeliveries(client, { ...filter, id, force: values.force === true, json: values.json === true });
+      }
+      console.error(`deliveries takes ls or replay [id]\n\n${USAGE}`);
+      return 2;
     }
     case undefined:
     case 'help':

@@ -4,7 +4,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import { parseDurationMs } from './duration.ts';
 import { SwitchboardError } from './errors.ts';
+import type { CircuitOptions } from './engine/target-guards.ts';
 import { keySetFrom } from './livekit/keys.ts';
 
 export const DEV_API_KEY = 'devkey';
@@ -27,6 +29,13 @@ export interface Config {
   maxBodyBytes: number;
   clockToleranceSeconds: number;
   inlineActionTimeoutMs: number;
+  /** The default deadline of one async attempt (an action's `timeout:` overrides it). */
+  actionTimeoutMs: number;
+  workerConcurrency: number;
+  workerPollIntervalMs: number;
+  deliveryLeaseMs: number;
+  shutdownTimeoutMs: number;
+  circuit: CircuitOptions;
   logLevel: LogLevel;
 }
 
@@ -45,6 +54,16 @@ const SETTINGS = {
   MAX_BODY_BYTES: '1MiB',
   CLOCK_TOLERANCE: '60s',
   INLINE_ACTION_TIMEOUT: '5s',
+  ACTION_TIMEOUT: '15s',
+  WORKER_CONCURRENCY: '16',
+  WORKER_POLL_INTERVAL: '250ms',
+  DELIVERY_LEASE: '30s',
+  SHUTDOWN_TIMEOUT: '10s',
+  CIRCUIT_FAILURES: '5',
+  CIRCUIT_FAILURE_RATE: '50',
+  CIRCUIT_MIN_ATTEMPTS: '20',
+  CIRCUIT_WINDOW: '60s',
+  CIRCUIT_RESET: '30s',
   LOG_LEVEL: 'info',
 } as const satisfies Record<string, string | undefined>;
 
@@ -103,12 +122,32 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     maxBodyBytes: parseByteSize('MAX_BODY_BYTES', setting('MAX_BODY_BYTES')!),
     clockToleranceSeconds: parseDuration('CLOCK_TOLERANCE', setting('CLOCK_TOLERANCE')!) / 1000,
     inlineActionTimeoutMs: parseDuration('INLINE_ACTION_TIMEOUT', setting('INLINE_ACTION_TIMEOUT')!),
+    actionTimeoutMs: parseDuration('ACTION_TIMEOUT', setting('ACTION_TIMEOUT')!),
+    workerConcurrency: parseCount('WORKER_CONCURRENCY', setting('WORKER_CONCURRENCY')!, { min: 0, max: 1024 }),
+    workerPollIntervalMs: parseDuration('WORKER_POLL_INTERVAL', setting('WORKER_POLL_INTERVAL')!),
+    deliveryLeaseMs: parseDuration('DELIVERY_LEASE', setting('DELIVERY_LEASE')!),
+    shutdownTimeoutMs: parseDuration('SHUTDOWN_TIMEOUT', setting('SHUTDOWN_TIMEOUT')!),
+    circuit: {
+      consecutiveFailures: parseCount('CIRCUIT_FAILURES', setting('CIRCUIT_FAILURES')!, { min: 1, max: 1000 }),
+      failureRatePercent: parseCount('CIRCUIT_FAILURE_RATE', setting('CIRCUIT_FAILURE_RATE')!, { min: 1, max: 100 }),
+      minimumAttempts: parseCount('CIRCUIT_MIN_ATTEMPTS', setting('CIRCUIT_MIN_ATTEMPTS')!, { min: 1, max: 100_000 }),
+      windowMs: parseDuration('CIRCUIT_WINDOW', setting('CIRCUIT_WINDOW')!),
+      resetMs: parseDuration('CIRCUIT_RESET', setting('CIRCUIT_RESET')!),
+    },
     logLevel: parseLogLevel(setting('LOG_LEVEL')!),
   };
 }
 
 function invalid(name: SettingName, value: string, expected: string): never {
   throw new SwitchboardError('E_CONFIG_INVALID', `${name} is "${value}": expected ${expected}`);
+}
+
+function parseCount(name: SettingName, value: string, range: { min: number; max: number }): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < range.min || count > range.max) {
+    invalid(name, value, `a whole number from ${range.min} to ${range.max}`);
+  }
+  return count;
 }
 
 function parsePort(value: string): number {
@@ -129,13 +168,11 @@ export function parseByteSize(name: SettingName, value: string): number {
   return bytes;
 }
 
-const DURATION_UNITS: Record<string, number> = { '': 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /** Milliseconds from `60`, `60s`, `500ms`, `2m`: a bare number is seconds. */
 export function parseDuration(name: SettingName, value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(value.trim());
-  if (!match) invalid(name, value, 'a duration such as 60, 60s, 500ms or 2m');
-  return Number(match[1]) * DURATION_UNITS[(match[2] ?? '').toLowerCase()];
+  const ms = parseDurationMs(value);
+  if (ms === undefined) invalid(name, value, 'a duration such as 60, 60s, 500ms or 2m');
+  return ms;
 }
 
 function parseLogLevel(value: string): LogLevel {

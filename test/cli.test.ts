@@ -3,8 +3,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestSwitchboard, type TestSwitchboard } from './helpers/switchboard.ts';
+import { ADMIN_TOKEN, startTestSwitchboard, type TestSwitchboard } from './helpers/switchboard.ts';
 import { TEST_KEY, TEST_SECRET } from './helpers/tokens.ts';
+import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from './server/fixtures/deliveries.ts';
 
 function switchboard(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) {
   const child = spawn(process.execPath, ['src/cli.ts', ...args], {
@@ -95,6 +96,64 @@ describe('switchboard CLI', () => {
       const { code, stdout } = await switchboard(['send', 'room_started', '--url', sb.webhookUrl, '--key', TEST_KEY, '--secret', 'wrong-secret-0123456789']);
       expect(code).toBe(1);
       expect(stdout).toMatch(/^401 .*E_WEBHOOK_INVALID_SIGNATURE/);
+    });
+  });
+
+  describe('deliveries', () => {
+    let sb: TestSwitchboard;
+    let dead: number[];
+    let delivered: number;
+    const admin = () => ({ env: { ADMIN_TOKEN } });
+    beforeAll(async () => {
+      resetProbe();
+      sb = await startDeliverySwitchboard();
+      probe.answers.set('room-b', 'permanent');
+      probe.answers.set('room-c', 'permanent');
+      dead = [await emit(sb, 'room-b'), await emit(sb, 'room-c')];
+      delivered = await emit(sb, 'room-a');
+      for (const id of [...dead, delivered]) await deliveryWhen(sb, id);
+    });
+    afterAll(() => sb.stop());
+
+    it('ls --status dead prints a table of the dead deliveries', async () => {
+      const { code, stdout } = await switchboard(['deliveries', 'ls', '--status', 'dead', '--url', sb.url], admin());
+      expect(code).toBe(0);
+      const [header, ...rows] = stdout.trim().split('\n');
+      expect(header.split(/\s{2,}/)).toEqual(['ID', 'STATE', 'RULE', 'TARGET', 'ATTEMPTS', 'DUE/UPDATED', 'LAST ERROR']);
+      expect(rows).toHaveLength(2);
+      for (const row of rows) expect(row).toMatch(/^\d+\s+dead\s+notify\s+room-[bc]\s+1\/1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+E_PLUGIN_PERMANENT: room-[bc] refused the call$/);
+      expect(rows.map((row) => Number(row.split(' ')[0])).sort()).toEqual([...dead].sort());
+    });
+
+    it('ls --json prints the API results', async () => {
+      const { code, stdout } = await switchboard(['deliveries', 'ls', '--target', 'room-a', '--json', '--url', sb.url, '--admin-token', ADMIN_TOKEN]);
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ deliveries: [{ id: delivered, state: 'succeeded', target: 'room-a' }], next_cursor: null });
+    });
+
+    it('exits 1 with errcode and errmesg when the API refuses', async () => {
+      const wrongToken = await switchboard(['deliveries', 'ls', '--url', sb.url], { env: { ADMIN_TOKEN: 'wrong' } });
+      expect(wrongToken.code).toBe(1);
+      expect(wrongToken.stderr).toMatch(/^E_ADMIN_UNAUTHORIZED: /);
+      const succeeded = await switchboard(['deliveries', 'replay', String(delivered), '--url', sb.url], admin());
+      expect(succeeded.code).toBe(1);
+      expect(succeeded.stderr).toMatch(/^E_DELIVERY_SUCCEEDED: .*--force/);
+    });
+
+    it('replay --status dead replays every dead delivery and says which', async () => {
+      probe.answers.clear();
+      const { code, stdout } = await switchboard(['deliveries', 'replay', '--status', 'dead', '--url', sb.url], admin());
+      expect(code).toBe(0);
+      const [, count, ids] = /^replayed (\d+) deliveries: (.*)$/.exec(stdout.trim()) ?? [];
+      expect(Number(count)).toBe(2);
+      expect(ids.split(', ').map(Number).sort()).toEqual([...dead].sort());
+      for (const id of dead) expect(await deliveryWhen(sb, id)).toMatchObject({ state: 'succeeded' });
+    });
+
+    it('replay refuses to run without an id or a filter', async () => {
+      const { code, stderr } = await switchboard(['deliveries', 'replay', '--url', sb.url], admin());
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/E_INVALID_REQUEST: deliveries replay takes a delivery id/);
     });
   });
 });

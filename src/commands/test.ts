@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isSwitchboardError } from '../errors.ts';
-import { loadRunnableRules } from '../engine/rules-holder.ts';
+import { loadRules } from '../rules/load.ts';
 import { buildContext, parseEvent } from '../livekit/event.ts';
 import { sampleEvent } from '../livekit/samples.ts';
 import { loadPlugins } from '../plugins/registry.ts';
@@ -21,7 +21,7 @@ export interface TestOptions {
 export async function testRules(options: TestOptions): Promise<number> {
   try {
     const plugins = await loadPlugins(options.pluginsDir);
-    const rules = await loadRunnableRules({ dir: options.rulesDir, plugins: plugins.specs(), env: process.env });
+    const rules = await loadRules({ dir: options.rulesDir, plugins: plugins.specs(), env: process.env });
     if (options.input === undefined || /\.ya?ml$/i.test(options.input)) return runTestFiles(rules, options);
     console.log(JSON.stringify(dryRun(rules, readEvent(options.input)), null, 2));
     return 0;

@@ -5,33 +5,13 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { SwitchboardError } from '../errors.ts';
 import { loadRules } from '../rules/load.ts';
-import { rulesInvalid } from '../rules/problems.ts';
-import type { PluginSpecs, RuleProblem, RuleSet } from '../rules/types.ts';
+import type { PluginSpecs, RuleSet } from '../rules/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
 export interface RulesSource {
   dir: string;
   plugins: PluginSpecs;
   env: Record<string, string | undefined>;
-}
-
-/** Loads rules and checks that this engine can run every action they declare. */
-export async function loadRunnableRules(source: RulesSource): Promise<RuleSet> {
-  const rules = await loadRules(source);
-  const problems: RuleProblem[] = [];
-  for (const rule of rules.rules) {
-    for (const action of rule.actions) {
-      if (action.mode === 'async') {
-        problems.push({
-          ...rule.location,
-          ruleId: rule.id,
-          message: `action "${action.plugin}" is async, and this version runs inline actions only: set "mode: inline"`,
-        });
-      }
-    }
-  }
-  if (problems.length > 0) throw rulesInvalid(problems);
-  return rules;
 }
 
 export interface RulesHolder {
@@ -44,14 +24,14 @@ export interface RulesHolder {
 }
 
 export async function createRulesHolder(source: RulesSource, log: Logger): Promise<RulesHolder> {
-  let rules = await loadRunnableRules(source);
+  let rules = await loadRules(source);
   let watcher: FSWatcher | undefined;
   let debounce: NodeJS.Timeout | undefined;
   let reloading: Promise<boolean> = Promise.resolve(true);
 
   async function loadOnce(reason: string): Promise<boolean> {
     try {
-      rules = await loadRunnableRules(source);
+      rules = await loadRules(source);
       log.info({ reason, rules: rules.rules.length }, 'rules reloaded');
       return true;
     } catch (error) {

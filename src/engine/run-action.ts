@@ -1,74 +1,125 @@
 /**
- * Runs one rule action: render its params against the event, check them against the plugin's schema, call the
- * plugin with a deadline, and describe what happened as an outcome. Store failures are not outcomes: they propagate,
- * so the caller's transaction fails as a whole.
+ * The pieces every action goes through, inline or from the queue: render and check its params, build the plugin
+ * context, call the plugin with a deadline, and describe a failure. Store failures are never swallowed here.
  */
-import { isSwitchboardError } from '../errors.ts';
-import type { EventContext } from '../livekit/event-types.ts';
-import type { PluginContext } from '../plugins/contract.ts';
-import type { PluginRegistry } from '../plugins/registry.ts';
+import type { LiveKitEvent } from '../livekit/event-types.ts';
+import type { AttemptResponse, PluginContext, SessionTransitionRequest, SessionTransition } from '../plugins/contract.ts';
+import type { LoadedPlugin, PluginRegistry } from '../plugins/registry.ts';
 import { validateRenderedParams } from '../rules/params.ts';
 import type { CompiledAction, CompiledRule } from '../rules/types.ts';
+import type { EventContext } from '../livekit/event-types.ts';
 import type { ActionOutcome } from '../store/store.ts';
+import type { Logger } from '../telemetry/logger.ts';
 
-export interface ActionRun {
-  rule: CompiledRule;
-  action: CompiledAction;
-  context: EventContext;
-  timeoutMs: number;
-  /** Everything of the plugin context but the deadline signal, which the run owns. */
-  pluginContext: (signal: AbortSignal) => PluginContext;
-}
+export type PreparedAction =
+  | { ready: true; plugin: LoadedPlugin; params: Record<string, unknown> }
+  | { ready: false; outcome: ActionOutcome };
 
-export async function runAction(plugins: PluginRegistry, run: ActionRun): Promise<ActionOutcome> {
-  const { rule, action } = run;
-  const outcome = { rule: rule.id, plugin: action.plugin };
+/** Renders the action's params for this event and checks them against the plugin's schema. */
+export function prepareAction(
+  plugins: PluginRegistry,
+  rule: CompiledRule,
+  action: CompiledAction,
+  context: EventContext,
+): PreparedAction {
+  const failed = (code: string, message: string): PreparedAction => ({
+    ready: false,
+    outcome: { rule: rule.id, plugin: action.plugin, status: 'failed', error: { code, message } },
+  });
   const plugin = plugins.get(action.plugin);
-  if (!plugin) {
-    return { ...outcome, status: 'failed', error: { code: 'E_PLUGIN_INVALID', message: `plugin "${action.plugin}" is not loaded` } };
-  }
-
+  if (!plugin) return failed('E_PLUGIN_INVALID', `plugin "${action.plugin}" is not loaded`);
   let params: Record<string, unknown>;
   try {
-    params = action.render(run.context);
+    params = action.render(context);
   } catch (error) {
-    return { ...outcome, status: 'failed', error: { code: 'E_RULE_RENDER', message: (error as Error).message } };
+    return failed('E_RULE_RENDER', (error as Error).message);
   }
-  const invalidParams = validateRenderedParams(plugin.spec, params);
-  if (invalidParams) {
-    return { ...outcome, status: 'failed', error: { code: 'E_PLUGIN_PARAMS_INVALID', message: invalidParams } };
-  }
+  const invalid = validateRenderedParams(plugin.spec, params);
+  if (invalid) return failed('E_PLUGIN_PARAMS_INVALID', invalid);
+  return { ready: true, plugin, params };
+}
 
+/** Names one action of one rule on one event: the same across retries, replays and redeliveries. */
+export function idempotencyKey(eventId: string, ruleId: string, actionIndex: number): string {
+  return `${eventId}/${ruleId}/${actionIndex}`;
+}
+
+export interface ContextParts {
+  event: LiveKitEvent;
+  eventId: string;
+  ruleId: string;
+  actionIndex: number;
+  mode: PluginContext['mode'];
+  attempt: number;
+  log: Logger;
+  transition(request: SessionTransitionRequest): Promise<SessionTransition>;
+  recordResponse?(response: AttemptResponse): void;
+}
+
+export function pluginContext(parts: ContextParts, signal: AbortSignal): PluginContext {
+  return {
+    event: parts.event,
+    eventId: parts.eventId,
+    eventName: parts.event.event,
+    rule: { id: parts.ruleId },
+    mode: parts.mode,
+    idempotencyKey: idempotencyKey(parts.eventId, parts.ruleId, parts.actionIndex),
+    attempt: parts.attempt,
+    signal,
+    log: parts.log,
+    recordResponse: (response) => parts.recordResponse?.(response),
+    sessions: {
+      transition: (request) => {
+        signal.throwIfAborted();
+        return parts.transition(request);
+      },
+    },
+  };
+}
+
+/** Calls the plugin; rejects with an `E_PLUGIN_TIMEOUT` error when it outlives `timeoutMs` or `stop` fires. */
+export async function invokePlugin(
+  plugin: LoadedPlugin,
+  params: Record<string, unknown>,
+  context: (signal: AbortSignal) => PluginContext,
+  timeoutMs: number,
+  stop?: AbortSignal,
+): Promise<unknown> {
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new Error('deadline')), run.timeoutMs);
+  const timer = setTimeout(() => deadline.abort(new ActionTimeout(timeoutMs)), timeoutMs);
+  const onStop = () => deadline.abort(new ActionTimeout(timeoutMs, 'the process is shutting down'));
+  stop?.addEventListener('abort', onStop, { once: true });
   try {
-    const result = await Promise.race([
-      Promise.resolve().then(() => plugin.definition.run(params, run.pluginContext(deadline.signal))),
+    return await Promise.race([
+      Promise.resolve().then(() => plugin.definition.run(params, context(deadline.signal))),
       new Promise<never>((_, reject) =>
-        deadline.signal.addEventListener('abort', () => reject(new ActionTimeout(run.timeoutMs)), { once: true }),
+        deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason), { once: true }),
       ),
     ]);
-    return { ...outcome, status: 'succeeded', result };
-  } catch (error) {
-    if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
-    return { ...outcome, status: 'failed', error: describeFailure(error) };
   } finally {
     clearTimeout(timer);
-    deadline.abort(new Error('finished'));
+    stop?.removeEventListener('abort', onStop);
+    if (!deadline.signal.aborted) deadline.abort(new Error('the action has finished'));
   }
 }
 
 class ActionTimeout extends Error {
   readonly code = 'E_PLUGIN_TIMEOUT';
-  constructor(timeoutMs: number) {
-    super(`the action did not finish within ${timeoutMs} ms`);
+  readonly retryable = true;
+  constructor(timeoutMs: number, why = `the action did not finish within ${timeoutMs} ms`) {
+    super(why);
   }
 }
 
-function describeFailure(error: unknown): { code: string; message: string } {
+export function describeFailure(error: unknown): { code: string; message: string } {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return { code: typeof code === 'string' ? code : 'E_PLUGIN_FAILED', message: error.message };
   }
   return { code: 'E_PLUGIN_FAILED', message: String(error) };
+}
+
+/** Only a failure the plugin declared permanent is final; anything unexpected may pass on a later attempt. */
+export function isRetryable(error: unknown): boolean {
+  return (error as { retryable?: unknown }).retryable !== false;
 }

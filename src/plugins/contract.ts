@@ -4,6 +4,8 @@
  */
 import type { LiveKitEvent } from '../livekit/event-types.ts';
 
+export { DURATION_PATTERN, durationMs, parseDurationMs } from '../duration.ts';
+
 export type JsonSchema = Record<string, unknown>;
 export type ActionMode = 'inline' | 'async';
 
@@ -37,6 +39,15 @@ export interface PluginContext {
   readonly eventName: string;
   readonly rule: { readonly id: string };
   readonly mode: ActionMode;
+  /**
+   * Stable for one action of one rule on one event: the same across retries, replays and redeliveries, so a
+   * receiver that honours it never applies the action twice.
+   */
+  readonly idempotencyKey: string;
+  /** 1 for the first try; inline actions always run once. */
+  readonly attempt: number;
+  /** Notes what the target answered, for the delivery's attempt record. */
+  recordResponse(response: AttemptResponse): void;
   /** Aborted when the action's time is up or the process is shutting down. */
   readonly signal: AbortSignal;
   readonly log: PluginLogger;
@@ -46,6 +57,12 @@ export interface PluginContext {
   };
 }
 
+export interface AttemptResponse {
+  status?: number;
+  /** The response body; only its first KiB is kept. */
+  body?: string;
+}
+
 export interface PluginDefinition<Params = any, Result = unknown> {
   name: string;
   description: string;
@@ -53,6 +70,16 @@ export interface PluginDefinition<Params = any, Result = unknown> {
   params: JsonSchema;
   /** When true the action runs before the webhook is answered unless the rule says otherwise. */
   inline?: boolean;
+  /**
+   * Checks the action's `with:` as written in the rule (templates unrendered) at load, for what a schema cannot
+   * say; returns one message per problem.
+   */
+  check?(params: Record<string, unknown>): string[];
+  /**
+   * Names the system the action calls (e.g. an URL's origin): circuit breaking, rate limits and the admin
+   * enable/disable switch work per target. Defaults to the plugin's name.
+   */
+  target?(params: Params): string;
   run(params: Params, ctx: PluginContext): Promise<Result> | Result;
 }
 
@@ -67,10 +94,13 @@ export function definePlugin<Params = any, Result = unknown>(
 export class PermanentError extends Error {
   readonly retryable = false;
   readonly code: string;
-  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
+  /** The target said it is gone for good (HTTP 410): stop sending to it until an operator enables it again. */
+  readonly disableTarget: boolean;
+  constructor(message: string, options: { code?: string; disableTarget?: boolean; cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.name = 'PermanentError';
     this.code = options.code ?? 'E_PLUGIN_PERMANENT';
+    this.disableTarget = options.disableTarget ?? false;
   }
 }
 

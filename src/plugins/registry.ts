@@ -105,7 +105,12 @@ function checkDefinition(definition: unknown, file: string): asserts definition 
 
 /** Compiles the params schema now, so a broken one is reported against its file at start-up. */
 function loaded(definition: PluginDefinition, file: string): LoadedPlugin {
-  const spec: PluginSpec = { name: definition.name, params: definition.params, inline: definition.inline ?? false };
+  const spec: PluginSpec = {
+    name: definition.name,
+    params: definition.params,
+    inline: definition.inline ?? false,
+    check: definition.check?.bind(definition),
+  };
   try {
     paramsValidator(spec);
   } catch (error) {

@@ -2,14 +2,15 @@
 import type { ActionMode } from '../plugins/contract.ts';
 import type { EventContext } from '../livekit/event-types.ts';
 import jsonLogic from 'json-logic-js';
+import { compileDeliveryOptions, type DeliveryDocument } from './delivery-options.ts';
 import { compileFilter } from './filter.ts';
-import { compileGlob, type StringMatcher } from './glob.ts';
-import { formatNodePath, type ReportIssue } from './issues.ts';
+import { compileEventGlob, type StringMatcher } from './glob.ts';
+import { formatNodePath, type NodePath, type ReportIssue } from './issues.ts';
 import { compileLogic } from './logic.ts';
-import { checkParams } from './params.ts';
+import { checkParams, pluginCheckMessages } from './params.ts';
 import { RuleRenderError } from './render-error.ts';
 import { compileTemplate } from './template.ts';
-import type { CompiledAction, CompiledRule, PluginSpecs, SourceLocation } from './types.ts';
+import type { CompiledAction, CompiledRule, PluginSpec, PluginSpecs, SourceLocation } from './types.ts';
 
 /** A rule as the schema admits it. */
 export interface RuleDocument {
@@ -22,7 +23,7 @@ export interface RuleDocument {
   actions: ActionDocument[];
 }
 
-interface ActionDocument {
+interface ActionDocument extends DeliveryDocument {
   plugin: string;
   mode?: ActionMode;
   with?: Record<string, unknown>;
@@ -58,7 +59,7 @@ function compileEventPatterns(on: string[], report: ReportIssue): (eventName: st
   const matchers: StringMatcher[] = [];
   on.forEach((pattern, index) => {
     try {
-      matchers.push(compileGlob(pattern));
+      matchers.push(compileEventGlob(pattern));
     } catch (error) {
       report(['on', index], (error as Error).message);
     }
@@ -84,20 +85,22 @@ function compileConditions(rule: RuleDocument, report: ReportIssue): (context: E
 
 function compileAction(ruleId: string, action: ActionDocument, index: number, plugins: PluginSpecs, report: ReportIssue): CompiledAction {
   const params = action.with ?? {};
-  const at = ['actions', index, 'with'];
-  const template = compileTemplate(params, report, at);
+  const at: NodePath = ['actions', index];
+  const template = compileTemplate(params, report, [...at, 'with']);
   const spec = plugins.get(action.plugin);
   if (spec === undefined) {
     const known = [...plugins.keys()].sort().join(', ') || 'none';
-    report(['actions', index, 'plugin'], `unknown plugin "${action.plugin}" (known plugins: ${known})`);
+    report([...at, 'plugin'], `unknown plugin "${action.plugin}" (known plugins: ${known})`);
   } else {
-    for (const issue of checkParams(spec, params, (path) => formatNodePath([...at, ...path]), template.dynamicPointers)) {
-      report([...at, ...issue.path], `plugin "${spec.name}": ${issue.message}`, issue.onKey);
-    }
+    checkPluginParams(spec, params, template.dynamicPointers, report, [...at, 'with']);
   }
+  const mode = action.mode ?? (spec?.inline ? 'inline' : 'async');
+  const modeDefaultOf = action.mode === undefined ? action.plugin : undefined;
   return {
+    index,
     plugin: action.plugin,
-    mode: action.mode ?? (spec?.inline ? 'inline' : 'async'),
+    mode,
+    ...compileDeliveryOptions(action, { mode, modeDefaultOf, report, at }),
     with: params,
     render(context) {
       try {
@@ -107,4 +110,12 @@ function compileAction(ruleId: string, action: ActionDocument, index: number, pl
       }
     },
   };
+}
+
+/** The plugin's schema first; its own `check` only sees params the schema admits (templates aside). */
+function checkPluginParams(spec: PluginSpec, params: Record<string, unknown>, dynamicPointers: string[], report: ReportIssue, at: NodePath): void {
+  const issues = checkParams(spec, params, (path) => formatNodePath([...at, ...path]), dynamicPointers);
+  for (const issue of issues) report([...at, ...issue.path], `plugin "${spec.name}": ${issue.message}`, issue.onKey);
+  if (issues.length > 0) return;
+  for (const message of pluginCheckMessages(spec, params)) report(at, `plugin "${spec.name}": ${message}`);
 }

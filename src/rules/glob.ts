@@ -5,23 +5,43 @@ export type StringMatcher = (value: string) => boolean;
 
 // `bash` lets `*` cross `/` (filter values are URLs and paths, not file paths); `nonegate` keeps a leading `!`
 // literal; `strictBrackets` turns an unbalanced bracket into an error instead of a pattern that never matches.
-const OPTIONS: picomatch.PicomatchOptions = { bash: true, dot: true, nonegate: true, strictBrackets: true };
+const VALUE_OPTIONS: picomatch.PicomatchOptions = { bash: true, dot: true, nonegate: true, strictBrackets: true };
+// Event names use `.` as picomatch uses `/`: it separates Switchboard's own events (`switchboard.delivery_dead`)
+// from LiveKit's, and `*` stays within one part. So "*" never catches an internal event (a rule reacting to its
+// own dead deliveries by surprise), "switchboard.*" catches them all, "**" catches everything.
+const EVENT_OPTIONS: picomatch.PicomatchOptions = { dot: true, nonegate: true, strictBrackets: true };
 
 /** True when the pattern uses glob syntax (or escapes) rather than being a plain string. */
 export function isGlob(pattern: string): boolean {
-  return pattern.includes('\\') || picomatch.scan(pattern, OPTIONS).isGlob;
+  return pattern.includes('\\') || picomatch.scan(pattern, VALUE_OPTIONS).isGlob;
 }
 
-/** Compiles a pattern into a matcher; a plain string matches only itself. Throws Error for an invalid glob. */
+/** Compiles a filter value pattern; `*` matches any characters. A plain string matches only itself. Throws Error for an invalid glob. */
 export function compileGlob(pattern: string): StringMatcher {
   if (!isGlob(pattern)) return (value) => value === pattern;
+  const regex = makeRegex(pattern, pattern, VALUE_OPTIONS);
+  return (value) => regex.test(value);
+}
+
+/** Compiles an `on:` pattern, where `*` does not cross a `.`. A plain name matches only itself. Throws Error for an invalid glob. */
+export function compileEventGlob(pattern: string): StringMatcher {
+  if (!isGlob(pattern)) return (eventName) => eventName === pattern;
+  const regex = makeRegex(pattern, dotsAsSeparators(pattern), EVENT_OPTIONS);
+  return (eventName) => regex.test(dotsAsSeparators(eventName));
+}
+
+function dotsAsSeparators(text: string): string {
+  return text.replaceAll('.', '/');
+}
+
+function makeRegex(pattern: string, source: string, options: picomatch.PicomatchOptions): RegExp {
   let regex: RegExp;
   try {
-    regex = picomatch.makeRe(pattern, OPTIONS);
+    regex = picomatch.makeRe(source, options);
   } catch (error) {
     throw new Error(`invalid glob "${pattern}": ${(error as Error).message}`);
   }
   // picomatch turns a pattern it cannot express as a regex into one that never matches.
   if (regex.source === '$^') throw new Error(`invalid glob "${pattern}"`);
-  return (value) => regex.test(value);
+  return regex;
 }

@@ -1,4 +1,7 @@
-/** Plugin params against the plugin's own JSON Schema: at load for what is static, at run time once rendered. */
+/**
+ * Plugin params against the plugin's own JSON Schema (at load for what is static, at run time once rendered), and
+ * against the plugin's own load-time `check`.
+ */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { SwitchboardError } from '../errors.ts';
 import type { JsonSchema } from '../plugins/contract.ts';
@@ -47,4 +50,20 @@ export function checkParams(
 export function validateRenderedParams(spec: PluginSpec, params: unknown): string | null {
   const issues = checkParams(spec, params, (path) => formatNodePath(['params', ...path]));
   return issues.length === 0 ? null : `invalid params for plugin "${spec.name}": ${issues.map((issue) => issue.message).join('; ')}`;
+}
+
+/**
+ * The messages of the plugin's own `check` of `with:` as written. A check that throws or returns something else
+ * than a list gives a message too: a faulty plugin must not take the loader down.
+ */
+export function pluginCheckMessages(spec: PluginSpec, params: Record<string, unknown>): string[] {
+  if (spec.check === undefined) return [];
+  try {
+    // A copy: whatever the check does to it cannot change the action.
+    const messages: unknown = spec.check(structuredClone(params));
+    if (!Array.isArray(messages)) return [`check returned ${messages === null ? 'null' : typeof messages} instead of a list of messages`];
+    return messages.map(String);
+  } catch (error) {
+    return [`check failed: ${error instanceof Error ? error.message : String(error)}`];
+  }
 }

@@ -35,8 +35,12 @@ function describeSchemaError(error: ErrorObject, name: (path: NodePath) => strin
     case 'minItems':
     case 'minLength':
       return issue(params.limit === 1 ? 'must not be empty' : (error.message ?? 'is too short'));
+    case 'minProperties': {
+      const known = Object.keys(error.parentSchema?.properties ?? {});
+      return issue(params.limit === 1 && known.length > 0 ? `needs at least one of: ${known.join(', ')}` : (error.message ?? 'has too few keys'));
+    }
     case 'pattern':
-      return issue(`${JSON.stringify(error.data)} must match ${params.pattern}`);
+      return issue(`${JSON.stringify(error.data)} ${error.parentSchema?.patternErrorMessage ?? `must match ${params.pattern}`}`);
     default:
       return issue(error.message ?? 'is invalid');
   }

@@ -7,6 +7,8 @@ export interface PluginSpec {
   name: string;
   params: JsonSchema;
   inline: boolean;
+  /** The plugin's own load-time check of an action's `with:` as written; one message per problem. */
+  check?(params: Record<string, unknown>): string[];
 }
 
 export type PluginSpecs = ReadonlyMap<string, PluginSpec>;
@@ -18,9 +20,35 @@ export interface SourceLocation {
   column: number;
 }
 
+/** When to try an async action again: delays before each attempt, in milliseconds (the first is usually 0). */
+export type RetryPolicy =
+  | { attempts: number; schedule: number[] }
+  | { attempts: number; backoff: 'exponential'; initialMs: number; maxMs: number };
+
+export interface RateLimit {
+  /** Attempts started per second, at most. */
+  perSecond?: number;
+  /** Attempts running at once, at most. */
+  concurrency?: number;
+}
+
 export interface CompiledAction {
+  /** The action's position in its rule: with the rule id and the event id it names one piece of work. */
+  index: number;
   plugin: string;
   mode: ActionMode;
+  /** From `retry:`; undefined means the default schedule. */
+  retry?: RetryPolicy;
+  /** From `timeout:`: the deadline of one attempt. */
+  timeoutMs?: number;
+  /** From `rateLimit:`: applies to the action's target. */
+  rateLimit?: RateLimit;
+  /**
+   * The key whose deliveries run in event order (`ordering:`): by default the room name, or the egress id for
+   * egress events and the ingress id for ingress events; null when the action is unordered (`ordering: none`) or
+   * the event has no such key.
+   */
+  orderingKey(context: EventContext): string | null;
   /** The `with:` block as written (after `${env:…}` substitution). */
   with: Record<string, unknown>;
   /** Renders `with:` against an event; throws RuleRenderError when a `$logic` value fails. */

@@ -1,7 +1,7 @@
 /** The HTTP surface: webhook ingest, health, the admin API, and JSON errors for everything else. */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { SwitchboardError } from '../errors.ts';
-import { adminRouter, type AdminRouteOptions } from './admin-routes.ts';
+import { adminRouter, type AdminRouteOptions } from './admin/router.ts';
 import { sendError } from './error-response.ts';
 import { webhookRouter, type WebhookRouteOptions } from './webhook-route.ts';
 

@@ -3,7 +3,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { SwitchboardError } from '../errors.ts';
 import { parseEvent } from '../livekit/event.ts';
 import { verifyWebhook } from '../livekit/verify.ts';
-import type { Ingest } from '../engine/ingest.ts';
+import type { Ingestion } from '../engine/ingest.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { sendError } from './error-response.ts';
 
@@ -12,7 +12,7 @@ export interface WebhookRouteOptions {
   keys: ReadonlyMap<string, string>;
   maxBodyBytes: number;
   clockToleranceSeconds: number;
-  ingest: Ingest;
+  ingest: Ingestion['ingest'];
   log: Logger;
   /** False once shutdown begins: new deliveries get 503 so LiveKit retries them elsewhere or later. */
   accepting: () => boolean;

@@ -1,22 +1,46 @@
 /**
- * The Store on SQLite (`node:sqlite`). Transactions run one at a time on a writer connection; reads use a second
- * connection, so while a transaction awaits plugin code they see only what is committed.
+ * The Store on SQLite (`node:sqlite`). Transactions run one at a time on a writer connection, committed in groups
+ * (sqlite-group-commit.ts); reads use a second connection, so while a transaction awaits plugin code they see only
+ * what is committed.
  */
-import { DatabaseSync, type SQLInputValue, type StatementResultingChanges, type StatementSync } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
 import { SwitchboardError } from '../errors.ts';
 import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
+import { truncateResponse } from './attempt-response.ts';
+import {
+  CANCELLABLE_STATES,
+  CLAIMABLE_STATES,
+  DELIVERY_STATES,
+  REPLAYABLE_STATES,
+  UNFINISHED_STATES,
+  type DeliveryState,
+} from './delivery-state.ts';
 import { pendingMigrations, type Migration } from './migrations/migration.ts';
 import { sqliteMigrations } from './migrations/sqlite.ts';
+import { pageStart, toPage, type PageRequest } from './page.ts';
 import { decideTransition, type CurrentSession } from './session-transition.ts';
+import { Connection } from './sqlite-connection.ts';
+import { GroupCommit, SerialQueue } from './sqlite-group-commit.ts';
 import type {
+  AttemptVerdict,
+  AuditEntry,
+  AuditRecord,
+  ClaimRequest,
+  Delivery,
+  DeliveryAttempt,
+  DeliveryFilter,
+  DeliveryWithAttempts,
   EventOutcome,
   EventRecord,
+  NewDelivery,
   OrderingEvent,
+  Page,
   SessionHistoryEntry,
   SessionStatus,
   Store,
   StoredEvent,
   StoreTx,
+  TargetRecord,
 } from './store.ts';
 
 const SESSION_HISTORY_LIMIT = 100;
@@ -34,6 +58,28 @@ const READER_PRAGMAS = `
   PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
   PRAGMA query_only = ON;
 `;
+
+/** A state as an SQL literal; the parameter's type refuses a name that is not a state. */
+function state(name: DeliveryState): string {
+  return `'${name}'`;
+}
+
+function states(names: readonly DeliveryState[]): string {
+  return names.map(state).join(', ');
+}
+
+const DELIVERY_COLUMNS = `
+  id, event_id AS eventId, event_seq AS eventSeq, event_name AS eventName, rule_id AS ruleId,
+  action_index AS actionIndex, plugin, params, target, ordering_key AS orderingKey, state, attempts,
+  max_attempts AS maxAttempts, retry_schedule AS retrySchedule, timeout_ms AS timeoutMs, due_at AS dueAt,
+  lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt, last_error AS lastError,
+  trace_context AS traceContext, created_at AS createdAt, updated_at AS updatedAt`;
+
+/**
+ * Where a delivery given back unfinished (deferred, or its worker shutting down) goes: pending if it was never tried,
+ * otherwise waiting for a retry, so its state still says that attempts were spent.
+ */
+const GIVEN_BACK_STATE = `CASE WHEN attempts > 0 THEN ${state('failed-waiting-retry')} ELSE ${state('pending')} END`;
 
 const SQL = {
   createSchemaMigrations: `
@@ -71,22 +117,112 @@ const SQL = {
     SELECT status, old_status AS oldStatus, event_id AS eventId, event_name AS eventName,
       event_created_at AS eventCreatedAt, at
     FROM session_history WHERE key = ? ORDER BY id DESC LIMIT ?`,
+
+  insertDelivery: `
+    INSERT INTO deliveries (
+      event_id, event_seq, event_name, rule_id, action_index, plugin, params, target, ordering_key, state,
+      max_attempts, retry_schedule, timeout_ms, due_at, trace_context, created_at, updated_at
+    ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ${state('pending')}, ?10, ?11, ?12, ?13, ?14, ?15, ?15)
+    ON CONFLICT (event_id, rule_id, action_index) DO NOTHING
+    RETURNING id`,
+  selectDeliveryId: 'SELECT id FROM deliveries WHERE event_id = ? AND rule_id = ? AND action_index = ?',
+  // One statement: the candidates are read and leased together, so two workers never claim the same delivery.
+  // A delivery waits while an earlier one of its ordering group is unfinished, which also keeps a later one out of
+  // the batch that claims the earlier one; an expired lease is reclaimed like any due delivery.
+  claimDeliveries: `
+    UPDATE deliveries
+    SET state = ${state('running')}, lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3
+    WHERE id IN (
+      SELECT candidate.id FROM deliveries AS candidate
+      WHERE (
+          (candidate.state IN (${states(CLAIMABLE_STATES)}) AND candidate.due_at <= ?3)
+          OR (candidate.state = ${state('running')} AND candidate.lease_expires_at <= ?3)
+        )
+        AND candidate.target NOT IN (SELECT target FROM targets WHERE disabled = 1)
+        AND candidate.target NOT IN (SELECT value FROM json_each(?4))
+        AND NOT EXISTS (
+          SELECT 1 FROM deliveries AS earlier
+          WHERE earlier.rule_id = candidate.rule_id
+            AND earlier.action_index = candidate.action_index
+            AND earlier.ordering_key = candidate.ordering_key
+            AND earlier.id < candidate.id
+            AND earlier.state IN (${states(UNFINISHED_STATES)})
+        )
+      ORDER BY candidate.due_at, candidate.id
+      LIMIT ?5
+    )
+    RETURNING ${DELIVERY_COLUMNS}`,
+  finishAttempt: `
+    UPDATE deliveries
+    SET state = ?1, attempts = ?2, due_at = COALESCE(?3, due_at), last_error = ?4,
+      lease_owner = NULL, lease_expires_at = NULL, updated_at = ?5
+    WHERE id = ?6 AND state = ${state('running')} AND lease_owner = ?7`,
+  insertAttempt: `
+    INSERT INTO delivery_attempts (delivery_id, number, started_at, duration_ms, succeeded, status_code, error, response)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  deferDelivery: `
+    UPDATE deliveries
+    SET state = ${GIVEN_BACK_STATE}, due_at = ?1, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
+    WHERE id = ?3 AND state = ${state('running')} AND lease_owner = ?4`,
+  extendLeases: `
+    UPDATE deliveries SET lease_expires_at = ?1, updated_at = ?2
+    WHERE state = ${state('running')} AND lease_owner = ?3 AND id IN (SELECT value FROM json_each(?4))`,
+  // A claimed delivery was due when claimed, so keeping its due time makes it claimable at once, in its old place.
+  releaseLeases: `
+    UPDATE deliveries
+    SET state = ${GIVEN_BACK_STATE}, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
+    WHERE state = ${state('running')} AND lease_owner = ?2`,
+  cancelDelivery: `
+    UPDATE deliveries SET state = ${state('cancelled')}, updated_at = ?
+    WHERE id = ? AND state IN (${states(CANCELLABLE_STATES)})`,
+  upsertTarget: `
+    INSERT INTO targets (target, disabled, reason, changed_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (target) DO UPDATE SET
+      disabled = excluded.disabled,
+      reason = excluded.reason,
+      changed_at = excluded.changed_at`,
+  insertAudit: 'INSERT INTO audit_log (at, action, subject, details) VALUES (?, ?, ?, ?)',
+
+  selectDelivery: `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = ?`,
+  selectAttempts: `
+    SELECT delivery_id AS deliveryId, number, started_at AS startedAt, duration_ms AS durationMs, succeeded,
+      status_code AS statusCode, error, response
+    FROM delivery_attempts WHERE delivery_id = ? ORDER BY id`,
+  countDeliveries: 'SELECT state, COUNT(*) AS count FROM deliveries GROUP BY state',
+  selectTargets: `
+    SELECT known.target, targets.disabled, targets.reason, targets.changed_at AS changedAt
+    FROM (SELECT DISTINCT target FROM deliveries UNION SELECT target FROM targets) AS known
+    LEFT JOIN targets ON targets.target = known.target
+    ORDER BY known.target`,
+  selectAudit: 'SELECT id, at, action, subject, details FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?',
   ping: 'SELECT 1 AS ok',
 };
 
-/** SQLite primary result codes that mean the database cannot serve us now, as opposed to a mistake in our SQL. */
-const UNAVAILABLE_RESULT_CODES = new Set([
-  5, // SQLITE_BUSY: still locked when the busy timeout ran out
-  6, // SQLITE_LOCKED
-  7, // SQLITE_NOMEM
-  8, // SQLITE_READONLY
-  10, // SQLITE_IOERR
-  11, // SQLITE_CORRUPT
-  13, // SQLITE_FULL
-  14, // SQLITE_CANTOPEN
-  15, // SQLITE_PROTOCOL
-  26, // SQLITE_NOTADB
-]);
+/** The conditions a delivery filter puts on the deliveries table; the statements built on it are cached by text. */
+function filterDeliveries(filter: DeliveryFilter & { ids?: readonly number[] }): {
+  conditions: string[];
+  params: SQLInputValue[];
+} {
+  const conditions: string[] = [];
+  const params: SQLInputValue[] = [];
+  if (filter.state !== undefined) {
+    conditions.push('state = ?');
+    params.push(filter.state);
+  }
+  if (filter.rule !== undefined) {
+    conditions.push('rule_id = ?');
+    params.push(filter.rule);
+  }
+  if (filter.target !== undefined) {
+    conditions.push('target = ?');
+    params.push(filter.target);
+  }
+  if (filter.ids !== undefined) {
+    conditions.push('id IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(filter.ids));
+  }
+  return { conditions, params };
+}
 
 interface EventRow extends Omit<StoredEvent, 'receivedAt' | 'matched' | 'actions'> {
   receivedAt: string;
@@ -102,11 +238,86 @@ interface HistoryRow extends Omit<SessionHistoryEntry, 'at'> {
   at: string;
 }
 
+type DateColumns = 'dueAt' | 'createdAt' | 'updatedAt' | 'leaseExpiresAt';
+type JsonColumns = 'params' | 'retrySchedule' | 'traceContext' | 'lastError';
+
+interface DeliveryRow extends Omit<Delivery, DateColumns | JsonColumns | 'state'> {
+  state: string;
+  params: string;
+  retrySchedule: string;
+  traceContext: string | null;
+  lastError: string | null;
+  dueAt: string;
+  createdAt: string;
+  updatedAt: string;
+  leaseExpiresAt: string | null;
+}
+
+interface AttemptRow {
+  deliveryId: number;
+  number: number;
+  startedAt: string;
+  durationMs: number;
+  succeeded: number;
+  statusCode: number | null;
+  error: string | null;
+  response: string | null;
+}
+
+interface TargetRow {
+  target: string;
+  disabled: number | null;
+  reason: string | null;
+  changedAt: string | null;
+}
+
+interface AuditRow {
+  id: number;
+  at: string;
+  action: string;
+  subject: string;
+  details: string;
+}
+
+function toDelivery(row: DeliveryRow): Delivery {
+  const { traceContext, ...columns } = row;
+  return {
+    ...columns,
+    state: row.state as DeliveryState,
+    params: JSON.parse(row.params),
+    retrySchedule: JSON.parse(row.retrySchedule),
+    lastError: row.lastError === null ? null : JSON.parse(row.lastError),
+    dueAt: new Date(row.dueAt),
+    createdAt: new Date(row.createdAt),
+    updatedAt: new Date(row.updatedAt),
+    leaseExpiresAt: row.leaseExpiresAt === null ? null : new Date(row.leaseExpiresAt),
+    ...(traceContext === null ? {} : { traceContext: JSON.parse(traceContext) }),
+  };
+}
+
+function toAttempt(row: AttemptRow): DeliveryAttempt {
+  return {
+    deliveryId: row.deliveryId,
+    number: row.number,
+    startedAt: new Date(row.startedAt),
+    durationMs: row.durationMs,
+    succeeded: row.succeeded === 1,
+    ...(row.statusCode === null ? {} : { statusCode: row.statusCode }),
+    ...(row.error === null ? {} : { error: JSON.parse(row.error) }),
+    ...(row.response === null ? {} : { response: row.response }),
+  };
+}
+
+function byDueTimeThenId(a: Delivery, b: Delivery): number {
+  return a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id;
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #writer: Connection;
   readonly #reader: Connection;
   readonly #writes = new SerialQueue();
+  readonly #commits: GroupCommit;
   #closing: Promise<void> | null = null;
 
   /** Opens, creating if needed, the database at `location`: a file path or `:memory:`. */
@@ -114,6 +325,7 @@ export class SqliteStore implements Store {
     this.#writer = new Connection(location, WRITER_PRAGMAS);
     // A second connection to `:memory:` would open another, empty database; in memory, reads share the writer.
     this.#reader = location === ':memory:' ? this.#writer : this.#openReader(location);
+    this.#commits = new GroupCommit(this.#writer, this.#writes);
   }
 
   async migrate(): Promise<void> {
@@ -122,23 +334,22 @@ export class SqliteStore implements Store {
       this.#writer.exec(SQL.createSchemaMigrations);
       const applied = this.#writer.all<{ version: number }>(SQL.appliedVersions).map((row) => row.version);
       for (const migration of pendingMigrations(sqliteMigrations, applied)) {
-        await this.#withinTransaction(() => this.#apply(migration));
+        this.#applyMigration(migration);
       }
     });
   }
 
+  /** Transactions queued together commit together: each resolves once its batch is durable (see GroupCommit). */
   async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
     this.#assertOpen();
-    return this.#writes.run(() =>
-      this.#withinTransaction(async () => {
-        const tx = new SqliteTx(this.#writer);
-        try {
-          return await work(tx);
-        } finally {
-          tx.end();
-        }
-      }),
-    );
+    return this.#commits.run(async () => {
+      const tx = new SqliteTx(this.#writer);
+      try {
+        return await work(tx);
+      } finally {
+        tx.end();
+      }
+    });
   }
 
   async getEvent(id: string): Promise<StoredEvent | null> {
@@ -163,6 +374,57 @@ export class SqliteStore implements Store {
       updatedAt: new Date(session.updatedAt),
       history: history.map((entry) => ({ ...entry, at: new Date(entry.at) })),
     };
+  }
+
+  async listDeliveries(filter: DeliveryFilter, page: PageRequest): Promise<Page<Delivery>> {
+    this.#assertOpen();
+    const start = pageStart(page);
+    const { conditions, params } = filterDeliveries(filter);
+    const where = [...conditions, 'id < ?'].join(' AND ');
+    const rows = this.#reader.all<DeliveryRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE ${where} ORDER BY id DESC LIMIT ?`,
+      ...params,
+      start.beforeId,
+      start.limit + 1,
+    );
+    return toPage(rows.map(toDelivery), start);
+  }
+
+  async getDelivery(id: number): Promise<DeliveryWithAttempts | null> {
+    this.#assertOpen();
+    const row = this.#reader.get<DeliveryRow>(SQL.selectDelivery, id);
+    if (!row) return null;
+    const attempts = this.#reader.all<AttemptRow>(SQL.selectAttempts, id);
+    return { ...toDelivery(row), attemptLog: attempts.map(toAttempt) };
+  }
+
+  async countDeliveries(): Promise<Record<DeliveryState, number>> {
+    this.#assertOpen();
+    const counts = Object.fromEntries(DELIVERY_STATES.map((name) => [name, 0])) as Record<DeliveryState, number>;
+    for (const row of this.#reader.all<{ state: DeliveryState; count: number }>(SQL.countDeliveries)) {
+      counts[row.state] = row.count;
+    }
+    return counts;
+  }
+
+  async listTargets(): Promise<TargetRecord[]> {
+    this.#assertOpen();
+    return this.#reader.all<TargetRow>(SQL.selectTargets).map((row) => ({
+      target: row.target,
+      disabled: row.disabled === 1,
+      reason: row.reason,
+      changedAt: row.changedAt === null ? null : new Date(row.changedAt),
+    }));
+  }
+
+  async listAudit(page: PageRequest): Promise<Page<AuditRecord>> {
+    this.#assertOpen();
+    const start = pageStart(page);
+    const rows = this.#reader.all<AuditRow>(SQL.selectAudit, start.beforeId, start.limit + 1);
+    return toPage(
+      rows.map((row) => ({ ...row, at: new Date(row.at), details: JSON.parse(row.details) })),
+      start,
+    );
   }
 
   async ping(): Promise<void> {
@@ -192,24 +454,20 @@ export class SqliteStore implements Store {
     if (this.#closing) throw new SwitchboardError('E_STORE_UNAVAILABLE', 'The store is closed.');
   }
 
-  /** Commits when `work` resolves, rolls back when it (or the commit) throws. The caller holds the write queue. */
-  async #withinTransaction<T>(work: () => T | Promise<T>): Promise<T> {
+  /** Applies one migration in its own transaction. The caller holds the writer. */
+  #applyMigration(migration: Migration): void {
     this.#writer.exec('BEGIN IMMEDIATE');
     try {
-      const result = await work();
+      // Another process may have applied it since we looked; holding the write lock now settles that.
+      if (!this.#writer.get(SQL.isApplied, migration.version)) {
+        this.#writer.exec(migration.sql);
+        this.#writer.run(SQL.recordMigration, migration.version, migration.name, new Date().toISOString());
+      }
       this.#writer.exec('COMMIT');
-      return result;
     } catch (error) {
       this.#writer.rollback();
       throw error;
     }
-  }
-
-  #apply(migration: Migration): void {
-    // Another process may have applied it since we looked; holding the write lock now settles that.
-    if (this.#writer.get(SQL.isApplied, migration.version)) return;
-    this.#writer.exec(migration.sql);
-    this.#writer.run(SQL.recordMigration, migration.version, migration.name, new Date().toISOString());
   }
 }
 
@@ -289,6 +547,131 @@ class SqliteTx implements StoreTx {
     return result;
   }
 
+  /** Enqueueing the same action of the same event again changes nothing and returns the first delivery's id. */
+  async enqueueDelivery(delivery: NewDelivery): Promise<number> {
+    const inserted = this.#db.get<{ id: number }>(
+      SQL.insertDelivery,
+      delivery.eventId,
+      delivery.eventSeq,
+      delivery.eventName,
+      delivery.ruleId,
+      delivery.actionIndex,
+      delivery.plugin,
+      JSON.stringify(delivery.params),
+      delivery.target,
+      delivery.orderingKey,
+      delivery.maxAttempts,
+      JSON.stringify(delivery.retrySchedule),
+      delivery.timeoutMs,
+      delivery.dueAt.toISOString(),
+      delivery.traceContext === undefined ? null : JSON.stringify(delivery.traceContext),
+      new Date().toISOString(),
+    );
+    if (inserted) return inserted.id;
+    const existing = this.#db.get<{ id: number }>(
+      SQL.selectDeliveryId,
+      delivery.eventId,
+      delivery.ruleId,
+      delivery.actionIndex,
+    );
+    return existing!.id;
+  }
+
+  async claimDueDeliveries(request: ClaimRequest): Promise<Delivery[]> {
+    const rows = this.#db.all<DeliveryRow>(
+      SQL.claimDeliveries,
+      request.owner,
+      new Date(request.now.getTime() + request.leaseMs).toISOString(),
+      request.now.toISOString(),
+      JSON.stringify(request.skipTargets),
+      request.limit,
+    );
+    // RETURNING gives rows in no promised order.
+    return rows.map(toDelivery).sort(byDueTimeThenId);
+  }
+
+  async completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
+    const { changes } = this.#db.run(
+      SQL.finishAttempt,
+      verdict.state,
+      attempt.number,
+      verdict.state === 'failed-waiting-retry' ? verdict.dueAt.toISOString() : null,
+      attempt.error === undefined ? null : JSON.stringify(attempt.error),
+      new Date().toISOString(),
+      attempt.deliveryId,
+      owner,
+    );
+    if (changes === 0) return false;
+    this.#db.run(
+      SQL.insertAttempt,
+      attempt.deliveryId,
+      attempt.number,
+      attempt.startedAt.toISOString(),
+      attempt.durationMs,
+      attempt.succeeded ? 1 : 0,
+      attempt.statusCode ?? null,
+      attempt.error === undefined ? null : JSON.stringify(attempt.error),
+      attempt.response === undefined ? null : truncateResponse(attempt.response),
+    );
+    return true;
+  }
+
+  /** Back to pending, or to waiting for a retry when attempts were already spent; the attempt count stays. */
+  async deferDelivery(owner: string, deliveryId: number, dueAt: Date): Promise<boolean> {
+    const { changes } = this.#db.run(
+      SQL.deferDelivery,
+      dueAt.toISOString(),
+      new Date().toISOString(),
+      deliveryId,
+      owner,
+    );
+    return changes > 0;
+  }
+
+  /** Leases `owner` no longer holds (taken over after they expired) stay with their new owner. */
+  async extendLeases(owner: string, deliveryIds: number[], until: Date): Promise<void> {
+    this.#db.run(SQL.extendLeases, until.toISOString(), new Date().toISOString(), owner, JSON.stringify(deliveryIds));
+  }
+
+  async releaseLeases(owner: string): Promise<number> {
+    const { changes } = this.#db.run(SQL.releaseLeases, new Date().toISOString(), owner);
+    return Number(changes);
+  }
+
+  async replayDeliveries(
+    filter: DeliveryFilter & { ids?: number[] },
+    options: { force: boolean; now: Date },
+  ): Promise<number[]> {
+    const from = REPLAYABLE_STATES.filter((name) => options.force || name !== 'succeeded');
+    const { conditions, params } = filterDeliveries(filter);
+    const where = [`state IN (${states(from)})`, ...conditions].join(' AND ');
+    const now = options.now.toISOString();
+    const rows = this.#db.all<{ id: number }>(
+      `UPDATE deliveries
+      SET state = ${state('pending')}, attempts = 0, due_at = ?, last_error = NULL,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+      WHERE ${where}
+      RETURNING id`,
+      now,
+      now,
+      ...params,
+    );
+    return rows.map((row) => row.id).sort((a, b) => a - b);
+  }
+
+  async cancelDelivery(deliveryId: number): Promise<boolean> {
+    const { changes } = this.#db.run(SQL.cancelDelivery, new Date().toISOString(), deliveryId);
+    return changes > 0;
+  }
+
+  async setTargetDisabled(target: string, disabled: boolean, reason: string | null): Promise<void> {
+    this.#db.run(SQL.upsertTarget, target, disabled ? 1 : 0, reason, new Date().toISOString());
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    this.#db.run(SQL.insertAudit, new Date().toISOString(), entry.action, entry.subject, JSON.stringify(entry.details));
+  }
+
   get #db(): Connection {
     if (this.#ended) {
       throw new SwitchboardError(
@@ -297,94 +680,5 @@ class SqliteTx implements StoreTx {
       );
     }
     return this.#connection;
-  }
-}
-
-/** One SQLite connection. Prepares each statement once; reports driver failures as E_STORE_UNAVAILABLE. */
-class Connection {
-  readonly #location: string;
-  readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
-
-  constructor(location: string, pragmas: string) {
-    this.#location = location;
-    this.#db = this.#surfaceFailure(() => new DatabaseSync(location));
-    try {
-      this.exec(pragmas);
-    } catch (error) {
-      this.#db.close();
-      throw error;
-    }
-  }
-
-  exec(sql: string): void {
-    this.#surfaceFailure(() => this.#db.exec(sql));
-  }
-
-  get<Row>(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#surfaceFailure(() => this.#prepared(sql).get(...params)) as Row | undefined;
-  }
-
-  all<Row>(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#surfaceFailure(() => this.#prepared(sql).all(...params)) as Row[];
-  }
-
-  run(sql: string, ...params: SQLInputValue[]): StatementResultingChanges {
-    return this.#surfaceFailure(() => this.#prepared(sql).run(...params));
-  }
-
-  /** Rolls back the open transaction, if SQLite has not already rolled it back itself (as it does on some errors). */
-  rollback(): void {
-    if (this.#db.isOpen && this.#db.isTransaction) this.exec('ROLLBACK');
-  }
-
-  close(): void {
-    if (this.#db.isOpen) this.#db.close();
-  }
-
-  #prepared(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
-  #surfaceFailure<T>(operation: () => T): T {
-    try {
-      return operation();
-    } catch (error) {
-      if (!isDriverFailure(error)) throw error;
-      throw new SwitchboardError(
-        'E_STORE_UNAVAILABLE',
-        `The SQLite database at ${this.#location} is unavailable: ${error.message}`,
-        { cause: error },
-      );
-    }
-  }
-}
-
-function isDriverFailure(error: unknown): error is Error {
-  if (!(error instanceof Error) || !('code' in error)) return false;
-  // node:sqlite raises ERR_INVALID_STATE for a closed database or a finalized statement.
-  if (error.code === 'ERR_INVALID_STATE') return true;
-  return (
-    error.code === 'ERR_SQLITE_ERROR' &&
-    'errcode' in error &&
-    typeof error.errcode === 'number' &&
-    UNAVAILABLE_RESULT_CODES.has(error.errcode & 0xff)
-  );
-}
-
-/** Runs tasks one at a time, in the order they were queued. */
-class SerialQueue {
-  #tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(task);
-    // A failed task reports to its own caller; the tasks queued behind it still run.
-    this.#tail = result.catch(() => undefined);
-    return result;
   }
 }

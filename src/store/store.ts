@@ -3,6 +3,7 @@
  * interchangeable; every method is async even where SQLite would not need it.
  */
 import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
+import type { DeliveryState } from './delivery-state.ts';
 
 export interface EventRecord {
   /** LiveKit's event id (`EV_…`), or `sha256:<hex of the body>` when the body carried none. */
@@ -17,7 +18,8 @@ export interface EventRecord {
   receivedAt: Date;
 }
 
-export type ActionStatus = 'succeeded' | 'failed';
+/** `queued`: an async action written to the delivery queue; its delivery carries on from there. */
+export type ActionStatus = 'succeeded' | 'failed' | 'queued';
 
 export interface ActionOutcome {
   rule: string;
@@ -62,6 +64,103 @@ export interface SessionStatus {
   history: SessionHistoryEntry[];
 }
 
+/** An async action waiting to run: written with its event, run by a worker. */
+export interface NewDelivery {
+  eventId: string;
+  /** The event's arrival order: deliveries of one ordering group run in this order. */
+  eventSeq: number;
+  eventName: string;
+  ruleId: string;
+  actionIndex: number;
+  plugin: string;
+  /** Rendered at ingest, so every attempt and replay sends the same thing. */
+  params: Record<string, unknown>;
+  /** The system called: circuit breaking, rate limits and the disable switch work per target. */
+  target: string;
+  /** Deliveries with the same non-null ordering key, rule and action run one at a time, in event order. */
+  orderingKey: string | null;
+  maxAttempts: number;
+  /** Delays before each attempt in ms, jitter not yet applied; the last repeats. */
+  retrySchedule: number[];
+  timeoutMs: number;
+  dueAt: Date;
+  /** W3C trace context of the ingest, so attempts continue its trace. */
+  traceContext?: Record<string, string>;
+}
+
+export interface Delivery extends NewDelivery {
+  id: number;
+  state: DeliveryState;
+  /** Attempts made (consumed) so far. */
+  attempts: number;
+  lastError: { code: string; message: string } | null;
+  createdAt: Date;
+  updatedAt: Date;
+  leaseOwner: string | null;
+  leaseExpiresAt: Date | null;
+}
+
+export interface DeliveryAttempt {
+  deliveryId: number;
+  number: number;
+  startedAt: Date;
+  durationMs: number;
+  succeeded: boolean;
+  statusCode?: number;
+  error?: { code: string; message: string };
+  /** The first KiB of what the target answered. */
+  response?: string;
+}
+
+export interface DeliveryWithAttempts extends Delivery {
+  attemptLog: DeliveryAttempt[];
+}
+
+/** Where an attempt leaves its delivery. */
+export type AttemptVerdict =
+  | { state: 'succeeded' }
+  | { state: 'failed-waiting-retry'; dueAt: Date }
+  | { state: 'dead' };
+
+export interface ClaimRequest {
+  owner: string;
+  now: Date;
+  limit: number;
+  leaseMs: number;
+  /** Targets whose circuit is open or whose rate is used up here: their deliveries stay where they are. */
+  skipTargets: readonly string[];
+}
+
+export interface DeliveryFilter {
+  state?: DeliveryState;
+  rule?: string;
+  target?: string;
+}
+
+export interface TargetRecord {
+  target: string;
+  disabled: boolean;
+  reason: string | null;
+  changedAt: Date | null;
+}
+
+export interface AuditEntry {
+  action: string;
+  subject: string;
+  details: Record<string, unknown>;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: number;
+  at: Date;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
 export interface StoreTx {
   /** Records the event under its dedupe key; `duplicate` when that key was recorded before. */
   recordEvent(record: EventRecord): Promise<{ duplicate: false; seq: number } | { duplicate: true }>;
@@ -69,6 +168,27 @@ export interface StoreTx {
   transitionSession(request: SessionTransitionRequest, event: OrderingEvent): Promise<SessionTransition>;
   /** Runs `work` so that a throw undoes only its own writes, and rethrows. */
   savepoint<T>(work: () => Promise<T>): Promise<T>;
+
+  enqueueDelivery(delivery: NewDelivery): Promise<number>;
+  /**
+   * Leases up to `limit` due deliveries (pending or waiting for a retry with `dueAt <= now`, or running with an
+   * expired lease) of enabled targets not in `skipTargets`, skipping any whose ordering group has an earlier
+   * unfinished delivery. Claimed deliveries are `running`, leased to `owner` until now + leaseMs.
+   */
+  claimDueDeliveries(request: ClaimRequest): Promise<Delivery[]>;
+  /** Records the attempt and moves the delivery on; false (and nothing written) when `owner` lost the lease. */
+  completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
+  /** Gives a claimed delivery back without consuming an attempt, due again at `dueAt`. */
+  deferDelivery(owner: string, deliveryId: number, dueAt: Date): Promise<boolean>;
+  /** Keeps `owner`'s leases on these running deliveries until `until` (a heartbeat while attempts run). */
+  extendLeases(owner: string, deliveryIds: number[], until: Date): Promise<void>;
+  /** Gives back every lease `owner` holds (shutdown); returns how many. */
+  releaseLeases(owner: string): Promise<number>;
+  /** Re-queues with fresh attempts; a succeeded delivery only when `force`. Returns the ids re-queued. */
+  replayDeliveries(filter: DeliveryFilter & { ids?: number[] }, options: { force: boolean; now: Date }): Promise<number[]>;
+  cancelDelivery(deliveryId: number): Promise<boolean>;
+  setTargetDisabled(target: string, disabled: boolean, reason: string | null): Promise<void>;
+  appendAudit(entry: AuditEntry): Promise<void>;
 }
 
 export interface Store {
@@ -78,6 +198,13 @@ export interface Store {
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
   getEvent(id: string): Promise<StoredEvent | null>;
   getSession(key: string): Promise<SessionStatus | null>;
+  listDeliveries(filter: DeliveryFilter, page: { limit: number; cursor?: string }): Promise<Page<Delivery>>;
+  getDelivery(id: number): Promise<DeliveryWithAttempts | null>;
+  /** Delivery counts by state (for metrics and the admin API). */
+  countDeliveries(): Promise<Record<DeliveryState, number>>;
+  /** Every target that has deliveries or a disabled flag. */
+  listTargets(): Promise<TargetRecord[]>;
+  listAudit(page: { limit: number; cursor?: string }): Promise<Page<AuditRecord>>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -18,6 +18,8 @@ export interface TestSwitchboard extends Switchboard {
   /** Posts a body signed as LiveKit signs it (unless a token is given). */
   deliver(body: string, options?: { token?: string | null; headers?: Record<string, string> }): Promise<{ status: number; json: any }>;
   admin(path: string, token?: string): Promise<{ status: number; json: any }>;
+  /** POSTs to the admin API: an object is sent as JSON, a string as it is, undefined as no body. */
+  adminPost(path: string, body?: unknown, token?: string): Promise<{ status: number; json: any }>;
   stop(): Promise<void>;
 }
 
@@ -73,6 +75,16 @@ export async function startTestSwitchboard(
     },
     async admin(path, token = ADMIN_TOKEN) {
       const response = await fetch(`${switchboard.url}${path}`, { headers: { Authorization: `Bearer ${token}` } });
+      return { status: response.status, json: await response.json() };
+    },
+    async adminPost(path, body, token = ADMIN_TOKEN) {
+      const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      const response = await fetch(`${switchboard.url}${path}`, {
+        method: 'POST',
+        headers,
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
       return { status: response.status, json: await response.json() };
     },
     async stop() {

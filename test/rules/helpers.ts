@@ -40,8 +40,12 @@ export const plugins: PluginSpecs = new Map([
   [notifyPlugin.name, notifyPlugin],
 ]);
 
-export function compile(text: string, options: { file?: string; env?: Environment } = {}): RuleSet {
-  return compileRuleSources({ sources: [{ file: options.file ?? 'rules.yaml', text }], plugins, env: options.env ?? {} });
+export function compile(text: string, options: { file?: string; env?: Environment; plugins?: PluginSpecs } = {}): RuleSet {
+  return compileRuleSources({
+    sources: [{ file: options.file ?? 'rules.yaml', text }],
+    plugins: options.plugins ?? plugins,
+    env: options.env ?? {},
+  });
 }
 
 /** The problems an E_RULES_INVALID carries; fails the test when nothing (or something else) is thrown. */

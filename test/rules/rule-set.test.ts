@@ -40,6 +40,21 @@ describe('rule set', () => {
     expect(ids(ruleSet.match(roomStarted({ name: 'lobby' })))).toEqual(['started', 'everything', 'room-lifecycle', 'room-braces', 'lobby-only']);
   });
 
+  it("matches Switchboard's own events by exact name, by switchboard.* and by **, never by a bare *", () => {
+    const internal = compile(
+      `rules:\n${[
+        rule('dead-exact', 'switchboard.delivery_dead'),
+        rule('dead-namespace', '"switchboard.*"'),
+        rule('dead-braces', '"{room_finished,switchboard.delivery_dead}"'),
+        rule('livekit-only', '"*"'),
+        rule('everything', '"**"'),
+      ].join('')}`,
+    );
+    expect(ids(internal.candidates('switchboard.delivery_dead'))).toEqual(['dead-exact', 'dead-namespace', 'dead-braces', 'everything']);
+    expect(ids(internal.candidates('room_finished'))).toEqual(['dead-braces', 'livekit-only', 'everything']);
+    expect(ids(internal.match({ event: 'switchboard.delivery_dead' }))).toEqual(['dead-exact', 'dead-namespace', 'dead-braces', 'everything']);
+  });
+
   it('records where each rule was written and its on: patterns as a list', () => {
     const [first, second] = ruleSet.rules;
     expect(first.location).toEqual({ file: 'rules.yaml', line: 2, column: 5 });

@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { UNFINISHED_STATES } from '../../src/store/delivery-state.ts';
 import { sqliteMigrations } from '../../src/store/migrations/sqlite.ts';
 import { openStore } from '../../src/store/open.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -13,6 +14,28 @@ import { describeStoreContract, eventRecord } from './store-contract.ts';
 async function temporaryDirectory(): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'switchboard-store-'));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Starts a child script on the database; kills it with SIGKILL once its output satisfies `enough`; returns the output. */
+async function killWhen(script: string, args: string[], enough: (output: string) => boolean): Promise<string> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, script), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8');
+  for await (const chunk of child.stdout) {
+    output += chunk;
+    if (enough(output)) break;
+  }
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  expect(await exited).toEqual([null, 'SIGKILL']);
+  return output;
+}
+
+/** An error as node:sqlite raises it for the SQLite result code `errcode`. */
+function sqliteError(errcode: number, message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_SQLITE_ERROR', errcode, errstr: message });
 }
 
 describeStoreContract('SQLite', async () => {
@@ -105,26 +128,26 @@ describe('SQLite store', () => {
   });
 
   it('keeps a committed event when the process that wrote it is killed', async () => {
-    const child = spawn(
-      process.execPath,
-      [join(import.meta.dirname, 'commit-then-wait.ts'), `file:${path}`, 'EV_survivor'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+    const output = await killWhen('commit-then-wait.ts', [`file:${path}`, 'EV_survivor'], (text) =>
+      text.includes('committed'),
     );
-    let output = '';
-    child.stdout.setEncoding('utf8');
-    for await (const chunk of child.stdout) {
-      output += chunk;
-      if (output.includes('committed')) break;
-    }
     expect(output).toContain('committed');
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    expect(await exited).toEqual([null, 'SIGKILL']);
 
     const store = new SqliteStore(path);
     await store.migrate();
     expect(await store.getEvent('EV_survivor')).toMatchObject({ id: 'EV_survivor' });
     await store.close();
+  });
+
+  it('keeps the delivery index for the ordering check in step with UNFINISHED_STATES', async () => {
+    const store = new SqliteStore(path);
+    await store.migrate();
+    await store.close();
+    const index = inspect((db) =>
+      db.prepare("SELECT sql FROM sqlite_master WHERE name = 'deliveries_unfinished_by_ordering_group'").get(),
+    );
+    const listed = UNFINISHED_STATES.map((state) => `'${state}'`).join(', ');
+    expect(index?.sql).toContain(`state IN (${listed})`);
   });
 
   it('reports a file that is not a database as E_STORE_UNAVAILABLE', async () => {
@@ -149,6 +172,146 @@ describe('SQLite store', () => {
     }
     expect(await store.transaction((tx) => tx.recordEvent(eventRecord('EV_1')))).toMatchObject({ duplicate: false });
     await store.close();
+  });
+
+  describe('group commit', () => {
+    let store: SqliteStore;
+    const originalExec = DatabaseSync.prototype.exec;
+
+    beforeEach(async () => {
+      store = new SqliteStore(path);
+      await store.migrate();
+    });
+
+    afterEach(async () => {
+      vi.restoreAllMocks();
+      await store.close();
+    });
+
+    /** Replaces the writer's `exec` for statements `replace` answers; the others run as usual. */
+    function interceptExec(replace: (db: DatabaseSync, sql: string) => boolean) {
+      return vi.spyOn(DatabaseSync.prototype, 'exec').mockImplementation(function (this: DatabaseSync, sql: string) {
+        if (!replace(this, sql)) originalExec.call(this, sql);
+      });
+    }
+
+    function record(id: string): Promise<unknown> {
+      return store.transaction((tx) => tx.recordEvent(eventRecord(id)));
+    }
+
+    const ids = (count: number) => Array.from({ length: count }, (_, index) => `EV_${index}`);
+
+    it('commits the transactions queued in one turn together, at most 64 to a COMMIT', async () => {
+      const exec = interceptExec(() => false);
+      await Promise.all(ids(130).map(record));
+      expect(exec.mock.calls.filter(([sql]) => sql === 'COMMIT')).toHaveLength(3);
+    });
+
+    it('waits for the end of the event-loop turn, so transactions from its separate callbacks share a COMMIT', async () => {
+      const exec = interceptExec(() => false);
+      // Timers due together run in one turn, each callback after the one before has settled its microtasks.
+      await Promise.all(
+        ids(10).map((id) => new Promise((resolve) => setTimeout(() => resolve(record(id)), 0))),
+      );
+      expect(exec.mock.calls.filter(([sql]) => sql === 'COMMIT')).toHaveLength(1);
+    });
+
+    it('resolves each transaction only once it is committed, and keeps it across a reopen', async () => {
+      // A connection of its own sees only what has been committed.
+      const observer = new DatabaseSync(path);
+      const visibleWhenResolved = await Promise.all(
+        ids(200).map((id) =>
+          record(id).then(() => observer.prepare('SELECT id FROM events WHERE id = ?').get(id) !== undefined),
+        ),
+      );
+      observer.close();
+      expect(visibleWhenResolved.every(Boolean)).toBe(true);
+      await store.close();
+
+      store = new SqliteStore(path);
+      for (const id of ids(200)) expect(await store.getEvent(id), id).not.toBeNull();
+    });
+
+    it('keeps every transaction it resolved when the process is killed mid-stream', { timeout: 30_000 }, async () => {
+      const output = await killWhen('commit-continuously.ts', [`file:${path}`], (text) => text.split('\n').length > 2_000);
+      const resolved = output.split('\n').slice(0, -1);
+      expect(resolved.length).toBeGreaterThan(2_000);
+      const reopened = new SqliteStore(path);
+      for (const id of resolved) expect(await reopened.getEvent(id), id).not.toBeNull();
+      await reopened.close();
+    });
+
+    it('rejects a failing transaction at once, its batch-mates once they are committed', async () => {
+      const settled: string[] = [];
+      await Promise.all(
+        ['EV_a', 'EV_b', 'EV_c'].map((id) =>
+          store
+            .transaction(async (tx) => {
+              await tx.recordEvent(eventRecord(id));
+              if (id === 'EV_b') throw new Error('b fails');
+            })
+            .then(
+              () => settled.push(`${id} resolved`),
+              () => settled.push(`${id} rejected`),
+            ),
+        ),
+      );
+      expect(settled).toEqual(['EV_b rejected', 'EV_a resolved', 'EV_c resolved']);
+      expect(await store.getEvent('EV_b')).toBeNull();
+    });
+
+    it('rejects every transaction of a batch whose COMMIT fails, keeps none of them, and carries on', async () => {
+      let failed = false;
+      interceptExec((_db, sql) => {
+        if (sql !== 'COMMIT' || failed) return false;
+        failed = true;
+        throw sqliteError(10, 'disk I/O error');
+      });
+      const outcomes = await Promise.allSettled(ids(5).map(record));
+      for (const outcome of outcomes) {
+        expect(outcome).toMatchObject({ status: 'rejected', reason: { code: 'E_STORE_UNAVAILABLE' } });
+      }
+      for (const id of ids(5)) expect(await store.getEvent(id), id).toBeNull();
+      await record('EV_after');
+      expect(await store.getEvent('EV_after')).not.toBeNull();
+    });
+
+    it('rejects a transaction whose savepoint cannot be released, and runs the rest anew', async () => {
+      let failed = false;
+      interceptExec((_db, sql) => {
+        if (sql !== 'RELEASE batch_member' || failed) return false;
+        failed = true;
+        throw sqliteError(10, 'disk I/O error');
+      });
+      const outcomes = await Promise.allSettled([record('EV_a'), record('EV_b')]);
+      expect(outcomes).toMatchObject([
+        { status: 'rejected', reason: { code: 'E_STORE_UNAVAILABLE' } },
+        { status: 'fulfilled' },
+      ]);
+      expect(await store.getEvent('EV_a')).toBeNull();
+      expect(await store.getEvent('EV_b')).not.toBeNull();
+    });
+
+    it('rejects the batch-mates already run when SQLite rolls the whole batch back, and runs the rest anew', async () => {
+      // A full disk can make SQLite roll back the whole transaction, not only the failing statement.
+      interceptExec((db, sql) => {
+        if (sql !== 'SAVEPOINT savepoint_1') return false;
+        originalExec.call(db, 'ROLLBACK');
+        throw sqliteError(13, 'database or disk is full');
+      });
+      const outcomes = await Promise.allSettled([
+        record('EV_a'),
+        store.transaction((tx) => tx.savepoint(() => tx.recordEvent(eventRecord('EV_b')))),
+        record('EV_c'),
+      ]);
+      expect(outcomes).toMatchObject([
+        { status: 'rejected', reason: { code: 'E_STORE_UNAVAILABLE', message: expect.stringContaining('batch') } },
+        { status: 'rejected', reason: { code: 'E_STORE_UNAVAILABLE', message: expect.stringContaining('full') } },
+        { status: 'fulfilled' },
+      ]);
+      expect(await store.getEvent('EV_a')).toBeNull();
+      expect(await store.getEvent('EV_c')).not.toBeNull();
+    });
   });
 
   it('works in memory', async () => {

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSwitchboardError } from '../../src/errors.ts';
 import type { EventRecord, OrderingEvent, Store, StoreTx } from '../../src/store/store.ts';
+import { describeDeliveryContract } from './delivery-contract.ts';
 
 export interface StoreUnderTest {
   /** A store on an empty database, not yet migrated. */
@@ -194,6 +195,27 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.getEvent('EV_a')).not.toBeNull();
         expect(await store.getEvent('EV_b')).toBeNull();
         expect(await store.getEvent('EV_c')).not.toBeNull();
+      });
+
+      it('commits transactions queued together, one failing without undoing the others', async () => {
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 10 }, (_, index) =>
+            store.transaction(async (tx) => {
+              await tx.recordEvent(eventRecord(`EV_${index}`));
+              if (index % 4 === 1) throw new Error(`event ${index} fails`);
+              await tx.appendAudit({ action: 'record', subject: `EV_${index}`, details: {} });
+            }),
+          ),
+        );
+        const failing = (index: number) => index % 4 === 1;
+        expect(outcomes.map((outcome) => outcome.status)).toEqual(
+          outcomes.map((_, index) => (failing(index) ? 'rejected' : 'fulfilled')),
+        );
+        for (let index = 0; index < 10; index += 1) {
+          expect(await store.getEvent(`EV_${index}`), `EV_${index}`).toEqual(failing(index) ? null : expect.anything());
+        }
+        const audited = (await store.listAudit({ limit: 20 })).items.map((entry) => entry.subject);
+        expect(audited.sort()).toEqual(['EV_0', 'EV_2', 'EV_3', 'EV_4', 'EV_6', 'EV_7', 'EV_8']);
       });
 
       it('does not show uncommitted writes to reads made while the transaction is still running', async () => {
@@ -438,6 +460,10 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
     });
 
+    describe('deliveries', () => {
+      describeDeliveryContract(() => store);
+    });
+
     describe('ping', () => {
       it('resolves while the store is open', async () => {
         await expect(store.ping()).resolves.toBeUndefined();
@@ -471,6 +497,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           ['getEvent', () => store.getEvent('EV_1')],
           ['getSession', () => store.getSession('room:a')],
           ['ping', () => store.ping()],
+          ['listDeliveries', () => store.listDeliveries({}, { limit: 10 })],
+          ['getDelivery', () => store.getDelivery(1)],
+          ['countDeliveries', () => store.countDeliveries()],
+          ['listTargets', () => store.listTargets()],
+          ['listAudit', () => store.listAudit({ limit: 10 })],
         ];
         for (const [operation, run] of operations) {
           const error = await run().then(

@@ -1,0 +1,180 @@
+import { definePlugin, DURATION_PATTERN, durationMs, PermanentError, type PluginContext } from '../src/plugins/contract.ts';
+import { encodeBody, type ContentType, type EncodedBody } from './http/request-body.ts';
+import { failureFor, readExcerpt } from './http/response.ts';
+import { send } from './http/send.ts';
+import { checkSigning, signatureHeaders, signingHeaderNames, type Signing } from './http/signing.ts';
+import { isTemplated } from './http/templated.ts';
+import { checkDestination, destination } from './http/url-policy.ts';
+
+export interface HttpParams {
+  url: string;
+  allowHosts?: string[];
+  method?: (typeof METHODS)[number];
+  headers?: Record<string, string>;
+  body?: unknown;
+  contentType?: ContentType;
+  timeout?: number | string;
+  sign?: Signing;
+}
+
+export interface HttpResult {
+  status: number;
+  durationMs: number;
+}
+
+const METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'] as const;
+const DEFAULT_TIMEOUT = '15s';
+const USER_AGENT = 'livekit-switchboard';
+const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+/** Headers the plugin writes itself, as signing does its own: a rule setting them would be silently overridden. */
+const PLUGIN_HEADERS: Record<string, string> = {
+  'content-type': 'it follows contentType',
+  'content-length': 'it follows the body',
+  'transfer-encoding': 'it follows the body',
+  connection: 'the connection is managed by the plugin',
+  host: 'it follows url',
+  'user-agent': `it is always ${USER_AGENT}`,
+  'idempotency-key': 'it is the delivery’s idempotency key',
+};
+
+/**
+ * Forwards an event (or a transform of it) to an HTTP endpoint, signed and idempotent. The engine retries, breaks
+ * circuits and rate-limits per target; this plugin only classifies each answer as success, retryable or permanent.
+ *
+ * ```yaml
+ * actions:
+ *   - plugin: http
+ *     with:
+ *       url: https://hooks.example.com/livekit/{{ room.name }}
+ *       headers: { Authorization: "Bearer ${env:HOOK_TOKEN}" }
+ *       body: { room: "{{ room.name }}", event: "{{ event }}" }
+ *       sign: { scheme: standard-webhooks, secret: "${env:HOOK_SECRET}" }
+ * ```
+ */
+export default definePlugin<HttpParams, HttpResult>({
+  name: 'http',
+  description: 'Sends the event (or a transform of it) to an HTTP endpoint, optionally signed; non-2xx answers fail the attempt.',
+  params: {
+    type: 'object',
+    required: ['url'],
+    additionalProperties: false,
+    properties: {
+      url: {
+        type: 'string',
+        minLength: 1,
+        description: 'http(s) URL; templates may fill the path and query, the host only when allowHosts is given.',
+      },
+      allowHosts: {
+        type: 'array',
+        minItems: 1,
+        items: { type: 'string', minLength: 1 },
+        description: 'Hosts a templated url may reach: exact names, or "*.example.com" for any subdomain.',
+      },
+      method: { enum: METHODS, description: 'Default POST.' },
+      headers: {
+        type: 'object',
+        propertyNames: { pattern: HEADER_NAME },
+        additionalProperties: { type: 'string' },
+        description: 'Extra request headers; values may be templated, secrets come from ${env:NAME}.',
+      },
+      body: { description: 'Any JSON value to send; default: the event exactly as received.' },
+      contentType: { enum: ['json', 'form'], description: 'json (default) or form (a flat object, urlencoded).' },
+      timeout: {
+        type: ['number', 'string'],
+        exclusiveMinimum: 0,
+        pattern: DURATION_PATTERN,
+        description: 'Per attempt: seconds, or "500ms", "10s", "2m". Default 15s.',
+      },
+      sign: {
+        type: 'object',
+        required: ['scheme', 'secret'],
+        additionalProperties: false,
+        properties: {
+          scheme: { enum: ['standard-webhooks', 'hmac-sha256'] },
+          secret: {
+            type: ['string', 'array'],
+            minLength: 1,
+            minItems: 1,
+            items: { type: 'string', minLength: 1 },
+            description: 'standard-webhooks: "whsec_…", or a list to sign with each during rotation. hmac-sha256: one secret.',
+          },
+          header: { type: 'string', pattern: HEADER_NAME, description: 'hmac-sha256 only; default X-Signature.' },
+        },
+        if: { properties: { scheme: { const: 'hmac-sha256' } } },
+        then: { properties: { secret: { type: 'string' } } },
+      },
+    },
+  },
+
+  check(params) {
+    return [
+      ...checkDestination(params.url, params.allowHosts),
+      ...checkHeaders(params.headers, params.sign),
+      ...checkSigning(params.sign),
+      ...checkBody(params),
+      ...checkTimeout(params.timeout),
+    ];
+  },
+
+  target(params) {
+    return URL.parse(params.url)?.origin ?? params.url;
+  },
+
+  async run(params, ctx) {
+    const started = performance.now();
+    const url = destination(params.url, params.allowHosts);
+    const method = params.method ?? 'POST';
+    const body = method === 'GET' ? undefined : encodeBody(params.body === undefined ? ctx.event : params.body, params.contentType ?? 'json');
+    const timeoutMs = durationMs(params.timeout ?? DEFAULT_TIMEOUT);
+    const response = await send(
+      url,
+      { method, headers: requestHeaders(params, body, ctx), body: body?.text },
+      { timeout: AbortSignal.timeout(timeoutMs), timeoutMs, outer: ctx.signal },
+    );
+    const excerpt = await readExcerpt(response);
+    ctx.recordResponse({ status: response.status, body: excerpt });
+    const failure = failureFor(url.origin, response, excerpt);
+    if (failure !== undefined) throw failure;
+    return { status: response.status, durationMs: Math.round(performance.now() - started) };
+  },
+});
+
+function requestHeaders(params: HttpParams, body: EncodedBody | undefined, ctx: PluginContext): Headers {
+  try {
+    const headers = new Headers(params.headers);
+    headers.set('user-agent', USER_AGENT);
+    headers.set('idempotency-key', ctx.idempotencyKey);
+    if (body !== undefined) headers.set('content-type', body.contentType);
+    const signed = params.sign === undefined ? {} : signatureHeaders(params.sign, body?.text ?? '', ctx.idempotencyKey);
+    for (const [name, value] of Object.entries(signed)) headers.set(name, value);
+    return headers;
+  } catch (error) {
+    // A rendered header value with a line break or other character HTTP forbids.
+    throw new PermanentError(`invalid request header: ${(error as Error).message}`, { code: 'E_HTTP_INVALID_REQUEST', cause: error });
+  }
+}
+
+function checkHeaders(headers: unknown, sign: unknown): string[] {
+  if (typeof headers !== 'object' || headers === null) return [];
+  const signing = new Set(signingHeaderNames(sign).map((name) => name.toLowerCase()));
+  return Object.keys(headers).flatMap((name) => {
+    const lower = name.toLowerCase();
+    if (signing.has(lower)) return [`headers.${name} is written by sign; remove it`];
+    const why = PLUGIN_HEADERS[lower];
+    return why === undefined ? [] : [`headers.${name} cannot be set: ${why}`];
+  });
+}
+
+function checkTimeout(timeout: unknown): string[] {
+  // A number must be positive by the schema; a string such as "0s" passes the pattern.
+  return typeof timeout === 'string' && durationMs(timeout) === 0 ? ['timeout must be longer than 0'] : [];
+}
+
+function checkBody({ method, body, contentType }: Record<string, unknown>): string[] {
+  if (body === undefined) return [];
+  if (method === 'GET') return ['body: a GET request carries no body; remove body or use another method'];
+  const flat = typeof body === 'object' && body !== null && !Array.isArray(body);
+  if (contentType === 'form' && !flat && !isTemplated(body)) return ['body: contentType form needs an object (field: value)'];
+  return [];
+}

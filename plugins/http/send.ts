@@ -1,0 +1,84 @@
+/**
+ * One attempt of the http plugin on the wire: fetch, with quick in-attempt retries for connection blips, bounded by
+ * the attempt's deadline, and failures that never got an answer turned into the contract's errors.
+ */
+import pRetry from 'p-retry';
+import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
+
+/** Failures of a connection that the same request, sent again a moment later, usually gets past. */
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'UND_ERR_SOCKET', 'EAI_AGAIN']);
+
+export const QUICK_RETRIES = { retries: 2, minTimeout: 50, maxTimeout: 200, factor: 2, randomize: true } as const;
+
+export interface Deadline {
+  /** Aborts when the plugin's own `timeout` is up. */
+  timeout: AbortSignal;
+  timeoutMs: number;
+  /** The engine's signal: the action's time is up or the process is stopping. */
+  outer: AbortSignal;
+}
+
+/**
+ * Sends the request. Safe to repeat after a reset connection even if the target saw the first copy: every copy
+ * carries the same Idempotency-Key (and webhook-id).
+ */
+export async function send(url: URL, init: RequestInit, deadline: Deadline): Promise<Response> {
+  const signal = AbortSignal.any([deadline.outer, deadline.timeout]);
+  let tries = 0;
+  try {
+    return await pRetry(
+      () => {
+        tries += 1;
+        return fetch(url, { ...init, redirect: 'manual', signal });
+      },
+      { ...QUICK_RETRIES, signal, shouldRetry: ({ error }) => errorCodes(error).some((code) => TRANSIENT_CODES.has(code)) },
+    );
+  } catch (error) {
+    throw unanswered(error, url.origin, tries, deadline);
+  }
+}
+
+/** The contract's error for a request that got no answer. */
+function unanswered(error: unknown, origin: string, tries: number, deadline: Deadline): Error {
+  if (deadline.outer.aborted) {
+    return new RetryableError(`request to ${origin} was cut short: ${reasonOf(deadline.outer)}`, {
+      code: 'E_HTTP_ABORTED',
+      cause: error,
+    });
+  }
+  if (deadline.timeout.aborted) {
+    return new RetryableError(`${origin} did not answer within ${deadline.timeoutMs} ms`, { code: 'E_HTTP_TIMEOUT', cause: error });
+  }
+  const codes = errorCodes(error);
+  const detail = deepestMessage(error);
+  if (codes.length === 0) {
+    // fetch refused the request itself (an invalid header value, a blocked port): sending it again cannot help.
+    return new PermanentError(`request to ${origin} could not be sent: ${detail}`, { code: 'E_HTTP_INVALID_REQUEST', cause: error });
+  }
+  const after = tries > 1 ? ` after ${tries} tries` : '';
+  return new RetryableError(`request to ${origin} failed${after}: ${codes[0]} (${detail})`, { code: 'E_HTTP_NETWORK', cause: error });
+}
+
+/** System error codes anywhere in the cause chain, including each error of an AggregateError (happy eyeballs). */
+function errorCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  const visit = (value: unknown): void => {
+    if (!(value instanceof Error)) return;
+    const { code } = value as { code?: unknown };
+    if (typeof code === 'string') codes.push(code);
+    if (value instanceof AggregateError) value.errors.forEach(visit);
+    visit(value.cause);
+  };
+  visit(error);
+  return codes;
+}
+
+function deepestMessage(error: unknown): string {
+  let current = error;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+}
+
+function reasonOf(signal: AbortSignal): string {
+  return signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+}

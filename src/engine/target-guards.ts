@@ -1,0 +1,180 @@
+/**
+ * Protects each target (the system an action calls) in this process: a circuit breaker (opossum) that opens after
+ * consecutive failures or a failure rate and probes when half-open, and a rate limit (attempts per second and at
+ * once). A blocked target's deliveries are simply not claimed, so waiting never consumes an attempt.
+ */
+import CircuitBreaker from 'opossum';
+import type { RateLimit } from '../rules/types.ts';
+
+export interface CircuitOptions {
+  /** Opens after this many failures in a row. */
+  consecutiveFailures: number;
+  /** … or when this percentage of attempts in the window failed, */
+  failureRatePercent: number;
+  /** … once the window holds at least this many attempts. */
+  minimumAttempts: number;
+  windowMs: number;
+  /** How long the circuit stays open before one probe is let through. */
+  resetMs: number;
+}
+
+export const DEFAULT_CIRCUIT: CircuitOptions = {
+  consecutiveFailures: 5,
+  failureRatePercent: 50,
+  minimumAttempts: 20,
+  windowMs: 60_000,
+  resetMs: 30_000,
+};
+
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+export interface TargetSnapshot {
+  target: string;
+  circuit: CircuitState;
+  consecutiveFailures: number;
+  /** When an open circuit lets its next probe through. */
+  probeAt: Date | null;
+  rateLimit: RateLimit | null;
+  running: number;
+}
+
+/** Thrown by `run` when the circuit refused the attempt: the delivery waits, its attempt is not consumed. */
+export class CircuitOpenError extends Error {
+  readonly target: string;
+  constructor(target: string) {
+    super(`the circuit for ${target} is open`);
+    this.target = target;
+  }
+}
+
+export type Admission = { admitted: true; release: () => void } | { admitted: false; retryAt: number };
+
+interface Guard {
+  breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
+  consecutiveFailures: number;
+  running: number;
+  /** Token bucket: tokens left and when they were last topped up. */
+  tokens: number;
+  refilledAt: number;
+  limit: RateLimit | null;
+}
+
+export class TargetGuards {
+  readonly #circuit: CircuitOptions;
+  readonly #isFailure: (error: unknown) => boolean;
+  readonly #guards = new Map<string, Guard>();
+
+  /** `isFailure` says which errors count against a target's health (a rejected request does not). */
+  constructor(options: { circuit?: Partial<CircuitOptions>; isFailure: (error: unknown) => boolean }) {
+    this.#circuit = { ...DEFAULT_CIRCUIT, ...options.circuit };
+    this.#isFailure = options.isFailure;
+  }
+
+  /** Targets that must not be claimed for now: circuit open (or probing), rate or concurrency used up. */
+  blocked(now = Date.now()): string[] {
+    const blocked: string[] = [];
+    for (const [target, guard] of this.#guards) {
+      if (!this.#circuitAdmits(guard) || this.#waitFor(guard, now) > 0) blocked.push(target);
+    }
+    return blocked;
+  }
+
+  /** Takes a slot under the target's rate limit, or says when one frees up. */
+  admit(target: string, limit: RateLimit | undefined, now = Date.now()): Admission {
+    const guard = this.#guard(target);
+    guard.limit = limit ?? null;
+    const wait = this.#waitFor(guard, now);
+    if (wait > 0) return { admitted: false, retryAt: now + wait };
+    if (guard.limit?.perSecond) guard.tokens -= 1;
+    guard.running += 1;
+    let released = false;
+    return {
+      admitted: true,
+      release: () => {
+        if (!released) guard.running -= 1;
+        released = true;
+      },
+    };
+  }
+
+  /** Runs one attempt through the target's circuit; throws CircuitOpenError when the circuit refuses it. */
+  async run<T>(target: string, attempt: () => Promise<T>): Promise<T> {
+    const guard = this.#guard(target);
+    if (!this.#circuitAdmits(guard)) throw new CircuitOpenError(target);
+    try {
+      return (await guard.breaker.fire(attempt)) as T;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'EOPENBREAKER') throw new CircuitOpenError(target);
+      throw error;
+    }
+  }
+
+  /** Forgets the target's failures: used when an operator enables it again. */
+  reset(target: string): void {
+    const guard = this.#guards.get(target);
+    if (!guard) return;
+    guard.consecutiveFailures = 0;
+    guard.breaker.close();
+  }
+
+  snapshot(): TargetSnapshot[] {
+    return [...this.#guards].map(([target, guard]) => {
+      const status = guard.breaker.toJSON().state as unknown as { lastTimerAt?: number };
+      const circuit: CircuitState = guard.breaker.opened ? 'open' : guard.breaker.halfOpen ? 'half-open' : 'closed';
+      return {
+        target,
+        circuit,
+        consecutiveFailures: guard.consecutiveFailures,
+        probeAt: circuit === 'open' && status.lastTimerAt ? new Date(status.lastTimerAt + this.#circuit.resetMs) : null,
+        rateLimit: guard.limit,
+        running: guard.running,
+      };
+    });
+  }
+
+  close(): void {
+    for (const guard of this.#guards.values()) guard.breaker.shutdown();
+    this.#guards.clear();
+  }
+
+  #circuitAdmits(guard: Guard): boolean {
+    const { breaker } = guard;
+    return breaker.closed || (breaker.halfOpen && breaker.pendingClose);
+  }
+
+  /** Milliseconds until the rate limit lets another attempt start; 0 when it does now. */
+  #waitFor(guard: Guard, now: number): number {
+    const { limit } = guard;
+    if (!limit) return 0;
+    if (limit.concurrency !== undefined && guard.running >= limit.concurrency) return 10;
+    if (limit.perSecond === undefined) return 0;
+    guard.tokens = Math.min(limit.perSecond, guard.tokens + ((now - guard.refilledAt) / 1000) * limit.perSecond);
+    guard.refilledAt = now;
+    return guard.tokens >= 1 ? 0 : Math.ceil(((1 - guard.tokens) / limit.perSecond) * 1000);
+  }
+
+  #guard(target: string): Guard {
+    let guard = this.#guards.get(target);
+    if (guard) return guard;
+    const breaker = new CircuitBreaker((attempt: () => Promise<unknown>) => attempt(), {
+      timeout: false,
+      errorThresholdPercentage: this.#circuit.failureRatePercent,
+      volumeThreshold: this.#circuit.minimumAttempts,
+      rollingCountTimeout: this.#circuit.windowMs,
+      rollingCountBuckets: 10,
+      resetTimeout: this.#circuit.resetMs,
+      errorFilter: (error: unknown) => !this.#isFailure(error),
+    });
+    // The bucket starts full; its size is only known once a limit applies.
+    const created: Guard = { breaker, consecutiveFailures: 0, running: 0, tokens: Infinity, refilledAt: Date.now(), limit: null };
+    breaker.on('success', () => {
+      created.consecutiveFailures = 0;
+    });
+    breaker.on('failure', () => {
+      created.consecutiveFailures += 1;
+      if (created.consecutiveFailures >= this.#circuit.consecutiveFailures) breaker.open();
+    });
+    this.#guards.set(target, created);
+    return created;
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * The delivery worker: claims due deliveries under a lease, runs each attempt through its target's circuit and
+ * rate limit, and records where the attempt leaves the delivery (succeeded, waiting for a retry, dead). Waiting is
+ * always a due time in the store, never a sleeping promise, so a crash loses no schedule.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { isSwitchboardError } from '../errors.ts';
+import type { LiveKitEvent } from '../livekit/event-types.ts';
+import type { AttemptResponse } from '../plugins/contract.ts';
+import type { PluginRegistry } from '../plugins/registry.ts';
+import type { CompiledRule, RateLimit, RuleSet } from '../rules/types.ts';
+import type { AttemptVerdict, Delivery, DeliveryAttempt, Store, StoredEvent, StoreTx } from '../store/store.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Ingestion } from './ingest.ts';
+import { retryDelay } from './retry-schedule.ts';
+import { describeFailure, invokePlugin, isRetryable, pluginContext } from './run-action.ts';
+import { CircuitOpenError, type TargetGuards } from './target-guards.ts';
+
+export const DELIVERY_DEAD_EVENT = 'switchboard.delivery_dead';
+const RESPONSE_EXCERPT_BYTES = 1024;
+
+export interface WorkerOptions {
+  store: Store;
+  plugins: PluginRegistry;
+  ingestion: Ingestion;
+  guards: TargetGuards;
+  currentRules: () => RuleSet;
+  log: Logger;
+  /** Attempts running at once in this process. */
+  concurrency: number;
+  /** How often an idle worker looks for due deliveries (it is also woken when deliveries are queued here). */
+  pollIntervalMs: number;
+  /** How long a claim holds a delivery; renewed while its attempt runs. */
+  leaseMs: number;
+  random?: () => number;
+}
+
+export class DeliveryWorker {
+  /** Names this worker's leases in the store. */
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly #options: WorkerOptions;
+  readonly #running = new Map<number, Promise<void>>();
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  #stopping = false;
+  #wake: (() => void) | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+  }
+
+  get running(): boolean {
+    return this.#loop !== undefined && !this.#stop.signal.aborted;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+    this.#heartbeat = setInterval(() => void this.#renewLeases(), Math.max(50, this.#options.leaseMs / 3));
+  }
+
+  /** Looks for due deliveries now instead of at the next poll. */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /**
+   * Stops claiming, lets running attempts finish until `deadlineMs`, then aborts the rest and gives their
+   * deliveries back without consuming an attempt.
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    if (!this.#loop) return;
+    const abandon = setTimeout(() => this.#stop.abort(), deadlineMs);
+    this.#stopping = true;
+    this.wake();
+    await this.#loop;
+    await Promise.allSettled(this.#running.values());
+    clearTimeout(abandon);
+    clearInterval(this.#heartbeat);
+    this.#stop.abort();
+    try {
+      const released = await this.#options.store.transaction((tx) => tx.releaseLeases(this.owner));
+      if (released > 0) this.#options.log.warn({ released }, 'gave back deliveries still leased at shutdown');
+    } catch (error) {
+      // Leases left behind expire by themselves, and other workers then run those deliveries.
+      this.#options.log.error({ err: error }, 'could not give back leases at shutdown');
+    }
+  }
+
+  async #run(): Promise<void> {
+    const { store, guards, concurrency, log } = this.#options;
+    while (!this.#stopping) {
+      const free = concurrency - this.#running.size;
+      let claimed: Delivery[] = [];
+      if (free > 0) {
+        try {
+          claimed = await store.transaction((tx) =>
+            tx.claimDueDeliveries({
+              owner: this.owner,
+              now: new Date(),
+              limit: free,
+              leaseMs: this.#options.leaseMs,
+              skipTargets: guards.blocked(),
+            }),
+          );
+        } catch (error) {
+          log.error({ err: error }, 'claiming deliveries failed; trying again at the next poll');
+        }
+        for (const delivery of claimed) this.#track(delivery);
+      }
+      if (claimed.length < free || free === 0) await this.#idle();
+    }
+  }
+
+  #idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.#options.pollIntervalMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  #track(delivery: Delivery): void {
+    const attempt = this.#attempt(delivery)
+      .catch((error: unknown) => {
+        this.#options.log.error({ err: error, delivery_id: delivery.id }, 'recording a delivery attempt failed; its lease will expire and it runs again');
+      })
+      .finally(() => {
+        this.#running.delete(delivery.id);
+        this.wake();
+      });
+    this.#running.set(delivery.id, attempt);
+  }
+
+  async #attempt(delivery: Delivery): Promise<void> {
+    const { store, plugins, guards, log } = this.#options;
+    const admission = guards.admit(delivery.target, this.#rateLimitOf(delivery));
+    if (!admission.admitted) {
+      await store.transaction((tx) => tx.deferDelivery(this.owner, delivery.id, new Date(admission.retryAt)));
+      return;
+    }
+
+    const number = delivery.attempts + 1;
+    const startedAt = new Date();
+    let response: AttemptResponse | undefined;
+    let verdict: AttemptVerdict;
+    let failure: { code: string; message: string } | undefined;
+    let disableTarget = false;
+    try {
+      const plugin = plugins.get(delivery.plugin);
+      const event = await store.getEvent(delivery.eventId);
+      if (!plugin || !event) {
+        throw Object.assign(new Error(plugin ? `event ${delivery.eventId} is not in the store` : `plugin "${delivery.plugin}" is not loaded`), {
+          code: 'E_PLUGIN_INVALID',
+          retryable: false,
+        });
+      }
+      const body = JSON.parse(event.body) as LiveKitEvent;
+      await guards.run(delivery.target, () =>
+        invokePlugin(
+          plugin,
+          delivery.params,
+          (signal) =>
+            pluginContext(
+              {
+                event: body,
+                eventId: delivery.eventId,
+                ruleId: delivery.ruleId,
+                actionIndex: delivery.actionIndex,
+                mode: 'async',
+                attempt: number,
+                log: log.child({ rule: delivery.ruleId, event_id: delivery.eventId, delivery_id: delivery.id }),
+                transition: (request) => store.transaction((tx) => tx.transitionSession(request, orderingOf(event))),
+                recordResponse: (answer) => {
+                  response = answer;
+                },
+              },
+              signal,
+            ),
+          delivery.timeoutMs,
+          this.#stop.signal,
+        ),
+      );
+      verdict = { state: 'succeeded' };
+    } catch (error) {
+      if (error instanceof CircuitOpenError || this.#stop.signal.aborted) {
+        const snapshot = guards.snapshot().find((target) => target.target === delivery.target);
+        const dueAt = snapshot?.probeAt ?? new Date();
+        await store.transaction((tx) => tx.deferDelivery(this.owner, delivery.id, dueAt));
+        return;
+      }
+      if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
+      failure = describeFailure(error);
+      disableTarget = (error as { disableTarget?: unknown }).disableTarget === true;
+      verdict = this.#afterFailure(delivery, number, error);
+    } finally {
+      admission.release();
+    }
+
+    const attempt: DeliveryAttempt = {
+      deliveryId: delivery.id,
+      number,
+      startedAt,
+      durationMs: Date.now() - startedAt.getTime(),
+      succeeded: verdict.state === 'succeeded',
+      statusCode: response?.status,
+      error: failure,
+      response: response?.body === undefined ? undefined : excerpt(response.body),
+    };
+    let queued = false;
+    await store.transaction(async (tx) => {
+      if (!(await tx.completeAttempt(this.owner, attempt, verdict))) {
+        log.warn({ delivery_id: delivery.id }, 'lost the lease before the attempt was recorded; another worker runs it');
+        return;
+      }
+      if (verdict.state !== 'dead') return;
+      if (disableTarget) await tx.setTargetDisabled(delivery.target, true, `${failure?.code}: ${failure?.message}`);
+      queued = await this.#announceDead(tx, delivery, number, failure);
+    });
+    log.info(
+      { delivery_id: delivery.id, rule: delivery.ruleId, target: delivery.target, attempt: number, state: verdict.state, error: failure, status_code: attempt.statusCode, duration_ms: attempt.durationMs },
+      'delivery attempt',
+    );
+    if (queued) this.wake();
+  }
+
+  #afterFailure(delivery: Delivery, number: number, error: unknown): AttemptVerdict {
+    if (!isRetryable(error) || number >= delivery.maxAttempts) return { state: 'dead' };
+    const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
+    const delay = retryDelay({
+      delays: delivery.retrySchedule,
+      nextAttempt: number + 1,
+      retryAfterMs: typeof retryAfterMs === 'number' ? retryAfterMs : undefined,
+      random: this.#options.random,
+    });
+    return { state: 'failed-waiting-retry', dueAt: new Date(Date.now() + delay) };
+  }
+
+  /** Emits `switchboard.delivery_dead` through the rules, in the same transaction that made the delivery dead. */
+  async #announceDead(
+    tx: StoreTx,
+    delivery: Delivery,
+    attempts: number,
+    lastError: { code: string; message: string } | undefined,
+  ): Promise<boolean> {
+    // A notification about a dead notification would chase itself.
+    if (delivery.eventName.startsWith('switchboard.')) return false;
+    const source = await this.#options.store.getEvent(delivery.eventId);
+    const original = source ? (JSON.parse(source.body) as LiveKitEvent) : undefined;
+    const event: LiveKitEvent = {
+      event: DELIVERY_DEAD_EVENT,
+      id: `SB_${randomUUID()}`,
+      createdAt: String(Math.floor(Date.now() / 1000)),
+      ...(original?.room && { room: original.room }),
+      ...(original?.participant && { participant: original.participant }),
+      delivery: {
+        id: delivery.id,
+        ruleId: delivery.ruleId,
+        actionIndex: delivery.actionIndex,
+        plugin: delivery.plugin,
+        target: delivery.target,
+        attempts,
+        lastError: lastError ?? null,
+        eventId: delivery.eventId,
+        eventName: delivery.eventName,
+      },
+    };
+    const result = await this.#options.ingestion.ingestWithin(tx, {
+      body: Buffer.from(JSON.stringify(event)),
+      event,
+      apiKey: 'switchboard',
+      receivedAt: new Date(),
+    });
+    return result.actions.some((action) => action.status === 'queued');
+  }
+
+  /** The rate limit in force for the delivery's action: rule changes apply to deliveries already queued. */
+  #rateLimitOf(delivery: Delivery): RateLimit | undefined {
+    return rulesById(this.#options.currentRules()).get(delivery.ruleId)?.actions[delivery.actionIndex]?.rateLimit;
+  }
+
+  async #renewLeases(): Promise<void> {
+    if (this.#running.size === 0) return;
+    try {
+      await this.#options.store.transaction((tx) =>
+        tx.extendLeases(this.owner, [...this.#running.keys()], new Date(Date.now() + this.#options.leaseMs)),
+      );
+    } catch (error) {
+      this.#options.log.error({ err: error }, 'renewing delivery leases failed');
+    }
+  }
+}
+
+const rulesByIdCache = new WeakMap<RuleSet, Map<string, CompiledRule>>();
+
+function rulesById(rules: RuleSet): Map<string, CompiledRule> {
+  let byId = rulesByIdCache.get(rules);
+  if (!byId) {
+    byId = new Map(rules.rules.map((rule) => [rule.id, rule]));
+    rulesByIdCache.set(rules, byId);
+  }
+  return byId;
+}
+
+function orderingOf(event: StoredEvent) {
+  return { id: event.id, name: event.name, createdAt: event.createdAt, seq: event.seq };
+}
+
+function excerpt(body: string): string {
+  const bytes = Buffer.from(body);
+  return bytes.length <= RESPONSE_EXCERPT_BYTES ? body : bytes.subarray(0, RESPONSE_EXCERPT_BYTES).toString('utf8');
+}

@@ -1,0 +1,18 @@
+/** The audit log of admin changes, newest first as the store pages it. */
+import type { Router } from 'express';
+import type { AuditRecord } from '../../store/store.ts';
+import { PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
+import type { AdminRouteOptions } from './router.ts';
+
+export function auditRoutes(router: Router, context: RouteContext, { store }: AdminRouteOptions): void {
+  route<Record<string, never>, PageQuery>(router, context, 'get', '/api/v1/audit', {
+    query: { type: 'object', additionalProperties: false, properties: PAGE_QUERY },
+  }, async ({ query }) => {
+    const page = await store.listAudit({ limit: query.limit, cursor: query.cursor });
+    return { entries: page.items.map(auditView), next_cursor: page.nextCursor };
+  });
+}
+
+function auditView(entry: AuditRecord) {
+  return { id: entry.id, at: entry.at.toISOString(), action: entry.action, subject: entry.subject, details: entry.details };
+}

@@ -1,0 +1,138 @@
+/** The delivery queue as operators see it: list, inspect with every attempt, replay, cancel. */
+import type { Router } from 'express';
+import { SwitchboardError } from '../../errors.ts';
+import { DELIVERY_STATES, REPLAYABLE_STATES, type DeliveryState } from '../../store/delivery-state.ts';
+import type { Delivery, DeliveryAttempt, DeliveryFilter, Store } from '../../store/store.ts';
+import { NO_BODY, PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
+import type { AdminRouteOptions } from './router.ts';
+
+interface Filter {
+  status?: DeliveryState;
+  rule?: string;
+  target?: string;
+}
+
+const FILTER = {
+  status: { type: 'string', enum: DELIVERY_STATES },
+  rule: { type: 'string', minLength: 1 },
+  target: { type: 'string', minLength: 1 },
+} as const;
+const FORCE = { type: 'boolean', default: false } as const;
+const DELIVERY_ID = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } };
+
+export function deliveryRoutes(router: Router, context: RouteContext, { store, worker }: AdminRouteOptions): void {
+  route<Record<string, never>, Filter & PageQuery>(router, context, 'get', '/api/v1/deliveries', {
+    query: { type: 'object', additionalProperties: false, properties: { ...FILTER, ...PAGE_QUERY } },
+  }, async ({ query }) => {
+    const page = await store.listDeliveries(storeFilter(query), { limit: query.limit, cursor: query.cursor });
+    return { deliveries: page.items.map(deliveryView), next_cursor: page.nextCursor };
+  });
+
+  route<{ id: number }>(router, context, 'get', '/api/v1/deliveries/:id', { params: DELIVERY_ID }, async ({ params }) => {
+    const delivery = await findDelivery(store, params.id);
+    return { ...deliveryView(delivery), attempts_log: delivery.attemptLog.map(attemptView) };
+  });
+
+  route<{ id: number }, Record<string, never>, { force: boolean }>(router, context, 'post', '/api/v1/deliveries/:id/replay', {
+    params: DELIVERY_ID,
+    body: { type: 'object', additionalProperties: false, properties: { force: FORCE } },
+  }, async ({ params: { id }, body: { force }, actor }) => {
+    const replayed = await store.transaction(async (tx) => {
+      const ids = await tx.replayDeliveries({ ids: [id] }, { force, now: new Date() });
+      if (ids.length > 0) await tx.appendAudit({ action: 'delivery.replay', subject: `delivery/${id}`, details: { ids, force, actor } });
+      return ids;
+    });
+    if (replayed.length > 0) worker.wake();
+    else refuseReplay(await findDelivery(store, id), force);
+    return { replayed };
+  });
+
+  route<Record<string, never>, Record<string, never>, Filter & { force: boolean }>(router, context, 'post', '/api/v1/deliveries/replay', {
+    // Never everything by accident: a bulk replay names what it replays.
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { ...FILTER, status: { type: 'string', enum: REPLAYABLE_STATES }, force: FORCE },
+      anyOf: [{ required: ['status'] }, { required: ['rule'] }, { required: ['target'] }],
+    },
+  }, async ({ body: { force, ...filter }, actor }) => {
+    if (filter.status === 'succeeded' && !force) {
+      throw new SwitchboardError('E_DELIVERY_SUCCEEDED', 'replaying succeeded deliveries runs them again: pass "force": true to mean it');
+    }
+    const replayed = await store.transaction(async (tx) => {
+      const ids = await tx.replayDeliveries(storeFilter(filter), { force, now: new Date() });
+      if (ids.length > 0) {
+        await tx.appendAudit({ action: 'deliveries.replay', subject: `deliveries?${new URLSearchParams(filter)}`, details: { filter, force, ids, actor } });
+      }
+      return ids;
+    });
+    if (replayed.length > 0) worker.wake();
+    return { replayed, count: replayed.length };
+  });
+
+  route<{ id: number }>(router, context, 'post', '/api/v1/deliveries/:id/cancel', { params: DELIVERY_ID, body: NO_BODY }, async ({ params: { id }, actor }) => {
+    const cancelled = await store.transaction(async (tx) => {
+      const done = await tx.cancelDelivery(id);
+      if (done) await tx.appendAudit({ action: 'delivery.cancel', subject: `delivery/${id}`, details: { ids: [id], actor } });
+      return done;
+    });
+    if (!cancelled) {
+      const { state } = await findDelivery(store, id);
+      throw new SwitchboardError('E_DELIVERY_NOT_CANCELLABLE', `delivery ${id} is ${state}; only pending deliveries and those waiting for a retry can be cancelled`);
+    }
+    return { cancelled: [id] };
+  });
+}
+
+async function findDelivery(store: Store, id: number) {
+  const delivery = await store.getDelivery(id);
+  if (!delivery) throw new SwitchboardError('E_NOT_FOUND', `no delivery ${id}`);
+  return delivery;
+}
+
+/** Why the store replayed nothing; a delivery still pending is already queued, which is no error. */
+function refuseReplay(delivery: Delivery, force: boolean): void {
+  if (delivery.state === 'running') {
+    throw new SwitchboardError('E_DELIVERY_RUNNING', `delivery ${delivery.id} is running now; replay it once its attempt has finished`);
+  }
+  if (delivery.state === 'succeeded' && !force) {
+    throw new SwitchboardError('E_DELIVERY_SUCCEEDED', `delivery ${delivery.id} has succeeded; pass {"force": true} to run it again`);
+  }
+}
+
+function storeFilter({ status, rule, target }: Filter): DeliveryFilter {
+  return { state: status, rule, target };
+}
+
+function deliveryView(delivery: Delivery) {
+  return {
+    id: delivery.id,
+    state: delivery.state,
+    event_id: delivery.eventId,
+    event_type: delivery.eventName,
+    rule: delivery.ruleId,
+    action_index: delivery.actionIndex,
+    plugin: delivery.plugin,
+    target: delivery.target,
+    ordering_key: delivery.orderingKey,
+    attempts: delivery.attempts,
+    max_attempts: delivery.maxAttempts,
+    due_at: delivery.dueAt.toISOString(),
+    last_error: delivery.lastError,
+    created_at: delivery.createdAt.toISOString(),
+    updated_at: delivery.updatedAt.toISOString(),
+    params: delivery.params,
+  };
+}
+
+function attemptView(attempt: DeliveryAttempt) {
+  return {
+    number: attempt.number,
+    started_at: attempt.startedAt.toISOString(),
+    duration_ms: attempt.durationMs,
+    status_code: attempt.statusCode ?? null,
+    error: attempt.error ?? null,
+    response: attempt.response ?? null,
+    succeeded: attempt.succeeded,
+  };
+}

@@ -1,0 +1,63 @@
+/** What Switchboard has seen and runs: sessions, recorded events, the rules in force. */
+import type { Router } from 'express';
+import { SwitchboardError } from '../../errors.ts';
+import type { SessionStatus, StoredEvent } from '../../store/store.ts';
+import { route, type RouteContext } from './request.ts';
+import type { AdminRouteOptions } from './router.ts';
+
+export function recordRoutes(router: Router, context: RouteContext, { store, currentRules }: AdminRouteOptions): void {
+  route<{ key: string }>(router, context, 'get', '/api/v1/sessions/:key', {}, async ({ params }) => {
+    const session = await store.getSession(params.key);
+    if (!session) throw new SwitchboardError('E_NOT_FOUND', `no session "${params.key}" has been seen`);
+    return sessionView(session);
+  });
+
+  route<{ id: string }>(router, context, 'get', '/api/v1/events/:id', {}, async ({ params }) => {
+    const event = await store.getEvent(params.id);
+    if (!event) throw new SwitchboardError('E_NOT_FOUND', `no event "${params.id}" has been recorded`);
+    return eventView(event);
+  });
+
+  route(router, context, 'get', '/api/v1/rules', {}, async () => ({
+    rules: currentRules().rules.map((rule) => ({
+      id: rule.id,
+      description: rule.description,
+      enabled: rule.enabled,
+      on: rule.on,
+      file: rule.location.file,
+      line: rule.location.line,
+      actions: rule.actions.map((action) => ({ plugin: action.plugin, mode: action.mode })),
+    })),
+  }));
+}
+
+function sessionView(session: SessionStatus) {
+  return {
+    key: session.key,
+    status: session.status,
+    updated_at: session.updatedAt.toISOString(),
+    event_id: session.eventId,
+    history: session.history.map((entry) => ({
+      status: entry.status,
+      old_status: entry.oldStatus,
+      event_id: entry.eventId,
+      event_type: entry.eventName,
+      event_created_at: entry.eventCreatedAt,
+      at: entry.at.toISOString(),
+    })),
+  };
+}
+
+function eventView(event: StoredEvent) {
+  return {
+    event_id: event.id,
+    event_type: event.name,
+    seq: event.seq,
+    created_at: event.createdAt,
+    received_at: event.receivedAt.toISOString(),
+    api_key: event.apiKey,
+    matched: event.matched,
+    actions: event.actions,
+    payload: JSON.parse(event.body),
+  };
+}

@@ -1,0 +1,99 @@
+/** One SQLite connection for the SQLite store: prepared statements, and driver failures reported as E_STORE_UNAVAILABLE. */
+import { DatabaseSync, type SQLInputValue, type StatementResultingChanges, type StatementSync } from 'node:sqlite';
+import { SwitchboardError } from '../errors.ts';
+
+/** SQLite primary result codes that mean the database cannot serve us now, as opposed to a mistake in our SQL. */
+const UNAVAILABLE_RESULT_CODES = new Set([
+  5, // SQLITE_BUSY: still locked when the busy timeout ran out
+  6, // SQLITE_LOCKED
+  7, // SQLITE_NOMEM
+  8, // SQLITE_READONLY
+  10, // SQLITE_IOERR
+  11, // SQLITE_CORRUPT
+  13, // SQLITE_FULL
+  14, // SQLITE_CANTOPEN
+  15, // SQLITE_PROTOCOL
+  26, // SQLITE_NOTADB
+]);
+
+/** Prepares each statement once; reports driver failures as E_STORE_UNAVAILABLE. */
+export class Connection {
+  readonly #location: string;
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+
+  constructor(location: string, pragmas: string) {
+    this.#location = location;
+    this.#db = this.#surfaceFailure(() => new DatabaseSync(location));
+    try {
+      this.exec(pragmas);
+    } catch (error) {
+      this.#db.close();
+      throw error;
+    }
+  }
+
+  /** Whether a transaction is open: SQLite rolls one back by itself on some errors. */
+  get inTransaction(): boolean {
+    return this.#db.isOpen && this.#db.isTransaction;
+  }
+
+  exec(sql: string): void {
+    this.#surfaceFailure(() => this.#db.exec(sql));
+  }
+
+  get<Row>(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#surfaceFailure(() => this.#prepared(sql).get(...params)) as Row | undefined;
+  }
+
+  all<Row>(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#surfaceFailure(() => this.#prepared(sql).all(...params)) as Row[];
+  }
+
+  run(sql: string, ...params: SQLInputValue[]): StatementResultingChanges {
+    return this.#surfaceFailure(() => this.#prepared(sql).run(...params));
+  }
+
+  /** Rolls back the open transaction, if SQLite has not already rolled it back itself. */
+  rollback(): void {
+    if (this.inTransaction) this.exec('ROLLBACK');
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #prepared(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #surfaceFailure<T>(operation: () => T): T {
+    try {
+      return operation();
+    } catch (error) {
+      if (!isDriverFailure(error)) throw error;
+      throw new SwitchboardError(
+        'E_STORE_UNAVAILABLE',
+        `The SQLite database at ${this.#location} is unavailable: ${error.message}`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+function isDriverFailure(error: unknown): error is Error {
+  if (!(error instanceof Error) || !('code' in error)) return false;
+  // node:sqlite raises ERR_INVALID_STATE for a closed database or a finalized statement.
+  if (error.code === 'ERR_INVALID_STATE') return true;
+  return (
+    error.code === 'ERR_SQLITE_ERROR' &&
+    'errcode' in error &&
+    typeof error.errcode === 'number' &&
+    UNAVAILABLE_RESULT_CODES.has(error.errcode & 0xff)
+  );
+}

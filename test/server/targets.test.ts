@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TestSwitchboard } from '../helpers/switchboard.ts';
+import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from './fixtures/deliveries.ts';
+
+describe('admin API: targets', () => {
+  let sb: TestSwitchboard;
+  afterEach(() => sb.stop());
+
+  async function start(settings = {}) {
+    resetProbe();
+    sb = await startDeliverySwitchboard(settings);
+  }
+  const targets = async () => (await sb.admin('/api/v1/targets')).json.results.targets;
+  const targetNamed = async (name: string) => (await targets()).find((target: any) => target.target === name);
+
+  it('lists each target with its switch and this process’s circuit', async () => {
+    await start({ CIRCUIT_FAILURES: '1' });
+    probe.answers.set('room-down', 'retryable');
+    await deliveryWhen(sb, await emit(sb, 'room-down'));
+    await deliveryWhen(sb, await emit(sb, 'room-up'));
+    const disabled = await sb.adminPost('/api/v1/targets/room-off/disable', { reason: 'vendor maintenance' });
+    expect(disabled.status).toBe(200);
+
+    expect(await targets()).toEqual([
+      {
+        target: 'room-down',
+        disabled: false,
+        reason: null,
+        changed_at: null,
+        circuit: 'open',
+        consecutive_failures: 1,
+        probe_at: expect.any(String),
+        rate_limit: null,
+        running: 0,
+      },
+      {
+        target: 'room-off',
+        disabled: true,
+        reason: 'vendor maintenance',
+        changed_at: expect.any(String),
+        circuit: 'closed',
+        consecutive_failures: 0,
+        probe_at: null,
+        rate_limit: null,
+        running: 0,
+      },
+      expect.objectContaining({ target: 'room-up', disabled: false, circuit: 'closed' }),
+    ]);
+    expect(disabled.json.results).toMatchObject({ target: 'room-off', disabled: true, reason: 'vendor maintenance' });
+  });
+
+  it('attempts nothing for a disabled target, and runs its deliveries once it is enabled', async () => {
+    await start();
+    await sb.adminPost('/api/v1/targets/room-d/disable');
+    const id = await emit(sb, 'room-d');
+    const other = await emit(sb, 'room-e');
+    await deliveryWhen(sb, other);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await sb.admin(`/api/v1/deliveries/${id}`)).json.results).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(probe.calls).toEqual(['room-e']);
+
+    const enabled = await sb.adminPost('/api/v1/targets/room-d/enable', {});
+    expect(enabled.json.results).toMatchObject({ target: 'room-d', disabled: false });
+    expect(await deliveryWhen(sb, id)).toMatchObject({ state: 'succeeded' });
+    expect(probe.calls).toEqual(['room-e', 'room-d']);
+  });
+
+  it('closes an open circuit when the target is enabled', async () => {
+    await start({ CIRCUIT_FAILURES: '1' });
+    probe.answers.set('room-down', 'retryable');
+    await deliveryWhen(sb, await emit(sb, 'room-down'));
+    expect(await targetNamed('room-down')).toMatchObject({ circuit: 'open' });
+    await sb.adminPost('/api/v1/targets/room-down/enable');
+    expect(await targetNamed('room-down')).toMatchObject({ circuit: 'closed', consecutive_failures: 0, probe_at: null });
+  });
+
+  it('takes the target URL-encoded in the path', async () => {
+    await start();
+    const target = 'https://hooks.example.com';
+    const { status, json } = await sb.adminPost(`/api/v1/targets/${encodeURIComponent(target)}/disable`, { reason: 'gone' });
+    expect(status).toBe(200);
+    expect(json.results).toMatchObject({ target, disabled: true, reason: 'gone' });
+    expect(await targetNamed(target)).toMatchObject({ disabled: true });
+  });
+
+  it('answers 400 for a body with anything but a reason, and 401 without the token', async () => {
+    await start();
+    const bad = await sb.adminPost('/api/v1/targets/room-d/disable', { reason: 'x', until: 'tomorrow' });
+    expect(bad).toMatchObject({ status: 400, json: { errcode: 'E_INVALID_REQUEST' } });
+    expect(bad.json.errmesg).toMatch(/unknown key "until"/);
+    expect((await fetch(`${sb.url}/api/v1/targets`)).status).toBe(401);
+    expect((await sb.adminPost('/api/v1/targets/room-d/enable', undefined, 'wrong')).status).toBe(401);
+  });
+});
