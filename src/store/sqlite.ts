@@ -199,7 +199,7 @@ const SQL = {
 };
 
 /** The conditions a delivery filter puts on the deliveries table; the statements built on it are cached by text. */
-function filterDeliveries(filter: DeliveryFilter & { ids?: readonly number[] }): {
+function deliveryConditions(filter: DeliveryFilter & { ids?: readonly number[] }): {
   conditions: string[];
   params: SQLInputValue[];
 } {
@@ -379,7 +379,7 @@ export class SqliteStore implements Store {
   async listDeliveries(filter: DeliveryFilter, page: PageRequest): Promise<Page<Delivery>> {
     this.#assertOpen();
     const start = pageStart(page);
-    const { conditions, params } = filterDeliveries(filter);
+    const { conditions, params } = deliveryConditions(filter);
     const where = [...conditions, 'id < ?'].join(' AND ');
     const rows = this.#reader.all<DeliveryRow>(
       `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE ${where} ORDER BY id DESC LIMIT ?`,
@@ -643,7 +643,7 @@ class SqliteTx implements StoreTx {
     options: { force: boolean; now: Date },
   ): Promise<number[]> {
     const from = REPLAYABLE_STATES.filter((name) => options.force || name !== 'succeeded');
-    const { conditions, params } = filterDeliveries(filter);
+    const { conditions, params } = deliveryConditions(filter);
     const where = [`state IN (${states(from)})`, ...conditions].join(' AND ');
     const now = options.now.toISOString();
     const rows = this.#db.all<{ id: number }>(

@@ -8,8 +8,8 @@ await store.migrate();
 let next = 0;
 function commitNext(): void {
   const id = `EV_${next++}`;
-  const record = { id, name: 'room_started', createdAt: 1_700_000_000, apiKey: 'APIkey', body: '{}', receivedAt: new Date() };
-  void store.transaction((tx) => tx.recordEvent(record)).then(() => {
+  const record = { id, name: 'room_started', createdAt: 1_700_000_000, apiKey: 'APIkey', body: '{}' };
+  void store.transaction((tx) => tx.recordEvent({ ...record, receivedAt: new Date() })).then(() => {
     process.stdout.write(`${id}\n`);
     commitNext();
   });

@@ -24,7 +24,7 @@ function at(ms: number): Date {
 
 const LEASE_MS = 30_000;
 
-export function newDelivery(eventId: string, overrides: Partial<NewDelivery> = {}): NewDelivery {
+function newDelivery(eventId: string, overrides: Partial<NewDelivery> = {}): NewDelivery {
   return {
     eventId,
     eventSeq: 1,
@@ -667,7 +667,13 @@ export function describeDeliveryContract(current: () => Store): void {
       }
       const first = await current().listAudit({ limit: 2 });
       expect(first.items).toEqual([
-        { id: expect.any(Number), at: expect.any(Date), action: 'replay', subject: 'target:a', details: { by: 'admin', force: false } },
+        {
+          id: expect.any(Number),
+          at: expect.any(Date),
+          action: 'replay',
+          subject: 'target:a',
+          details: { by: 'admin', force: false },
+        },
         expect.objectContaining({ subject: 'delivery:2' }),
       ]);
       const second = await current().listAudit({ limit: 2, cursor: first.nextCursor! });

@@ -233,7 +233,8 @@ describe('SQLite store', () => {
     });
 
     it('keeps every transaction it resolved when the process is killed mid-stream', { timeout: 30_000 }, async () => {
-      const output = await killWhen('commit-continuously.ts', [`file:${path}`], (text) => text.split('\n').length > 2_000);
+      const enough = (text: string) => text.split('\n').length > 2_000;
+      const output = await killWhen('commit-continuously.ts', [`file:${path}`], enough);
       const resolved = output.split('\n').slice(0, -1);
       expect(resolved.length).toBeGreaterThan(2_000);
       const reopened = new SqliteStore(path);
