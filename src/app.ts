@@ -1,5 +1,5 @@
 /** Wires one running Switchboard from a Config: store, plugins, rules, ingest, HTTP. */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { createIngestion } from './engine/ingest.ts';
@@ -8,7 +8,7 @@ import { isRetryable } from './engine/run-action.ts';
 import { TargetGuards } from './engine/target-guards.ts';
 import { DeliveryWorker } from './engine/worker.ts';
 import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
-import { createHttpApp } from './server/http-app.ts';
+import { createHttpServer } from './server/http-app.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
 import type { Logger } from './telemetry/logger.ts';
@@ -66,7 +66,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     pollIntervalMs: config.workerPollIntervalMs,
     leaseMs: config.deliveryLeaseMs,
   });
-  const app = createHttpApp({
+  const server = createHttpServer({
     path: config.webhookPath,
     keys: config.keys,
     maxBodyBytes: config.maxBodyBytes,
@@ -81,7 +81,6 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     guards,
   });
 
-  const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

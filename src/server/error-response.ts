@@ -3,7 +3,7 @@
  * reference written to the same log line, so an operator can find what a client saw. No stack trace leaves.
  */
 import { randomUUID } from 'node:crypto';
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { SwitchboardError } from '../errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
@@ -14,7 +14,13 @@ export interface ErrorBody {
   errmesg: string;
 }
 
-export function sendError(res: Response, log: Logger, error: unknown, fields: object = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, log: Logger, error: unknown, fields: object = {}): void {
   const known = error instanceof SwitchboardError ? error : undefined;
   const body: ErrorBody = {
     success: false,
@@ -26,5 +32,5 @@ export function sendError(res: Response, log: Logger, error: unknown, fields: ob
   const logFields = { ...fields, errcode: body.errcode, erresid: body.erresid, status, err: error };
   if (status >= 500) log.error(logFields, body.errmesg);
   else log.warn(logFields, body.errmesg);
-  res.status(status).json(body);
+  sendJson(res, status, body);
 }

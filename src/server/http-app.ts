@@ -1,13 +1,14 @@
-/** The HTTP surface: webhook ingest, health, the admin API, and JSON errors for everything else. */
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+/** The HTTP surface: webhook ingest (ahead of express), health, the admin API, and JSON errors for the rest. */
+import { createServer, type Server } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { SwitchboardError } from '../errors.ts';
 import { adminRouter, type AdminRouteOptions } from './admin/router.ts';
 import { sendError } from './error-response.ts';
-import { webhookRouter, type WebhookRouteOptions } from './webhook-route.ts';
+import { webhookHandler, type WebhookRouteOptions } from './webhook-route.ts';
 
-export type HttpAppOptions = WebhookRouteOptions & AdminRouteOptions;
+export type HttpServerOptions = WebhookRouteOptions & AdminRouteOptions;
 
-export function createHttpApp(options: HttpAppOptions): Express {
+export function createHttpServer(options: HttpServerOptions): Server {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -15,14 +16,19 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.use(webhookRouter(options));
   app.use(adminRouter(options));
-
   app.use((req: Request, res: Response) => {
     sendError(res, options.log, new SwitchboardError('E_NOT_FOUND', `no route for ${req.method} ${req.path}`));
   });
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     sendError(res, options.log, error);
   });
-  return app;
+
+  const webhook = webhookHandler(options);
+  return createServer((req, res) => {
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    if ((queryAt === -1 ? url : url.slice(0, queryAt)) === options.path) webhook(req, res);
+    else app(req, res);
+  });
 }
