@@ -109,7 +109,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
                 actionIndex: action.index,
                 mode: 'inline',
                 attempt: 1,
-                log: deps.log.child({ rule: rule.id, event_id: ordering.id }),
+                log: deps.log,
                 transition: (request) => tx.transitionSession(request, ordering),
               },
               signal,

@@ -51,12 +51,15 @@ export interface ContextParts {
   actionIndex: number;
   mode: PluginContext['mode'];
   attempt: number;
+  /** The base logger: the plugin gets a child naming the rule and event (made only if the plugin logs). */
   log: Logger;
+  logFields?: Record<string, unknown>;
   transition(request: SessionTransitionRequest): Promise<SessionTransition>;
   recordResponse?(response: AttemptResponse): void;
 }
 
 export function pluginContext(parts: ContextParts, signal: AbortSignal): PluginContext {
+  let log: Logger | undefined;
   return {
     event: parts.event,
     eventId: parts.eventId,
@@ -66,7 +69,10 @@ export function pluginContext(parts: ContextParts, signal: AbortSignal): PluginC
     idempotencyKey: idempotencyKey(parts.eventId, parts.ruleId, parts.actionIndex),
     attempt: parts.attempt,
     signal,
-    log: parts.log,
+    get log() {
+      log ??= parts.log.child({ rule: parts.ruleId, event_id: parts.eventId, ...parts.logFields });
+      return log;
+    },
     recordResponse: (response) => parts.recordResponse?.(response),
     sessions: {
       transition: (request) => {

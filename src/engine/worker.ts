@@ -173,7 +173,8 @@ export class DeliveryWorker {
                 actionIndex: delivery.actionIndex,
                 mode: 'async',
                 attempt: number,
-                log: log.child({ rule: delivery.ruleId, event_id: delivery.eventId, delivery_id: delivery.id }),
+                log,
+                logFields: { delivery_id: delivery.id },
                 transition: (request) => store.transaction((tx) => tx.transitionSession(request, orderingOf(event))),
                 recordResponse: (answer) => {
                   response = answer;
