@@ -150,9 +150,24 @@ function requestHeaders(params: HttpParams, body: EncodedBody | undefined, ctx: 
     for (const [name, value] of Object.entries(signed)) headers.set(name, value);
     return headers;
   } catch (error) {
-    // A rendered header value with a line break or other character HTTP forbids.
-    throw new PermanentError(`invalid request header: ${(error as Error).message}`, { code: 'E_HTTP_INVALID_REQUEST', cause: error });
+    // A rendered header value with a line break or other character HTTP forbids. fetch's message quotes the value,
+    // which may hold a secret: the error names the header instead.
+    throw new PermanentError(`invalid request header ${invalidHeaderName(params.headers)}: its value has a line break or another character HTTP forbids`, {
+      code: 'E_HTTP_INVALID_REQUEST',
+    });
   }
+}
+
+function invalidHeaderName(headers: Record<string, string> | undefined): string {
+  const invalid = Object.entries(headers ?? {}).find(([name, value]) => {
+    try {
+      new Headers([[name, value]]);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  return invalid ? `"${invalid[0]}"` : '(a signature header)';
 }
 
 function checkHeaders(headers: unknown, sign: unknown): string[] {

@@ -12,6 +12,7 @@ import { createHttpServer } from './server/http-app.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
 import type { Logger } from './telemetry/logger.ts';
+import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 
 export interface Switchboard {
   /** The base URL the server listens on, e.g. http://127.0.0.1:8080. */
@@ -22,6 +23,7 @@ export interface Switchboard {
   rules: RulesHolder;
   worker: DeliveryWorker;
   guards: TargetGuards;
+  metrics: Metrics;
   /**
    * Stops taking webhooks (503, so LiveKit retries), lets running attempts finish until SHUTDOWN_TIMEOUT, gives
    * back the leases of the rest, closes the store.
@@ -42,15 +44,22 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     log,
   );
   const store = await openStore(config.databaseUrl);
-  await store.migrate();
+  if (config.migrateOnStart) await store.migrate();
 
   let accepting = true;
   const guards = new TargetGuards({ circuit: config.circuit, isFailure: isRetryable });
+  const metrics = createMetrics({
+    deliveryCounts: () => store.countDeliveries(),
+    oldestDueAt: (now) => store.oldestDueAt(now),
+    circuits: () => guards.snapshot(),
+    log,
+  });
   const ingestion = createIngestion({
     store,
     plugins,
     currentRules: rules.current,
     log,
+    metrics,
     inlineActionTimeoutMs: config.inlineActionTimeoutMs,
     asyncActionTimeoutMs: config.actionTimeoutMs,
     onQueued: () => worker.wake(),
@@ -62,6 +71,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     guards,
     currentRules: rules.current,
     log,
+    metrics,
     concurrency: config.workerConcurrency,
     pollIntervalMs: config.workerPollIntervalMs,
     leaseMs: config.deliveryLeaseMs,
@@ -78,7 +88,10 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     store,
     currentRules: rules.current,
     worker,
+    workerEnabled: config.workerConcurrency > 0,
     guards,
+    metrics,
+    metricsToken: config.metricsToken,
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -102,6 +115,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     rules,
     worker,
     guards,
+    metrics,
     close() {
       closing ??= (async () => {
         accepting = false;

@@ -5,6 +5,7 @@ import { flagName, readEnvironment, SETTING_NAMES, type Settings } from './confi
 import { isSwitchboardError } from './errors.ts';
 import { defaultAdminUrl } from './commands/admin-client.ts';
 import { listDeliveries, replayDeliveries } from './commands/deliveries.ts';
+import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
 import { defaultSendOptions, send } from './commands/send.ts';
 import { testRules } from './commands/test.ts';
@@ -13,7 +14,9 @@ import { validate } from './commands/validate.ts';
 const USAGE = `Usage: switchboard <command> [options]
 
 Commands:
-  serve [--dev]                       run the service (every setting is also a flag: --port, --rules-dir, …)
+  serve [--dev] [--no-migrate]        run the service (every setting is also a flag: --port, --rules-dir, …);
+                                      --no-migrate (MIGRATE_ON_START=false) leaves them to switchboard migrate
+  migrate                             apply the schema migrations the DATABASE_URL database lacks, listing them
   validate [dir]                      check the rule files in dir (default RULES_DIR) and exit non-zero on problems
   test [event.json|-|tests.yaml]      dry run: which rules match an event and the params they render;
                                       with no argument, run the rule tests in <rules dir>/tests/*.yaml
@@ -50,9 +53,16 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'serve': {
-      const { values } = parse({ dev: { type: 'boolean' } });
-      await serve({ flags: settingsFromFlags(values), dev: values.dev === true });
+      const { values } = parse({ dev: { type: 'boolean' }, 'no-migrate': { type: 'boolean' } });
+      const flags = settingsFromFlags(values);
+      if (values['no-migrate'] === true) flags.MIGRATE_ON_START = 'false';
+      await serve({ flags, dev: values.dev === true });
       return -1;
+    }
+    case 'migrate': {
+      const { values } = parse({});
+      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
+      return migrate({ databaseUrl: settings.DATABASE_URL ?? 'file:./data/switchboard.db' });
     }
     case 'validate': {
       const { values, positionals } = parse({});

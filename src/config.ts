@@ -24,7 +24,11 @@ export interface Config {
   rulesDir: string;
   pluginsDir: string;
   databaseUrl: string;
+  /** Apply pending migrations at start-up; false when `switchboard migrate` runs them instead. */
+  migrateOnStart: boolean;
   adminToken: string | undefined;
+  /** Bearer token GET /metrics requires; without one /metrics is open (scrapers usually reach it on an internal network). */
+  metricsToken: string | undefined;
   webhookPath: string;
   maxBodyBytes: number;
   clockToleranceSeconds: number;
@@ -49,7 +53,9 @@ const SETTINGS = {
   RULES_DIR: './rules',
   PLUGINS_DIR: './plugins',
   DATABASE_URL: 'file:./data/switchboard.db',
+  MIGRATE_ON_START: 'true',
   ADMIN_TOKEN: undefined,
+  METRICS_TOKEN: undefined,
   WEBHOOK_PATH: '/api/v1/webhooks/livekit',
   MAX_BODY_BYTES: '1MiB',
   CLOCK_TOLERANCE: '60s',
@@ -117,7 +123,9 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     rulesDir: setting('RULES_DIR')!,
     pluginsDir: setting('PLUGINS_DIR')!,
     databaseUrl: setting('DATABASE_URL')!,
+    migrateOnStart: parseBoolean('MIGRATE_ON_START', setting('MIGRATE_ON_START')!),
     adminToken: raw.ADMIN_TOKEN,
+    metricsToken: raw.METRICS_TOKEN,
     webhookPath,
     maxBodyBytes: parseByteSize('MAX_BODY_BYTES', setting('MAX_BODY_BYTES')!),
     clockToleranceSeconds: parseDuration('CLOCK_TOLERANCE', setting('CLOCK_TOLERANCE')!) / 1000,
@@ -148,6 +156,13 @@ function parseCount(name: SettingName, value: string, range: { min: number; max:
     invalid(name, value, `a whole number from ${range.min} to ${range.max}`);
   }
   return count;
+}
+
+function parseBoolean(name: SettingName, value: string): boolean {
+  const normalized = value.trim().toLowerCase();
+  if (normalized === 'true' || normalized === '1') return true;
+  if (normalized === 'false' || normalized === '0') return false;
+  invalid(name, value, 'true or false');
 }
 
 function parsePort(value: string): number {

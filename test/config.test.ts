@@ -15,6 +15,7 @@ describe('configuration', () => {
       rulesDir: './rules',
       pluginsDir: './plugins',
       databaseUrl: 'file:./data/switchboard.db',
+      migrateOnStart: true,
       adminToken: undefined,
       webhookPath: '/api/v1/webhooks/livekit',
       maxBodyBytes: 1024 * 1024,
@@ -52,6 +53,8 @@ describe('configuration', () => {
     ['CLOCK_TOLERANCE', '2m', 'clockToleranceSeconds', 120],
     ['CLOCK_TOLERANCE', '30', 'clockToleranceSeconds', 30],
     ['INLINE_ACTION_TIMEOUT', '500ms', 'inlineActionTimeoutMs', 500],
+    ['MIGRATE_ON_START', 'false', 'migrateOnStart', false],
+    ['MIGRATE_ON_START', '1', 'migrateOnStart', true],
   ])('reads %s=%s', (name, value, field, expected) => {
     expect(loadConfig({ env: { ...credentials, [name]: value } })).toHaveProperty(field, expected);
   });
@@ -62,6 +65,7 @@ describe('configuration', () => {
     ['CLOCK_TOLERANCE', 'soon', /CLOCK_TOLERANCE/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
     ['WEBHOOK_PATH', 'webhooks', /WEBHOOK_PATH/],
+    ['MIGRATE_ON_START', 'later', /MIGRATE_ON_START is "later": expected true or false/],
   ])('rejects %s=%s with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ env: { ...credentials, [name]: value } })).toThrow(message);
   });

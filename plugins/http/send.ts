@@ -1,7 +1,9 @@
 /**
  * One attempt of the http plugin on the wire: fetch, with quick in-attempt retries for connection blips, bounded by
- * the attempt's deadline, and failures that never got an answer turned into the contract's errors.
+ * the attempt's deadline, and failures that never got an answer turned into the contract's errors. Each request
+ * sent is an HTTP client span carrying `traceparent`, so the receiver joins the trace of the event.
  */
+import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Span, type SpanOptions } from '@opentelemetry/api';
 import pRetry from 'p-retry';
 import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
 
@@ -9,6 +11,10 @@ import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'UND_ERR_SOCKET', 'EAI_AGAIN']);
 
 export const QUICK_RETRIES = { retries: 2, minTimeout: 50, maxTimeout: 200, factor: 2, randomize: true } as const;
+
+const tracer = trace.getTracer('livekit-switchboard/http');
+const CLIENT: SpanOptions = Object.freeze({ kind: SpanKind.CLIENT });
+const headerSetter = { set: (headers: Headers, name: string, value: string) => headers.set(name, value) };
 
 export interface Deadline {
   /** Aborts when the plugin's own `timeout` is up. */
@@ -29,13 +35,62 @@ export async function send(url: URL, init: RequestInit, deadline: Deadline): Pro
     return await pRetry(
       () => {
         tries += 1;
-        return fetch(url, { ...init, redirect: 'manual', signal });
+        return tracedFetch(url, { ...init, redirect: 'manual', signal }, tries - 1);
       },
       { ...QUICK_RETRIES, signal, shouldRetry: ({ error }) => errorCodes(error).some((code) => TRANSIENT_CODES.has(code)) },
     );
   } catch (error) {
     throw unanswered(error, url.origin, tries, deadline);
   }
+}
+
+/** fetch, as an HTTP client span (semantic conventions) whose context travels in the request's `traceparent`. */
+async function tracedFetch(url: URL, init: RequestInit, resendCount: number): Promise<Response> {
+  const method = init.method ?? 'GET';
+  const span = tracer.startSpan(method, CLIENT);
+  // Tracing off: nothing to record, nothing to propagate.
+  if (!isSpanContextValid(span.spanContext())) return fetch(url, init);
+  if (span.isRecording()) {
+    span.setAttributes({
+      'http.request.method': method,
+      'server.address': url.hostname,
+      'server.port': Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
+      'url.full': redactedUrl(url),
+      ...(resendCount > 0 && { 'http.request.resend_count': resendCount }),
+    });
+  }
+  const headers = new Headers(init.headers);
+  propagation.inject(trace.setSpan(context.active(), span), headers, headerSetter);
+  try {
+    const response = await fetch(url, { ...init, headers });
+    span.setAttribute('http.response.status_code', response.status);
+    // A client span is an error for any 4xx or 5xx answer.
+    if (response.status >= 400) {
+      span.setAttribute('error.type', String(response.status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    return response;
+  } catch (error) {
+    fail(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+function fail(span: Span, error: unknown): void {
+  span.recordException(error instanceof Error ? error : String(error));
+  span.setAttribute('error.type', errorCodes(error)[0] ?? (error instanceof Error ? error.name : 'Error'));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: deepestMessage(error) });
+}
+
+/** The URL without credentials, and with query values hidden: rules put tokens there. */
+function redactedUrl(url: URL): string {
+  const shown = new URL(url);
+  shown.username = '';
+  shown.password = '';
+  for (const name of new Set(shown.searchParams.keys())) shown.searchParams.set(name, 'REDACTED');
+  return shown.href;
 }
 
 /** The contract's error for a request that got no answer. */

@@ -1,12 +1,17 @@
-/** `switchboard serve`: runs the service until SIGINT/SIGTERM; SIGHUP reloads the rules. */
+/**
+ * `switchboard serve`: runs the service until SIGINT/SIGTERM; SIGHUP reloads the rules. Tracing starts first, from
+ * the OTEL_* variables, so the app's spans have somewhere to go; it is flushed last, after the final attempts.
+ */
 import { startSwitchboard } from '../app.ts';
 import { loadConfig, readEnvironment, type Settings } from '../config.ts';
 import { createLogger } from '../telemetry/logger.ts';
+import { startTracingFromEnvironment } from '../telemetry/tracing.ts';
 
 export async function serve(options: { flags: Settings; dev: boolean }): Promise<void> {
   const env = readEnvironment(process.env, process.cwd());
   const config = loadConfig({ env, flags: options.flags, dev: options.dev });
   const log = createLogger({ level: config.logLevel, pretty: config.dev });
+  const tracing = await startTracingFromEnvironment(process.env, log);
   const switchboard = await startSwitchboard(config, log, { env: { ...env, ...process.env }, watchRules: true });
 
   if (config.dev) {
@@ -21,7 +26,9 @@ export async function serve(options: { flags: Settings; dev: boolean }): Promise
   process.on('SIGHUP', () => void switchboard.rules.reload('SIGHUP'));
   const stop = (signal: string) => {
     log.info({ signal }, 'shutting down');
-    switchboard.close().then(
+    switchboard.close().then(async () => {
+      await tracing?.shutdown();
+    }).then(
       () => process.exit(0),
       (error: unknown) => {
         log.error({ err: error }, 'shutdown failed');

@@ -3,6 +3,10 @@
  * happened, all in one transaction. Nothing is acknowledged that was not committed, and a redelivery runs nothing
  * again. Webhooks come in through `ingest`; Switchboard's own events (a dead delivery) join a worker's transaction
  * through `ingestWithin`.
+ *
+ * Tracing: the caller names the parent context (a transaction may run in another caller's async context, so the
+ * active one cannot be trusted here); rule matching and each inline action are its child spans, and each queued
+ * delivery stores the parent's trace context so that its attempts continue the trace.
  */
 import { isSwitchboardError } from '../errors.ts';
 import { buildContext, dedupeKey, eventCreatedAt } from '../livekit/event.ts';
@@ -10,6 +14,8 @@ import type { EventContext, LiveKitEvent } from '../livekit/event-types.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { CompiledAction, CompiledRule, RuleSet } from '../rules/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { context, contextWithSpan, failSpan, INTERNAL, spanNames, traceContextOf, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
 import type { ActionOutcome, OrderingEvent, Store, StoreTx } from '../store/store.ts';
 import { delayBefore, retrySchedule } from './retry-schedule.ts';
 import { describeFailure, invokePlugin, pluginContext, prepareAction } from './run-action.ts';
@@ -37,6 +43,7 @@ export interface IngestDependencies {
   /** The rules in force now; read once per event so a reload never splits one. */
   currentRules: () => RuleSet;
   log: Logger;
+  metrics: Metrics;
   inlineActionTimeoutMs: number;
   asyncActionTimeoutMs: number;
   /** Told after a commit that queued deliveries, so a worker can pick them up at once. */
@@ -44,12 +51,17 @@ export interface IngestDependencies {
 }
 
 export interface Ingestion {
-  ingest(incoming: IncomingEvent): Promise<IngestResult>;
-  ingestWithin(tx: StoreTx, incoming: IncomingEvent): Promise<IngestResult>;
+  /** `parent`: the context of the span the event's spans belong under (the webhook's server span). */
+  ingest(incoming: IncomingEvent, parent: Context): Promise<IngestResult>;
+  ingestWithin(tx: StoreTx, incoming: IncomingEvent, parent: Context): Promise<IngestResult>;
 }
 
+const actionSpanName = spanNames('action');
+
 export function createIngestion(deps: IngestDependencies): Ingestion {
-  async function ingestWithin(tx: StoreTx, incoming: IncomingEvent): Promise<IngestResult> {
+  const { metrics } = deps;
+
+  async function ingestWithin(tx: StoreTx, incoming: IncomingEvent, parent: Context): Promise<IngestResult> {
     const { event } = incoming;
     const eventId = dedupeKey(event, incoming.body);
     const createdAt = eventCreatedAt(event);
@@ -66,19 +78,28 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     }
 
     const ordering: OrderingEvent = { id: eventId, name: event.event, createdAt, seq: recorded.seq };
-    const context = buildContext(event);
-    const matchedRules = deps.currentRules().match(context);
+    const eventContext = buildContext(event);
+    const matchedRules = matchRules(eventContext, parent);
+    const matched = matchedRules.map((rule) => rule.id);
     const actions: ActionOutcome[] = [];
     for (const rule of matchedRules) {
+      metrics.ruleMatched(rule.id);
       for (const action of rule.actions) {
-        const step = { tx, event, context, ordering, rule, action };
+        const step = { tx, event, context: eventContext, ordering, rule, action, parent };
         actions.push(action.mode === 'inline' ? await runInline(step) : await enqueue(step));
       }
     }
 
-    const matched = matchedRules.map((rule) => rule.id);
     await tx.saveOutcome(eventId, { matched, actions });
     return { event_id: eventId, event_type: event.event, duplicate: false, matched, actions };
+  }
+
+  function matchRules(eventContext: EventContext, parent: Context): CompiledRule[] {
+    const span = tracer.startSpan('match rules', INTERNAL, parent);
+    const matchedRules = deps.currentRules().match(eventContext);
+    if (span.isRecording()) span.setAttribute('switchboard.rules.matched', matchedRules.map((rule) => rule.id));
+    span.end();
+    return matchedRules;
   }
 
   interface Step {
@@ -88,11 +109,39 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     ordering: OrderingEvent;
     rule: CompiledRule;
     action: CompiledAction;
+    parent: Context;
   }
 
   /** Runs in its own savepoint: a failed action's writes are undone, the event and other actions are kept. */
-  async function runInline({ tx, event, context, ordering, rule, action }: Step): Promise<ActionOutcome> {
-    const prepared = prepareAction(deps.plugins, rule, action, context);
+  async function runInline(step: Step): Promise<ActionOutcome> {
+    const { rule, action } = step;
+    const span = tracer.startSpan(actionSpanName(action.plugin), INTERNAL, step.parent);
+    if (span.isRecording()) {
+      span.setAttributes({
+        'switchboard.rule.id': rule.id,
+        'switchboard.action.index': action.index,
+        'switchboard.action.mode': 'inline',
+        'switchboard.plugin': action.plugin,
+      });
+    }
+    let outcome: ActionOutcome;
+    try {
+      // The plugin runs with its span active, so whatever it traces joins the webhook's trace.
+      outcome = await context.with(contextWithSpan(step.parent, span), () => runPlugin(step, span));
+    } catch (error) {
+      failSpan(span, error);
+      span.end();
+      throw error;
+    }
+    if (outcome.error) failSpan(span, outcome.error);
+    if (span.isRecording()) span.setAttribute('switchboard.action.status', outcome.status);
+    span.end();
+    metrics.action(rule.id, action.plugin, 'inline', outcome.status);
+    return outcome;
+  }
+
+  async function runPlugin({ tx, event, context: eventContext, ordering, rule, action }: Step, span: Span): Promise<ActionOutcome> {
+    const prepared = prepareAction(deps.plugins, rule, action, eventContext);
     if (!prepared.ready) return prepared.outcome;
     const outcome = { rule: rule.id, plugin: action.plugin };
     try {
@@ -110,6 +159,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
                 mode: 'inline',
                 attempt: 1,
                 log: deps.log,
+                logFields: traceLogFields(span),
                 transition: (request) => tx.transitionSession(request, ordering),
               },
               signal,
@@ -125,8 +175,14 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
   }
 
   /** Writes the delivery with the event; a worker runs it after the commit. */
-  async function enqueue({ tx, context, ordering, rule, action }: Step): Promise<ActionOutcome> {
-    const prepared = prepareAction(deps.plugins, rule, action, context);
+  async function enqueue(step: Step): Promise<ActionOutcome> {
+    const outcome = await writeDelivery(step);
+    metrics.action(step.rule.id, step.action.plugin, 'async', outcome.status);
+    return outcome;
+  }
+
+  async function writeDelivery({ tx, context: eventContext, ordering, rule, action, parent }: Step): Promise<ActionOutcome> {
+    const prepared = prepareAction(deps.plugins, rule, action, eventContext);
     if (!prepared.ready) return prepared.outcome;
     const schedule = retrySchedule(action.retry);
     const deliveryId = await tx.enqueueDelivery({
@@ -138,19 +194,20 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       plugin: action.plugin,
       params: prepared.params,
       target: prepared.plugin.definition.target?.(prepared.params) ?? action.plugin,
-      orderingKey: action.orderingKey(context),
+      orderingKey: action.orderingKey(eventContext),
       maxAttempts: schedule.maxAttempts,
       retrySchedule: schedule.delays,
       timeoutMs: action.timeoutMs ?? deps.asyncActionTimeoutMs,
       dueAt: new Date(Date.now() + delayBefore(schedule.delays, 1)),
+      traceContext: traceContextOf(parent),
     });
     return { rule: rule.id, plugin: action.plugin, status: 'queued', result: { delivery_id: deliveryId } };
   }
 
   return {
     ingestWithin,
-    async ingest(incoming) {
-      const result = await deps.store.transaction((tx) => ingestWithin(tx, incoming));
+    async ingest(incoming, parent) {
+      const result = await deps.store.transaction((tx) => ingestWithin(tx, incoming, parent));
       if (result.actions.some((action) => action.status === 'queued')) deps.onQueued?.();
       return result;
     },

@@ -1,7 +1,8 @@
 /**
  * The delivery worker: claims due deliveries under a lease, runs each attempt through its target's circuit and
  * rate limit, and records where the attempt leaves the delivery (succeeded, waiting for a retry, dead). Waiting is
- * always a due time in the store, never a sleeping promise, so a crash loses no schedule.
+ * always a due time in the store, never a sleeping promise, so a crash loses no schedule. Each attempt is a span
+ * that continues the trace of the webhook that queued its delivery.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -12,6 +13,8 @@ import type { PluginRegistry } from '../plugins/registry.ts';
 import type { CompiledRule, RateLimit, RuleSet } from '../rules/types.ts';
 import type { AttemptVerdict, Delivery, DeliveryAttempt, Store, StoredEvent, StoreTx } from '../store/store.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { context, contextFrom, contextWithSpan, failSpan, INTERNAL, spanNames, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
 import type { Ingestion } from './ingest.ts';
 import { retryDelay } from './retry-schedule.ts';
 import { describeFailure, invokePlugin, isRetryable, pluginContext } from './run-action.ts';
@@ -19,6 +22,7 @@ import { CircuitOpenError, type TargetGuards } from './target-guards.ts';
 
 export const DELIVERY_DEAD_EVENT = 'switchboard.delivery_dead';
 const RESPONSE_EXCERPT_BYTES = 1024;
+const attemptSpanName = spanNames('deliver');
 
 export interface WorkerOptions {
   store: Store;
@@ -27,6 +31,7 @@ export interface WorkerOptions {
   guards: TargetGuards;
   currentRules: () => RuleSet;
   log: Logger;
+  metrics: Metrics;
   /** Attempts running at once in this process. */
   concurrency: number;
   /** How often an idle worker looks for due deliveries (it is also woken when deliveries are queued here). */
@@ -137,14 +142,42 @@ export class DeliveryWorker {
   }
 
   async #attempt(delivery: Delivery): Promise<void> {
-    const { store, plugins, guards, log } = this.#options;
+    const { store, guards } = this.#options;
     const admission = guards.admit(delivery.target, this.#rateLimitOf(delivery));
     if (!admission.admitted) {
       await store.transaction((tx) => tx.deferDelivery(this.owner, delivery.id, new Date(admission.retryAt)));
       return;
     }
+    const parent = contextFrom(delivery.traceContext);
+    const span = tracer.startSpan(attemptSpanName(delivery.plugin), INTERNAL, parent);
+    try {
+      await this.#attemptIn(delivery, admission.release, span, contextWithSpan(parent, span));
+    } catch (error) {
+      failSpan(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
 
+  /** One attempt, run with `span` active in `spanContext`. */
+  async #attemptIn(delivery: Delivery, release: () => void, span: Span, spanContext: Context): Promise<void> {
+    const { store, plugins, guards, log, metrics } = this.#options;
     const number = delivery.attempts + 1;
+    if (span.isRecording()) {
+      span.setAttributes({
+        'switchboard.delivery.id': delivery.id,
+        'switchboard.delivery.attempt': number,
+        'switchboard.delivery.max_attempts': delivery.maxAttempts,
+        'switchboard.delivery.target': delivery.target,
+        'switchboard.rule.id': delivery.ruleId,
+        'switchboard.action.index': delivery.actionIndex,
+        'switchboard.plugin': delivery.plugin,
+        'livekit.event.id': delivery.eventId,
+        'livekit.event.name': delivery.eventName,
+      });
+    }
+    const traceFields = traceLogFields(span);
     const startedAt = new Date();
     let response: AttemptResponse | undefined;
     let verdict: AttemptVerdict;
@@ -161,29 +194,32 @@ export class DeliveryWorker {
       }
       const body = JSON.parse(event.body) as LiveKitEvent;
       await guards.run(delivery.target, () =>
-        invokePlugin(
-          plugin,
-          delivery.params,
-          (signal) =>
-            pluginContext(
-              {
-                event: body,
-                eventId: delivery.eventId,
-                ruleId: delivery.ruleId,
-                actionIndex: delivery.actionIndex,
-                mode: 'async',
-                attempt: number,
-                log,
-                logFields: { delivery_id: delivery.id },
-                transition: (request) => store.transaction((tx) => tx.transitionSession(request, orderingOf(event))),
-                recordResponse: (answer) => {
-                  response = answer;
+        // The plugin runs with the attempt's span active: what it traces (the http plugin's request) joins in.
+        context.with(spanContext, () =>
+          invokePlugin(
+            plugin,
+            delivery.params,
+            (signal) =>
+              pluginContext(
+                {
+                  event: body,
+                  eventId: delivery.eventId,
+                  ruleId: delivery.ruleId,
+                  actionIndex: delivery.actionIndex,
+                  mode: 'async',
+                  attempt: number,
+                  log,
+                  logFields: { delivery_id: delivery.id, ...traceFields },
+                  transition: (request) => store.transaction((tx) => tx.transitionSession(request, orderingOf(event))),
+                  recordResponse: (answer) => {
+                    response = answer;
+                  },
                 },
-              },
-              signal,
-            ),
-          delivery.timeoutMs,
-          this.#stop.signal,
+                signal,
+              ),
+            delivery.timeoutMs,
+            this.#stop.signal,
+          ),
         ),
       );
       verdict = { state: 'succeeded' };
@@ -192,14 +228,17 @@ export class DeliveryWorker {
         const snapshot = guards.snapshot().find((target) => target.target === delivery.target);
         const dueAt = snapshot?.probeAt ?? new Date();
         await store.transaction((tx) => tx.deferDelivery(this.owner, delivery.id, dueAt));
+        // Not an attempt: none was consumed, and the delivery is tried again at dueAt.
+        if (span.isRecording()) span.setAttribute('switchboard.delivery.outcome', 'deferred');
         return;
       }
       if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
       failure = describeFailure(error);
+      failSpan(span, error);
       disableTarget = (error as { disableTarget?: unknown }).disableTarget === true;
       verdict = this.#afterFailure(delivery, number, error);
     } finally {
-      admission.release();
+      release();
     }
 
     const attempt: DeliveryAttempt = {
@@ -213,17 +252,36 @@ export class DeliveryWorker {
       response: response?.body === undefined ? undefined : excerpt(response.body),
     };
     let queued = false;
-    await store.transaction(async (tx) => {
-      if (!(await tx.completeAttempt(this.owner, attempt, verdict))) {
-        log.warn({ delivery_id: delivery.id }, 'lost the lease before the attempt was recorded; another worker runs it');
-        return;
-      }
-      if (verdict.state !== 'dead') return;
+    const recorded = await store.transaction(async (tx) => {
+      if (!(await tx.completeAttempt(this.owner, attempt, verdict))) return false;
+      if (verdict.state !== 'dead') return true;
       if (disableTarget) await tx.setTargetDisabled(delivery.target, true, `${failure?.code}: ${failure?.message}`);
-      queued = await this.#announceDead(tx, delivery, number, failure);
+      queued = await this.#announceDead(tx, delivery, number, failure, spanContext);
+      return true;
     });
+    if (span.isRecording()) {
+      span.setAttribute('switchboard.delivery.outcome', verdict.state);
+      if (attempt.statusCode !== undefined) span.setAttribute('switchboard.delivery.status_code', attempt.statusCode);
+    }
+    if (!recorded) {
+      log.warn({ delivery_id: delivery.id, ...traceFields }, 'lost the lease before the attempt was recorded; another worker runs it');
+    }
+    metrics.attempt(delivery.ruleId, delivery.plugin, verdict.state, attempt.durationMs / 1000);
+    if (recorded && verdict.state === 'dead') metrics.deadLetter(delivery.ruleId, delivery.plugin);
     log.info(
-      { delivery_id: delivery.id, rule: delivery.ruleId, target: delivery.target, attempt: number, state: verdict.state, error: failure, status_code: attempt.statusCode, duration_ms: attempt.durationMs },
+      {
+        delivery_id: delivery.id,
+        event_id: delivery.eventId,
+        rule: delivery.ruleId,
+        plugin: delivery.plugin,
+        target: delivery.target,
+        attempt: number,
+        state: verdict.state,
+        error: failure,
+        status_code: attempt.statusCode,
+        duration_ms: attempt.durationMs,
+        ...traceFields,
+      },
       'delivery attempt',
     );
     if (queued) this.wake();
@@ -247,6 +305,7 @@ export class DeliveryWorker {
     delivery: Delivery,
     attempts: number,
     lastError: { code: string; message: string } | undefined,
+    parent: Context,
   ): Promise<boolean> {
     // A notification about a dead notification would chase itself.
     if (delivery.eventName.startsWith('switchboard.')) return false;
@@ -275,7 +334,7 @@ export class DeliveryWorker {
       event,
       apiKey: 'switchboard',
       receivedAt: new Date(),
-    });
+    }, parent);
     return result.actions.some((action) => action.status === 'queued');
   }
 

@@ -20,7 +20,13 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, log: Logger, error: unknown, fields: object = {}): void {
+/** Answers with the error and writes its log line; returns what was answered. */
+export function sendError(
+  res: ServerResponse,
+  log: Logger,
+  error: unknown,
+  fields: object = {},
+): { status: number; errcode: string; erresid: string } {
   const known = error instanceof SwitchboardError ? error : undefined;
   const body: ErrorBody = {
     success: false,
@@ -33,4 +39,5 @@ export function sendError(res: ServerResponse, log: Logger, error: unknown, fiel
   if (status >= 500) log.error(logFields, body.errmesg);
   else log.warn(logFields, body.errmesg);
   sendJson(res, status, body);
+  return { status, errcode: body.errcode, erresid: body.erresid };
 }

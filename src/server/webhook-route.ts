@@ -4,11 +4,15 @@
  * here is spent once per LiveKit event.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SwitchboardError } from '../errors.ts';
+import { propagation, ROOT_CONTEXT, type Attributes, type SpanOptions } from '@opentelemetry/api';
+import { isSwitchboardError, SwitchboardError } from '../errors.ts';
 import { parseEvent } from '../livekit/event.ts';
+import type { LiveKitEvent } from '../livekit/event-types.ts';
 import { verifyWebhook } from '../livekit/verify.ts';
-import type { Ingestion } from '../engine/ingest.ts';
+import type { Ingestion, IngestResult } from '../engine/ingest.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { contextWithSpan, failSpan, SpanKind, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
 import { sendError, sendJson } from './error-response.ts';
 
 export interface WebhookRouteOptions {
@@ -18,39 +22,64 @@ export interface WebhookRouteOptions {
   clockToleranceSeconds: number;
   ingest: Ingestion['ingest'];
   log: Logger;
+  metrics: Metrics;
   /** False once shutdown begins: new deliveries get 503 so LiveKit retries them elsewhere or later. */
   accepting: () => boolean;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** One webhook request on its way through: its server span, and what is known of the event so far. */
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  started: number;
+  span: Span;
+  /** The context the event's own spans are children in. */
+  context: Context;
+  /** `ok` once the signature checked out, else the failed check, once known. */
+  verification?: string;
+  event?: LiveKitEvent;
+}
+
+const SERVER: SpanOptions = Object.freeze({ kind: SpanKind.SERVER });
+// HTTP semantic conventions: methods outside this set are reported as _OTHER.
+const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
+
 export function webhookHandler(options: WebhookRouteOptions): RequestHandler {
-  const { log } = options;
+  const spanNames = new Map([...KNOWN_METHODS].map((method) => [method, `${method} ${options.path}`]));
+  const otherSpanName = `HTTP ${options.path}`;
   return (req, res) => {
+    // A caller that sends a traceparent gets the webhook's trace as part of its own.
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const span = tracer.startSpan(spanNames.get(req.method ?? '') ?? otherSpanName, SERVER, parent);
+    if (span.isRecording()) span.setAttributes(requestAttributes(req, options.path));
+    const exchange: Exchange = { req, res, started: performance.now(), span, context: contextWithSpan(parent, span) };
+
     if (req.method !== 'POST') {
       res.setHeader('Allow', 'POST');
-      sendError(res, log, new SwitchboardError('E_METHOD_NOT_ALLOWED', `${req.method} is not allowed here; LiveKit posts webhooks with POST`));
+      refuse(exchange, options, new SwitchboardError('E_METHOD_NOT_ALLOWED', `${req.method} is not allowed here; LiveKit posts webhooks with POST`));
       req.resume();
       return;
     }
     if (!options.accepting()) {
-      sendError(res, log, new SwitchboardError('E_SHUTTING_DOWN', 'switchboard is shutting down; retry shortly'));
+      refuse(exchange, options, new SwitchboardError('E_SHUTTING_DOWN', 'switchboard is shutting down; retry shortly'));
       req.resume();
       return;
     }
     readBody(req, options.maxBodyBytes).then(
-      (body) => receive(req, res, body, options),
+      (body) => receive(exchange, body, options),
       (error: unknown) => {
         // The rest of an oversized body is not worth reading: answer, then close the connection.
         res.setHeader('Connection', 'close');
-        sendError(res, log, error);
+        refuse(exchange, options, error);
       },
     );
   };
 }
 
-async function receive(req: IncomingMessage, res: ServerResponse, body: Buffer, options: WebhookRouteOptions): Promise<void> {
-  const started = performance.now();
+async function receive(exchange: Exchange, body: Buffer, options: WebhookRouteOptions): Promise<void> {
+  const { req, res } = exchange;
   try {
     const { apiKey } = verifyWebhook({
       body,
@@ -59,26 +88,103 @@ async function receive(req: IncomingMessage, res: ServerResponse, body: Buffer, 
       nowSeconds: Date.now() / 1000,
       clockToleranceSeconds: options.clockToleranceSeconds,
     });
+    exchange.verification = 'ok';
     const event = parseEvent(body);
-    const results = await options.ingest({ body, event, apiKey, receivedAt: new Date() });
+    exchange.event = event;
+    const results = await options.ingest({ body, event, apiKey, receivedAt: new Date() }, exchange.context);
     sendJson(res, 200, { success: true, results });
-    if (options.log.isLevelEnabled('info')) {
-      options.log.info(
-        {
-          event_id: results.event_id,
-          event: results.event_type,
-          room: event.room?.name,
-          duplicate: results.duplicate,
-          matched: results.matched,
-          failed_actions: results.actions.filter((action) => action.status === 'failed').length,
-          duration_ms: Math.round((performance.now() - started) * 100) / 100,
-        },
-        'webhook',
-      );
-    }
+    report(exchange, options, results);
   } catch (error) {
-    sendError(res, options.log, error, { duration_ms: Math.round(performance.now() - started) });
+    refuse(exchange, options, error);
   }
+}
+
+/** Metrics, span and log line of a webhook that was recorded (or found to be a duplicate). */
+function report(exchange: Exchange, options: WebhookRouteOptions, results: IngestResult): void {
+  const { span, event } = exchange;
+  const durationMs = performance.now() - exchange.started;
+  const outcome = results.duplicate ? 'duplicate' : 'accepted';
+  options.metrics.webhook(results.event_type, outcome, durationMs / 1000);
+  if (span.isRecording()) {
+    span.setAttributes(eventAttributes(exchange));
+    span.setAttributes({
+      'http.response.status_code': 200,
+      'livekit.event.id': results.event_id,
+      'switchboard.duplicate': results.duplicate,
+    });
+  }
+  span.end();
+  if (options.log.isLevelEnabled('info')) {
+    options.log.info(
+      {
+        event_id: results.event_id,
+        event: results.event_type,
+        room: event?.room?.name,
+        outcome,
+        duplicate: results.duplicate,
+        matched: results.matched,
+        failed_actions: results.actions.filter((action) => action.status === 'failed').length,
+        duration_ms: Math.round(durationMs * 100) / 100,
+        ...traceLogFields(span),
+      },
+      'webhook',
+    );
+  }
+}
+
+/** Answers with the error, and reports it: the log line (with its erresid), metrics, and the span. */
+function refuse(exchange: Exchange, options: WebhookRouteOptions, error: unknown): void {
+  const { span, event } = exchange;
+  const reason = signatureFailure(error);
+  if (reason !== undefined) exchange.verification = reason;
+  const durationMs = performance.now() - exchange.started;
+  const answered = sendError(exchange.res, options.log, error, {
+    duration_ms: Math.round(durationMs * 100) / 100,
+    ...(event && { event_id: event.id, event: event.event, room: event.room?.name }),
+    ...traceLogFields(span),
+  });
+  options.metrics.webhook(event?.event, answered.errcode, durationMs / 1000);
+  if (reason !== undefined) options.metrics.verificationFailed(reason);
+  if (span.isRecording()) {
+    span.setAttributes(eventAttributes(exchange));
+    span.setAttributes({ 'http.response.status_code': answered.status, 'switchboard.erresid': answered.erresid });
+    // HTTP semantic conventions: a server span is an error for 5xx; a 4xx is the client's, recorded but not one.
+    if (answered.status >= 500) failSpan(span, error);
+    else span.recordException(error instanceof Error ? error : String(error));
+  }
+  span.end();
+}
+
+function signatureFailure(error: unknown): string | undefined {
+  if (!isSwitchboardError(error, 'E_WEBHOOK_INVALID_SIGNATURE')) return undefined;
+  const reason = (error.details as { reason?: unknown } | undefined)?.reason;
+  return typeof reason === 'string' ? reason : 'unknown';
+}
+
+function requestAttributes(req: IncomingMessage, route: string): Attributes {
+  const method = req.method ?? '';
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const [host, port] = (req.headers.host ?? '').split(':');
+  return {
+    'http.request.method': KNOWN_METHODS.has(method) ? method : '_OTHER',
+    ...(!KNOWN_METHODS.has(method) && { 'http.request.method_original': method }),
+    'http.route': route,
+    'url.path': queryAt === -1 ? url : url.slice(0, queryAt),
+    'url.scheme': 'http',
+    'server.address': host || undefined,
+    'server.port': port ? Number(port) : undefined,
+    'client.address': req.socket.remoteAddress,
+  };
+}
+
+function eventAttributes({ event, verification }: Exchange): Attributes {
+  return {
+    'switchboard.verification': verification,
+    'livekit.event.name': event?.event,
+    'livekit.event.id': event?.id,
+    'livekit.room.name': event?.room?.name,
+  };
 }
 
 function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {

@@ -1,26 +1,26 @@
-/** Opens the store that DATABASE_URL names. Callers run `migrate()` themselves. */
+/** Opens the store that DATABASE_URL names: `file:` is SQLite, `postgres://` PostgreSQL. Callers run `migrate()`. */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwitchboardError } from '../errors.ts';
+import { PostgresStore } from './postgres.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { Store } from './store.ts';
 
 const ACCEPTED_FORMS =
-  'file:./data/switchboard.db (relative to the working directory), file:/absolute/path.db or file::memory:';
+  'file:./data/switchboard.db (relative to the working directory), file:/absolute/path.db, file::memory: ' +
+  'or postgres://user:password@host:5432/database';
 
 /**
+ * A PostgreSQL store connects when first used, not here; see postgres/connection.ts for its URL parameters
+ * (`schema`, `pool_size`).
+ *
  * @example
  *   const store = await openStore('file:./data/switchboard.db');
  *   await store.migrate();
  */
 export async function openStore(url: string): Promise<Store> {
-  if (/^postgres(ql)?:/i.test(url)) {
-    throw new SwitchboardError(
-      'E_CONFIG_INVALID',
-      `DATABASE_URL names a PostgreSQL database, and PostgreSQL support is not available yet. Use SQLite: ${ACCEPTED_FORMS}.`,
-    );
-  }
+  if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresStore(url);
   const location = sqliteLocation(url);
   if (location !== ':memory:') createParentDirectory(location);
   return new SqliteStore(location);

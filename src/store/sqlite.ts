@@ -189,6 +189,8 @@ const SQL = {
       status_code AS statusCode, error, response
     FROM delivery_attempts WHERE delivery_id = ? ORDER BY id`,
   countDeliveries: 'SELECT state, COUNT(*) AS count FROM deliveries GROUP BY state',
+  oldestDueAt: `
+    SELECT MIN(due_at) AS dueAt FROM deliveries WHERE state IN (${states(CLAIMABLE_STATES)}) AND due_at <= ?`,
   selectTargets: `
     SELECT known.target, targets.disabled, targets.reason, targets.changed_at AS changedAt
     FROM (SELECT DISTINCT target FROM deliveries UNION SELECT target FROM targets) AS known
@@ -405,6 +407,12 @@ export class SqliteStore implements Store {
       counts[row.state] = row.count;
     }
     return counts;
+  }
+
+  async oldestDueAt(now: Date): Promise<Date | null> {
+    this.#assertOpen();
+    const row = this.#reader.get<{ dueAt: string | null }>(SQL.oldestDueAt, now.toISOString());
+    return row?.dueAt == null ? null : new Date(row.dueAt);
   }
 
   async listTargets(): Promise<TargetRecord[]> {

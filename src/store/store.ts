@@ -202,6 +202,11 @@ export interface Store {
   getDelivery(id: number): Promise<DeliveryWithAttempts | null>;
   /** Delivery counts by state (for metrics and the admin API). */
   countDeliveries(): Promise<Record<DeliveryState, number>>;
+  /**
+   * The earliest due time among deliveries waiting to be claimed (pending or waiting for a retry) that are due at
+   * `now`; null when none is. Metrics turn it into the age of the oldest due delivery: how far the workers lag.
+   */
+  oldestDueAt(now: Date): Promise<Date | null>;
   /** Every target that has deliveries or a disabled flag. */
   listTargets(): Promise<TargetRecord[]>;
   listAudit(page: { limit: number; cursor?: string }): Promise<Page<AuditRecord>>;

@@ -632,6 +632,30 @@ export function describeDeliveryContract(current: () => Store): void {
     });
   });
 
+  describe('oldestDueAt', () => {
+    it('is null while nothing waits past its due time', async () => {
+      expect(await current().oldestDueAt(at(0))).toBeNull();
+      await enqueue({ dueAt: at(50_000) });
+      expect(await current().oldestDueAt(at(49_999))).toBeNull();
+    });
+
+    it('is the earliest due time among pending deliveries and those waiting for a retry', async () => {
+      const retried = await enqueue({ dueAt: at(0) });
+      await enqueue({ dueAt: at(30_000) });
+      expect(ids(await claim({ limit: 1 }))).toEqual([retried]);
+      expect(await complete(failedAttempt(retried), { state: 'failed-waiting-retry', dueAt: at(20_000) })).toBe(true);
+      expect((await current().oldestDueAt(at(40_000)))?.toISOString()).toBe(at(20_000).toISOString());
+      expect((await current().oldestDueAt(at(25_000)))?.toISOString()).toBe(at(20_000).toISOString());
+    });
+
+    it('leaves out deliveries that are running or finished', async () => {
+      await enqueue({ dueAt: at(0) });
+      await claim({ limit: 1 });
+      await deadDelivery({ dueAt: at(0) });
+      expect(await current().oldestDueAt(at(60_000))).toBeNull();
+    });
+  });
+
   describe('targets', () => {
     it('lists every target that has deliveries or a flag, with its flag', async () => {
       await enqueue({ target: 'a.example.test' });

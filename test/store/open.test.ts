@@ -49,14 +49,20 @@ describe('openStore', () => {
     await store.close();
   });
 
-  it.each(['postgres://user:secret@localhost/switchboard', 'postgresql://localhost/switchboard'])(
-    'says PostgreSQL is not available yet for %s',
+  it.each(['postgres://user:secret@localhost/switchboard', 'postgresql://localhost/switchboard?schema=tenant_a'])(
+    'opens PostgreSQL for %s, connecting only when first used',
     async (url) => {
-      const error = await openStore(url).catch((caught: unknown) => caught);
-      expect(error).toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringContaining('PostgreSQL') });
-      expect((error as Error).message).not.toContain('secret');
+      const store = await openStore(url);
+      expect(store.kind).toBe('postgres');
+      await store.close();
     },
   );
+
+  it('refuses a malformed PostgreSQL URL without showing its password', async () => {
+    const error = await openStore('postgres://user:secret@local host/switchboard').catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringContaining('postgres://') });
+    expect((error as Error).message).not.toContain('secret');
+  });
 
   it.each(['', './data/switchboard.db', 'file:', 'mysql://localhost/db', 'file://host/share/db.sqlite'])(
     'names DATABASE_URL and the accepted forms for %j',

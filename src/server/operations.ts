@@ -1,0 +1,115 @@
+/**
+ * The endpoints operators and orchestrators poll: `GET /healthz` (the process is alive), `GET /readyz` (it can do
+ * its work: 503 E_NOT_READY naming each failing check) and `GET /metrics` (Prometheus text; behind
+ * `Bearer METRICS_TOKEN` when one is set, open otherwise, as scrapers on an internal network expect).
+ */
+import type { Request, Response, Router } from 'express';
+import express from 'express';
+import { SwitchboardError } from '../errors.ts';
+import type { DeliveryWorker } from '../engine/worker.ts';
+import { timingSafeEqualStrings } from '../livekit/constant-time.ts';
+import type { RuleSet } from '../rules/types.ts';
+import type { Store } from '../store/store.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { sendError } from './error-response.ts';
+
+export interface OperationsRouteOptions {
+  log: Logger;
+  store: Pick<Store, 'ping'>;
+  currentRules: () => RuleSet;
+  worker: Pick<DeliveryWorker, 'running'>;
+  /** False with WORKER_CONCURRENCY=0: this process runs no deliveries, and is ready without a worker. */
+  workerEnabled: boolean;
+  accepting: () => boolean;
+  metrics: Metrics;
+  metricsToken: string | undefined;
+}
+
+/** A readiness check: resolves to what it saw when it passes, throws saying why when it fails. */
+type Check = () => Promise<string>;
+
+const STORE_PING_TIMEOUT_MS = 2_000;
+
+export function operationsRouter(options: OperationsRouteOptions): Router {
+  const router = express.Router();
+  const checks = readinessChecks(options);
+
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/readyz', async (_req, res) => {
+    const results = await Promise.all(
+      Object.entries(checks).map(async ([name, check]) => {
+        try {
+          return { name, passed: true, said: await check() };
+        } catch (error) {
+          return { name, passed: false, said: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+    );
+    const failed = results.filter((result) => !result.passed);
+    if (failed.length > 0) {
+      const why = failed.map((result) => `${result.name}: ${result.said}`).join('; ');
+      sendError(res, options.log, new SwitchboardError('E_NOT_READY', `not ready: ${why}`));
+      return;
+    }
+    res.json({ success: true, results: { ready: true, checks: Object.fromEntries(results.map((result) => [result.name, result.said])) } });
+  });
+
+  router.get('/metrics', async (req: Request, res: Response) => {
+    if (options.metricsToken !== undefined && !presents(req, options.metricsToken)) {
+      res.set('WWW-Authenticate', 'Bearer');
+      sendError(res, options.log, new SwitchboardError('E_METRICS_UNAUTHORIZED', 'send "Authorization: Bearer <METRICS_TOKEN>"'));
+      return;
+    }
+    try {
+      const text = await options.metrics.render();
+      res.set('Content-Type', options.metrics.contentType).send(text);
+    } catch (error) {
+      sendError(res, options.log, error);
+    }
+  });
+  return router;
+}
+
+function readinessChecks(options: OperationsRouteOptions): Record<string, Check> {
+  return {
+    async store() {
+      await withDeadline(options.store.ping(), STORE_PING_TIMEOUT_MS, `did not answer within ${STORE_PING_TIMEOUT_MS} ms`);
+      return 'ok';
+    },
+    async rules() {
+      return `ok: ${options.currentRules().rules.length} rules`;
+    },
+    async worker() {
+      if (!options.workerEnabled) return 'off (WORKER_CONCURRENCY=0)';
+      if (!options.worker.running) throw new Error('the delivery worker is not running');
+      return 'ok';
+    },
+    async webhooks() {
+      if (!options.accepting()) throw new Error('shutting down: new webhooks are refused');
+      return 'ok';
+    },
+  };
+}
+
+function presents(req: Request, token: string): boolean {
+  const presented = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
+  return presented !== undefined && timingSafeEqualStrings(presented, token);
+}
+
+async function withDeadline(work: Promise<void>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

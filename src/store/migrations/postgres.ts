@@ -1,0 +1,118 @@
+/**
+ * The PostgreSQL schema as ordered, versioned steps: the same versions as migrations/sqlite.ts, in PostgreSQL's types.
+ * JSON columns are `json`, not `jsonb`: they are stored and read whole, and jsonb refuses the escaped NUL (\u0000)
+ * that event data rendered into params or outcomes may carry.
+ */
+import type { Migration } from './migration.ts';
+
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'create_events',
+    // The unique id is the dedupe key: a redelivery that lands on another replica meets it too.
+    sql: `
+      CREATE TABLE events (
+        seq bigserial PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        name text NOT NULL,
+        created_at bigint,
+        api_key text NOT NULL,
+        body text NOT NULL,
+        received_at timestamptz NOT NULL,
+        matched json NOT NULL DEFAULT '[]',
+        actions json NOT NULL DEFAULT '[]'
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: 'create_sessions',
+    sql: `
+      CREATE TABLE sessions (
+        key text PRIMARY KEY,
+        status text NOT NULL,
+        event_id text NOT NULL,
+        event_created_at bigint,
+        event_seq bigint NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+      CREATE TABLE session_history (
+        id bigserial PRIMARY KEY,
+        key text NOT NULL REFERENCES sessions (key),
+        status text NOT NULL,
+        old_status text NOT NULL,
+        event_id text NOT NULL,
+        event_name text NOT NULL,
+        event_created_at bigint,
+        at timestamptz NOT NULL
+      );
+      CREATE INDEX session_history_by_key ON session_history (key, id);
+    `,
+  },
+  {
+    version: 3,
+    name: 'create_deliveries',
+    // As in SQLite, the partial index lists UNFINISHED_STATES as they were at version 3; a test keeps them in step.
+    sql: `
+      CREATE TABLE deliveries (
+        id bigserial PRIMARY KEY,
+        event_id text NOT NULL REFERENCES events (id),
+        event_seq bigint NOT NULL,
+        event_name text NOT NULL,
+        rule_id text NOT NULL,
+        action_index integer NOT NULL,
+        plugin text NOT NULL,
+        params json NOT NULL,
+        target text NOT NULL,
+        ordering_key text,
+        state text NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        max_attempts integer NOT NULL,
+        retry_schedule json NOT NULL,
+        timeout_ms integer NOT NULL,
+        due_at timestamptz NOT NULL,
+        lease_owner text,
+        lease_expires_at timestamptz,
+        last_error json,
+        trace_context json,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        UNIQUE (event_id, rule_id, action_index)
+      );
+      CREATE INDEX deliveries_due ON deliveries (state, due_at, id);
+      CREATE INDEX deliveries_unfinished_by_ordering_group ON deliveries (rule_id, action_index, ordering_key, id)
+        WHERE ordering_key IS NOT NULL AND state IN ('pending', 'running', 'failed-waiting-retry');
+      CREATE INDEX deliveries_by_state ON deliveries (state, id);
+      CREATE INDEX deliveries_by_rule ON deliveries (rule_id, id);
+      CREATE INDEX deliveries_by_target ON deliveries (target, id);
+
+      CREATE TABLE delivery_attempts (
+        id bigserial PRIMARY KEY,
+        delivery_id bigint NOT NULL REFERENCES deliveries (id),
+        number integer NOT NULL,
+        started_at timestamptz NOT NULL,
+        duration_ms integer NOT NULL,
+        succeeded boolean NOT NULL,
+        status_code integer,
+        error json,
+        response text
+      );
+      CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id, id);
+
+      CREATE TABLE targets (
+        target text PRIMARY KEY,
+        disabled boolean NOT NULL,
+        reason text,
+        changed_at timestamptz NOT NULL
+      );
+
+      CREATE TABLE audit_log (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL,
+        action text NOT NULL,
+        subject text NOT NULL,
+        details json NOT NULL
+      );
+    `,
+  },
+];

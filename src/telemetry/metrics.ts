@@ -1,0 +1,169 @@
+/**
+ * Prometheus metrics on a registry of Switchboard's own (with Node's default process metrics), served at
+ * `GET /metrics`. Counters and histograms move as work happens; the queue and circuit gauges are read from their
+ * sources when scraped, so they are as fresh as the scrape and cost nothing in between.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Logger } from './logger.ts';
+
+export interface MetricSources {
+  /** Deliveries by state, across every process sharing the store. */
+  deliveryCounts(): Promise<Record<string, number>>;
+  /** When the delivery that has waited longest past its due time became due; null when none is due. */
+  oldestDueAt(now: Date): Promise<Date | null>;
+  /** Each target's circuit in this process. */
+  circuits(): Array<{ target: string; circuit: 'closed' | 'half-open' | 'open' }>;
+  log: Logger;
+}
+
+export type ActionMode = 'inline' | 'async';
+
+export interface Metrics {
+  /** One webhook request answered: `outcome` is accepted, duplicate, or the errcode of the answer. */
+  webhook(event: string | undefined, outcome: string, seconds: number): void;
+  verificationFailed(reason: string): void;
+  ruleMatched(rule: string): void;
+  /** An action run inline (succeeded, failed) or queued (queued, or failed when its params did not render). */
+  action(rule: string, plugin: string, mode: ActionMode, outcome: string): void;
+  /** One delivery attempt finished: outcome is the state it left the delivery in. */
+  attempt(rule: string, plugin: string, outcome: string, seconds: number): void;
+  deadLetter(rule: string, plugin: string): void;
+  readonly contentType: string;
+  /** The Prometheus text exposition of every metric. */
+  render(): Promise<string>;
+}
+
+/** A webhook that never got as far as a verified event name. */
+export const UNKNOWN_EVENT = 'unknown';
+
+const CIRCUIT_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const ATTEMPT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createMetrics(sources: MetricSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  // Gauges named like counters, which `promtool check metrics` rejects; each is the sum of the gauge without _total.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
+  const registers = [registry];
+
+  const webhooks = new Counter({
+    name: 'switchboard_webhooks_received_total',
+    help: 'Webhook requests answered, by event name (unknown before verification) and outcome (accepted, duplicate, or the errcode).',
+    labelNames: ['event', 'outcome'],
+    registers,
+  });
+  const ingestLatency = new Histogram({
+    name: 'switchboard_ingest_duration_seconds',
+    help: 'Time from a webhook request\'s arrival to its answer (read, verify, record, match, inline actions, commit), by outcome.',
+    labelNames: ['outcome'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const verificationFailures = new Counter({
+    name: 'switchboard_webhook_verification_failures_total',
+    help: 'Webhooks refused with 401, by the check that failed.',
+    labelNames: ['reason'],
+    registers,
+  });
+  const ruleMatches = new Counter({
+    name: 'switchboard_rule_matches_total',
+    help: 'Events a rule matched.',
+    labelNames: ['rule'],
+    registers,
+  });
+  const actions = new Counter({
+    name: 'switchboard_actions_total',
+    help: 'Actions of matched rules: inline ones run (succeeded, failed), async ones queued (queued, or failed when they could not be).',
+    labelNames: ['rule', 'plugin', 'mode', 'outcome'],
+    registers,
+  });
+  const attempts = new Counter({
+    name: 'switchboard_delivery_attempts_total',
+    help: 'Delivery attempts, by the state each left its delivery in (succeeded, failed-waiting-retry, dead).',
+    labelNames: ['rule', 'plugin', 'outcome'],
+    registers,
+  });
+  const attemptDuration = new Histogram({
+    name: 'switchboard_delivery_attempt_duration_seconds',
+    help: 'Duration of delivery attempts, by plugin and outcome.',
+    labelNames: ['plugin', 'outcome'],
+    buckets: ATTEMPT_BUCKETS,
+    registers,
+  });
+  const deadLetters = new Counter({
+    name: 'switchboard_dead_letters_total',
+    help: 'Deliveries that became dead (attempts exhausted or a permanent failure) in this process.',
+    labelNames: ['rule', 'plugin'],
+    registers,
+  });
+
+  const { log } = sources;
+  new Gauge({
+    name: 'switchboard_deliveries',
+    help: 'Deliveries in the store by state (all processes sharing it).',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      try {
+        const counts = await sources.deliveryCounts();
+        for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+      } catch (error) {
+        this.reset();
+        log.warn({ err: error }, 'metrics: could not count deliveries');
+      }
+    },
+  });
+  new Gauge({
+    name: 'switchboard_oldest_due_delivery_age_seconds',
+    help: 'How long the delivery that has waited longest past its due time has been due; 0 when none is waiting.',
+    registers,
+    async collect() {
+      try {
+        const now = new Date();
+        const dueAt = await sources.oldestDueAt(now);
+        this.set(dueAt === null ? 0 : Math.max(0, (now.getTime() - dueAt.getTime()) / 1000));
+      } catch (error) {
+        this.reset();
+        log.warn({ err: error }, 'metrics: could not read the oldest due delivery');
+      }
+    },
+  });
+  new Gauge({
+    name: 'switchboard_circuit_state',
+    help: 'Circuit breaker of each target in this process: 0 closed, 1 half-open, 2 open.',
+    labelNames: ['target'],
+    registers,
+    collect() {
+      this.reset();
+      for (const { target, circuit } of sources.circuits()) this.set({ target }, CIRCUIT_VALUES[circuit]);
+    },
+  });
+
+  return {
+    webhook(event, outcome, seconds) {
+      webhooks.inc({ event: event ?? UNKNOWN_EVENT, outcome });
+      ingestLatency.observe({ outcome }, seconds);
+    },
+    verificationFailed(reason) {
+      verificationFailures.inc({ reason });
+    },
+    ruleMatched(rule) {
+      ruleMatches.inc({ rule });
+    },
+    action(rule, plugin, mode, outcome) {
+      actions.inc({ rule, plugin, mode, outcome });
+    },
+    attempt(rule, plugin, outcome, seconds) {
+      attempts.inc({ rule, plugin, outcome });
+      attemptDuration.observe({ plugin, outcome }, seconds);
+    },
+    deadLetter(rule, plugin) {
+      deadLetters.inc({ rule, plugin });
+    },
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+  };
+}
