@@ -12,10 +12,10 @@ import { buildContext } from '../src/livekit/event.ts';
 import { loadPlugins } from '../src/plugins/registry.ts';
 import { loadRules } from '../src/rules/load.ts';
 import { topSelfTime } from './cpu-profile.ts';
-import { describeForeignCpu, startForeignCpuMeter } from './foreign-cpu.ts';
+import { describeForeignCpu, startForeignCpuMeter } from './cpu-usage.ts';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult, type ResponseInspector } from './load.ts';
-import { describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
+import { describeCode, describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
 import { generateRules, writeRuleFiles } from './rule-corpus.ts';
 import { startServerProcess } from './server-process.ts';
 import { createEventSource, signedDeliveries } from './webhook-events.ts';
@@ -28,6 +28,9 @@ const THROUGHPUT_TARGET = 0.6;
 const P99_TARGET_MS = 10;
 // LiveKit's tokens live five minutes; every delivery of a run is signed just before it, and must outlive it.
 const MAX_DURATION_S = 240;
+// A ceiling on either server's rate, to size the warm-up's deliveries; the warm-up then sizes the real run's.
+const WARMUP_DELIVERIES_PER_SECOND = 20_000;
+const MIN_POOL_PER_SECOND = 5_000;
 
 const { values: flags } = parseArgs({
   options: {
@@ -42,19 +45,18 @@ const duration = positiveNumber('--duration', flags.duration ?? (flags.quick ? '
 const connections = Math.round(positiveNumber('--connections', flags.connections ?? '16'));
 const rate = positiveNumber('--rate', flags.rate ?? '1000');
 const warmupSeconds = flags.quick ? 1 : 3;
-// A ceiling on either server's rate, to size the warm-up's deliveries; the warm-up then sizes the real run's.
-const WARMUP_DELIVERIES_PER_SECOND = 20_000;
 if (duration > MAX_DURATION_S) throw new Error(`--duration is at most ${MAX_DURATION_S} s: LiveKit's tokens expire after 5 minutes`);
-
-// Bounded whatever happens: start-up, warm-up, two runs per server, with generous slack.
-const watchdog = setTimeout(() => {
-  console.error('benchmark watchdog: giving up after its time budget; the servers are stopped with it');
-  process.exit(2);
-}, (4 * duration + 240) * 1000);
-watchdog.unref();
 
 const credentials = { apiKey: 'APIbench', apiSecret: randomBytes(32).toString('base64url') };
 const workDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
+// However the benchmark ends, the temporary rules and database go with it (and the servers: see server-process.ts).
+process.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
+process.once('SIGINT', () => process.exit(130));
+// Bounded whatever happens: start-up, warm-up, two runs per server, with generous slack.
+setTimeout(() => {
+  console.error('benchmark watchdog: giving up after its time budget; the servers are stopped with it');
+  process.exit(2);
+}, (4 * duration + 240) * 1000).unref();
 
 interface ServerUnderTest {
   name: string;
@@ -79,58 +81,54 @@ interface Measurement {
   problems: string[];
 }
 
-try {
-  const rules = await prepareRules(join(workDir, 'rules'));
-  const baseline: ServerUnderTest = {
-    name: 'baseline',
-    script: join(ROOT, 'bench/servers/baseline.ts'),
-    env: { LIVEKIT_API_KEY: credentials.apiKey, LIVEKIT_API_SECRET: credentials.apiSecret },
-  };
-  const profileDir = join(workDir, 'profile');
-  const switchboard: ServerUnderTest = {
-    name: 'switchboard',
-    script: join(ROOT, 'bench/servers/switchboard.ts'),
-    env: {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LIVEKIT_API_KEY: credentials.apiKey,
-      LIVEKIT_API_SECRET: credentials.apiSecret,
-      RULES_DIR: rules.dir,
-      PLUGINS_DIR,
-      DATABASE_URL: `file:${join(workDir, 'bench.db')}`,
-      LOG_LEVEL: 'warn',
-    },
-    execArgv: flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
-    responses: checkSwitchboardAnswers,
-  };
+const rules = await prepareRules(join(workDir, 'rules'));
+const baseline: ServerUnderTest = {
+  name: 'baseline',
+  script: join(ROOT, 'bench/servers/baseline.ts'),
+  env: { LIVEKIT_API_KEY: credentials.apiKey, LIVEKIT_API_SECRET: credentials.apiSecret },
+};
+const profileDir = join(workDir, 'profile');
+const switchboard: ServerUnderTest = {
+  name: 'switchboard',
+  script: join(ROOT, 'bench/servers/switchboard.ts'),
+  env: {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LIVEKIT_API_KEY: credentials.apiKey,
+    LIVEKIT_API_SECRET: credentials.apiSecret,
+    RULES_DIR: rules.dir,
+    PLUGINS_DIR,
+    DATABASE_URL: `file:${join(workDir, 'bench.db')}`,
+    LOG_LEVEL: 'warn',
+  },
+  execArgv: flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  responses: checkSwitchboardAnswers,
+};
 
-  console.log(`Switchboard ingest benchmark: ${describeMachine(machine())}; load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
-  console.log(
-    `Switchboard: ${rules.count} rules (${rules.generated} generated + ${rules.count - rules.generated} from ${SHIPPED_RULES}), ` +
-      `each event matches ${rules.matches.min}–${rules.matches.max} (mean ${formatNumber(rules.matches.mean, 1)}) and runs as many inline status actions; ` +
-      `SQLite in ${tmpdir()}; LOG_LEVEL=warn (at info every webhook writes a log line to stdout, which would be measured too).`,
-  );
-  console.log(
-    `Load: every request a distinct event, signed as LiveKit signs it. Max throughput: autocannon, ${connections} connections, ${duration} s ` +
-      `(after a ${warmupSeconds} s warm-up). Fixed rate: ${formatNumber(rate)} events/s open loop for ${duration} s.` +
-      (flags['cpu-prof'] ? ' Switchboard runs under --cpu-prof: its figures are lower than without.' : ''),
-  );
+console.log(`Switchboard ingest benchmark, ${describeCode()}: ${describeMachine(machine())}; load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
+console.log(
+  `Switchboard: ${rules.count} rules (${rules.generated} generated + ${rules.count - rules.generated} from ${SHIPPED_RULES}), ` +
+    `each event matches ${rules.matches.min}–${rules.matches.max} (mean ${formatNumber(rules.matches.mean, 1)}) and runs as many inline status actions; ` +
+    `SQLite in ${tmpdir()}; LOG_LEVEL=warn (at info every webhook writes a log line to stdout, which would be measured too).`,
+);
+console.log(
+  `Load: every request a distinct event, signed as LiveKit signs it. Max throughput: autocannon, ${connections} connections, ${duration} s ` +
+    `(after a ${warmupSeconds} s warm-up). Fixed rate: ${formatNumber(rate)} events/s open loop for ${duration} s.` +
+    (flags['cpu-prof'] ? ' Switchboard runs under --cpu-prof: its figures are lower than without.' : ''),
+);
 
-  const results = new Map<string, Measurement>();
-  for (const server of [baseline, switchboard]) {
-    console.log(`\n${server.name}: starting…`);
-    results.set(server.name, await measure(server));
-  }
-  report(results.get('baseline')!, results.get('switchboard')!);
-  if (flags['cpu-prof']) printProfile(profileDir);
+const results = new Map<string, Measurement>();
+for (const server of [baseline, switchboard]) {
+  console.log(`\n${server.name}: starting…`);
+  results.set(server.name, await measure(server));
+}
+report(results.get('baseline')!, results.get('switchboard')!);
+if (flags['cpu-prof']) printProfile(profileDir);
 
-  const problems = [...results].flatMap(([name, m]) => m.problems.map((problem) => `${name}: ${problem}`));
-  if (problems.length > 0) {
-    console.error(`\nFAILED: these results are not valid measurements of the success path:\n  ${problems.join('\n  ')}`);
-    process.exitCode = 1;
-  }
-} finally {
-  rmSync(workDir, { recursive: true, force: true });
+const problems = [...results].flatMap(([name, m]) => m.problems.map((problem) => `${name}: ${problem}`));
+if (problems.length > 0) {
+  console.error(`\nFAILED: these results are not valid measurements of the success path:\n  ${problems.join('\n  ')}`);
+  process.exitCode = 1;
 }
 
 /** The shipped rules plus generated ones, loaded once here to check them and count what each event matches. */
@@ -168,18 +166,28 @@ async function measure(server: ServerUnderTest): Promise<Measurement> {
   try {
     const warmup = await runAtMaxThroughput({
       url: running.url,
+      serverPid: running.pid,
       connections,
       duration: warmupSeconds,
       deliveries: await sign(WARMUP_DELIVERIES_PER_SECOND * warmupSeconds),
       inspect: check?.inspect,
     });
-    // Enough distinct deliveries for twice the warmed-up rate: the run fails rather than repeat one.
-    const poolSize = Math.ceil(warmup.eventsPerSecond * duration * 2) + 2000;
+    // Enough distinct deliveries for three times the warmed-up rate (a warm-up is cold, and may be disturbed):
+    // the run fails rather than repeat one.
+    const poolSize = Math.ceil(Math.max(3 * warmup.eventsPerSecond, MIN_POOL_PER_SECOND) * duration) + 2000;
     console.log(`${server.name}: warm-up ${formatNumber(warmup.eventsPerSecond)} events/s; max-throughput run (${formatNumber(poolSize)} signed deliveries)…`);
-    const max = await runAtMaxThroughput({ url: running.url, connections, duration, deliveries: await sign(poolSize), inspect: check?.inspect });
+    const max = await runAtMaxThroughput({
+      url: running.url,
+      serverPid: running.pid,
+      connections,
+      duration,
+      deliveries: await sign(poolSize),
+      inspect: check?.inspect,
+    });
     console.log(`${server.name}: ${formatNumber(max.eventsPerSecond)} events/s; fixed-rate run…`);
     const fixed = await runAtFixedRate({
       url: running.url,
+      serverPid: running.pid,
       rate,
       duration,
       deliveries: await sign(Math.round(rate * duration)),
@@ -243,13 +251,15 @@ function report(baseline: Measurement, switchboard: Measurement): void {
     ms(result.latency.p50),
     ms(result.latency.p99),
     ms(result.latency.max),
+    formatNumber(result.cores.server, 2),
+    formatNumber(result.cores.generator, 2),
     String(result.non2xx),
     String(result.errors),
   ];
   const maxRun = `max, ${connections} conn`;
   const fixedRun = `${formatNumber(rate)}/s`;
   const rows = [
-    ['server', 'run', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors'],
+    ['server', 'run', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'server cores', 'load-gen cores', 'non-2xx', 'errors'],
     row('baseline', maxRun, baseline.max),
     row('switchboard', maxRun, switchboard.max),
     row('baseline', fixedRun, baseline.fixed),

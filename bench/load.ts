@@ -5,6 +5,7 @@
 import { Agent, request } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { autocannon, type AutocannonInstance } from './autocannon.ts';
+import { startProcessCpuMeter, type CpuMeter } from './cpu-usage.ts';
 import type { SignedDelivery } from './webhook-events.ts';
 
 export interface LoadResult {
@@ -18,15 +19,28 @@ export interface LoadResult {
   eventsPerSecond: number;
   /** Milliseconds. */
   latency: { p50: number; p99: number; max: number };
+  /** Cores used during the run: is the server saturated, or the load generator the bottleneck? */
+  cores: { server: number; generator: number };
   /** Fixed-rate runs: the longest the load generator itself was stalled (ms), which delays requests too. */
   generatorMaxStallMs?: number;
+}
+
+/** Where to send the load, and which process serves it. */
+interface Target {
+  url: string;
+  serverPid: number;
+}
+
+function startCpuMeters(serverPid: number): { read(): LoadResult['cores'] } {
+  const server: CpuMeter = startProcessCpuMeter([serverPid]);
+  const generator: CpuMeter = startProcessCpuMeter([process.pid]);
+  return { read: () => ({ server: server.read(), generator: generator.read() }) };
 }
 
 /** Sees every response body, e.g. to check that no delivery was taken for a duplicate. */
 export type ResponseInspector = (status: number, body: string) => void;
 
-export interface MaxThroughputRun {
-  url: string;
+export interface MaxThroughputRun extends Target {
   connections: number;
   /** Seconds. */
   duration: number;
@@ -42,6 +56,7 @@ export function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadResult> {
   let next = 0;
   let exhausted = false;
   const latencies: number[] = [];
+  const cpu = startCpuMeters(run.serverPid);
   const start = performance.now();
   let lastAnswer = start;
   return new Promise<LoadResult>((resolve, reject) => {
@@ -76,6 +91,7 @@ export function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadResult> {
         // autocannon reports whole ticks of its own clock; the time to the last answer is exact.
         const seconds = (lastAnswer - start) / 1000;
         resolve({
+          cores: cpu.read(),
           sent: result.requests.sent,
           ok,
           non2xx: result.non2xx,
@@ -94,8 +110,7 @@ export function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadResult> {
   });
 }
 
-export interface FixedRateRun {
-  url: string;
+export interface FixedRateRun extends Target {
   /** Requests per second. */
   rate: number;
   duration: number;
@@ -125,6 +140,7 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
   let issued = 0;
   const stalls = monitorEventLoopDelay({ resolution: 1 });
   stalls.enable();
+  const cpu = startCpuMeters(run.serverPid);
   const start = performance.now();
 
   await new Promise<void>((resolve) => {
@@ -165,6 +181,7 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
     tick();
   });
   const seconds = (performance.now() - start) / 1000;
+  const cores = cpu.read();
   stalls.disable();
   agent.destroy();
   const unanswered = total - answered;
@@ -176,6 +193,7 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
     seconds,
     eventsPerSecond: ok / seconds,
     latency: percentiles(latencies),
+    cores,
     generatorMaxStallMs: stalls.max / 1e6,
   };
 }

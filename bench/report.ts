@@ -1,4 +1,5 @@
 /** What every benchmark prints: the machine it ran on, and aligned text and markdown tables of its results. */
+import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus } from 'node:os';
 
 export interface Machine {
@@ -22,6 +23,16 @@ export function describeMachine({ cores, cpu, node, date }: Machine): string {
 }
 
 const NUMERIC = /^([\d.,]+|n\/a)[%×]?$/;
+
+/** The code measured: the commit, and whether the working tree differs from it. */
+export function describeCode(): string {
+  const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return `commit ${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') === '' ? '' : ' + uncommitted changes'}`;
+  } catch {
+    return 'commit unknown (not a git checkout)';
+  }
+}
 
 /** Columns padded to their widest cell; columns of numbers (below the header row) right-aligned. */
 export function textTable(rows: readonly (readonly string[])[]): string {

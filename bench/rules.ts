@@ -13,9 +13,9 @@ import { loadPlugins } from '../src/plugins/registry.ts';
 import { loadRules } from '../src/rules/load.ts';
 import type { RuleSet } from '../src/rules/types.ts';
 import { positiveNumber } from './flags.ts';
-import { describeForeignCpu, startForeignCpuMeter } from './foreign-cpu.ts';
+import { describeForeignCpu, startForeignCpuMeter } from './cpu-usage.ts';
 import { createJsonRulesEngine, matchingRuleIds } from './json-rules-engine.ts';
-import { describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
+import { describeCode, describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
 import { generateRules, tenantRoom, writeRuleFiles } from './rule-corpus.ts';
 import { createEventSource } from './webhook-events.ts';
 
@@ -70,7 +70,7 @@ const rows = [
 ];
 const target = `Speed-up: ${formatNumber(speedup, 1)}× (target ≥ ${SPEEDUP_TARGET}× faster: ${verdict(speedup >= SPEEDUP_TARGET)})`;
 
-console.log(`Rule matching benchmark: ${describeMachine(machine())}`);
+console.log(`Rule matching benchmark, ${describeCode()}: ${describeMachine(machine())}`);
 console.log(
   `${ruleSet.rules.length} rules, ${contexts.length} distinct events over ${new Set(contexts.map((c) => c.event)).size} event names; ` +
     `both engines agree on all of them (${formatNumber(matches / contexts.length, 2)} matching rules per event on average). ` +

@@ -9,6 +9,11 @@ export interface ServerProcess {
   /** Where to post deliveries. */
   url: string;
   pid: number;
+  /**
+   * Sends `question` to the child over IPC and resolves with the next message it sends back, for servers that
+   * report more than their URL (see receiver.ts). One question at a time.
+   */
+  ask<Answer>(question: object): Promise<Answer>;
   /** Stops the server and waits for its process to exit (SIGKILL after a grace period). */
   stop(): Promise<void>;
 }
@@ -45,8 +50,25 @@ export function startServerProcess(script: string, options: ServerProcessOptions
     });
     child.once('message', (message: ListeningMessage) => {
       clearTimeout(timeout);
-      resolve({ url: message.listening, pid: child.pid!, stop: () => stop(child, exited, killOnExit) });
+      resolve({
+        url: message.listening,
+        pid: child.pid!,
+        ask: (question) => ask(child, question),
+        stop: () => stop(child, exited, killOnExit),
+      });
     });
+  });
+}
+
+function ask<Answer>(child: ChildProcess, question: object): Promise<Answer> {
+  return new Promise<Answer>((resolve, reject) => {
+    const gone = () => reject(new Error(`the server process ${child.pid} exited before it answered ${JSON.stringify(question)}`));
+    child.once('exit', gone);
+    child.once('message', (answer: Answer) => {
+      child.off('exit', gone);
+      resolve(answer);
+    });
+    child.send(question);
   });
 }
 

@@ -1,10 +1,9 @@
-import { definePlugin, DURATION_PATTERN, durationMs, PermanentError, type PluginContext } from '../src/plugins/contract.ts';
+import { definePlugin, DURATION_PATTERN, durationMs, isTemplated, PermanentError, type PluginContext } from '../src/plugins/contract.ts';
 import { encodeBody, type ContentType, type EncodedBody } from './http/request-body.ts';
-import { failureFor, readExcerpt } from './http/response.ts';
-import { send } from './http/send.ts';
+import { failureFor, readExcerpt } from './http-client/response.ts';
+import { send } from './http-client/send.ts';
 import { checkSigning, signatureHeaders, signingHeaderNames, type Signing } from './http/signing.ts';
-import { isTemplated } from './http/templated.ts';
-import { checkDestination, destination } from './http/url-policy.ts';
+import { checkDestination, destination } from './http-client/url-policy.ts';
 
 export interface HttpParams {
   url: string;

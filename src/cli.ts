@@ -9,6 +9,7 @@ import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
 import { defaultSendOptions, send } from './commands/send.ts';
 import { testRules } from './commands/test.ts';
+import { listUsage } from './commands/usage.ts';
 import { validate } from './commands/validate.ts';
 
 const USAGE = `Usage: switchboard <command> [options]
@@ -28,7 +29,10 @@ Commands:
   deliveries replay <id> [--force]    run a delivery again with fresh attempts (--force: even one that succeeded)
   deliveries replay --status STATE    … or every delivery matching the filter (at least one of them)
        [--rule ID] [--target TARGET] [--force] [--json]
-                                      deliveries talks to --url (default http://127.0.0.1:$PORT)
+  usage                               the usage ledger: totals by customer, meter and unit, then the newest records
+       [--customer C] [--meter M] [--from TIME] [--to TIME] [--limit N] [--cursor C] [--json]
+                                      (TIME: 2025-05-01 or 2025-05-01T12:00:00Z; from inclusive, to exclusive)
+                                      deliveries and usage talk to --url (default http://127.0.0.1:$PORT)
                                       with ADMIN_TOKEN (or --admin-token)
 
 Settings come from flags, then the environment, then .env: ${SETTING_NAMES.join(', ')}.`;
@@ -129,6 +133,34 @@ async function main(argv: string[]): Promise<number> {
       }
       console.error(`deliveries takes ls or replay [id]\n\n${USAGE}`);
       return 2;
+    }
+    case 'usage': {
+      const { values, positionals } = parse({
+        url: { type: 'string' },
+        customer: { type: 'string' },
+        meter: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        limit: { type: 'string' },
+        cursor: { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      if (positionals.length > 0) {
+        console.error(`usage takes no arguments, only options\n\n${USAGE}`);
+        return 2;
+      }
+      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
+      const client = { url: (values.url as string | undefined) ?? defaultAdminUrl(settings), token: settings.ADMIN_TOKEN };
+      const text = (name: string) => values[name] as string | undefined;
+      return listUsage(client, {
+        customer: text('customer'),
+        meter: text('meter'),
+        from: text('from'),
+        to: text('to'),
+        limit: text('limit'),
+        cursor: text('cursor'),
+        json: values.json === true,
+      });
     }
     case undefined:
     case 'help':

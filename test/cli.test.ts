@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startTestSwitchboard, type TestSwitchboard } from './helpers/switchboard.ts';
+import { startBillingReceiver, type BillingReceiver } from './helpers/billing-receiver.ts';
+import { ADMIN_TOKEN, sampleBody, startTestSwitchboard, type TestSwitchboard } from './helpers/switchboard.ts';
 import { TEST_KEY, TEST_SECRET } from './helpers/tokens.ts';
 import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from './server/fixtures/deliveries.ts';
 
@@ -154,6 +155,65 @@ describe('switchboard CLI', () => {
       const { code, stderr } = await switchboard(['deliveries', 'replay', '--url', sb.url], admin());
       expect(code).toBe(1);
       expect(stderr).toMatch(/E_INVALID_REQUEST: deliveries replay takes a delivery id/);
+    });
+  });
+
+  describe('usage', () => {
+    let sb: TestSwitchboard;
+    let receiver: BillingReceiver;
+    const admin = () => ({ env: { ADMIN_TOKEN } });
+    beforeAll(async () => {
+      receiver = await startBillingReceiver();
+      sb = await startTestSwitchboard({
+        rules: {
+          'billing.yaml': `rules:
+  - id: bill
+    on: participant_left
+    actions:
+      - plugin: billing
+        with: { measure: participant_minutes, customer: "{{ room.metadataJson.customer }}", provider: http, url: "${receiver.url}/usage" }
+`,
+        },
+      });
+      await sb.deliver(sampleBody('participant_left', { id: 'EV_cli_usage_1' }));
+      await sb.deliver(sampleBody('participant_left', { id: 'EV_cli_usage_2', room: { metadata: '{"customer":"cus_456"}' } }));
+    });
+    afterAll(async () => {
+      await sb.stop();
+      await receiver.close();
+    });
+
+    it('prints the totals by customer, meter and unit, then the newest records', async () => {
+      const { code, stdout } = await switchboard(['usage', '--url', sb.url], admin());
+      expect(code).toBe(0);
+      const [totals, records] = stdout.trim().split('\n\n');
+      expect(totals.split('\n').map((line) => line.split(/\s{2,}/))).toEqual([
+        ['CUSTOMER', 'METER', 'QUANTITY', 'UNIT', 'RECORDS'],
+        ['cus_123', 'participant_minutes', '10', 'minutes', '1'],
+        ['cus_456', 'participant_minutes', '10', 'minutes', '1'],
+      ]);
+      const [title, header, ...rows] = records.split('\n');
+      expect(title).toBe('newest records:');
+      expect(header.split(/\s{2,}/)).toEqual(['ID', 'OCCURRED', 'CUSTOMER', 'METER', 'QUANTITY', 'REPORT', 'RULE', 'EVENT']);
+      expect(rows).toHaveLength(2);
+      expect(rows[0]).toMatch(/^2\s+2025-11-23 00:10:05Z\s+cus_456\s+participant_minutes\s+10 minutes\s+(pending|reported)\s+bill\s+EV_cli_usage_2$/);
+    });
+
+    it('filters, and prints the API results with --json', async () => {
+      const { code, stdout } = await switchboard(['usage', '--customer', 'cus_456', '--from', '2025-11-23', '--json', '--url', sb.url], admin());
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({
+        totals: [{ customer: 'cus_456', meter: 'participant_minutes', unit: 'minutes', quantity: 10, records: 1 }],
+        records: [{ customer: 'cus_456', event_id: 'EV_cli_usage_2' }],
+        next_cursor: null,
+      });
+    });
+
+    it('says so when nothing matches, and refuses a time it cannot read', async () => {
+      expect((await switchboard(['usage', '--meter', 'room_minutes', '--url', sb.url], admin())).stdout).toBe('no usage\n');
+      const refused = await switchboard(['usage', '--from', 'last week', '--url', sb.url], admin());
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^E_INVALID_REQUEST: query.from/);
     });
   });
 });

@@ -1,6 +1,7 @@
 /** `switchboard deliveries ls|replay`: the delivery queue of a running Switchboard, through its admin API. */
 import { SwitchboardError } from '../errors.ts';
 import { callAdmin, type AdminClient } from './admin-client.ts';
+import { clip, shortTime, table } from './table.ts';
 
 export interface DeliveryFilterOptions {
   status?: string;
@@ -84,19 +85,4 @@ export async function replayDeliveries(
   else if (replayed.length === 0) console.log('nothing to replay');
   else console.log(`replayed ${replayed.length} ${replayed.length === 1 ? 'delivery' : 'deliveries'}: ${replayed.join(', ')}`);
   return 0;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ').trimEnd()).join('\n');
-}
-
-function clip(text: string, max: number): string {
-  const line = text.replace(/\s+/g, ' ');
-  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
-}
-
-/** `2025-05-01 12:00:03Z`: seconds are enough to read a queue. */
-function shortTime(iso: string): string {
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
 }

@@ -1,6 +1,6 @@
 /**
- * The ingest pipeline for one event: dedupe, record, match, run inline actions and queue async ones, save what
- * happened, all in one transaction. Nothing is acknowledged that was not committed, and a redelivery runs nothing
+ * The ingest pipeline for one event: dedupe, record, match, prepare actions (a plugin's `prepare`, e.g. recording
+ * usage), run inline actions and queue async ones, save what happened, all in one transaction. Nothing is acknowledged that was not committed, and a redelivery runs nothing
  * again. Webhooks come in through `ingest`; Switchboard's own events (a dead delivery) join a worker's transaction
  * through `ingestWithin`.
  *
@@ -11,6 +11,7 @@
 import { isSwitchboardError } from '../errors.ts';
 import { buildContext, dedupeKey, eventCreatedAt } from '../livekit/event.ts';
 import type { EventContext, LiveKitEvent } from '../livekit/event-types.ts';
+import type { ActionMode, PrepareContext } from '../plugins/contract.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { CompiledAction, CompiledRule, RuleSet } from '../rules/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -18,7 +19,8 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { context, contextWithSpan, failSpan, INTERNAL, spanNames, traceContextOf, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
 import type { ActionOutcome, OrderingEvent, Store, StoreTx } from '../store/store.ts';
 import { delayBefore, retrySchedule } from './retry-schedule.ts';
-import { describeFailure, invokePlugin, pluginContext, prepareAction } from './run-action.ts';
+import { describeFailure, invokePlugin, pluginContext, prepareAction, prepareContext, preparePlugin, type ActionParts } from './run-action.ts';
+import { usageLedger } from './usage-ledger.ts';
 
 export interface IncomingEvent {
   /** The body exactly as received. */
@@ -140,33 +142,19 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     return outcome;
   }
 
-  async function runPlugin({ tx, event, context: eventContext, ordering, rule, action }: Step, span: Span): Promise<ActionOutcome> {
-    const prepared = prepareAction(deps.plugins, rule, action, eventContext);
+  async function runPlugin(step: Step, span: Span): Promise<ActionOutcome> {
+    const { tx, ordering, rule, action } = step;
+    const prepared = prepareAction(deps.plugins, rule, action, step.context);
     if (!prepared.ready) return prepared.outcome;
     const outcome = { rule: rule.id, plugin: action.plugin };
+    const parts = { ...actionParts(step, 'inline'), logFields: traceLogFields(span) };
+    const context = (signal: AbortSignal) =>
+      pluginContext({ ...parts, attempt: 1, transition: (request) => tx.transitionSession(request, ordering) }, signal);
     try {
-      const result = await tx.savepoint(() =>
-        invokePlugin(
-          prepared.plugin,
-          prepared.params,
-          (signal) =>
-            pluginContext(
-              {
-                event,
-                eventId: ordering.id,
-                ruleId: rule.id,
-                actionIndex: action.index,
-                mode: 'inline',
-                attempt: 1,
-                log: deps.log,
-                logFields: traceLogFields(span),
-                transition: (request) => tx.transitionSession(request, ordering),
-              },
-              signal,
-            ),
-          action.timeoutMs ?? deps.inlineActionTimeoutMs,
-        ),
-      );
+      const result = await tx.savepoint(async () => {
+        const params = await preparePlugin(prepared.plugin, prepared.params, preparation(step, parts), deps.inlineActionTimeoutMs);
+        return invokePlugin(prepared.plugin, params, context, action.timeoutMs ?? deps.inlineActionTimeoutMs);
+      });
       return { ...outcome, status: 'succeeded', result };
     } catch (error) {
       if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
@@ -181,9 +169,22 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     return outcome;
   }
 
-  async function writeDelivery({ tx, context: eventContext, ordering, rule, action, parent }: Step): Promise<ActionOutcome> {
-    const prepared = prepareAction(deps.plugins, rule, action, eventContext);
-    if (!prepared.ready) return prepared.outcome;
+  async function writeDelivery(step: Step): Promise<ActionOutcome> {
+    const { tx, context: eventContext, ordering, rule, action, parent } = step;
+    const rendered = prepareAction(deps.plugins, rule, action, eventContext);
+    if (!rendered.ready) return rendered.outcome;
+    const { plugin } = rendered;
+    let params = rendered.params;
+    if (plugin.definition.prepare !== undefined) {
+      // In a savepoint of its own: a prepare that fails leaves nothing it recorded behind.
+      const parts = actionParts(step, 'async');
+      try {
+        params = await tx.savepoint(() => preparePlugin(plugin, rendered.params, preparation(step, parts), deps.inlineActionTimeoutMs));
+      } catch (error) {
+        if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
+        return { rule: rule.id, plugin: action.plugin, status: 'failed', error: describeFailure(error) };
+      }
+    }
     const schedule = retrySchedule(action.retry);
     const deliveryId = await tx.enqueueDelivery({
       eventId: ordering.id,
@@ -192,8 +193,8 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       ruleId: rule.id,
       actionIndex: action.index,
       plugin: action.plugin,
-      params: prepared.params,
-      target: prepared.plugin.definition.target?.(prepared.params) ?? action.plugin,
+      params,
+      target: plugin.definition.target?.(params) ?? action.plugin,
       orderingKey: action.orderingKey(eventContext),
       maxAttempts: schedule.maxAttempts,
       retrySchedule: schedule.delays,
@@ -202,6 +203,16 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       traceContext: traceContextOf(parent),
     });
     return { rule: rule.id, plugin: action.plugin, status: 'queued', result: { delivery_id: deliveryId } };
+  }
+
+  function actionParts({ event, ordering, rule, action }: Step, mode: ActionMode): ActionParts {
+    return { event, eventId: ordering.id, ruleId: rule.id, actionIndex: action.index, mode, log: deps.log };
+  }
+
+  /** The context of the action's `prepare`, whose usage ledger writes in the event's transaction. */
+  function preparation({ tx, ordering, rule, action }: Step, parts: ActionParts): (signal: AbortSignal) => PrepareContext {
+    const origin = { eventId: ordering.id, eventName: ordering.name, ruleId: rule.id, actionIndex: action.index };
+    return (signal) => prepareContext(parts, signal, usageLedger(tx, origin, signal));
   }
 
   return {

@@ -1,11 +1,22 @@
 /**
- * The pieces every action goes through, inline or from the queue: render and check its params, build the plugin
- * context, call the plugin with a deadline, and describe a failure. Store failures are never swallowed here.
+ * The pieces every action goes through, inline or from the queue: render and check its params, let the plugin
+ * prepare them, build the plugin context, call the plugin with a deadline, and describe a failure. Store failures
+ * are never swallowed here.
  */
 import type { LiveKitEvent } from '../livekit/event-types.ts';
-import type { AttemptResponse, PluginContext, SessionTransitionRequest, SessionTransition } from '../plugins/contract.ts';
+import {
+  PermanentError,
+  type ActionContext,
+  type AttemptResponse,
+  type PluginContext,
+  type PrepareContext,
+  type SessionTransition,
+  type SessionTransitionRequest,
+  type UsageLedger,
+} from '../plugins/contract.ts';
 import type { LoadedPlugin, PluginRegistry } from '../plugins/registry.ts';
 import { validateRenderedParams } from '../rules/params.ts';
+import { isPlainObject } from '../rules/plain-object.ts';
 import type { CompiledAction, CompiledRule } from '../rules/types.ts';
 import type { EventContext } from '../livekit/event-types.ts';
 import type { ActionOutcome } from '../store/store.ts';
@@ -44,21 +55,25 @@ export function idempotencyKey(eventId: string, ruleId: string, actionIndex: num
   return `${eventId}/${ruleId}/${actionIndex}`;
 }
 
-export interface ContextParts {
+/** The action a plugin call serves. */
+export interface ActionParts {
   event: LiveKitEvent;
   eventId: string;
   ruleId: string;
   actionIndex: number;
   mode: PluginContext['mode'];
-  attempt: number;
   /** The base logger: the plugin gets a child naming the rule and event (made only if the plugin logs). */
   log: Logger;
   logFields?: Record<string, unknown>;
+}
+
+export interface ContextParts extends ActionParts {
+  attempt: number;
   transition(request: SessionTransitionRequest): Promise<SessionTransition>;
   recordResponse?(response: AttemptResponse): void;
 }
 
-export function pluginContext(parts: ContextParts, signal: AbortSignal): PluginContext {
+function actionContext(parts: ActionParts, signal: AbortSignal): ActionContext {
   let log: Logger | undefined;
   return {
     event: parts.event,
@@ -67,37 +82,69 @@ export function pluginContext(parts: ContextParts, signal: AbortSignal): PluginC
     rule: { id: parts.ruleId },
     mode: parts.mode,
     idempotencyKey: idempotencyKey(parts.eventId, parts.ruleId, parts.actionIndex),
-    attempt: parts.attempt,
     signal,
     get log() {
       log ??= parts.log.child({ rule: parts.ruleId, event_id: parts.eventId, ...parts.logFields });
       return log;
     },
-    recordResponse: (response) => parts.recordResponse?.(response),
+  };
+}
+
+export function pluginContext(parts: ContextParts, signal: AbortSignal): PluginContext {
+  return Object.assign(actionContext(parts, signal), {
+    attempt: parts.attempt,
+    recordResponse: (response: AttemptResponse) => parts.recordResponse?.(response),
     sessions: {
-      transition: (request) => {
+      transition: (request: SessionTransitionRequest) => {
         signal.throwIfAborted();
         return parts.transition(request);
       },
     },
-  };
+  });
 }
 
-/** Calls the plugin; rejects with an `E_PLUGIN_TIMEOUT` error when it outlives `timeoutMs` or `stop` fires. */
-export async function invokePlugin(
+export function prepareContext(parts: ActionParts, signal: AbortSignal, usage: UsageLedger): PrepareContext {
+  return Object.assign(actionContext(parts, signal), { usage });
+}
+
+/** Calls the plugin's `run`; rejects with an `E_PLUGIN_TIMEOUT` error when it outlives `timeoutMs` or `stop` fires. */
+export function invokePlugin(
   plugin: LoadedPlugin,
   params: Record<string, unknown>,
   context: (signal: AbortSignal) => PluginContext,
   timeoutMs: number,
   stop?: AbortSignal,
 ): Promise<unknown> {
+  return withDeadline((signal) => plugin.definition.run(params, context(signal)), timeoutMs, stop);
+}
+
+/**
+ * The params `run` receives: what the plugin's `prepare` makes of the rendered ones (they stay as they are without
+ * one). Bounded like `invokePlugin`; the caller runs it inside the event's transaction.
+ */
+export async function preparePlugin(
+  plugin: LoadedPlugin,
+  params: Record<string, unknown>,
+  context: (signal: AbortSignal) => PrepareContext,
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
+  const { definition } = plugin;
+  if (definition.prepare === undefined) return params;
+  const prepared: unknown = await withDeadline((signal) => definition.prepare!(params, context(signal)), timeoutMs);
+  if (!isPlainObject(prepared)) {
+    throw new PermanentError(`plugin "${definition.name}": prepare must return the params for run (an object)`, { code: 'E_PLUGIN_INVALID' });
+  }
+  return prepared;
+}
+
+async function withDeadline<T>(work: (signal: AbortSignal) => Promise<T> | T, timeoutMs: number, stop?: AbortSignal): Promise<T> {
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new ActionTimeout(timeoutMs)), timeoutMs);
   const onStop = () => deadline.abort(new ActionTimeout(timeoutMs, 'the process is shutting down'));
   stop?.addEventListener('abort', onStop, { once: true });
   try {
     return await Promise.race([
-      Promise.resolve().then(() => plugin.definition.run(params, context(deadline.signal))),
+      Promise.resolve().then(() => work(deadline.signal)),
       new Promise<never>((_, reject) =>
         deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason), { once: true }),
       ),

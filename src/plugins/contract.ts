@@ -5,6 +5,7 @@
 import type { LiveKitEvent } from '../livekit/event-types.ts';
 
 export { DURATION_PATTERN, durationMs, parseDurationMs } from '../duration.ts';
+export { isTemplated } from './templated.ts';
 
 export type JsonSchema = Record<string, unknown>;
 export type ActionMode = 'inline' | 'async';
@@ -32,7 +33,8 @@ export interface PluginLogger {
   error(fields: object, message?: string): void;
 }
 
-export interface PluginContext {
+/** What every call into a plugin knows about the action it serves. */
+export interface ActionContext {
   /** The event body exactly as LiveKit sent it. */
   readonly event: Readonly<LiveKitEvent>;
   readonly eventId: string;
@@ -44,17 +46,57 @@ export interface PluginContext {
    * receiver that honours it never applies the action twice.
    */
   readonly idempotencyKey: string;
+  /** Aborted when the call's time is up or the process is shutting down. */
+  readonly signal: AbortSignal;
+  readonly log: PluginLogger;
+}
+
+export interface PluginContext extends ActionContext {
   /** 1 for the first try; inline actions always run once. */
   readonly attempt: number;
   /** Notes what the target answered, for the delivery's attempt record. */
   recordResponse(response: AttemptResponse): void;
-  /** Aborted when the action's time is up or the process is shutting down. */
-  readonly signal: AbortSignal;
-  readonly log: PluginLogger;
   /** Keyed session statuses, ordered by the event that drives the action. */
   readonly sessions: {
     transition(request: SessionTransitionRequest): Promise<SessionTransition>;
   };
+}
+
+/** What `prepare` may use: it runs inside the event's transaction, so whatever it records commits with the event. */
+export interface PrepareContext extends ActionContext {
+  readonly usage: UsageLedger;
+}
+
+/** One usage measured from an event. */
+export interface UsageRecord {
+  /** Who is billed for it, e.g. a Stripe customer id. */
+  customer: string;
+  /** What was measured, e.g. "participant_minutes"; with the rule and the event it names the usage. */
+  meter: string;
+  /** A whole number of `unit`s, 0 or more. */
+  quantity: number;
+  /** e.g. "minutes". */
+  unit: string;
+  /** When the usage happened: the event's time. */
+  occurredAt: Date;
+}
+
+export interface RecordedUsage {
+  /**
+   * Names this usage wherever it goes: derived from the rule id, the event id and the meter, so it is the same for
+   * every retry, replay and redelivery. Send it to the provider as its idempotency key.
+   */
+  identifier: string;
+}
+
+/** The usage ledger: one row per usage, written in the event's transaction, before any network call. */
+export interface UsageLedger {
+  /**
+   * Writes the usage. Recording the same meter again for the same rule and event names the same usage: nothing more
+   * is written, and a record that differs from the first fails with `E_USAGE_CONFLICT`. A quantity that is not a
+   * whole number of at least 0, or an empty customer, meter or unit, fails with `E_USAGE_INVALID`.
+   */
+  record(usage: UsageRecord): Promise<RecordedUsage>;
 }
 
 export interface AttemptResponse {
@@ -63,30 +105,44 @@ export interface AttemptResponse {
   body?: string;
 }
 
-export interface PluginDefinition<Params = any, Result = unknown> {
+/**
+ * `Params` are the action's `with:` once rendered; `Prepared` what `prepare` turns them into (the same without
+ * `prepare`), which is what `target` and `run` receive.
+ */
+export interface PluginDefinition<Params = any, Result = unknown, Prepared = Params> {
   name: string;
   description: string;
   /** JSON Schema for the action's `with:` after templates are rendered. */
   params: JsonSchema;
   /** When true the action runs before the webhook is answered unless the rule says otherwise. */
   inline?: boolean;
+  /** The modes the plugin can run in (default: both); a rule asking for another is refused at load. */
+  modes?: readonly ActionMode[];
   /**
    * Checks the action's `with:` as written in the rule (templates unrendered) at load, for what a schema cannot
    * say; returns one message per problem.
    */
   check?(params: Record<string, unknown>): string[];
   /**
+   * Runs when the event is ingested, inside its transaction, before the action is queued (async) or run (inline),
+   * within INLINE_ACTION_TIMEOUT: turns the rendered params into the params `run` receives, which an async delivery
+   * stores so that every attempt and replay sends the same thing. It may record usage (`ctx.usage`), committed with
+   * the event. Throwing fails the action with that reason: nothing is queued and nothing it recorded is kept.
+   * The event's transaction waits for it, so it makes no network calls.
+   */
+  prepare?(params: Params, ctx: PrepareContext): Promise<Prepared> | Prepared;
+  /**
    * Names the system the action calls (e.g. an URL's origin): circuit breaking, rate limits and the admin
    * enable/disable switch work per target. Defaults to the plugin's name.
    */
-  target?(params: Params): string;
-  run(params: Params, ctx: PluginContext): Promise<Result> | Result;
+  target?(params: Prepared): string;
+  run(params: Prepared, ctx: PluginContext): Promise<Result> | Result;
 }
 
 /** Types a plugin definition; returns it unchanged. */
-export function definePlugin<Params = any, Result = unknown>(
-  definition: PluginDefinition<Params, Result>,
-): PluginDefinition<Params, Result> {
+export function definePlugin<Params = any, Result = unknown, Prepared = Params>(
+  definition: PluginDefinition<Params, Result, Prepared>,
+): PluginDefinition<Params, Result, Prepared> {
   return definition;
 }
 

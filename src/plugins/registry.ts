@@ -100,6 +100,16 @@ function checkDefinition(definition: unknown, file: string): asserts definition 
   if (typeof plugin.description !== 'string' || plugin.description === '') fail('"description" must be a non-empty string');
   if (typeof plugin.params !== 'object' || plugin.params === null) fail('"params" must be a JSON Schema object');
   if (plugin.inline !== undefined && typeof plugin.inline !== 'boolean') fail('"inline" must be true or false');
+  if (plugin.modes !== undefined) {
+    const modes = plugin.modes as unknown[];
+    if (!Array.isArray(modes) || modes.length === 0 || !modes.every((mode) => mode === 'inline' || mode === 'async')) {
+      fail('"modes" must be a non-empty list of "inline" and "async"');
+    }
+    if (!modes.includes(plugin.inline === true ? 'inline' : 'async')) {
+      fail(`"modes" must include the default mode, ${plugin.inline === true ? 'inline' : 'async'} (see "inline")`);
+    }
+  }
+  if (plugin.prepare !== undefined && typeof plugin.prepare !== 'function') fail('"prepare" must be a function (params, ctx) => params');
   if (typeof plugin.run !== 'function') fail('"run" must be a function (params, ctx) => result');
 }
 
@@ -109,6 +119,7 @@ function loaded(definition: PluginDefinition, file: string): LoadedPlugin {
     name: definition.name,
     params: definition.params,
     inline: definition.inline ?? false,
+    modes: definition.modes,
     check: definition.check?.bind(definition),
   };
   try {

@@ -95,6 +95,9 @@ function compileAction(ruleId: string, action: ActionDocument, index: number, pl
     checkPluginParams(spec, params, template.dynamicPointers, report, [...at, 'with']);
   }
   const mode = action.mode ?? (spec?.inline ? 'inline' : 'async');
+  if (spec?.modes !== undefined && !spec.modes.includes(mode)) {
+    report([...at, 'mode'], `plugin "${spec.name}" runs only ${spec.modes.join(' or ')}, not ${mode}`);
+  }
   const modeDefaultOf = action.mode === undefined ? action.plugin : undefined;
   return {
     index,

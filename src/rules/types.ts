@@ -7,6 +7,8 @@ export interface PluginSpec {
   name: string;
   params: JsonSchema;
   inline: boolean;
+  /** The modes the plugin can run in; undefined: both. */
+  modes?: readonly ActionMode[];
   /** The plugin's own load-time check of an action's `with:` as written; one message per problem. */
   check?(params: Record<string, unknown>): string[];
 }

@@ -32,6 +32,7 @@ import type {
   EventOutcome,
   EventRecord,
   NewDelivery,
+  NewUsage,
   OrderingEvent,
   Page,
   SessionHistoryEntry,
@@ -40,6 +41,9 @@ import type {
   StoredEvent,
   StoreTx,
   TargetRecord,
+  UsageEntry,
+  UsageFilter,
+  UsageTotal,
 } from './store.ts';
 
 const SESSION_HISTORY_LIMIT = 100;
@@ -67,6 +71,11 @@ const DELIVERY_COLUMNS = `
   max_attempts AS "maxAttempts", retry_schedule AS "retrySchedule", timeout_ms AS "timeoutMs", due_at AS "dueAt",
   lease_owner AS "leaseOwner", lease_expires_at AS "leaseExpiresAt", last_error AS "lastError",
   trace_context AS "traceContext", created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+const USAGE_COLUMNS = `
+  usage.id, usage.identifier, usage.event_id AS "eventId", usage.event_name AS "eventName", usage.rule_id AS "ruleId",
+  usage.action_index AS "actionIndex", usage.customer, usage.meter, usage.quantity, usage.unit,
+  usage.occurred_at AS "occurredAt", usage.recorded_at AS "recordedAt"`;
 
 /** See the same rule in sqlite.ts: pending if never tried, otherwise waiting for a retry. */
 const GIVEN_BACK_STATE = `CASE WHEN attempts > 0 THEN ${state('failed-waiting-retry')} ELSE ${state('pending')} END`;
@@ -209,8 +218,31 @@ const SQL = {
       ORDER BY known.target`,
     selectAudit: 'SELECT id, at, action, subject, details FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2',
     ping: 'SELECT 1 AS ok',
+
+    insertUsage: `
+      INSERT INTO usage_ledger (
+        identifier, event_id, event_name, rule_id, action_index, customer, meter, quantity, unit, occurred_at,
+        recorded_at
+      ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+      ON CONFLICT (identifier) DO NOTHING
+      RETURNING id`,
+    selectUsageByIdentifier: `SELECT ${USAGE_COLUMNS} FROM usage_ledger AS usage WHERE identifier = $1`,
   }),
 };
+
+/** The conditions a usage filter puts on the usage ledger (as `usage`), their values appended to `values`. */
+function usageConditions(filter: UsageFilter, values: unknown[]): string[] {
+  const conditions: string[] = [];
+  const add = (condition: (placeholder: string) => string, value: unknown) => {
+    values.push(value);
+    conditions.push(condition(`$${values.length}`));
+  };
+  if (filter.customer !== undefined) add((value) => `usage.customer = ${value}`, filter.customer);
+  if (filter.meter !== undefined) add((value) => `usage.meter = ${value}`, filter.meter);
+  if (filter.from !== undefined) add((value) => `usage.occurred_at >= ${value}`, filter.from);
+  if (filter.to !== undefined) add((value) => `usage.occurred_at < ${value}`, filter.to);
+  return conditions;
+}
 
 /** The conditions a delivery filter puts on the deliveries table, their values appended to `values`. */
 function deliveryConditions(filter: DeliveryFilter & { ids?: readonly number[] }, values: unknown[]): string[] {
@@ -251,6 +283,16 @@ interface TargetRow {
   disabled: boolean | null;
   reason: string | null;
   changedAt: Date | null;
+}
+
+interface UsageRow extends Omit<UsageEntry, 'delivery'> {
+  deliveryId?: number | null;
+  deliveryState?: string | null;
+}
+
+function toUsage(row: UsageRow): UsageEntry {
+  const { deliveryId, deliveryState, ...columns } = row;
+  return { ...columns, delivery: deliveryId == null ? null : { id: deliveryId, state: deliveryState as DeliveryState } };
 }
 
 function toDelivery(row: DeliveryRow): Delivery {
@@ -428,6 +470,38 @@ export class PostgresStore implements Store {
     return this.#use(async () => {
       const start = pageStart(page);
       return toPage(await this.#rows<AuditRecord>(SQL.selectAudit, [start.beforeId, start.limit + 1]), start);
+    });
+  }
+
+  listUsage(filter: UsageFilter, page: PageRequest): Promise<Page<UsageEntry>> {
+    return this.#use(async () => {
+      const start = pageStart(page);
+      const values: unknown[] = [];
+      const where = [...usageConditions(filter, values), `usage.id < $${values.length + 1}`].join(' AND ');
+      const rows = await this.#rows<UsageRow>(
+        `SELECT ${USAGE_COLUMNS}, delivery.id AS "deliveryId", delivery.state AS "deliveryState"
+        FROM usage_ledger AS usage
+        LEFT JOIN deliveries AS delivery ON delivery.event_id = usage.event_id AND delivery.rule_id = usage.rule_id
+          AND delivery.action_index = usage.action_index
+        WHERE ${where} ORDER BY usage.id DESC LIMIT $${values.length + 2}`,
+        [...values, start.beforeId, start.limit + 1],
+      );
+      return toPage(rows.map(toUsage), start);
+    });
+  }
+
+  sumUsage(filter: UsageFilter): Promise<UsageTotal[]> {
+    return this.#use(async () => {
+      const values: unknown[] = [];
+      const conditions = usageConditions(filter, values);
+      const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+      // SUM of bigint is numeric; back to bigint (read as a number) for a total that is exact and typed like the rows.
+      return this.#rows<UsageTotal>(
+        `SELECT customer, meter, unit, SUM(quantity)::bigint AS quantity, COUNT(*) AS records
+        FROM usage_ledger AS usage ${where}
+        GROUP BY customer, meter, unit ORDER BY customer, meter, unit`,
+        values,
+      );
     });
   }
 
@@ -643,6 +717,26 @@ class PostgresTx implements StoreTx {
 
   async appendAudit(entry: AuditEntry): Promise<void> {
     await this.#run(SQL.insertAudit, [new Date(), entry.action, entry.subject, json(entry.details)]);
+  }
+
+  /** A concurrent insert of the same identifier waits for the first transaction: if it commits, this one is a duplicate. */
+  async recordUsage(usage: NewUsage): Promise<{ duplicate: false } | { duplicate: true; existing: NewUsage }> {
+    const [inserted] = await this.#rows<{ id: number }>(SQL.insertUsage, [
+      usage.identifier,
+      usage.eventId,
+      usage.eventName,
+      usage.ruleId,
+      usage.actionIndex,
+      usage.customer,
+      usage.meter,
+      usage.quantity,
+      usage.unit,
+      usage.occurredAt,
+      new Date(),
+    ]);
+    if (inserted) return { duplicate: false };
+    const [existing] = await this.#rows<UsageRow>(SQL.selectUsageByIdentifier, [usage.identifier]);
+    return { duplicate: true, existing: toUsage(existing) };
   }
 
   /**

@@ -33,6 +33,7 @@ import type {
   EventOutcome,
   EventRecord,
   NewDelivery,
+  NewUsage,
   OrderingEvent,
   Page,
   SessionHistoryEntry,
@@ -41,6 +42,9 @@ import type {
   StoredEvent,
   StoreTx,
   TargetRecord,
+  UsageEntry,
+  UsageFilter,
+  UsageTotal,
 } from './store.ts';
 
 const SESSION_HISTORY_LIMIT = 100;
@@ -74,6 +78,11 @@ const DELIVERY_COLUMNS = `
   max_attempts AS maxAttempts, retry_schedule AS retrySchedule, timeout_ms AS timeoutMs, due_at AS dueAt,
   lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt, last_error AS lastError,
   trace_context AS traceContext, created_at AS createdAt, updated_at AS updatedAt`;
+
+const USAGE_COLUMNS = `
+  usage.id, usage.identifier, usage.event_id AS eventId, usage.event_name AS eventName, usage.rule_id AS ruleId,
+  usage.action_index AS actionIndex, usage.customer, usage.meter, usage.quantity, usage.unit,
+  usage.occurred_at AS occurredAt, usage.recorded_at AS recordedAt`;
 
 /**
  * Where a delivery given back unfinished (deferred, or its worker shutting down) goes: pending if it was never tried,
@@ -198,7 +207,41 @@ const SQL = {
     ORDER BY known.target`,
   selectAudit: 'SELECT id, at, action, subject, details FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?',
   ping: 'SELECT 1 AS ok',
+
+  insertUsage: `
+    INSERT INTO usage_ledger (
+      identifier, event_id, event_name, rule_id, action_index, customer, meter, quantity, unit, occurred_at, recorded_at
+    ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (identifier) DO NOTHING
+    RETURNING id`,
+  selectUsageByIdentifier: `SELECT ${USAGE_COLUMNS} FROM usage_ledger AS usage WHERE identifier = ?`,
 };
+
+/**
+ * The conditions a usage filter puts on the usage ledger (as `usage`). Times are stored as ISO strings of one length,
+ * so comparing them as text orders them in time.
+ */
+function usageConditions(filter: UsageFilter): { conditions: string[]; params: SQLInputValue[] } {
+  const conditions: string[] = [];
+  const params: SQLInputValue[] = [];
+  if (filter.customer !== undefined) {
+    conditions.push('usage.customer = ?');
+    params.push(filter.customer);
+  }
+  if (filter.meter !== undefined) {
+    conditions.push('usage.meter = ?');
+    params.push(filter.meter);
+  }
+  if (filter.from !== undefined) {
+    conditions.push('usage.occurred_at >= ?');
+    params.push(filter.from.toISOString());
+  }
+  if (filter.to !== undefined) {
+    conditions.push('usage.occurred_at < ?');
+    params.push(filter.to.toISOString());
+  }
+  return { conditions, params };
+}
 
 /** The conditions a delivery filter puts on the deliveries table; the statements built on it are cached by text. */
 function deliveryConditions(filter: DeliveryFilter & { ids?: readonly number[] }): {
@@ -279,6 +322,23 @@ interface AuditRow {
   action: string;
   subject: string;
   details: string;
+}
+
+interface UsageRow extends Omit<UsageEntry, 'occurredAt' | 'recordedAt' | 'delivery'> {
+  occurredAt: string;
+  recordedAt: string;
+  deliveryId?: number | null;
+  deliveryState?: string | null;
+}
+
+function toUsage(row: UsageRow): UsageEntry {
+  const { deliveryId, deliveryState, ...columns } = row;
+  return {
+    ...columns,
+    occurredAt: new Date(row.occurredAt),
+    recordedAt: new Date(row.recordedAt),
+    delivery: deliveryId == null ? null : { id: deliveryId, state: deliveryState as DeliveryState },
+  };
 }
 
 function toDelivery(row: DeliveryRow): Delivery {
@@ -432,6 +492,36 @@ export class SqliteStore implements Store {
     return toPage(
       rows.map((row) => ({ ...row, at: new Date(row.at), details: JSON.parse(row.details) })),
       start,
+    );
+  }
+
+  async listUsage(filter: UsageFilter, page: PageRequest): Promise<Page<UsageEntry>> {
+    this.#assertOpen();
+    const start = pageStart(page);
+    const { conditions, params } = usageConditions(filter);
+    const where = [...conditions, 'usage.id < ?'].join(' AND ');
+    const rows = this.#reader.all<UsageRow>(
+      `SELECT ${USAGE_COLUMNS}, delivery.id AS deliveryId, delivery.state AS deliveryState
+      FROM usage_ledger AS usage
+      LEFT JOIN deliveries AS delivery ON delivery.event_id = usage.event_id AND delivery.rule_id = usage.rule_id
+        AND delivery.action_index = usage.action_index
+      WHERE ${where} ORDER BY usage.id DESC LIMIT ?`,
+      ...params,
+      start.beforeId,
+      start.limit + 1,
+    );
+    return toPage(rows.map(toUsage), start);
+  }
+
+  async sumUsage(filter: UsageFilter): Promise<UsageTotal[]> {
+    this.#assertOpen();
+    const { conditions, params } = usageConditions(filter);
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    return this.#reader.all<UsageTotal>(
+      `SELECT customer, meter, unit, SUM(quantity) AS quantity, COUNT(*) AS records
+      FROM usage_ledger AS usage ${where}
+      GROUP BY customer, meter, unit ORDER BY customer, meter, unit`,
+      ...params,
     );
   }
 
@@ -678,6 +768,25 @@ class SqliteTx implements StoreTx {
 
   async appendAudit(entry: AuditEntry): Promise<void> {
     this.#db.run(SQL.insertAudit, new Date().toISOString(), entry.action, entry.subject, JSON.stringify(entry.details));
+  }
+
+  async recordUsage(usage: NewUsage): Promise<{ duplicate: false } | { duplicate: true; existing: NewUsage }> {
+    const inserted = this.#db.get<{ id: number }>(
+      SQL.insertUsage,
+      usage.identifier,
+      usage.eventId,
+      usage.eventName,
+      usage.ruleId,
+      usage.actionIndex,
+      usage.customer,
+      usage.meter,
+      usage.quantity,
+      usage.unit,
+      usage.occurredAt.toISOString(),
+      new Date().toISOString(),
+    );
+    if (inserted) return { duplicate: false };
+    return { duplicate: true, existing: toUsage(this.#db.get<UsageRow>(SQL.selectUsageByIdentifier, usage.identifier)!) };
   }
 
   get #db(): Connection {

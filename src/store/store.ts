@@ -155,6 +155,50 @@ export interface AuditRecord extends AuditEntry {
   at: Date;
 }
 
+/** One usage for the ledger, named by its identifier (unique: a second record of it writes nothing). */
+export interface NewUsage {
+  identifier: string;
+  eventId: string;
+  eventName: string;
+  ruleId: string;
+  actionIndex: number;
+  customer: string;
+  meter: string;
+  /** A whole number of `unit`s. */
+  quantity: number;
+  unit: string;
+  /** When the usage happened (the event's time). */
+  occurredAt: Date;
+}
+
+export interface UsageEntry extends NewUsage {
+  /** Ledger order: increases with every row. */
+  id: number;
+  recordedAt: Date;
+  /**
+   * The delivery that reports it to the provider (the action's delivery, of the same event, rule and action):
+   * its state is the usage's report status. Null when the action queued none.
+   */
+  delivery: { id: number; state: DeliveryState } | null;
+}
+
+/** `from` is inclusive and `to` exclusive, on when the usage happened. */
+export interface UsageFilter {
+  customer?: string;
+  meter?: string;
+  from?: Date;
+  to?: Date;
+}
+
+export interface UsageTotal {
+  customer: string;
+  meter: string;
+  unit: string;
+  quantity: number;
+  /** Ledger rows summed. */
+  records: number;
+}
+
 export interface Page<T> {
   items: T[];
   /** Pass back as `cursor` for the next page; null on the last page. */
@@ -189,6 +233,9 @@ export interface StoreTx {
   cancelDelivery(deliveryId: number): Promise<boolean>;
   setTargetDisabled(target: string, disabled: boolean, reason: string | null): Promise<void>;
   appendAudit(entry: AuditEntry): Promise<void>;
+
+  /** Writes a usage ledger row; `duplicate` (and nothing written) when its identifier is in the ledger already. */
+  recordUsage(usage: NewUsage): Promise<{ duplicate: false } | { duplicate: true; existing: NewUsage }>;
 }
 
 export interface Store {
@@ -210,6 +257,10 @@ export interface Store {
   /** Every target that has deliveries or a disabled flag. */
   listTargets(): Promise<TargetRecord[]>;
   listAudit(page: { limit: number; cursor?: string }): Promise<Page<AuditRecord>>;
+  /** Usage ledger rows matching the filter, newest first. */
+  listUsage(filter: UsageFilter, page: { limit: number; cursor?: string }): Promise<Page<UsageEntry>>;
+  /** Quantities summed by customer, meter and unit (in that order), over the rows matching the filter. */
+  sumUsage(filter: UsageFilter): Promise<UsageTotal[]>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;

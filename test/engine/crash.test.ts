@@ -1,45 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open.ts';
 import { startReceiver, type Receiver } from '../helpers/receivers.ts';
+import { startServeProcess, type ServeProcess } from '../helpers/serve-process.ts';
 import { sampleBody } from '../helpers/switchboard.ts';
-import { livekitToken, TEST_KEY, TEST_SECRET } from '../helpers/tokens.ts';
+import { livekitToken } from '../helpers/tokens.ts';
 
 const EVENTS = 1000;
 const KILL_AFTER_ACKS = 400;
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolvePort(port));
-    });
-    probe.on('error', reject);
-  });
-}
-
-/** `switchboard serve` in its own process, resolved once it answers /healthz. */
-async function serve(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['src/cli.ts', 'serve'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let errors = '';
-  child.stderr!.on('data', (chunk) => (errors += chunk));
-  for (let tries = 0; tries < 200; tries++) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${errors}`);
-    const healthy = await fetch(`http://127.0.0.1:${env.PORT}/healthz`).then((r) => r.ok, () => false);
-    if (healthy) return child;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`serve did not become healthy: ${errors}`);
-}
-
 describe('a SIGKILL in the middle of a run', () => {
   let dir: string;
   let receiver: Receiver;
-  let child: ChildProcess | undefined;
+  let child: ServeProcess | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'switchboard-crash-'));
@@ -48,7 +23,7 @@ describe('a SIGKILL in the middle of a run', () => {
     });
   });
   afterAll(async () => {
-    child?.kill('SIGKILL');
+    await child?.stop('SIGKILL');
     await receiver.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -69,39 +44,24 @@ describe('a SIGKILL in the middle of a run', () => {
         with: { url: "${receiver.url}/hook" }
 `,
     );
-    const port = await freePort();
     const databaseUrl = `file:${join(dir, 'switchboard.db')}`;
-    const env = {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LIVEKIT_KEYS: `${TEST_KEY}: ${TEST_SECRET}`,
-      RULES_DIR: rulesDir,
-      PLUGINS_DIR: resolve('plugins'),
-      DATABASE_URL: databaseUrl,
-      DELIVERY_LEASE: '1s',
-      WORKER_POLL_INTERVAL: '20ms',
-      LOG_LEVEL: 'warn',
-    };
-    const url = `http://127.0.0.1:${port}/api/v1/webhooks/livekit`;
+    const env = { RULES_DIR: rulesDir, DATABASE_URL: databaseUrl, DELIVERY_LEASE: '1s', WORKER_POLL_INTERVAL: '20ms' };
     const bodies = Array.from({ length: EVENTS }, (_, i) =>
       sampleBody('participant_joined', { id: `EV_crash${String(i).padStart(4, '0')}`, room: { name: `session-${i % 50}` } }),
     );
 
     const acked = new Set<string>();
-    let killed = false;
+    let killed: Promise<void> | undefined;
     async function post(body: string): Promise<boolean> {
       try {
-        const response = await fetch(url, {
+        const response = await fetch(child!.webhookUrl, {
           method: 'POST',
           headers: { Authorization: await livekitToken(body), 'Content-Type': 'application/webhook+json' },
           body,
         });
         if (response.status !== 200) return false;
         acked.add(JSON.parse(body).id);
-        if (!killed && acked.size >= KILL_AFTER_ACKS) {
-          killed = true;
-          child!.kill('SIGKILL');
-        }
+        if (!killed && acked.size >= KILL_AFTER_ACKS) killed = child!.stop('SIGKILL');
         return true;
       } catch {
         return false;
@@ -122,16 +82,16 @@ describe('a SIGKILL in the middle of a run', () => {
       return unanswered;
     }
 
-    child = await serve(env);
+    child = await startServeProcess(env);
     const unanswered = await sendAll(bodies);
-    await new Promise((resolveExit) => (child!.exitCode !== null || child!.signalCode ? resolveExit(null) : child!.once('exit', resolveExit)));
-    expect(killed).toBe(true);
+    expect(killed).toBeDefined();
+    await killed;
 
     const store = await openStore(databaseUrl);
     const inFlightAtKill = (await store.countDeliveries()).running;
     await store.close();
 
-    child = await serve(env);
+    child = await startServeProcess(env);
     expect(await sendAll(unanswered)).toEqual([]);
     expect(acked.size).toBe(EVENTS);
 

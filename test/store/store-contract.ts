@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSwitchboardError } from '../../src/errors.ts';
 import type { EventRecord, OrderingEvent, Store, StoreTx } from '../../src/store/store.ts';
 import { describeDeliveryContract } from './delivery-contract.ts';
+import { describeUsageContract } from './usage-contract.ts';
 
 export interface StoreUnderTest {
   /** A store on an empty database, not yet migrated. */
@@ -481,6 +482,10 @@ export function describeStoreContract(
       describeDeliveryContract(() => store);
     });
 
+    describe('usage ledger', () => {
+      describeUsageContract(() => store);
+    });
+
     describe('ping', () => {
       it('resolves while the store is open', async () => {
         await expect(store.ping()).resolves.toBeUndefined();
@@ -522,6 +527,8 @@ export function describeStoreContract(
           ['countDeliveries', () => store.countDeliveries()],
           ['listTargets', () => store.listTargets()],
           ['listAudit', () => store.listAudit({ limit: 10 })],
+          ['listUsage', () => store.listUsage({}, { limit: 10 })],
+          ['sumUsage', () => store.sumUsage({})],
         ];
         for (const [operation, run] of operations) {
           const error = await run().then(

@@ -1,4 +1,4 @@
-/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN: reads, delivery operations, targets, audit log. */
+/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN: reads, delivery operations, targets, audit log, usage. */
 import express, { type Router } from 'express';
 import type { TargetGuards } from '../../engine/target-guards.ts';
 import type { DeliveryWorker } from '../../engine/worker.ts';
@@ -11,6 +11,7 @@ import { deliveryRoutes } from './deliveries.ts';
 import { recordRoutes } from './records.ts';
 import type { RouteContext } from './request.ts';
 import { targetRoutes } from './targets.ts';
+import { usageRoutes } from './usage.ts';
 
 export interface AdminRouteOptions {
   adminToken: string | undefined;
@@ -27,6 +28,6 @@ export function adminRouter(options: AdminRouteOptions): Router {
   const router = express.Router();
   router.use('/api/v1', requireAdminToken(options.adminToken, options.log));
   const context: RouteContext = { log: options.log, actor: actorOf(options.adminToken) };
-  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes]) routes(router, context, options);
+  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes]) routes(router, context, options);
   return router;
 }

@@ -115,4 +115,28 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'create_usage_ledger',
+    // As in SQLite: the unique identifier keeps one row per usage, whichever replica records it.
+    sql: `
+      CREATE TABLE usage_ledger (
+        id bigserial PRIMARY KEY,
+        identifier text NOT NULL UNIQUE,
+        event_id text NOT NULL REFERENCES events (id),
+        event_name text NOT NULL,
+        rule_id text NOT NULL,
+        action_index integer NOT NULL,
+        customer text NOT NULL,
+        meter text NOT NULL,
+        quantity bigint NOT NULL CHECK (quantity >= 0),
+        unit text NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        recorded_at timestamptz NOT NULL
+      );
+      CREATE INDEX usage_ledger_by_customer ON usage_ledger (customer, occurred_at);
+      CREATE INDEX usage_ledger_by_meter ON usage_ledger (meter, occurred_at);
+      CREATE INDEX usage_ledger_by_time ON usage_ledger (occurred_at);
+    `,
+  },
 ];

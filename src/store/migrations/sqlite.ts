@@ -111,4 +111,28 @@ export const sqliteMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'create_usage_ledger',
+    // The unique identifier is what makes usage exact: a redelivery, retry, replay or crash never adds a second row.
+    sql: `
+      CREATE TABLE usage_ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        identifier TEXT NOT NULL UNIQUE,
+        event_id TEXT NOT NULL REFERENCES events (id),
+        event_name TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        action_index INTEGER NOT NULL,
+        customer TEXT NOT NULL,
+        meter TEXT NOT NULL,
+        quantity INTEGER NOT NULL CHECK (quantity >= 0),
+        unit TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+      );
+      CREATE INDEX usage_ledger_by_customer ON usage_ledger (customer, occurred_at);
+      CREATE INDEX usage_ledger_by_meter ON usage_ledger (meter, occurred_at);
+      CREATE INDEX usage_ledger_by_time ON usage_ledger (occurred_at);
+    `,
+  },
 ];

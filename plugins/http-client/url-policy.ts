@@ -1,10 +1,9 @@
 /**
- * Where the http plugin may send requests: to hosts the rule's author wrote, never to hosts chosen by event data.
+ * Where a plugin may send requests: to hosts the rule's author wrote, never to hosts chosen by event data.
  * At load the scheme, host and port must be literal unless `allowHosts` lists what a template may produce; at run
  * the rendered URL is held to the same list.
  */
-import { PermanentError } from '../../src/plugins/contract.ts';
-import { isTemplated } from './templated.ts';
+import { isTemplated, PermanentError } from '../../src/plugins/contract.ts';
 
 // The authority of an http(s) URL ends at the first of these; WHATWG URL parsing treats "\" like "/".
 const LITERAL_ORIGIN = /^([a-z][a-z0-9+.-]*:\/\/[^/?#\\]+)[/?#\\]/i;

@@ -1,5 +1,5 @@
 /**
- * One attempt of the http plugin on the wire: fetch, with quick in-attempt retries for connection blips, bounded by
+ * One attempt of a plugin that calls a web service (http, billing), on the wire: fetch, with quick in-attempt retries for connection blips, bounded by
  * the attempt's deadline, and failures that never got an answer turned into the contract's errors. Each request
  * sent is an HTTP client span carrying `traceparent`, so the receiver joins the trace of the event.
  */

@@ -1,0 +1,83 @@
+/** The usage ledger: totals by customer, meter and unit over a filter, and its rows, newest first. */
+import type { Router } from 'express';
+import { SwitchboardError } from '../../errors.ts';
+import type { DeliveryState } from '../../store/delivery-state.ts';
+import type { UsageEntry, UsageFilter } from '../../store/store.ts';
+import { PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
+import type { AdminRouteOptions } from './router.ts';
+
+interface UsageQuery extends PageQuery {
+  customer?: string;
+  meter?: string;
+  from?: string;
+  to?: string;
+}
+
+/** A date (midnight UTC) or a date and time with a zone, as ISO 8601 writes them. */
+const ISO_TIME = {
+  type: 'string',
+  pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+} as const;
+
+/** Where the delivery that reports a usage stands, as the usage's report status. */
+const REPORT_STATUS: Record<DeliveryState, 'pending' | 'reported' | 'failed' | 'cancelled'> = {
+  pending: 'pending',
+  running: 'pending',
+  'failed-waiting-retry': 'pending',
+  succeeded: 'reported',
+  dead: 'failed',
+  cancelled: 'cancelled',
+};
+
+export function usageRoutes(router: Router, context: RouteContext, { store }: AdminRouteOptions): void {
+  route<Record<string, never>, UsageQuery>(router, context, 'get', '/api/v1/usage', {
+    query: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        customer: { type: 'string', minLength: 1 },
+        meter: { type: 'string', minLength: 1 },
+        from: ISO_TIME,
+        to: ISO_TIME,
+        ...PAGE_QUERY,
+      },
+    },
+  }, async ({ query }) => {
+    const filter: UsageFilter = {
+      customer: query.customer,
+      meter: query.meter,
+      from: query.from === undefined ? undefined : time('from', query.from),
+      to: query.to === undefined ? undefined : time('to', query.to),
+    };
+    const [totals, page] = await Promise.all([
+      store.sumUsage(filter),
+      store.listUsage(filter, { limit: query.limit, cursor: query.cursor }),
+    ]);
+    return { totals, records: page.items.map(usageView), next_cursor: page.nextCursor };
+  });
+}
+
+function time(name: string, text: string): Date {
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw new SwitchboardError('E_INVALID_REQUEST', `query.${name} "${text}" is not a valid time`);
+  return date;
+}
+
+function usageView(entry: UsageEntry) {
+  return {
+    id: entry.id,
+    identifier: entry.identifier,
+    customer: entry.customer,
+    meter: entry.meter,
+    quantity: entry.quantity,
+    unit: entry.unit,
+    occurred_at: entry.occurredAt.toISOString(),
+    recorded_at: entry.recordedAt.toISOString(),
+    event_id: entry.eventId,
+    event_type: entry.eventName,
+    rule: entry.ruleId,
+    action_index: entry.actionIndex,
+    report: entry.delivery === null ? null : REPORT_STATUS[entry.delivery.state],
+    delivery_id: entry.delivery?.id ?? null,
+  };
+}
