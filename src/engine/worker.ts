@@ -136,7 +136,8 @@ export class DeliveryWorker {
       })
       .finally(() => {
         this.#running.delete(delivery.id);
-        this.wake();
+        // A claim is a query: wait until half the slots are free (or the poll) rather than claim one at a time.
+        if (this.#running.size <= this.#options.concurrency / 2) this.wake();
       });
     this.#running.set(delivery.id, attempt);
   }

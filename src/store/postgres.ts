@@ -83,6 +83,18 @@ const GIVEN_BACK_STATE = `CASE WHEN attempts > 0 THEN ${state('failed-waiting-re
 /** Held by `migrate()` for its duration, so replicas starting together migrate one at a time. */
 const MIGRATION_LOCK_KEY = `hashtextextended('switchboard', 0)`;
 
+/** What every claim candidate must also satisfy: an enabled target, not skipped here, first of its ordering group. */
+const CLAIM_FILTERS = `candidate.target NOT IN (SELECT target FROM targets WHERE disabled)
+          AND candidate.target <> ALL ($4::text[])
+          AND NOT EXISTS (
+            SELECT 1 FROM deliveries AS earlier
+            WHERE earlier.rule_id = candidate.rule_id
+              AND earlier.action_index = candidate.action_index
+              AND earlier.ordering_key = candidate.ordering_key
+              AND earlier.id < candidate.id
+              AND earlier.state IN (${states(UNFINISHED_STATES)})
+          )`;
+
 const SQL = {
   createSchemaMigrations: `
     CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -145,31 +157,30 @@ const SQL = {
     // claiming, and a row claimed since this statement began fails the re-check of its state and lease. A later
     // delivery of a group waits while an earlier one is unfinished: the earlier is pending or running whether or not
     // another replica's claim of it has committed, so a group is never claimed twice at once.
+    // Due deliveries and expired leases are found apart, each by an ordered scan of its own partial index that
+    // stops at the limit; SKIP LOCKED passes over rows another replica is claiming right now.
     claimDeliveries: `
-      WITH candidates AS (
-        SELECT candidate.id AS candidate_id FROM deliveries AS candidate
-        WHERE (
-            (candidate.state IN (${states(CLAIMABLE_STATES)}) AND candidate.due_at <= $3)
-            OR (candidate.state = ${state('running')} AND candidate.lease_expires_at <= $3)
-          )
-          AND candidate.target NOT IN (SELECT target FROM targets WHERE disabled)
-          AND candidate.target <> ALL ($4::text[])
-          AND NOT EXISTS (
-            SELECT 1 FROM deliveries AS earlier
-            WHERE earlier.rule_id = candidate.rule_id
-              AND earlier.action_index = candidate.action_index
-              AND earlier.ordering_key = candidate.ordering_key
-              AND earlier.id < candidate.id
-              AND earlier.state IN (${states(UNFINISHED_STATES)})
-          )
+      WITH due AS (
+        SELECT candidate.id, candidate.due_at FROM deliveries AS candidate
+        WHERE candidate.state IN (${states(CLAIMABLE_STATES)}) AND candidate.due_at <= $3 AND ${CLAIM_FILTERS}
         ORDER BY candidate.due_at, candidate.id
         LIMIT $5
         FOR UPDATE OF candidate SKIP LOCKED
+      ), expired AS (
+        SELECT candidate.id, candidate.due_at FROM deliveries AS candidate
+        WHERE candidate.state = ${state('running')} AND candidate.lease_expires_at <= $3 AND ${CLAIM_FILTERS}
+        ORDER BY candidate.lease_expires_at
+        LIMIT $5
+        FOR UPDATE OF candidate SKIP LOCKED
+      ), chosen AS (
+        SELECT id AS chosen_id FROM (SELECT id, due_at FROM due UNION ALL SELECT id, due_at FROM expired) AS both_kinds
+        ORDER BY due_at, id
+        LIMIT $5
       )
       UPDATE deliveries
       SET state = ${state('running')}, lease_owner = $1, lease_expires_at = $2, updated_at = $3
-      FROM candidates
-      WHERE deliveries.id = candidates.candidate_id
+      FROM chosen
+      WHERE deliveries.id = chosen.chosen_id
       RETURNING ${DELIVERY_COLUMNS}`,
     finishAttempt: `
       UPDATE deliveries

@@ -90,6 +90,18 @@ const USAGE_COLUMNS = `
  */
 const GIVEN_BACK_STATE = `CASE WHEN attempts > 0 THEN ${state('failed-waiting-retry')} ELSE ${state('pending')} END`;
 
+/** What every claim candidate must also satisfy: an enabled target, not skipped here, first of its ordering group. */
+const CLAIM_FILTERS = `candidate.target NOT IN (SELECT target FROM targets WHERE disabled = 1)
+          AND candidate.target NOT IN (SELECT value FROM json_each(?4))
+          AND NOT EXISTS (
+            SELECT 1 FROM deliveries AS earlier
+            WHERE earlier.rule_id = candidate.rule_id
+              AND earlier.action_index = candidate.action_index
+              AND earlier.ordering_key = candidate.ordering_key
+              AND earlier.id < candidate.id
+              AND earlier.state IN (${states(UNFINISHED_STATES)})
+          )`;
+
 const SQL = {
   createSchemaMigrations: `
     CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -138,27 +150,31 @@ const SQL = {
   // One statement: the candidates are read and leased together, so two workers never claim the same delivery.
   // A delivery waits while an earlier one of its ordering group is unfinished, which also keeps a later one out of
   // the batch that claims the earlier one; an expired lease is reclaimed like any due delivery.
+  // Due deliveries and expired leases are found apart, each by an ordered scan of its own partial index that stops
+  // at the limit, so a claim costs the same with a backlog of ten or of a hundred thousand. A delivery waits while an
+  // earlier one of its ordering group is unfinished, which also keeps a later one out of the batch that claims the
+  // earlier one; one statement reads and leases, so two workers never claim the same delivery.
   claimDeliveries: `
     UPDATE deliveries
     SET state = ${state('running')}, lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3
     WHERE id IN (
-      SELECT candidate.id FROM deliveries AS candidate
-      WHERE (
-          (candidate.state IN (${states(CLAIMABLE_STATES)}) AND candidate.due_at <= ?3)
-          OR (candidate.state = ${state('running')} AND candidate.lease_expires_at <= ?3)
+      SELECT id FROM (
+        SELECT id, due_at FROM (
+          SELECT candidate.id, candidate.due_at FROM deliveries AS candidate
+          WHERE candidate.state IN (${states(CLAIMABLE_STATES)}) AND candidate.due_at <= ?3 AND ${CLAIM_FILTERS}
+          ORDER BY candidate.due_at, candidate.id
+          LIMIT ?5
         )
-        AND candidate.target NOT IN (SELECT target FROM targets WHERE disabled = 1)
-        AND candidate.target NOT IN (SELECT value FROM json_each(?4))
-        AND NOT EXISTS (
-          SELECT 1 FROM deliveries AS earlier
-          WHERE earlier.rule_id = candidate.rule_id
-            AND earlier.action_index = candidate.action_index
-            AND earlier.ordering_key = candidate.ordering_key
-            AND earlier.id < candidate.id
-            AND earlier.state IN (${states(UNFINISHED_STATES)})
+        UNION ALL
+        SELECT id, due_at FROM (
+          SELECT candidate.id, candidate.due_at FROM deliveries AS candidate
+          WHERE candidate.state = ${state('running')} AND candidate.lease_expires_at <= ?3 AND ${CLAIM_FILTERS}
+          ORDER BY candidate.lease_expires_at
+          LIMIT ?5
         )
-      ORDER BY candidate.due_at, candidate.id
-      LIMIT ?5
+        ORDER BY due_at, id
+        LIMIT ?5
+      )
     )
     RETURNING ${DELIVERY_COLUMNS}`,
   finishAttempt: `

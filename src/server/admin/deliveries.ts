@@ -3,6 +3,7 @@ import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
 import { DELIVERY_STATES, REPLAYABLE_STATES, type DeliveryState } from '../../store/delivery-state.ts';
 import type { Delivery, DeliveryAttempt, DeliveryFilter, Store } from '../../store/store.ts';
+import { redactParams } from './redact.ts';
 import { NO_BODY, PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './router.ts';
 
@@ -121,7 +122,7 @@ function deliveryView(delivery: Delivery) {
     last_error: delivery.lastError,
     created_at: delivery.createdAt.toISOString(),
     updated_at: delivery.updatedAt.toISOString(),
-    params: delivery.params,
+    params: redactParams(delivery.params),
   };
 }
 

@@ -139,4 +139,13 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX usage_ledger_by_time ON usage_ledger (occurred_at);
     `,
   },
+  {
+    version: 5,
+    name: 'index_claimable_deliveries',
+    // The claim scans due deliveries in (due_at, id) order and stops at its limit; one range per index keeps it so.
+    sql: `
+      CREATE INDEX deliveries_claimable ON deliveries (due_at, id) WHERE state IN ('pending', 'failed-waiting-retry');
+      CREATE INDEX deliveries_leased ON deliveries (lease_expires_at) WHERE state = 'running';
+    `,
+  },
 ];

@@ -1,0 +1,18 @@
+/**
+ * Action params can hold credentials (an http action's headers and signing secret, a billing provider's key):
+ * the admin API shows params with those values replaced, so reading the queue never hands out a secret.
+ */
+const SECRET_KEY = /(secret|token|password|authorization|apikey|api_key)/i;
+export const REDACTED = '[redacted]';
+
+export function redactParams(value: unknown, key = ''): unknown {
+  if (key !== '' && SECRET_KEY.test(key) && value !== null && typeof value !== 'object') return REDACTED;
+  if (Array.isArray(value)) return value.map((item) => redactParams(item, key));
+  if (value === null || typeof value !== 'object') return value;
+  const redacted: Record<string, unknown> = {};
+  for (const [name, inner] of Object.entries(value)) {
+    // Header values are credentials more often than not (Authorization, X-Api-Key, a partner's token).
+    redacted[name] = key.toLowerCase() === 'headers' ? REDACTED : redactParams(inner, name);
+  }
+  return redacted;
+}

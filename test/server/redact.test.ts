@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { REDACTED, redactParams } from '../../src/server/admin/redact.ts';
+
+describe('params shown by the admin API', () => {
+  it('hides signing secrets, provider keys and every header value, keeping the rest', () => {
+    expect(
+      redactParams({
+        url: 'https://partner.example.com/hook',
+        headers: { Authorization: 'Bearer abc', 'X-Team': 'blue' },
+        sign: { scheme: 'standard-webhooks', secret: ['whsec_one', 'whsec_two'] },
+        provider: 'stripe',
+        secretKey: 'sk_live_123',
+        body: { room: 'session-42', count: 3 },
+      }),
+    ).toEqual({
+      url: 'https://partner.example.com/hook',
+      headers: { Authorization: REDACTED, 'X-Team': REDACTED },
+      sign: { scheme: 'standard-webhooks', secret: [REDACTED, REDACTED] },
+      provider: 'stripe',
+      secretKey: REDACTED,
+      body: { room: 'session-42', count: 3 },
+    });
+  });
+});
