@@ -143,7 +143,9 @@ export const postgresMigrations: readonly Migration[] = [
     version: 5,
     name: 'index_claimable_deliveries',
     // The claim scans due deliveries in (due_at, id) order and stops at its limit; one range per index keeps it so.
+    // It replaces the (state, due_at) index, whose two ranges needed a sort of every due row.
     sql: `
+      DROP INDEX deliveries_due;
       CREATE INDEX deliveries_claimable ON deliveries (due_at, id) WHERE state IN ('pending', 'failed-waiting-retry');
       CREATE INDEX deliveries_leased ON deliveries (lease_expires_at) WHERE state = 'running';
     `,
