@@ -12,7 +12,6 @@ import {
   CLAIMABLE_STATES,
   DELIVERY_STATES,
   REPLAYABLE_STATES,
-  UNFINISHED_STATES,
   type DeliveryState,
 } from './delivery-state.ts';
 import { pendingMigrations, type Migration } from './migrations/migration.ts';
@@ -45,17 +44,8 @@ import type {
   UsageFilter,
   UsageTotal,
 } from './store.ts';
+import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, SESSION_HISTORY_LIMIT, state, states } from './sql.ts';
 
-const SESSION_HISTORY_LIMIT = 100;
-
-/** A state as an SQL literal; the parameter's type refuses a name that is not a state. */
-function state(name: DeliveryState): string {
-  return `'${name}'`;
-}
-
-function states(names: readonly DeliveryState[]): string {
-  return names.map(state).join(', ');
-}
 
 /** Statements prepared once per connection under their key's name. */
 function prepared<Texts extends Record<string, string>>(texts: Texts): { [Key in keyof Texts]: Sql } {
@@ -77,23 +67,13 @@ const USAGE_COLUMNS = `
   usage.action_index AS "actionIndex", usage.customer, usage.meter, usage.quantity, usage.unit,
   usage.occurred_at AS "occurredAt", usage.recorded_at AS "recordedAt"`;
 
-/** See the same rule in sqlite.ts: pending if never tried, otherwise waiting for a retry. */
-const GIVEN_BACK_STATE = `CASE WHEN attempts > 0 THEN ${state('failed-waiting-retry')} ELSE ${state('pending')} END`;
-
 /** Held by `migrate()` for its duration, so replicas starting together migrate one at a time. */
 const MIGRATION_LOCK_KEY = `hashtextextended('switchboard', 0)`;
 
 /** What every claim candidate must also satisfy: an enabled target, not skipped here, first of its ordering group. */
 const CLAIM_FILTERS = `candidate.target NOT IN (SELECT target FROM targets WHERE disabled)
           AND candidate.target <> ALL ($4::text[])
-          AND NOT EXISTS (
-            SELECT 1 FROM deliveries AS earlier
-            WHERE earlier.rule_id = candidate.rule_id
-              AND earlier.action_index = candidate.action_index
-              AND earlier.ordering_key = candidate.ordering_key
-              AND earlier.id < candidate.id
-              AND earlier.state IN (${states(UNFINISHED_STATES)})
-          )`;
+          AND ${FIRST_OF_ITS_GROUP}`;
 
 const SQL = {
   createSchemaMigrations: `

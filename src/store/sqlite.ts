@@ -12,7 +12,6 @@ import {
   CLAIMABLE_STATES,
   DELIVERY_STATES,
   REPLAYABLE_STATES,
-  UNFINISHED_STATES,
   type DeliveryState,
 } from './delivery-state.ts';
 import { pendingMigrations, type Migration } from './migrations/migration.ts';
@@ -46,8 +45,8 @@ import type {
   UsageFilter,
   UsageTotal,
 } from './store.ts';
+import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, SESSION_HISTORY_LIMIT, state, states } from './sql.ts';
 
-const SESSION_HISTORY_LIMIT = 100;
 // node:sqlite is synchronous: waiting on another process's lock blocks the event loop for up to this long.
 const BUSY_TIMEOUT_MS = 5_000;
 
@@ -63,15 +62,6 @@ const READER_PRAGMAS = `
   PRAGMA query_only = ON;
 `;
 
-/** A state as an SQL literal; the parameter's type refuses a name that is not a state. */
-function state(name: DeliveryState): string {
-  return `'${name}'`;
-}
-
-function states(names: readonly DeliveryState[]): string {
-  return names.map(state).join(', ');
-}
-
 const DELIVERY_COLUMNS = `
   id, event_id AS eventId, event_seq AS eventSeq, event_name AS eventName, rule_id AS ruleId,
   action_index AS actionIndex, plugin, params, target, ordering_key AS orderingKey, state, attempts,
@@ -84,23 +74,10 @@ const USAGE_COLUMNS = `
   usage.action_index AS actionIndex, usage.customer, usage.meter, usage.quantity, usage.unit,
   usage.occurred_at AS occurredAt, usage.recorded_at AS recordedAt`;
 
-/**
- * Where a delivery given back unfinished (deferred, or its worker shutting down) goes: pending if it was never tried,
- * otherwise waiting for a retry, so its state still says that attempts were spent.
- */
-const GIVEN_BACK_STATE = `CASE WHEN attempts > 0 THEN ${state('failed-waiting-retry')} ELSE ${state('pending')} END`;
-
 /** What every claim candidate must also satisfy: an enabled target, not skipped here, first of its ordering group. */
 const CLAIM_FILTERS = `candidate.target NOT IN (SELECT target FROM targets WHERE disabled = 1)
           AND candidate.target NOT IN (SELECT value FROM json_each(?4))
-          AND NOT EXISTS (
-            SELECT 1 FROM deliveries AS earlier
-            WHERE earlier.rule_id = candidate.rule_id
-              AND earlier.action_index = candidate.action_index
-              AND earlier.ordering_key = candidate.ordering_key
-              AND earlier.id < candidate.id
-              AND earlier.state IN (${states(UNFINISHED_STATES)})
-          )`;
+          AND ${FIRST_OF_ITS_GROUP}`;
 
 const SQL = {
   createSchemaMigrations: `
