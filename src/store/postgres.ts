@@ -326,15 +326,11 @@ export class PostgresStore implements Store {
     this.#pool.on('error', () => undefined);
   }
 
-  async migrate(): Promise<void> {
-    await this.applyMigrations();
-  }
-
   /**
    * Applies the migrations the database lacks, each in its own transaction, under an advisory lock so replicas
    * starting together take turns; returns those it applied. Creates the schema `?schema=` names.
    */
-  applyMigrations(): Promise<Migration[]> {
+  migrate(): Promise<Migration[]> {
     return this.#use(async () => {
       const client = await connect(this.#pool, this.#target.display);
       const run = (sql: Sql, values: unknown[] = []) => query(client, this.#target.display, sql, values);

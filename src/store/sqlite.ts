@@ -384,14 +384,12 @@ export class SqliteStore implements Store {
     this.#commits = new GroupCommit(this.#writer, this.#writes);
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<Migration[]> {
     this.#assertOpen();
-    await this.#writes.run(async () => {
+    return this.#writes.run(async () => {
       this.#writer.exec(SQL.createSchemaMigrations);
       const applied = this.#writer.all<{ version: number }>(SQL.appliedVersions).map((row) => row.version);
-      for (const migration of pendingMigrations(sqliteMigrations, applied)) {
-        this.#applyMigration(migration);
-      }
+      return pendingMigrations(sqliteMigrations, applied).filter((migration) => this.#applyMigration(migration));
     });
   }
 
@@ -547,15 +545,18 @@ export class SqliteStore implements Store {
   }
 
   /** Applies one migration in its own transaction. The caller holds the writer. */
-  #applyMigration(migration: Migration): void {
+  /** True when this call applied it; false when another process had, since we looked. */
+  #applyMigration(migration: Migration): boolean {
     this.#writer.exec('BEGIN IMMEDIATE');
     try {
       // Another process may have applied it since we looked; holding the write lock now settles that.
-      if (!this.#writer.get(SQL.isApplied, migration.version)) {
+      const pending = !this.#writer.get(SQL.isApplied, migration.version);
+      if (pending) {
         this.#writer.exec(migration.sql);
         this.#writer.run(SQL.recordMigration, migration.version, migration.name, new Date().toISOString());
       }
       this.#writer.exec('COMMIT');
+      return pending;
     } catch (error) {
       this.#writer.rollback();
       throw error;

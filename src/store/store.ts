@@ -4,6 +4,7 @@
  */
 import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
 import type { DeliveryState } from './delivery-state.ts';
+import type { Migration } from './migrations/migration.ts';
 
 export interface EventRecord {
   /** LiveKit's event id (`EV_…`), or `sha256:<hex of the body>` when the body carried none. */
@@ -240,7 +241,8 @@ export interface StoreTx {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
-  migrate(): Promise<void>;
+  /** Applies the migrations the database lacks; returns those it applied (none when it was up to date). */
+  migrate(): Promise<Migration[]>;
   /** Commits when `work` resolves, rolls back when it throws. */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
   getEvent(id: string): Promise<StoredEvent | null>;

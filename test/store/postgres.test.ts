@@ -145,8 +145,8 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
       const names = (migrations: typeof postgresMigrations) => migrations.map(({ version, name }) => ({ version, name }));
       expect(names(postgresMigrations)).toEqual(names(sqliteMigrations));
       const store = open();
-      expect((await store.applyMigrations()).map((migration) => migration.version)).toEqual(postgresMigrations.map((m) => m.version));
-      expect(await store.applyMigrations()).toEqual([]);
+      expect((await store.migrate()).map((migration) => migration.version)).toEqual(postgresMigrations.map((m) => m.version));
+      expect(await store.migrate()).toEqual([]);
       const rows = await adminQuery(
         `SELECT version, name, applied_at FROM ${schema.name}.schema_migrations ORDER BY version`,
       );
@@ -155,7 +155,7 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
 
     it('migrates once when three replicas start at the same time', async () => {
       const replicas = [open(), open(), open()];
-      const applied = await Promise.all(replicas.map((replica) => replica.applyMigrations()));
+      const applied = await Promise.all(replicas.map((replica) => replica.migrate()));
       expect(applied.map((migrations) => migrations.length).sort()).toEqual([0, 0, postgresMigrations.length]);
       const rows = await adminQuery(`SELECT version FROM ${schema.name}.schema_migrations`);
       expect(rows).toHaveLength(postgresMigrations.length);

@@ -66,8 +66,8 @@ describe('SQLite store', () => {
 
   it('records every applied migration with its version, name and time', async () => {
     const store = new SqliteStore(path);
-    await store.migrate();
-    await store.migrate();
+    expect(await store.migrate()).toEqual(sqliteMigrations);
+    expect(await store.migrate()).toEqual([]);
     await store.close();
     const rows = inspect((db) => db.prepare('SELECT version, name, applied_at FROM schema_migrations').all());
     expect(rows.map((row) => ({ ...row }))).toEqual(
