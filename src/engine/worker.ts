@@ -21,7 +21,6 @@ import { describeFailure, invokePlugin, isRetryable, pluginContext } from './run
 import { CircuitOpenError, type TargetGuards } from './target-guards.ts';
 
 export const DELIVERY_DEAD_EVENT = 'switchboard.delivery_dead';
-const RESPONSE_EXCERPT_BYTES = 1024;
 const attemptSpanName = spanNames('deliver');
 
 export interface WorkerOptions {
@@ -250,7 +249,8 @@ export class DeliveryWorker {
       succeeded: verdict.state === 'succeeded',
       statusCode: response?.status,
       error: failure,
-      response: response?.body === undefined ? undefined : excerpt(response.body),
+      // The store keeps only the first KiB (truncateResponse).
+      response: response?.body,
     };
     let queued = false;
     const recorded = await store.transaction(async (tx) => {
@@ -369,9 +369,4 @@ function rulesById(rules: RuleSet): Map<string, CompiledRule> {
 
 function orderingOf(event: StoredEvent) {
   return { id: event.id, name: event.name, createdAt: event.createdAt, seq: event.seq };
-}
-
-function excerpt(body: string): string {
-  const bytes = Buffer.from(body);
-  return bytes.length <= RESPONSE_EXCERPT_BYTES ? body : bytes.subarray(0, RESPONSE_EXCERPT_BYTES).toString('utf8');
 }

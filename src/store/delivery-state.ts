@@ -17,7 +17,3 @@ export const REPLAYABLE_STATES: readonly DeliveryState[] = ['dead', 'cancelled',
 
 /** States an operator may cancel from. */
 export const CANCELLABLE_STATES: readonly DeliveryState[] = ['pending', 'failed-waiting-retry'];
-
-export function isDeliveryState(value: string): value is DeliveryState {
-  return (DELIVERY_STATES as readonly string[]).includes(value);
-}
