@@ -15,7 +15,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import type { LiveKitEvent } from '../src/livekit/event-types.ts';
 import { DEFAULT_POOL_SIZE } from '../src/store/postgres/connection.ts';
-import { topSelfTime } from './cpu-profile.ts';
+import { describeProfile } from './cpu-profile.ts';
 import { describeForeignCpu, startForeignCpuMeter, startProcessCpuMeter } from './cpu-usage.ts';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, type LoadResult } from './load.ts';
@@ -603,7 +603,6 @@ function printProfiles(dir: string): void {
   const files = readdirSync(dir).filter((file) => file.endsWith('.cpuprofile'));
   for (const file of files) {
     console.log(`\nSwitchboard CPU profile (${join(dir, file)}), top self time over the whole process life:`);
-    const rows = topSelfTime(join(dir, file), 25).map((entry) => [formatNumber(entry.percent, 1) + '%', formatNumber(entry.ms), entry.function]);
-    console.log(textTable([['self', 'ms', 'function'], ...rows]));
+    console.log(describeProfile(join(dir, file)));
   }
 }

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { buildContext } from '../src/livekit/event.ts';
 import { loadPlugins } from '../src/plugins/registry.ts';
 import { loadRules } from '../src/rules/load.ts';
-import { topSelfTime } from './cpu-profile.ts';
+import { describeProfile } from './cpu-profile.ts';
 import { describeForeignCpu, startForeignCpuMeter } from './cpu-usage.ts';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult, type ResponseInspector } from './load.ts';
@@ -285,7 +285,6 @@ function printProfile(dir: string): void {
   const files = readdirSync(dir).filter((file) => file.endsWith('.cpuprofile'));
   for (const file of files) {
     console.log(`\nSwitchboard CPU profile (${file}), top self time over the whole process life:`);
-    const rows = topSelfTime(join(dir, file), 20).map((entry) => [formatNumber(entry.percent, 1) + '%', formatNumber(entry.ms), entry.function]);
-    console.log(textTable([['self', 'ms', 'function'], ...rows]));
+    console.log(describeProfile(join(dir, file)));
   }
 }

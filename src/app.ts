@@ -43,7 +43,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     { dir: config.rulesDir, plugins: plugins.specs(), env: options.env ?? process.env },
     log,
   );
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, { onWarning: (message) => log.warn(message) });
   if (config.migrateOnStart) await store.migrate();
 
   let accepting = true;

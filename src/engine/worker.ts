@@ -5,6 +5,7 @@
  * that continues the trace of the webhook that queued its delivery.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import { isSwitchboardError } from '../errors.ts';
 import type { LiveKitEvent } from '../livekit/event-types.ts';
@@ -21,6 +22,12 @@ import { describeFailure, invokePlugin, isRetryable, pluginContext } from './run
 import { CircuitOpenError, type TargetGuards } from './target-guards.ts';
 
 export const DELIVERY_DEAD_EVENT = 'switchboard.delivery_dead';
+/**
+ * The least time between two claims. A claim is a query costing about as much as several attempts' bookkeeping;
+ * under steady traffic every commit that queues deliveries wakes the worker, and claiming at each wake-up would
+ * take them one or two at a time.
+ */
+const MIN_CLAIM_GAP_MS = 5;
 const attemptSpanName = spanNames('deliver');
 
 export interface WorkerOptions {
@@ -94,10 +101,14 @@ export class DeliveryWorker {
 
   async #run(): Promise<void> {
     const { store, guards, concurrency, log } = this.#options;
+    let lastClaimAt = -Infinity;
     while (!this.#stopping) {
+      const sinceLastClaim = performance.now() - lastClaimAt;
+      if (sinceLastClaim < MIN_CLAIM_GAP_MS) await sleep(MIN_CLAIM_GAP_MS - sinceLastClaim);
       const free = concurrency - this.#running.size;
       let claimed: Delivery[] = [];
       if (free > 0) {
+        lastClaimAt = performance.now();
         try {
           claimed = await store.transaction((tx) =>
             tx.claimDueDeliveries({

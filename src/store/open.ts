@@ -19,11 +19,16 @@ const ACCEPTED_FORMS =
  *   const store = await openStore('file:./data/switchboard.db');
  *   await store.migrate();
  */
-export async function openStore(url: string): Promise<Store> {
+export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresStore(url);
   const location = sqliteLocation(url);
   if (location !== ':memory:') createParentDirectory(location);
-  return new SqliteStore(location);
+  return new SqliteStore(location, options);
+}
+
+export interface OpenStoreOptions {
+  /** Told about trouble in the store's background work that no caller is waiting on. */
+  onWarning?: (message: string) => void;
 }
 
 function sqliteLocation(url: string): string {

@@ -1,15 +1,23 @@
 /**
- * Group commit for the SQLite writer. With `synchronous = FULL` every COMMIT waits for an fsync, and transactions
- * run one at a time; so transactions queued while a batch runs share one BEGIN … COMMIT, and one fsync serves them
- * all. Each runs in its own savepoint: a failing one is undone alone and its caller rejected at once, while the
- * others resolve only after the COMMIT that made them durable.
+ * Group commit for the SQLite writer. Transactions run one at a time, and each COMMIT costs a flush of the log to
+ * disk; so transactions queued while a batch runs share one BEGIN … COMMIT, and one flush serves them all. Each runs
+ * in its own savepoint: a failing one is undone alone and its caller rejected at once, while the others resolve only
+ * once the batch's COMMIT is durable (`committed`, see WalFlush). The next batch is written while a flush runs.
  */
-import { setImmediate as endOfTurn } from 'node:timers/promises';
+import { setImmediate as endOfTurn, setTimeout as sleep } from 'node:timers/promises';
 import { SwitchboardError } from '../errors.ts';
 import type { Connection } from './sqlite-connection.ts';
 
 /** Bounds how long the first transaction of a batch waits for the others before its COMMIT. */
 const MAX_BATCH = 64;
+/**
+ * A batch smaller than this stays open up to COMMIT_WINDOW_MS for more. BEGIN and COMMIT cost about as much as a
+ * transaction's own statements; at a steady few hundred transactions a second a batch of one would pay them for
+ * each. Larger batches mean the load is already high enough to fill them without waiting.
+ */
+const SMALL_BATCH = 4;
+const COMMIT_WINDOW_MS = 2;
+
 const MEMBER_SAVEPOINT = 'batch_member';
 
 interface QueuedWork {
@@ -23,11 +31,19 @@ export class GroupCommit {
   readonly #writes: SerialQueue;
   readonly #queue: QueuedWork[] = [];
   #draining = false;
+  /** Settles when the last batch's flush ends; null when none is running. */
+  #flushing: Promise<void> | null = null;
 
-  /** Batches run as tasks of `writes`, so whatever else holds the writer (migrations, close) waits its turn. */
-  constructor(connection: Connection, writes: SerialQueue) {
+  readonly #committed: () => Promise<void>;
+
+  /**
+   * Batches run as tasks of `writes`, so whatever else holds the writer (migrations, close) waits its turn.
+   * `committed` is called after each COMMIT and resolves once what has been committed is on disk.
+   */
+  constructor(connection: Connection, writes: SerialQueue, committed: () => Promise<void>) {
     this.#connection = connection;
     this.#writes = writes;
+    this.#committed = committed;
   }
 
   /** Runs `work` inside a transaction; resolves once the batch holding it has committed, rejects if it throws. */
@@ -55,30 +71,34 @@ export class GroupCommit {
   /** Settles every transaction it takes from the queue; never throws. */
   async #commitBatch(): Promise<void> {
     try {
-      this.#connection.exec('BEGIN IMMEDIATE');
+      this.#connection.run('BEGIN IMMEDIATE');
     } catch (error) {
       // The transactions queued behind would wait for the same lock: they fail together.
       for (const queued of this.#queue.splice(0, MAX_BATCH)) queued.reject(error);
       return;
     }
+    const openedAt = performance.now();
     const awaitingCommit: Array<{ queued: QueuedWork; value: unknown }> = [];
     let member: QueuedWork | undefined;
     try {
-      for (let taken = 0; taken < MAX_BATCH && this.#queue.length > 0; taken += 1) {
-        member = this.#queue.shift()!;
-        this.#connection.exec(`SAVEPOINT ${MEMBER_SAVEPOINT}`);
-        let value: unknown;
-        try {
-          value = await member.work();
-        } catch (error) {
-          member.reject(error);
-          this.#undoMember(error);
-          continue;
+      let taken = 0;
+      do {
+        for (; taken < MAX_BATCH && this.#queue.length > 0; taken += 1) {
+          member = this.#queue.shift()!;
+          this.#connection.run(`SAVEPOINT ${MEMBER_SAVEPOINT}`);
+          let value: unknown;
+          try {
+            value = await member.work();
+          } catch (error) {
+            member.reject(error);
+            this.#undoMember(error);
+            continue;
+          }
+          this.#connection.run(`RELEASE ${MEMBER_SAVEPOINT}`);
+          awaitingCommit.push({ queued: member, value });
         }
-        this.#connection.exec(`RELEASE ${MEMBER_SAVEPOINT}`);
-        awaitingCommit.push({ queued: member, value });
-      }
-      this.#connection.exec('COMMIT');
+      } while (taken < MAX_BATCH && (await this.#moreArrived(taken, openedAt)));
+      this.#connection.run('COMMIT');
     } catch (error) {
       this.#abandonBatch();
       // The last member taken may have been cut short between its savepoint and its release; if it had already
@@ -87,15 +107,41 @@ export class GroupCommit {
       for (const { queued } of awaitingCommit) queued.reject(batchLost(error));
       return;
     }
-    for (const { queued, value } of awaitingCommit) queued.resolve(value);
+    // Not awaited: the writer is free for the next batch while this one's flush runs.
+    const durable = this.#committed();
+    const flushed: Promise<void> = durable.then(ignore, ignore).then(() => {
+      if (this.#flushing === flushed) this.#flushing = null;
+    });
+    this.#flushing = flushed;
+    durable.then(
+      () => {
+        for (const { queued, value } of awaitingCommit) queued.resolve(value);
+      },
+      (error: unknown) => {
+        for (const { queued } of awaitingCommit) queued.reject(error);
+      },
+    );
+  }
+
+  /**
+   * Keeps the batch open while the previous batch's flush runs (this batch's own flush could not start before that
+   * one ends, so committing now gains nothing), and a small batch for the rest of its window. True when
+   * transactions arrived meanwhile.
+   */
+  async #moreArrived(taken: number, openedAt: number): Promise<boolean> {
+    const windowLeft = openedAt + COMMIT_WINDOW_MS - performance.now();
+    if (taken < SMALL_BATCH && windowLeft > 0) await sleep(windowLeft);
+    else if (this.#flushing !== null) await this.#flushing;
+    else return false;
+    return this.#queue.length > 0;
   }
 
   /** Undoes one failed transaction's writes; throws when SQLite has rolled back the whole batch by itself. */
   #undoMember(failure: unknown): void {
     // Some failures (a full disk, an I/O error) end the whole transaction, not only the statement that failed.
     if (!this.#connection.inTransaction) throw failure;
-    this.#connection.exec(`ROLLBACK TO ${MEMBER_SAVEPOINT}`);
-    this.#connection.exec(`RELEASE ${MEMBER_SAVEPOINT}`);
+    this.#connection.run(`ROLLBACK TO ${MEMBER_SAVEPOINT}`);
+    this.#connection.run(`RELEASE ${MEMBER_SAVEPOINT}`);
   }
 
   #abandonBatch(): void {
@@ -106,6 +152,8 @@ export class GroupCommit {
     }
   }
 }
+
+function ignore(): void {}
 
 function batchLost(cause: unknown): SwitchboardError {
   const reason = cause instanceof Error ? cause.message : String(cause);

@@ -19,7 +19,9 @@ import { sqliteMigrations } from './migrations/sqlite.ts';
 import { pageStart, toPage, type PageRequest } from './page.ts';
 import { decideTransition, type CurrentSession } from './session-transition.ts';
 import { Connection } from './sqlite-connection.ts';
+import { Checkpointer } from './sqlite-checkpointer.ts';
 import { GroupCommit, SerialQueue } from './sqlite-group-commit.ts';
+import { WalFlush } from './sqlite-wal-flush.ts';
 import type {
   AttemptVerdict,
   AuditEntry,
@@ -50,17 +52,22 @@ import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, SESSION_HISTORY_LIMIT, state, sta
 // node:sqlite is synchronous: waiting on another process's lock blocks the event loop for up to this long.
 const BUSY_TIMEOUT_MS = 5_000;
 
-// synchronous = FULL: an acknowledged event must survive a crash or power loss, not only a process exit.
+// synchronous = NORMAL: COMMIT does not wait for the disk, WalFlush makes each batch durable before it is
+// acknowledged, so an acknowledged event survives a crash or power loss, as with FULL, without blocking the loop.
+// wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of the COMMIT that crosses the threshold.
 const WRITER_PRAGMAS = `
   PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
   PRAGMA journal_mode = WAL;
-  PRAGMA synchronous = FULL;
+  PRAGMA synchronous = NORMAL;
+  PRAGMA wal_autocheckpoint = 0;
   PRAGMA foreign_keys = ON;
 `;
 const READER_PRAGMAS = `
   PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
   PRAGMA query_only = ON;
 `;
+
+const TX_SAVEPOINT = 'step';
 
 const DELIVERY_COLUMNS = `
   id, event_id AS eventId, event_seq AS eventSeq, event_name AS eventName, rule_id AS ruleId,
@@ -368,29 +375,45 @@ function byDueTimeThenId(a: Delivery, b: Delivery): number {
   return a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id;
 }
 
+export interface SqliteStoreOptions {
+  /** Told about trouble in background work (a failed checkpoint) that no caller is waiting on. */
+  onWarning?: (message: string) => void;
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #writer: Connection;
   readonly #reader: Connection;
   readonly #writes = new SerialQueue();
   readonly #commits: GroupCommit;
+  /** Both null in memory, where there is no disk to wait for and no log. */
+  readonly #walFlush: WalFlush | null;
+  readonly #checkpointer: Checkpointer | null;
   #closing: Promise<void> | null = null;
 
   /** Opens, creating if needed, the database at `location`: a file path or `:memory:`. */
-  constructor(location: string) {
+  constructor(location: string, options: SqliteStoreOptions = {}) {
+    const inMemory = location === ':memory:';
     this.#writer = new Connection(location, WRITER_PRAGMAS);
     // A second connection to `:memory:` would open another, empty database; in memory, reads share the writer.
-    this.#reader = location === ':memory:' ? this.#writer : this.#openReader(location);
-    this.#commits = new GroupCommit(this.#writer, this.#writes);
+    this.#reader = inMemory ? this.#writer : this.#openReader(location);
+    this.#walFlush = inMemory ? null : new WalFlush(location);
+    this.#checkpointer = inMemory ? null : new Checkpointer(location, { busyTimeoutMs: BUSY_TIMEOUT_MS, onWarning: options.onWarning });
+    this.#commits = new GroupCommit(this.#writer, this.#writes, () => {
+      this.#checkpointer?.committed();
+      return this.#durable();
+    });
   }
 
   async migrate(): Promise<Migration[]> {
     this.#assertOpen();
-    return this.#writes.run(async () => {
+    const applied = await this.#writes.run(async () => {
       this.#writer.exec(SQL.createSchemaMigrations);
-      const applied = this.#writer.all<{ version: number }>(SQL.appliedVersions).map((row) => row.version);
-      return pendingMigrations(sqliteMigrations, applied).filter((migration) => this.#applyMigration(migration));
+      const done = this.#writer.all<{ version: number }>(SQL.appliedVersions).map((row) => row.version);
+      return pendingMigrations(sqliteMigrations, done).filter((migration) => this.#applyMigration(migration));
     });
+    await this.#durable();
+    return applied;
   }
 
   /** Transactions queued together commit together: each resolves once its batch is durable (see GroupCommit). */
@@ -525,10 +548,16 @@ export class SqliteStore implements Store {
   /** Lets transactions already started or queued finish, then closes; later calls get E_STORE_UNAVAILABLE. */
   close(): Promise<void> {
     this.#closing ??= this.#writes.run(async () => {
+      await this.#checkpointer?.stop();
+      await this.#walFlush?.close();
       this.#reader.close();
       this.#writer.close();
     });
     return this.#closing;
+  }
+
+  #durable(): Promise<void> {
+    return this.#walFlush?.flush() ?? Promise.resolve();
   }
 
   #openReader(location: string): Connection {
@@ -568,7 +597,6 @@ export class SqliteStore implements Store {
 class SqliteTx implements StoreTx {
   readonly #connection: Connection;
   #ended = false;
-  #savepoints = 0;
 
   constructor(connection: Connection) {
     this.#connection = connection;
@@ -625,18 +653,18 @@ class SqliteTx implements StoreTx {
     return decision;
   }
 
+  /** Savepoints nest, and each RELEASE or ROLLBACK TO names the innermost of that name: one name serves them all. */
   async savepoint<T>(work: () => Promise<T>): Promise<T> {
-    const name = `savepoint_${++this.#savepoints}`;
-    this.#db.exec(`SAVEPOINT ${name}`);
+    this.#db.run(`SAVEPOINT ${TX_SAVEPOINT}`);
     let result: T;
     try {
       result = await work();
     } catch (error) {
-      this.#db.exec(`ROLLBACK TO ${name}`);
-      this.#db.exec(`RELEASE ${name}`);
+      this.#db.run(`ROLLBACK TO ${TX_SAVEPOINT}`);
+      this.#db.run(`RELEASE ${TX_SAVEPOINT}`);
       throw error;
     }
-    this.#db.exec(`RELEASE ${name}`);
+    this.#db.run(`RELEASE ${TX_SAVEPOINT}`);
     return result;
   }
 

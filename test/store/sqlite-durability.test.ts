@@ -1,0 +1,96 @@
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { eventRecord } from './store-contract.ts';
+
+/** The prototype of node:fs/promises' FileHandle, which the store flushes its write-ahead log through. */
+async function fileHandlePrototype(): Promise<{ datasync(): Promise<void> }> {
+  const handle = await open(import.meta.filename, 'r');
+  await handle.close();
+  return Object.getPrototypeOf(handle);
+}
+
+describe('SQLite durability', () => {
+  let dir: string;
+  let path: string;
+  let store: SqliteStore;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchboard-durability-'));
+    path = join(dir, 'switchboard.db');
+    store = new SqliteStore(path);
+    await store.migrate();
+  });
+
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const record = (id: string) => store.transaction((tx) => tx.recordEvent(eventRecord(id)));
+
+  it('acknowledges a transaction only once the write-ahead log has been flushed to disk', async () => {
+    const prototype = await fileHandlePrototype();
+    const originalDatasync = prototype.datasync;
+    let releaseFlush!: () => void;
+    const flushHeld = new Promise<void>((resolve) => (releaseFlush = resolve));
+    const flushed: string[] = [];
+    vi.spyOn(prototype, 'datasync').mockImplementation(async function (this: { datasync(): Promise<void> }) {
+      await flushHeld;
+      await originalDatasync.call(this);
+      flushed.push('log');
+    });
+
+    let acknowledged = false;
+    const committed = record('EV_held').then(() => (acknowledged = true));
+    await sleep(50);
+    // Committed (another connection could read it) but not yet on disk: not acknowledged.
+    expect(await store.getEvent('EV_held')).not.toBeNull();
+    expect(acknowledged).toBe(false);
+
+    releaseFlush();
+    await committed;
+    expect(flushed).toEqual(['log']);
+  });
+
+  it('fails the transactions of a batch whose flush fails, with E_STORE_UNAVAILABLE, and flushes again after', async () => {
+    const prototype = await fileHandlePrototype();
+    const originalDatasync = prototype.datasync;
+    let failures = 1;
+    vi.spyOn(prototype, 'datasync').mockImplementation(async function (this: { datasync(): Promise<void> }) {
+      if (failures-- > 0) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      return originalDatasync.call(this);
+    });
+
+    const outcomes = await Promise.allSettled([record('EV_a'), record('EV_b')]);
+    expect(outcomes).toMatchObject([
+      { status: 'rejected', reason: { code: 'E_STORE_UNAVAILABLE', message: expect.stringContaining('EIO') } },
+      { status: 'rejected', reason: { code: 'E_STORE_UNAVAILABLE' } },
+    ]);
+    await expect(record('EV_after')).resolves.toBeDefined();
+  });
+
+  it('checkpoints the write-ahead log into the database file in the background, while open', async () => {
+    const before = (await stat(path)).size;
+    // One at a time: each is a COMMIT of its own, and the checkpointer counts commits.
+    for (let index = 0; index < 100; index += 1) await record(`EV_${index}`);
+    // A checkpoint copies pages from the log into the database file, which grows; the writer never does it itself.
+    for (let waited = 0; (await stat(path)).size === before; waited += 20) {
+      if (waited > 5_000) throw new Error('no checkpoint within 5 s');
+      await sleep(20);
+    }
+    expect((await stat(path)).size).toBeGreaterThan(before);
+    expect(await store.getEvent('EV_99')).not.toBeNull();
+  });
+
+  it('keeps everything across a close and reopen, after checkpoints ran', async () => {
+    for (let round = 0; round < 100; round += 1) await record(`EV_${round}`);
+    await store.close();
+    store = new SqliteStore(path);
+    for (let round = 0; round < 100; round += 1) expect(await store.getEvent(`EV_${round}`)).not.toBeNull();
+  });
+});
