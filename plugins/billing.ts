@@ -11,7 +11,7 @@ import {
   type Rounding,
 } from './billing/measure.ts';
 import { providerUrl, usageRequest, type Provider, type ReportedUsage } from './billing/providers.ts';
-import { failureFor, readExcerpt } from './http-client/response.ts';
+import { failureFor } from './http-client/response.ts';
 import { send } from './http-client/send.ts';
 import { destination } from './http-client/url-policy.ts';
 
@@ -160,12 +160,11 @@ export default definePlugin<BillingParams, BillingResult, UsageReport>({
     const started = performance.now();
     const request = usageRequest(report.provider, report.usage);
     const timeoutMs = durationMs(report.timeout ?? DEFAULT_TIMEOUT);
-    const response = await send(
+    const { response, excerpt } = await send(
       request.url,
       { method: 'POST', headers: request.headers, body: request.body },
-      { timeout: AbortSignal.timeout(timeoutMs), timeoutMs, outer: ctx.signal },
+      { timeoutMs, outer: ctx.signal },
     );
-    const excerpt = await readExcerpt(response);
     ctx.recordResponse({ status: response.status, body: excerpt });
     const failure = failureFor(request.url.origin, response, excerpt);
     if (failure !== undefined) throw failure;

@@ -1,6 +1,6 @@
 import { definePlugin, DURATION_PATTERN, durationMs, isTemplated, PermanentError, type PluginContext } from '../src/plugins/contract.ts';
 import { encodeBody, type ContentType, type EncodedBody } from './http/request-body.ts';
-import { failureFor, readExcerpt } from './http-client/response.ts';
+import { failureFor } from './http-client/response.ts';
 import { send } from './http-client/send.ts';
 import { checkSigning, signatureHeaders, signingHeaderNames, type Signing } from './http/signing.ts';
 import { checkDestination, destination } from './http-client/url-policy.ts';
@@ -126,12 +126,11 @@ export default definePlugin<HttpParams, HttpResult>({
     const method = params.method ?? 'POST';
     const body = method === 'GET' ? undefined : encodeBody(params.body === undefined ? ctx.event : params.body, params.contentType ?? 'json');
     const timeoutMs = durationMs(params.timeout ?? DEFAULT_TIMEOUT);
-    const response = await send(
+    const { response, excerpt } = await send(
       url,
       { method, headers: requestHeaders(params, body, ctx), body: body?.text },
-      { timeout: AbortSignal.timeout(timeoutMs), timeoutMs, outer: ctx.signal },
+      { timeoutMs, outer: ctx.signal },
     );
-    const excerpt = await readExcerpt(response);
     ctx.recordResponse({ status: response.status, body: excerpt });
     const failure = failureFor(url.origin, response, excerpt);
     if (failure !== undefined) throw failure;

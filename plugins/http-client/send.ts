@@ -6,6 +6,7 @@
 import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Span, type SpanOptions } from '@opentelemetry/api';
 import pRetry from 'p-retry';
 import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
+import { readExcerpt } from './response.ts';
 
 /** Failures of a connection that the same request, sent again a moment later, usually gets past. */
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'UND_ERR_SOCKET', 'EAI_AGAIN']);
@@ -16,31 +17,72 @@ const tracer = trace.getTracer('livekit-switchboard/http');
 const CLIENT: SpanOptions = Object.freeze({ kind: SpanKind.CLIENT });
 const headerSetter = { set: (headers: Headers, name: string, value: string) => headers.set(name, value) };
 
-export interface Deadline {
-  /** Aborts when the plugin's own `timeout` is up. */
-  timeout: AbortSignal;
+export interface Limits {
+  /** The plugin's own `timeout`, for sending the request and reading the answer's excerpt. */
   timeoutMs: number;
   /** The engine's signal: the action's time is up or the process is stopping. */
   outer: AbortSignal;
 }
 
+export interface Answer {
+  response: Response;
+  /** The start of the body (see readExcerpt); the rest is read and discarded or abandoned. */
+  excerpt: string;
+}
+
 /**
- * Sends the request. Safe to repeat after a reset connection even if the target saw the first copy: every copy
- * carries the same Idempotency-Key (and webhook-id).
+ * Sends the request and reads the answer's excerpt within the limits. Safe to repeat after a reset connection even
+ * if the target saw the first copy: every copy carries the same Idempotency-Key (and webhook-id).
  */
-export async function send(url: URL, init: RequestInit, deadline: Deadline): Promise<Response> {
-  const signal = AbortSignal.any([deadline.outer, deadline.timeout]);
+export async function send(url: URL, init: RequestInit, limits: Limits): Promise<Answer> {
+  const deadline = new Deadline(limits);
+  const { signal } = deadline;
   let tries = 0;
   try {
-    return await pRetry(
+    const response = await pRetry(
       () => {
         tries += 1;
         return tracedFetch(url, { ...init, redirect: 'manual', signal }, tries - 1);
       },
       { ...QUICK_RETRIES, signal, shouldRetry: ({ error }) => errorCodes(error).some((code) => TRANSIENT_CODES.has(code)) },
     );
+    return { response, excerpt: await readExcerpt(response) };
   } catch (error) {
-    throw unanswered(error, url.origin, tries, deadline);
+    throw unanswered(error, url.origin, tries, limits, deadline.timedOut);
+  } finally {
+    deadline.end();
+  }
+}
+
+/**
+ * One signal for the plugin's timeout and the engine's signal. Not AbortSignal.timeout and AbortSignal.any: their
+ * timer outlives the request until it fires, so at a thousand requests a second with a 15 s timeout some fifteen
+ * thousand timers, signals and weak references stay alive, and every young-generation GC copies them.
+ */
+class Deadline {
+  readonly #controller = new AbortController();
+  readonly #outer: AbortSignal;
+  readonly #timer: NodeJS.Timeout;
+  readonly #onOuterAbort = () => this.#controller.abort(this.#outer.reason);
+  timedOut = false;
+
+  constructor({ timeoutMs, outer }: Limits) {
+    this.#outer = outer;
+    this.#timer = setTimeout(() => {
+      this.timedOut = true;
+      this.#controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+    }, timeoutMs);
+    if (outer.aborted) this.#onOuterAbort();
+    else outer.addEventListener('abort', this.#onOuterAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  end(): void {
+    clearTimeout(this.#timer);
+    this.#outer.removeEventListener('abort', this.#onOuterAbort);
   }
 }
 
@@ -94,15 +136,15 @@ function redactedUrl(url: URL): string {
 }
 
 /** The contract's error for a request that got no answer. */
-function unanswered(error: unknown, origin: string, tries: number, deadline: Deadline): Error {
-  if (deadline.outer.aborted) {
-    return new RetryableError(`request to ${origin} was cut short: ${reasonOf(deadline.outer)}`, {
+function unanswered(error: unknown, origin: string, tries: number, limits: Limits, timedOut: boolean): Error {
+  if (limits.outer.aborted) {
+    return new RetryableError(`request to ${origin} was cut short: ${reasonOf(limits.outer)}`, {
       code: 'E_HTTP_ABORTED',
       cause: error,
     });
   }
-  if (deadline.timeout.aborted) {
-    return new RetryableError(`${origin} did not answer within ${deadline.timeoutMs} ms`, { code: 'E_HTTP_TIMEOUT', cause: error });
+  if (timedOut) {
+    return new RetryableError(`${origin} did not answer within ${limits.timeoutMs} ms`, { code: 'E_HTTP_TIMEOUT', cause: error });
   }
   const codes = errorCodes(error);
   const detail = deepestMessage(error);

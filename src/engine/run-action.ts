@@ -137,6 +137,9 @@ export async function preparePlugin(
   return prepared;
 }
 
+/** Why an action's signal aborts once the action is over: whatever it started and left running should stop. */
+const ACTION_FINISHED = Object.freeze(new Error('the action has finished'));
+
 async function withDeadline<T>(work: (signal: AbortSignal) => Promise<T> | T, timeoutMs: number, stop?: AbortSignal): Promise<T> {
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new ActionTimeout(timeoutMs)), timeoutMs);
@@ -152,7 +155,7 @@ async function withDeadline<T>(work: (signal: AbortSignal) => Promise<T> | T, ti
   } finally {
     clearTimeout(timer);
     stop?.removeEventListener('abort', onStop);
-    if (!deadline.signal.aborted) deadline.abort(new Error('the action has finished'));
+    if (!deadline.signal.aborted) deadline.abort(ACTION_FINISHED);
   }
 }
 

@@ -141,6 +141,14 @@ describe('how the http plugin classifies answers', () => {
     expect(responses).toEqual([{ status: 202, body: 'queued' }]);
   });
 
+  it('leaves no timer behind once the answer is in, however long its timeout', async () => {
+    receiver.behave(status(200, {}, 'ok'));
+    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+    const before = timers();
+    for (let request = 0; request < 5; request += 1) await run({ url: receiver.url, timeout: '10m' });
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+
   it('keeps only the first KiB of a long answer', async () => {
     receiver.behave(status(500, {}, 'é'.repeat(5000)));
     const { ctx, responses } = context();
