@@ -63,6 +63,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     inlineActionTimeoutMs: config.inlineActionTimeoutMs,
     asyncActionTimeoutMs: config.actionTimeoutMs,
     onQueued: () => worker.wake(),
+    reserve: (target) => worker.reserve(target),
   });
   const worker: DeliveryWorker = new DeliveryWorker({
     store,

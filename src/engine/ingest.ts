@@ -17,10 +17,11 @@ import type { CompiledAction, CompiledRule, RuleSet } from '../rules/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { context, contextWithSpan, failSpan, INTERNAL, spanNames, traceContextOf, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
-import type { ActionOutcome, OrderingEvent, Store, StoreTx } from '../store/store.ts';
+import type { ActionOutcome, Delivery, DeliveryLease, NewDelivery, OrderingEvent, Store, StoreTx } from '../store/store.ts';
 import { delayBefore, retrySchedule } from './retry-schedule.ts';
 import { describeFailure, invokePlugin, pluginContext, prepareAction, prepareContext, preparePlugin, type ActionParts } from './run-action.ts';
 import { usageLedger } from './usage-ledger.ts';
+import type { KnownEvent, Reservation } from './worker.ts';
 
 export interface IncomingEvent {
   /** The body exactly as received. */
@@ -48,8 +49,18 @@ export interface IngestDependencies {
   metrics: Metrics;
   inlineActionTimeoutMs: number;
   asyncActionTimeoutMs: number;
-  /** Told after a commit that queued deliveries, so a worker can pick them up at once. */
+  /** Told after a commit that queued deliveries its worker did not take over, so it can claim them at once. */
   onQueued?: () => void;
+  /** Asks this process's worker to take a delivery being queued (DeliveryWorker.reserve). */
+  reserve?: (target: string) => Reservation | null;
+}
+
+/** A delivery offered to the worker while its transaction runs; settled once the transaction has. */
+interface Handoff {
+  reservation: Reservation;
+  /** Null when the store wrote it pending after all (target disabled, ordering group busy). */
+  delivery: Delivery | null;
+  event: KnownEvent;
 }
 
 export interface Ingestion {
@@ -63,7 +74,8 @@ const actionSpanName = spanNames('action');
 export function createIngestion(deps: IngestDependencies): Ingestion {
   const { metrics } = deps;
 
-  async function ingestWithin(tx: StoreTx, incoming: IncomingEvent, parent: Context): Promise<IngestResult> {
+  /** `handoffs`: where deliveries leased to this process's worker are noted; without it, none are. */
+  async function ingestWithin(tx: StoreTx, incoming: IncomingEvent, parent: Context, handoffs?: Handoff[]): Promise<IngestResult> {
     const { event } = incoming;
     const eventId = dedupeKey(event, incoming.body);
     const createdAt = eventCreatedAt(event);
@@ -87,7 +99,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     for (const rule of matchedRules) {
       metrics.ruleMatched(rule.id);
       for (const action of rule.actions) {
-        const step = { tx, event, context: eventContext, ordering, rule, action, parent };
+        const step = { tx, event, context: eventContext, ordering, rule, action, parent, handoffs };
         actions.push(action.mode === 'inline' ? await runInline(step) : await enqueue(step));
       }
     }
@@ -112,6 +124,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     rule: CompiledRule;
     action: CompiledAction;
     parent: Context;
+    handoffs: Handoff[] | undefined;
   }
 
   /** Runs in its own savepoint: a failed action's writes are undone, the event and other actions are kept. */
@@ -186,7 +199,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       }
     }
     const schedule = retrySchedule(action.retry);
-    const deliveryId = await tx.enqueueDelivery({
+    const queued: NewDelivery = {
       eventId: ordering.id,
       eventSeq: ordering.seq,
       eventName: ordering.name,
@@ -201,8 +214,18 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       timeoutMs: action.timeoutMs ?? deps.asyncActionTimeoutMs,
       dueAt: new Date(Date.now() + delayBefore(schedule.delays, 1)),
       traceContext: traceContextOf(parent),
-    });
-    return { rule: rule.id, plugin: action.plugin, status: 'queued', result: { delivery_id: deliveryId } };
+    };
+    // Due at once: this process's worker may take it over, saving a claim.
+    const reservation = step.handoffs && queued.dueAt.getTime() <= Date.now() ? (deps.reserve?.(queued.target) ?? null) : null;
+    const { id, leased } = await tx.enqueueDelivery(queued, reservation?.lease);
+    if (reservation) {
+      step.handoffs!.push({
+        reservation,
+        delivery: leased ? leasedDelivery(queued, id, reservation.lease) : null,
+        event: { body: step.event, ordering },
+      });
+    }
+    return { rule: rule.id, plugin: action.plugin, status: 'queued', result: { delivery_id: id } };
   }
 
   function actionParts({ event, ordering, rule, action }: Step, mode: ActionMode): ActionParts {
@@ -218,9 +241,42 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
   return {
     ingestWithin,
     async ingest(incoming, parent) {
-      const result = await deps.store.transaction((tx) => ingestWithin(tx, incoming, parent));
-      if (result.actions.some((action) => action.status === 'queued')) deps.onQueued?.();
+      const handoffs: Handoff[] = [];
+      let result: IngestResult;
+      try {
+        result = await deps.store.transaction((tx) => ingestWithin(tx, incoming, parent, handoffs));
+      } catch (error) {
+        for (const handoff of handoffs) handoff.reservation.release();
+        throw error;
+      }
+      let adopted = 0;
+      for (const { reservation, delivery, event } of handoffs) {
+        if (delivery === null) {
+          reservation.release();
+        } else {
+          reservation.adopt(delivery, event);
+          adopted += 1;
+        }
+      }
+      const queued = result.actions.filter((action) => action.status === 'queued').length;
+      if (queued > adopted) deps.onQueued?.();
       return result;
     },
+  };
+}
+
+/** The delivery as the store wrote it under the lease. */
+function leasedDelivery(queued: NewDelivery, id: number, lease: DeliveryLease): Delivery {
+  const now = new Date();
+  return {
+    ...queued,
+    id,
+    state: 'running',
+    attempts: 0,
+    lastError: null,
+    createdAt: now,
+    updatedAt: now,
+    leaseOwner: lease.owner,
+    leaseExpiresAt: lease.expiresAt,
   };
 }

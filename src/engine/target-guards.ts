@@ -79,6 +79,12 @@ export class TargetGuards {
     return blocked;
   }
 
+  /** Whether `target` is among the blocked ones. */
+  blocks(target: string, now = Date.now()): boolean {
+    const guard = this.#guards.get(target);
+    return guard !== undefined && (!this.#circuitAdmits(guard) || this.#waitFor(guard, now) > 0);
+  }
+
   /** Takes a slot under the target's rate limit, or says when one frees up. */
   admit(target: string, limit: RateLimit | undefined, now = Date.now()): Admission {
     const guard = this.#guard(target);

@@ -12,7 +12,7 @@ import type { LiveKitEvent } from '../livekit/event-types.ts';
 import type { AttemptResponse } from '../plugins/contract.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { CompiledRule, RateLimit, RuleSet } from '../rules/types.ts';
-import type { AttemptVerdict, Delivery, DeliveryAttempt, Store, StoredEvent, StoreTx } from '../store/store.ts';
+import type { AttemptVerdict, Delivery, DeliveryAttempt, DeliveryLease, OrderingEvent, Store, StoredEvent, StoreTx } from '../store/store.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { context, contextFrom, contextWithSpan, failSpan, INTERNAL, spanNames, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
@@ -47,6 +47,21 @@ export interface WorkerOptions {
   random?: () => number;
 }
 
+/** The event of a delivery, as its ingest already has it in memory. */
+export interface KnownEvent {
+  body: LiveKitEvent;
+  ordering: OrderingEvent;
+}
+
+/** A slot held for a delivery being queued by a transaction not yet committed (see DeliveryWorker.reserve). */
+export interface Reservation {
+  lease: DeliveryLease;
+  /** The transaction committed the delivery leased to this worker: its attempt starts now. */
+  adopt(delivery: Delivery, event: KnownEvent): void;
+  /** The delivery was written without the lease, or not at all. */
+  release(): void;
+}
+
 export class DeliveryWorker {
   /** Names this worker's leases in the store. */
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -57,6 +72,10 @@ export class DeliveryWorker {
   #stopping = false;
   #wake: (() => void) | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** Slots held by reservations. */
+  #reserved = 0;
+  /** Whether due deliveries may be waiting in the store, so a slot freeing up is worth a claim. */
+  #backlog = true;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -73,7 +92,34 @@ export class DeliveryWorker {
 
   /** Looks for due deliveries now instead of at the next poll. */
   wake(): void {
+    this.#backlog = true;
     this.#wake?.();
+  }
+
+  /**
+   * Holds a slot for a delivery to `target` that a transaction is queueing, so that it is written already leased to
+   * this worker and starts as soon as the transaction commits, with no claim (see StoreTx.enqueueDelivery). Null
+   * when the worker is not running or stopping, has no free slot, or the target is blocked: the delivery is then
+   * written pending and claimed as usual.
+   */
+  reserve(target: string): Reservation | null {
+    if (this.#loop === undefined || this.#stopping) return null;
+    if (this.#running.size + this.#reserved >= this.#options.concurrency || this.#options.guards.blocks(target)) return null;
+    this.#reserved += 1;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.#reserved -= 1;
+    };
+    return {
+      lease: { owner: this.owner, expiresAt: new Date(Date.now() + this.#options.leaseMs) },
+      adopt: (delivery, event) => {
+        release();
+        this.#track(delivery, event);
+      },
+      release,
+    };
   }
 
   /**
@@ -105,10 +151,12 @@ export class DeliveryWorker {
     while (!this.#stopping) {
       const sinceLastClaim = performance.now() - lastClaimAt;
       if (sinceLastClaim < MIN_CLAIM_GAP_MS) await sleep(MIN_CLAIM_GAP_MS - sinceLastClaim);
-      const free = concurrency - this.#running.size;
+      const free = concurrency - this.#running.size - this.#reserved;
       let claimed: Delivery[] = [];
       if (free > 0) {
         lastClaimAt = performance.now();
+        // A claim that fills every free slot may have left more behind.
+        this.#backlog = false;
         try {
           claimed = await store.transaction((tx) =>
             tx.claimDueDeliveries({
@@ -123,8 +171,9 @@ export class DeliveryWorker {
           log.error({ err: error }, 'claiming deliveries failed; trying again at the next poll');
         }
         for (const delivery of claimed) this.#track(delivery);
+        if (claimed.length === free) this.#backlog = true;
       }
-      if (claimed.length < free || free === 0) await this.#idle();
+      if (claimed.length < free || free <= 0) await this.#idle();
     }
   }
 
@@ -139,20 +188,20 @@ export class DeliveryWorker {
     });
   }
 
-  #track(delivery: Delivery): void {
-    const attempt = this.#attempt(delivery)
+  #track(delivery: Delivery, event?: KnownEvent): void {
+    const attempt = this.#attempt(delivery, event)
       .catch((error: unknown) => {
         this.#options.log.error({ err: error, delivery_id: delivery.id }, 'recording a delivery attempt failed; its lease will expire and it runs again');
       })
       .finally(() => {
         this.#running.delete(delivery.id);
         // A claim is a query: wait until half the slots are free (or the poll) rather than claim one at a time.
-        if (this.#running.size <= this.#options.concurrency / 2) this.wake();
+        if (this.#backlog && this.#running.size <= this.#options.concurrency / 2) this.#wake?.();
       });
     this.#running.set(delivery.id, attempt);
   }
 
-  async #attempt(delivery: Delivery): Promise<void> {
+  async #attempt(delivery: Delivery, event: KnownEvent | undefined): Promise<void> {
     const { store, guards } = this.#options;
     const admission = guards.admit(delivery.target, this.#rateLimitOf(delivery));
     if (!admission.admitted) {
@@ -162,7 +211,7 @@ export class DeliveryWorker {
     const parent = contextFrom(delivery.traceContext);
     const span = tracer.startSpan(attemptSpanName(delivery.plugin), INTERNAL, parent);
     try {
-      await this.#attemptIn(delivery, admission.release, span, contextWithSpan(parent, span));
+      await this.#attemptIn(delivery, event, admission.release, span, contextWithSpan(parent, span));
     } catch (error) {
       failSpan(span, error);
       throw error;
@@ -172,7 +221,7 @@ export class DeliveryWorker {
   }
 
   /** One attempt, run with `span` active in `spanContext`. */
-  async #attemptIn(delivery: Delivery, release: () => void, span: Span, spanContext: Context): Promise<void> {
+  async #attemptIn(delivery: Delivery, known: KnownEvent | undefined, release: () => void, span: Span, spanContext: Context): Promise<void> {
     const { store, plugins, guards, log, metrics } = this.#options;
     const number = delivery.attempts + 1;
     if (span.isRecording()) {
@@ -196,14 +245,13 @@ export class DeliveryWorker {
     let disableTarget = false;
     try {
       const plugin = plugins.get(delivery.plugin);
-      const event = await store.getEvent(delivery.eventId);
+      const event = known ?? (await this.#storedEvent(delivery.eventId));
       if (!plugin || !event) {
         throw Object.assign(new Error(plugin ? `event ${delivery.eventId} is not in the store` : `plugin "${delivery.plugin}" is not loaded`), {
           code: 'E_PLUGIN_INVALID',
           retryable: false,
         });
       }
-      const body = JSON.parse(event.body) as LiveKitEvent;
       await guards.run(delivery.target, () =>
         // The plugin runs with the attempt's span active: what it traces (the http plugin's request) joins in.
         context.with(spanContext, () =>
@@ -213,7 +261,7 @@ export class DeliveryWorker {
             (signal) =>
               pluginContext(
                 {
-                  event: body,
+                  event: event.body,
                   eventId: delivery.eventId,
                   ruleId: delivery.ruleId,
                   actionIndex: delivery.actionIndex,
@@ -221,7 +269,7 @@ export class DeliveryWorker {
                   attempt: number,
                   log,
                   logFields: { delivery_id: delivery.id, ...traceFields },
-                  transition: (request) => store.transaction((tx) => tx.transitionSession(request, orderingOf(event))),
+                  transition: (request) => store.transaction((tx) => tx.transitionSession(request, event.ordering)),
                   recordResponse: (answer) => {
                     response = answer;
                   },
@@ -351,6 +399,11 @@ export class DeliveryWorker {
   }
 
   /** The rate limit in force for the delivery's action: rule changes apply to deliveries already queued. */
+  async #storedEvent(eventId: string): Promise<KnownEvent | null> {
+    const event = await this.#options.store.getEvent(eventId);
+    return event === null ? null : knownEvent(event);
+  }
+
   #rateLimitOf(delivery: Delivery): RateLimit | undefined {
     return rulesById(this.#options.currentRules()).get(delivery.ruleId)?.actions[delivery.actionIndex]?.rateLimit;
   }
@@ -378,6 +431,9 @@ function rulesById(rules: RuleSet): Map<string, CompiledRule> {
   return byId;
 }
 
-function orderingOf(event: StoredEvent) {
-  return { id: event.id, name: event.name, createdAt: event.createdAt, seq: event.seq };
+function knownEvent(event: StoredEvent): KnownEvent {
+  return {
+    body: JSON.parse(event.body) as LiveKitEvent,
+    ordering: { id: event.id, name: event.name, createdAt: event.createdAt, seq: event.seq },
+  };
 }

@@ -27,7 +27,9 @@ import type {
   Delivery,
   DeliveryAttempt,
   DeliveryFilter,
+  DeliveryLease,
   DeliveryWithAttempts,
+  Enqueued,
   EventOutcome,
   EventRecord,
   NewDelivery,
@@ -44,7 +46,7 @@ import type {
   UsageFilter,
   UsageTotal,
 } from './store.ts';
-import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, SESSION_HISTORY_LIMIT, state, states } from './sql.ts';
+import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, SESSION_HISTORY_LIMIT, state, states } from './sql.ts';
 
 
 /** Statements prepared once per connection under their key's name. */
@@ -128,10 +130,22 @@ const SQL = {
     insertDelivery: `
       INSERT INTO deliveries (
         event_id, event_seq, event_name, rule_id, action_index, plugin, params, target, ordering_key, state,
-        max_attempts, retry_schedule, timeout_ms, due_at, trace_context, created_at, updated_at
-      ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, ${state('pending')}, $10, $11, $12, $13, $14, $15, $15)
+        max_attempts, retry_schedule, timeout_ms, due_at, trace_context, created_at, updated_at, lease_owner,
+        lease_expires_at
+      )
+      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN lease.granted THEN ${state('running')} ELSE ${state('pending')} END,
+        $10, $11, $12, $13, $14, $15, $15, CASE WHEN lease.granted THEN $16::text END,
+        CASE WHEN lease.granted THEN $17::timestamptz END
+      FROM (SELECT ${leaseGranted({
+        owner: '$16::text',
+        target: '$8::text',
+        ruleId: '$4::text',
+        actionIndex: '$5::integer',
+        orderingKey: '$9::text',
+        disabledTarget: 'disabled',
+      })} AS granted) AS lease
       ON CONFLICT (event_id, rule_id, action_index) DO NOTHING
-      RETURNING id`,
+      RETURNING id, state`,
     selectDeliveryId: 'SELECT id FROM deliveries WHERE event_id = $1 AND rule_id = $2 AND action_index = $3',
     // One statement, as in SQLite, with the candidates locked by SKIP LOCKED: a replica passes over rows another is
     // claiming, and a row claimed since this statement began fails the re-check of its state and lease. A later
@@ -596,11 +610,11 @@ class PostgresTx implements StoreTx {
   }
 
   /** Enqueueing the same action of the same event again changes nothing and returns the first delivery's id. */
-  async enqueueDelivery(delivery: NewDelivery): Promise<number> {
+  async enqueueDelivery(delivery: NewDelivery, lease?: DeliveryLease): Promise<Enqueued> {
     if (delivery.orderingKey !== null) {
       await this.#run(SQL.lockOrderingGroup, [json([delivery.ruleId, delivery.actionIndex, delivery.orderingKey])]);
     }
-    const [inserted] = await this.#rows<{ id: number }>(SQL.insertDelivery, [
+    const [inserted] = await this.#rows<{ id: number; state: string }>(SQL.insertDelivery, [
       delivery.eventId,
       delivery.eventSeq,
       delivery.eventName,
@@ -616,14 +630,16 @@ class PostgresTx implements StoreTx {
       delivery.dueAt,
       jsonOrNull(delivery.traceContext),
       new Date(),
+      lease?.owner ?? null,
+      lease?.expiresAt ?? null,
     ]);
-    if (inserted) return inserted.id;
+    if (inserted) return { id: inserted.id, leased: inserted.state === 'running' };
     const [existing] = await this.#rows<{ id: number }>(SQL.selectDeliveryId, [
       delivery.eventId,
       delivery.ruleId,
       delivery.actionIndex,
     ]);
-    return existing.id;
+    return { id: existing.id, leased: false };
   }
 
   async claimDueDeliveries(request: ClaimRequest): Promise<Delivery[]> {

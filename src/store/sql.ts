@@ -27,3 +27,27 @@ export const FIRST_OF_ITS_GROUP = `NOT EXISTS (
               AND earlier.id < candidate.id
               AND earlier.state IN (${states(UNFINISHED_STATES)})
           )`;
+
+/**
+ * Whether a delivery being queued with a lease may be written already running (DeliveryLease): the lease was asked
+ * for, the target is not disabled, and no delivery of its ordering group is unfinished. The arguments are the
+ * placeholders, or SQL, of those values; `disabledTarget` is the condition on `targets` that means disabled.
+ */
+export function leaseGranted(values: {
+  owner: string;
+  target: string;
+  ruleId: string;
+  actionIndex: string;
+  orderingKey: string;
+  disabledTarget: string;
+}): string {
+  return `${values.owner} IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM targets WHERE target = ${values.target} AND ${values.disabledTarget})
+        AND (${values.orderingKey} IS NULL OR NOT EXISTS (
+          SELECT 1 FROM deliveries AS earlier
+          WHERE earlier.rule_id = ${values.ruleId}
+            AND earlier.action_index = ${values.actionIndex}
+            AND earlier.ordering_key = ${values.orderingKey}
+            AND earlier.state IN (${states(UNFINISHED_STATES)})
+        ))`;
+}

@@ -1,6 +1,6 @@
 /**
  * The body of the checkpointer's worker thread (see sqlite-checkpointer.ts): its own connection to the database,
- * copying the write-ahead log back into the database file whenever the main thread says the log has grown.
+ * copying the write-ahead log back into the database file whenever the main thread asks.
  */
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -24,8 +24,8 @@ port.on('message', (request: CheckpointRequest) => {
   }
   try {
     db ??= new DatabaseSync(location, { timeout: busyTimeoutMs });
-    // PASSIVE never waits for the writer; RESTART does, and is asked for only when the log has outgrown its bound.
-    const row = db.prepare(`PRAGMA wal_checkpoint(${request.mode})`).get() as unknown as CheckpointRow;
+    // PASSIVE: never waits for the writer (see sqlite-checkpointer.ts).
+    const row = db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as unknown as CheckpointRow;
     port.postMessage({ busy: row.busy === 1, logPages: row.log, checkpointedPages: row.checkpointed } satisfies CheckpointReport);
   } catch (error) {
     port.postMessage({ error: (error as Error).message } satisfies CheckpointReport);

@@ -3,10 +3,14 @@
  *
  * SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold: it copies the log into the
  * database file and syncs both, which blocks the event loop for tens to hundreds of milliseconds. So the writer turns
- * it off (`wal_autocheckpoint = 0`) and this asks a thread with its own connection to checkpoint as commits
- * accumulate. PASSIVE checkpoints never wait for the writer. The writer starts the log over once a checkpoint has
- * caught up with it, but under steady writes it has mostly written more by then; a log grown past MAX_LOG_PAGES gets a
- * RESTART checkpoint, which holds the writer back the moment it takes to catch up and make it start over.
+ * it off (`wal_autocheckpoint = 0`) and this asks a thread with its own connection for a PASSIVE checkpoint (which
+ * never waits for the writer) every COMMITS_PER_CHECKPOINT commits.
+ *
+ * The log starts over from its beginning only when the writer begins a transaction after a checkpoint has copied
+ * all of it; under steady writes the writer has mostly added more by then, and the log keeps growing. Past
+ * MAX_LOG_PAGES, the checkpoint pauses the writer between two batches (transactions queue, nothing blocks) so that
+ * it catches up, and the next transaction starts the log over. Not a RESTART checkpoint: that one takes the write
+ * lock, and the writer, asking for it meanwhile, would sleep in SQLite's busy handler with the event loop stopped.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -20,41 +24,45 @@ export interface CheckpointThreadData {
   busyTimeoutMs: number;
 }
 
-type CheckpointMode = 'PASSIVE' | 'RESTART';
-
-export type CheckpointRequest = { mode: CheckpointMode } | { stop: true };
+export type CheckpointRequest = { checkpoint: true } | { stop: true };
 
 export type CheckpointReport = { busy: boolean; logPages: number; checkpointedPages: number } | { error: string };
 
 export interface CheckpointerOptions {
   busyTimeoutMs: number;
+  /** Holds the writer between two batches; resolves with the function that lets it go on. */
+  pauseWrites: () => Promise<() => void>;
   /** Told when a checkpoint fails; the log then grows until one succeeds. */
   onWarning?: (message: string) => void;
 }
 
 export class Checkpointer {
   readonly #data: CheckpointThreadData;
-  readonly #onWarning: (message: string) => void;
+  readonly #options: CheckpointerOptions;
   #thread: Worker | null = null;
+  /** The checkpoint the thread is running: settled by its report. */
+  #awaitingReport: { resolve(report: CheckpointReport): void } | null = null;
   #commits = 0;
   #running = false;
-  #mode: CheckpointMode = 'PASSIVE';
   /** The size of the log at the last checkpoint. */
   #logPages = 0;
   #stopped = false;
 
   constructor(location: string, options: CheckpointerOptions) {
     this.#data = { location, busyTimeoutMs: options.busyTimeoutMs };
-    this.#onWarning = options.onWarning ?? (() => undefined);
+    this.#options = options;
   }
 
   /** Called after each COMMIT of the writer. */
   committed(): void {
     this.#commits += 1;
-    if (!this.#running && this.#commits >= COMMITS_PER_CHECKPOINT) this.#checkpoint();
+    if (!this.#running && this.#commits >= COMMITS_PER_CHECKPOINT) void this.#checkpoint();
   }
 
-  /** Waits for a running checkpoint and ends the thread; the writer's own close checkpoints what is left. */
+  /**
+   * Ends the thread once it has finished the checkpoint it is running; the writer's own close checkpoints what is
+   * left. Does not wait for a checkpoint still waiting to pause the writer: the caller may be what it waits for.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     const thread = this.#thread;
@@ -64,12 +72,33 @@ export class Checkpointer {
     await exited;
   }
 
-  #checkpoint(): void {
-    if (this.#stopped) return;
+  async #checkpoint(): Promise<void> {
     this.#running = true;
     this.#commits = 0;
-    this.#mode = this.#logPages > MAX_LOG_PAGES ? 'RESTART' : 'PASSIVE';
-    this.#threadStarted().postMessage({ mode: this.#mode } satisfies CheckpointRequest);
+    const catchUp = this.#logPages > MAX_LOG_PAGES;
+    const resumeWrites = catchUp ? await this.#options.pauseWrites() : undefined;
+    try {
+      if (this.#stopped) return;
+      const report = await this.#ask();
+      if ('error' in report) {
+        this.#options.onWarning?.(`A checkpoint of the SQLite write-ahead log failed: ${report.error}`);
+        return;
+      }
+      // Caught up with the writer paused: its next transaction starts the log over.
+      const startsOver = catchUp && !report.busy && report.checkpointedPages === report.logPages;
+      this.#logPages = startsOver ? 0 : report.logPages;
+    } finally {
+      resumeWrites?.();
+      this.#running = false;
+    }
+    if (this.#commits >= COMMITS_PER_CHECKPOINT) void this.#checkpoint();
+  }
+
+  #ask(): Promise<CheckpointReport> {
+    return new Promise((resolve) => {
+      this.#awaitingReport = { resolve };
+      this.#threadStarted().postMessage({ checkpoint: true } satisfies CheckpointRequest);
+    });
   }
 
   #threadStarted(): Worker {
@@ -77,25 +106,18 @@ export class Checkpointer {
     const thread = new Worker(new URL('./sqlite-checkpoint-thread.ts', import.meta.url), { workerData: this.#data });
     // Checkpoints are housekeeping: they must never keep the process alive.
     thread.unref();
-    thread.on('message', (report: CheckpointReport) => this.#reported(report));
+    thread.on('message', (report: CheckpointReport) => this.#settle(report));
     thread.on('error', (error) => {
       this.#thread = null;
-      this.#running = false;
-      this.#onWarning(`The SQLite checkpoint thread failed: ${error.message}`);
+      this.#settle({ error: `the checkpoint thread failed: ${error.message}` });
     });
     this.#thread = thread;
     return thread;
   }
 
-  #reported(report: CheckpointReport): void {
-    this.#running = false;
-    if ('error' in report) {
-      this.#onWarning(`A checkpoint of the SQLite write-ahead log failed: ${report.error}`);
-      return;
-    }
-    // A RESTART that copied the whole log has made the writer start it over; a PASSIVE one only lets it, if it can.
-    const restarted = this.#mode === 'RESTART' && !report.busy && report.checkpointedPages === report.logPages;
-    this.#logPages = restarted ? 0 : report.logPages;
-    if (this.#commits >= COMMITS_PER_CHECKPOINT) this.#checkpoint();
+  #settle(report: CheckpointReport): void {
+    const awaiting = this.#awaitingReport;
+    this.#awaitingReport = null;
+    awaiting?.resolve(report);
   }
 }

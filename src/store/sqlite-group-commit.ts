@@ -31,6 +31,7 @@ export class GroupCommit {
   readonly #writes: SerialQueue;
   readonly #queue: QueuedWork[] = [];
   #draining = false;
+  readonly #whenDrained: Array<() => void> = [];
   /** Settles when the last batch's flush ends; null when none is running. */
   #flushing: Promise<void> | null = null;
 
@@ -56,16 +57,33 @@ export class GroupCommit {
     });
   }
 
+  /**
+   * Holds the writer between two batches: resolves, once the running batch (if any) has committed, with the
+   * function that lets batches go on. Transactions queue meanwhile; the event loop is never blocked.
+   */
+  pause(): Promise<() => void> {
+    return new Promise((paused) => {
+      void this.#writes.run(() => new Promise<void>((resume) => paused(resume)));
+    });
+  }
+
+  /** Commits one batch per task of `writes`, so a pause or a close queued meanwhile comes before the next batch. */
   async #drain(): Promise<void> {
-    try {
-      while (this.#queue.length > 0) {
-        // Transactions that arrive in this turn of the event loop join the batch.
-        await endOfTurn();
-        await this.#commitBatch();
-      }
-    } finally {
-      this.#draining = false;
+    // Transactions that arrive in this turn of the event loop join the batch.
+    await endOfTurn();
+    await this.#commitBatch();
+    if (this.#queue.length > 0) {
+      void this.#writes.run(() => this.#drain());
+      return;
     }
+    this.#draining = false;
+    for (const done of this.#whenDrained.splice(0)) done();
+  }
+
+  /** Resolves once every transaction queued so far has been committed or rejected. */
+  drained(): Promise<void> {
+    if (!this.#draining) return Promise.resolve();
+    return new Promise((resolve) => this.#whenDrained.push(resolve));
   }
 
   /** Settles every transaction it takes from the queue; never throws. */

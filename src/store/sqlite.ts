@@ -30,7 +30,9 @@ import type {
   Delivery,
   DeliveryAttempt,
   DeliveryFilter,
+  DeliveryLease,
   DeliveryWithAttempts,
+  Enqueued,
   EventOutcome,
   EventRecord,
   NewDelivery,
@@ -47,7 +49,7 @@ import type {
   UsageFilter,
   UsageTotal,
 } from './store.ts';
-import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, SESSION_HISTORY_LIMIT, state, states } from './sql.ts';
+import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, SESSION_HISTORY_LIMIT, state, states } from './sql.ts';
 
 // node:sqlite is synchronous: waiting on another process's lock blocks the event loop for up to this long.
 const BUSY_TIMEOUT_MS = 5_000;
@@ -123,13 +125,19 @@ const SQL = {
       event_created_at AS eventCreatedAt, at
     FROM session_history WHERE key = ? ORDER BY id DESC LIMIT ?`,
 
+  // INSERT … SELECT with WHERE true: without a WHERE, SQLite would read ON CONFLICT as part of the SELECT.
   insertDelivery: `
     INSERT INTO deliveries (
       event_id, event_seq, event_name, rule_id, action_index, plugin, params, target, ordering_key, state,
-      max_attempts, retry_schedule, timeout_ms, due_at, trace_context, created_at, updated_at
-    ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ${state('pending')}, ?10, ?11, ?12, ?13, ?14, ?15, ?15)
+      max_attempts, retry_schedule, timeout_ms, due_at, trace_context, created_at, updated_at, lease_owner,
+      lease_expires_at
+    )
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, CASE WHEN lease.granted THEN ${state('running')} ELSE ${state('pending')} END,
+      ?10, ?11, ?12, ?13, ?14, ?15, ?15, CASE WHEN lease.granted THEN ?16 END, CASE WHEN lease.granted THEN ?17 END
+    FROM (SELECT ${leaseGranted({ owner: '?16', target: '?8', ruleId: '?4', actionIndex: '?5', orderingKey: '?9', disabledTarget: 'disabled = 1' })} AS granted) AS lease
+    WHERE true
     ON CONFLICT (event_id, rule_id, action_index) DO NOTHING
-    RETURNING id`,
+    RETURNING id, state`,
   selectDeliveryId: 'SELECT id FROM deliveries WHERE event_id = ? AND rule_id = ? AND action_index = ?',
   // One statement: the candidates are read and leased together, so two workers never claim the same delivery.
   // A delivery waits while an earlier one of its ordering group is unfinished, which also keeps a later one out of
@@ -398,11 +406,17 @@ export class SqliteStore implements Store {
     // A second connection to `:memory:` would open another, empty database; in memory, reads share the writer.
     this.#reader = inMemory ? this.#writer : this.#openReader(location);
     this.#walFlush = inMemory ? null : new WalFlush(location);
-    this.#checkpointer = inMemory ? null : new Checkpointer(location, { busyTimeoutMs: BUSY_TIMEOUT_MS, onWarning: options.onWarning });
     this.#commits = new GroupCommit(this.#writer, this.#writes, () => {
       this.#checkpointer?.committed();
       return this.#durable();
     });
+    this.#checkpointer = inMemory
+      ? null
+      : new Checkpointer(location, {
+          busyTimeoutMs: BUSY_TIMEOUT_MS,
+          pauseWrites: () => this.#commits.pause(),
+          onWarning: options.onWarning,
+        });
   }
 
   async migrate(): Promise<Migration[]> {
@@ -547,12 +561,14 @@ export class SqliteStore implements Store {
 
   /** Lets transactions already started or queued finish, then closes; later calls get E_STORE_UNAVAILABLE. */
   close(): Promise<void> {
-    this.#closing ??= this.#writes.run(async () => {
-      await this.#checkpointer?.stop();
-      await this.#walFlush?.close();
-      this.#reader.close();
-      this.#writer.close();
-    });
+    this.#closing ??= this.#commits.drained().then(() =>
+      this.#writes.run(async () => {
+        await this.#checkpointer?.stop();
+        await this.#walFlush?.close();
+        this.#reader.close();
+        this.#writer.close();
+      }),
+    );
     return this.#closing;
   }
 
@@ -669,8 +685,8 @@ class SqliteTx implements StoreTx {
   }
 
   /** Enqueueing the same action of the same event again changes nothing and returns the first delivery's id. */
-  async enqueueDelivery(delivery: NewDelivery): Promise<number> {
-    const inserted = this.#db.get<{ id: number }>(
+  async enqueueDelivery(delivery: NewDelivery, lease?: DeliveryLease): Promise<Enqueued> {
+    const inserted = this.#db.get<{ id: number; state: string }>(
       SQL.insertDelivery,
       delivery.eventId,
       delivery.eventSeq,
@@ -687,15 +703,17 @@ class SqliteTx implements StoreTx {
       delivery.dueAt.toISOString(),
       delivery.traceContext === undefined ? null : JSON.stringify(delivery.traceContext),
       new Date().toISOString(),
+      lease?.owner ?? null,
+      lease?.expiresAt.toISOString() ?? null,
     );
-    if (inserted) return inserted.id;
+    if (inserted) return { id: inserted.id, leased: inserted.state === 'running' };
     const existing = this.#db.get<{ id: number }>(
       SQL.selectDeliveryId,
       delivery.eventId,
       delivery.ruleId,
       delivery.actionIndex,
     );
-    return existing!.id;
+    return { id: existing!.id, leased: false };
   }
 
   async claimDueDeliveries(request: ClaimRequest): Promise<Delivery[]> {

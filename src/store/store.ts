@@ -89,6 +89,17 @@ export interface NewDelivery {
   traceContext?: Record<string, string>;
 }
 
+export interface DeliveryLease {
+  owner: string;
+  expiresAt: Date;
+}
+
+export interface Enqueued {
+  id: number;
+  /** Written running under the lease asked for. */
+  leased: boolean;
+}
+
 export interface Delivery extends NewDelivery {
   id: number;
   state: DeliveryState;
@@ -214,7 +225,13 @@ export interface StoreTx {
   /** Runs `work` so that a throw undoes only its own writes, and rethrows. */
   savepoint<T>(work: () => Promise<T>): Promise<T>;
 
-  enqueueDelivery(delivery: NewDelivery): Promise<number>;
+  /**
+   * Queues a delivery. With a `lease`, it is written already `running` and leased (its worker starts it after the
+   * commit, with no claim) if it could be claimed now: its target is enabled and no earlier delivery of its ordering
+   * group is unfinished; else it is written `pending`. Queueing the same action of the same event again changes
+   * nothing and returns the first delivery, not leased.
+   */
+  enqueueDelivery(delivery: NewDelivery, lease?: DeliveryLease): Promise<Enqueued>;
   /**
    * Leases up to `limit` due deliveries (pending or waiting for a retry with `dueAt <= now`, or running with an
    * expired lease) of enabled targets not in `skipTargets`, skipping any whose ordering group has an earlier

@@ -9,6 +9,7 @@ import type {
   ClaimRequest,
   Delivery,
   DeliveryAttempt,
+  Enqueued,
   NewDelivery,
   Store,
   StoreTx,
@@ -79,7 +80,7 @@ export function describeDeliveryContract(current: () => Store): void {
       const eventId = overrides.eventId ?? `EV_delivery_${++events}`;
       const recorded = await tx.recordEvent(eventRecord(eventId));
       const eventSeq = recorded.duplicate ? 1 : recorded.seq;
-      return tx.enqueueDelivery(newDelivery(eventId, { eventSeq, ...overrides }));
+      return (await tx.enqueueDelivery(newDelivery(eventId, { eventSeq, ...overrides }))).id;
     });
   }
 
@@ -121,7 +122,7 @@ export function describeDeliveryContract(current: () => Store): void {
       const enqueued = newDelivery('EV_1', { traceContext: { traceparent: '00-abc-def-01' }, orderingKey: 'room:a' });
       const id = await current().transaction(async (tx) => {
         const recorded = await tx.recordEvent(eventRecord('EV_1'));
-        return tx.enqueueDelivery({ ...enqueued, eventSeq: (recorded as { seq: number }).seq });
+        return (await tx.enqueueDelivery({ ...enqueued, eventSeq: (recorded as { seq: number }).seq })).id;
       });
       const stored = await current().getDelivery(id);
       expect(stored).toEqual({
@@ -163,6 +164,53 @@ export function describeDeliveryContract(current: () => Store): void {
       expect((await current().getDelivery(first))?.params).toEqual({ n: 1 });
       const otherAction = await enqueue({ eventId: 'EV_1', actionIndex: 1 });
       expect(otherAction).not.toBe(first);
+    });
+  });
+
+  describe('enqueueDelivery with a lease', () => {
+    const lease = { owner: 'worker-a', expiresAt: at(LEASE_MS) };
+
+    function enqueueLeased(eventId: string, overrides: Partial<NewDelivery> = {}): Promise<Enqueued> {
+      return current().transaction(async (tx) => {
+        const recorded = await tx.recordEvent(eventRecord(eventId));
+        const eventSeq = recorded.duplicate ? 1 : recorded.seq;
+        return tx.enqueueDelivery(newDelivery(eventId, { eventSeq, ...overrides }), lease);
+      });
+    }
+
+    it('writes the delivery running, leased to the owner, so no claim hands it to anyone else', async () => {
+      const { id, leased } = await enqueueLeased('EV_1');
+      expect(leased).toBe(true);
+      expect(await current().getDelivery(id)).toMatchObject({ state: 'running', attempts: 0, leaseOwner: 'worker-a', leaseExpiresAt: lease.expiresAt });
+      expect(await claim({ owner: 'worker-b' })).toEqual([]);
+      // Its worker died: the lease expires and the delivery is claimed like any other.
+      expect(ids(await claim({ owner: 'worker-b', now: at(LEASE_MS + 1) }))).toEqual([id]);
+    });
+
+    it('writes it pending when its target is disabled', async () => {
+      await current().transaction((tx) => tx.setTargetDisabled('down.example.test', true, 'keeps failing'));
+      const { id, leased } = await enqueueLeased('EV_1', { target: 'down.example.test' });
+      expect(leased).toBe(false);
+      expect(await current().getDelivery(id)).toMatchObject({ state: 'pending', leaseOwner: null, leaseExpiresAt: null });
+    });
+
+    it('writes it pending while an earlier delivery of its ordering group is unfinished, leased once none is', async () => {
+      const first = await enqueueLeased('EV_1', { orderingKey: 'room:a' });
+      const second = await enqueueLeased('EV_2', { orderingKey: 'room:a' });
+      const otherRoom = await enqueueLeased('EV_3', { orderingKey: 'room:b' });
+      expect([first.leased, second.leased, otherRoom.leased]).toEqual([true, false, true]);
+      await complete(attempt(first.id), { state: 'succeeded' });
+      expect(await stateOf(second.id)).toBe('pending');
+      expect(ids(await claim())).toEqual([second.id]);
+      await complete(attempt(second.id), { state: 'succeeded' });
+      expect((await enqueueLeased('EV_4', { orderingKey: 'room:a' })).leased).toBe(true);
+    });
+
+    it('leaves a delivery queued before unchanged and unleased when the same action is queued again', async () => {
+      const first = await enqueue({ eventId: 'EV_1' });
+      const again = await current().transaction((tx) => tx.enqueueDelivery(newDelivery('EV_1', { eventSeq: 1 }), lease));
+      expect(again).toEqual({ id: first, leased: false });
+      expect(await stateOf(first)).toBe('pending');
     });
   });
 

@@ -49,7 +49,7 @@ function enqueue(store: Store, eventId: string, overrides: Partial<NewDelivery> 
   return store.transaction(async (tx) => {
     const recorded = await tx.recordEvent(eventRecord(eventId));
     if (recorded.duplicate) throw new Error(`event ${eventId} was already recorded`);
-    return tx.enqueueDelivery(delivery(eventId, recorded.seq, overrides));
+    return (await tx.enqueueDelivery(delivery(eventId, recorded.seq, overrides))).id;
   });
 }
 
@@ -341,7 +341,7 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
         const first = a.transaction(async (tx) => {
           const recorded = await tx.recordEvent(eventRecord('EV_first'));
           const seq = (recorded as { seq: number }).seq;
-          const id = await tx.enqueueDelivery(delivery('EV_first', seq, { orderingKey: 'room:a' }));
+          const { id } = await tx.enqueueDelivery(delivery('EV_first', seq, { orderingKey: 'room:a' }));
           enqueuedFirst.open();
           await release.opened;
           return id;
