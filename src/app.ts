@@ -63,7 +63,9 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     inlineActionTimeoutMs: config.inlineActionTimeoutMs,
     asyncActionTimeoutMs: config.actionTimeoutMs,
     onQueued: () => worker.wake(),
-    reserve: (target) => worker.reserve(target),
+    // SQLite only. On PostgreSQL, with replicas sharing the queue, handing deliveries to the replica that took the
+    // webhook measured slower than letting whichever has room claim them (docs/benchmarks.md).
+    ...(store.kind === 'sqlite' && { reserve: (target: string) => worker.reserve(target) }),
   });
   const worker: DeliveryWorker = new DeliveryWorker({
     store,
