@@ -17,6 +17,7 @@ import type { LiveKitEvent } from '../src/livekit/event-types.ts';
 import { DEFAULT_POOL_SIZE } from '../src/store/postgres/connection.ts';
 import { describeProfile } from './cpu-profile.ts';
 import { describeForeignCpu, startForeignCpuMeter, startProcessCpuMeter } from './cpu-usage.ts';
+import { describeFlushLatency, measureFlushLatency } from './disk-check.ts';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, type LoadResult } from './load.ts';
 import { startPostgresCpuMeter } from './postgres-cpu.ts';
@@ -160,6 +161,7 @@ interface Variant {
 }
 
 if (db === 'postgres') await requirePostgres();
+const diskBefore = await measureFlushLatency(workDir);
 const receiver = await startCountingReceiver();
 const variants: Variant[] = [];
 try {
@@ -168,7 +170,7 @@ try {
   await receiver.stop();
   await dropSchemas();
 }
-report(variants);
+report(variants, describeFlushLatency(diskBefore, await measureFlushLatency(workDir)));
 if (flags['cpu-prof']) printProfiles(profileDir);
 
 const problems = variants.flatMap((variant) => [...variant.problems, ...variant.steps.flatMap((step) => step.problems)].map((problem) => `ordering ${variant.ordering}: ${problem}`));
@@ -514,7 +516,7 @@ function describeStep(step: Step): string {
   );
 }
 
-function report(results: Variant[]): void {
+function report(results: Variant[], disk: string): void {
   const ms = (value: number) => formatNumber(value, 2);
   const cores = (value: number) => formatNumber(value, 2);
   const rows = [
@@ -580,6 +582,7 @@ function report(results: Variant[]): void {
     ...(replicas > 1 ? [`With ${replicas} replicas the ingest percentiles are the highest replica's own, an upper bound of the combined ones.`] : []),
     `Fixed-rate latency counts from each request's due time; the load generator's longest own stall: ${ms(Math.max(...steps.map((step) => step.ingest.generatorMaxStallMs ?? 0)))} ms`,
     describeForeignCpu(Math.max(...steps.map((step) => step.cores.foreign)), `during the busiest load window${db === 'postgres' ? ' (PostgreSQL counted as ours, including what other clients asked of it)' : ''}`),
+    disk,
   );
 
   console.log(`\n${textTable(rows)}\n\n${notes.join('\n')}`);

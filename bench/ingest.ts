@@ -13,6 +13,7 @@ import { loadPlugins } from '../src/plugins/registry.ts';
 import { loadRules } from '../src/rules/load.ts';
 import { describeProfile } from './cpu-profile.ts';
 import { describeForeignCpu, startForeignCpuMeter } from './cpu-usage.ts';
+import { describeFlushLatency, measureFlushLatency } from './disk-check.ts';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult, type ResponseInspector } from './load.ts';
 import { describeCode, describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
@@ -117,12 +118,14 @@ console.log(
     (flags['cpu-prof'] ? ' Switchboard runs under --cpu-prof: its figures are lower than without.' : ''),
 );
 
+const diskBefore = await measureFlushLatency(workDir);
 const results = new Map<string, Measurement>();
 for (const server of [baseline, switchboard]) {
   console.log(`\n${server.name}: starting…`);
   results.set(server.name, await measure(server));
 }
-report(results.get('baseline')!, results.get('switchboard')!);
+const disk = describeFlushLatency(diskBefore, await measureFlushLatency(workDir));
+report(results.get('baseline')!, results.get('switchboard')!, disk);
 if (flags['cpu-prof']) printProfile(profileDir);
 
 const problems = [...results].flatMap(([name, m]) => m.problems.map((problem) => `${name}: ${problem}`));
@@ -242,7 +245,7 @@ function checkSwitchboardAnswers(): ResponseCheck {
   };
 }
 
-function report(baseline: Measurement, switchboard: Measurement): void {
+function report(baseline: Measurement, switchboard: Measurement, disk: string): void {
   const ms = (value: number) => formatNumber(value, 2);
   const row = (name: string, run: string, result: LoadResult) => [
     name,
@@ -274,6 +277,7 @@ function report(baseline: Measurement, switchboard: Measurement): void {
       `${ms(baseline.fixed.generatorMaxStallMs!)} ms (baseline run), ${ms(switchboard.fixed.generatorMaxStallMs!)} ms (Switchboard run)`,
     describeForeignCpu(baseline.foreignCores, 'during the baseline runs'),
     describeForeignCpu(switchboard.foreignCores, 'during the Switchboard runs'),
+    disk,
   ];
 
   console.log(`\n${textTable(rows)}\n\n${notes.join('\n')}`);
