@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Connection } from '../../src/store/sqlite-connection.ts';
+import { GroupCommit, SerialQueue } from '../../src/store/sqlite-group-commit.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { eventRecord } from './store-contract.ts';
 
@@ -92,5 +94,105 @@ describe('SQLite durability', () => {
     await store.close();
     store = new SqliteStore(path);
     for (let round = 0; round < 100; round += 1) expect(await store.getEvent(`EV_${round}`)).not.toBeNull();
+  });
+});
+
+describe('SQLite write-ahead log size', () => {
+  let dir: string;
+  let path: string;
+  let store: SqliteStore;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchboard-wal-'));
+    path = join(dir, 'switchboard.db');
+    store = new SqliteStore(path);
+    await store.migrate();
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts the log over once it passes its bound, so it does not grow with everything ever written', { timeout: 60_000 }, async () => {
+    const body = JSON.stringify({ padding: 'x'.repeat(64 * 1024) });
+    // 1,000 commits of 64 KiB each: 64 MiB written, four times the log's 16 MiB bound.
+    for (let index = 0; index < 1_000; index += 1) {
+      await store.transaction((tx) => tx.recordEvent(eventRecord(`EV_${index}`, { body })));
+    }
+    const log = await stat(`${path}-wal`);
+    expect(log.size).toBeLessThan(40 * 1024 * 1024);
+    expect(await store.getEvent('EV_999')).not.toBeNull();
+  });
+
+  it('commits every transaction queued before a close, while checkpoints come and go', { timeout: 60_000 }, async () => {
+    // One 64 KiB event per turn of the event loop, 62 MiB in all; then a close with many still queued.
+    const body = JSON.stringify({ padding: 'y'.repeat(64 * 1024) });
+    const all: Array<Promise<unknown>> = [];
+    for (let index = 0; index < 1_000; index += 1) {
+      all.push(store.transaction((tx) => tx.recordEvent(eventRecord(`EV_${index}`, { body }))));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const closed = store.close();
+    const outcomes = await Promise.allSettled(all);
+    await closed;
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+    store = new SqliteStore(path);
+    expect(await store.getEvent('EV_999')).not.toBeNull();
+  });
+});
+
+describe('pausing the group commit', () => {
+  let dir: string;
+  let connection: Connection;
+  let commits: GroupCommit;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchboard-pause-'));
+    connection = new Connection(join(dir, 'pause.db'), 'PRAGMA journal_mode = WAL;');
+    connection.exec('CREATE TABLE items (n INTEGER)');
+    commits = new GroupCommit(connection, new SerialQueue(), async () => undefined);
+  });
+
+  afterEach(async () => {
+    connection.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const insert = (n: number) => commits.run(async () => connection.run('INSERT INTO items VALUES (?)', n));
+  const count = () => connection.get<{ count: number }>('SELECT count(*) AS count FROM items')!.count;
+
+  it('holds transactions queued while paused, without blocking the event loop, and commits them on resume', async () => {
+    const resume = await commits.pause();
+    const queued = [insert(1), insert(2)];
+    let timerRan = false;
+    setTimeout(() => (timerRan = true), 5);
+    await sleep(30);
+    expect(timerRan).toBe(true);
+    expect(count()).toBe(0);
+    resume();
+    await Promise.all(queued);
+    expect(count()).toBe(2);
+  });
+
+  it('pauses only once the running batch has committed', async () => {
+    let releaseWork!: () => void;
+    const running = commits.run(async () => {
+      connection.run('INSERT INTO items VALUES (1)');
+      await new Promise<void>((resolve) => (releaseWork = resolve));
+    });
+    let paused = false;
+    const pausing = commits.pause().then((resume) => {
+      paused = true;
+      return resume;
+    });
+    await sleep(20);
+    expect(paused).toBe(false);
+    releaseWork();
+    await running;
+    const resume = await pausing;
+    expect(count()).toBe(1);
+    resume();
+    await commits.drained();
   });
 });
