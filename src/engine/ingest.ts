@@ -1,8 +1,12 @@
 /**
  * The ingest pipeline for one event: dedupe, record, match, prepare actions (a plugin's `prepare`, e.g. recording
- * usage), run inline actions and queue async ones, save what happened, all in one transaction. Nothing is acknowledged that was not committed, and a redelivery runs nothing
- * again. Webhooks come in through `ingest`; Switchboard's own events (a dead delivery) join a worker's transaction
- * through `ingestWithin`.
+ * usage), run inline actions and queue async ones, save what happened, all in one transaction. Nothing is
+ * acknowledged that was not committed, and a redelivery runs nothing again. Webhooks come in through `ingest`;
+ * Switchboard's own events (a dead delivery) join a worker's transaction through `ingestWithin`.
+ *
+ * With `reserve` (the app passes it on SQLite), a delivery due at once may be handed to this process's worker:
+ * written already leased to it, and given to it after the commit with the event in memory, so that it starts
+ * without a claim.
  *
  * Tracing: the caller names the parent context (a transaction may run in another caller's async context, so the
  * active one cannot be trusted here); rule matching and each inline action are its child spans, and each queued

@@ -5,8 +5,8 @@
  * that continues the trace of the webhook that queued its delivery.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isSwitchboardError } from '../errors.ts';
 import type { LiveKitEvent } from '../livekit/event-types.ts';
 import type { AttemptResponse } from '../plugins/contract.ts';
