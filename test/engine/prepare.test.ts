@@ -43,8 +43,13 @@ describe('prepare', () => {
       expect.objectContaining({ identifier, customer: 'acme', meter: 'tallies', quantity: 3, ruleId: 'tally', actionIndex: 0 }),
     ]);
     await vi.waitFor(async () => expect((await sb.store.getDelivery(deliveryId))?.state).toBe('succeeded'), { interval: 20 });
-    const delivered = sb.logs.find((line) => line.msg === 'delivery attempt' && line.delivery_id === deliveryId);
-    expect(delivered).toMatchObject({ state: 'succeeded', target: 'tally:acme' });
+    // Logged once the outcome is durable, a moment after a reader can see it committed.
+    await vi.waitFor(() =>
+      expect(sb.logs.find((line) => line.msg === 'delivery attempt' && line.delivery_id === deliveryId)).toMatchObject({
+        state: 'succeeded',
+        target: 'tally:acme',
+      }),
+    );
   });
 
   it('runs before an inline action, which receives what it returned', async () => {

@@ -63,6 +63,8 @@ describe('log lines', () => {
       async () => expect((await sb.store.countDeliveries()).dead).toBe(2),
       { timeout: 10_000, interval: 20 },
     );
+    // Attempts are logged once their outcome is durable, a moment after a reader can see it committed.
+    await vi.waitFor(() => expect(sb.logs.filter((line) => line.msg === 'delivery attempt')).toHaveLength(3));
 
     const attempts = sb.logs.filter((line) => line.msg === 'delivery attempt');
     expect(attempts.map((line) => (line.error as { code: string }).code).sort()).toEqual(['E_HTTP_500', 'E_HTTP_500', 'E_HTTP_INVALID_REQUEST']);

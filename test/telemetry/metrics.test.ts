@@ -75,6 +75,9 @@ describe('GET /metrics', () => {
     await sb.deliver(body);
     await sb.deliver(sampleBody('room_finished'), { token: 'not-a-jwt' });
     await vi.waitFor(async () => expect((await sb.store.getDelivery(deliveryId))?.state).toBe('dead'), { timeout: 10_000, interval: 20 });
+    // The worker counts an attempt once its outcome is durable, a moment after a reader can see it committed.
+    const deadAttempt = series('switchboard_delivery_attempts_total', { rule: 'forward', plugin: 'http', outcome: 'dead' });
+    await vi.waitFor(async () => expect((await scrape()).samples.get(deadAttempt)).toBe(1), { timeout: 10_000, interval: 20 });
 
     const { text, samples } = await scrape();
     const value = (name: string, labels: Record<string, string> = {}) => samples.get(series(name, labels));
