@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwitchboardError } from '../errors.ts';
 import { PostgresStore } from './postgres.ts';
-import { SqliteStore } from './sqlite.ts';
+import { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 import type { Store } from './store.ts';
 
 const ACCEPTED_FORMS =
@@ -26,10 +26,8 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   return new SqliteStore(location, options);
 }
 
-export interface OpenStoreOptions {
-  /** Told about trouble in the store's background work that no caller is waiting on. */
-  onWarning?: (message: string) => void;
-}
+/** Only the SQLite store has background work to report on. */
+export type OpenStoreOptions = SqliteStoreOptions;
 
 function sqliteLocation(url: string): string {
   const invalid = () =>

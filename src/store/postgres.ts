@@ -46,7 +46,7 @@ import type {
   UsageFilter,
   UsageTotal,
 } from './store.ts';
-import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, SESSION_HISTORY_LIMIT, state, states } from './sql.ts';
+import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, SESSION_HISTORY_LIMIT, state, states, TX_SAVEPOINT } from './sql.ts';
 
 
 /** Statements prepared once per connection under their key's name. */
@@ -543,7 +543,6 @@ class PostgresTx implements StoreTx {
   readonly #client: pg.PoolClient;
   readonly #display: string;
   #ended = false;
-  #savepoints = 0;
 
   constructor(client: pg.PoolClient, display: string) {
     this.#client = client;
@@ -595,21 +594,20 @@ class PostgresTx implements StoreTx {
   }
 
   async savepoint<T>(work: () => Promise<T>): Promise<T> {
-    const name = `savepoint_${++this.#savepoints}`;
-    await this.#run(`SAVEPOINT ${name}`);
+    await this.#run(`SAVEPOINT ${TX_SAVEPOINT}`);
     let result: T;
     try {
       result = await work();
     } catch (error) {
-      await this.#run(`ROLLBACK TO SAVEPOINT ${name}`);
-      await this.#run(`RELEASE SAVEPOINT ${name}`);
+      await this.#run(`ROLLBACK TO SAVEPOINT ${TX_SAVEPOINT}`);
+      await this.#run(`RELEASE SAVEPOINT ${TX_SAVEPOINT}`);
       throw error;
     }
-    await this.#run(`RELEASE SAVEPOINT ${name}`);
+    await this.#run(`RELEASE SAVEPOINT ${TX_SAVEPOINT}`);
     return result;
   }
 
-  /** Enqueueing the same action of the same event again changes nothing and returns the first delivery's id. */
+  /** See StoreTx.enqueueDelivery; the ordering group's lock keeps its lease decision and insert together. */
   async enqueueDelivery(delivery: NewDelivery, lease?: DeliveryLease): Promise<Enqueued> {
     if (delivery.orderingKey !== null) {
       await this.#run(SQL.lockOrderingGroup, [json([delivery.ruleId, delivery.actionIndex, delivery.orderingKey])]);

@@ -3,6 +3,9 @@ import { UNFINISHED_STATES, type DeliveryState } from './delivery-state.ts';
 
 export const SESSION_HISTORY_LIMIT = 100;
 
+/** The name of every StoreTx savepoint: they nest, and RELEASE or ROLLBACK TO names the innermost of a name. */
+export const TX_SAVEPOINT = 'step';
+
 /** A state as an SQL literal; the parameter's type refuses a name that is not a state. */
 export function state(name: DeliveryState): string {
   return `'${name}'`;
@@ -18,15 +21,25 @@ export function states(names: readonly DeliveryState[]): string {
  */
 export const GIVEN_BACK_STATE = `CASE WHEN attempts > 0 THEN ${state('failed-waiting-retry')} ELSE ${state('pending')} END`;
 
-/** A claim candidate waits while an earlier delivery of its ordering group is unfinished. */
-export const FIRST_OF_ITS_GROUP = `NOT EXISTS (
+/**
+ * An unfinished delivery of the ordering group named by these SQL expressions exists (`alsoWhere`: a further
+ * condition on it, `earlier`).
+ */
+function unfinishedInGroup(group: { ruleId: string; actionIndex: string; orderingKey: string }, alsoWhere = ''): string {
+  return `EXISTS (
             SELECT 1 FROM deliveries AS earlier
-            WHERE earlier.rule_id = candidate.rule_id
-              AND earlier.action_index = candidate.action_index
-              AND earlier.ordering_key = candidate.ordering_key
-              AND earlier.id < candidate.id
+            WHERE earlier.rule_id = ${group.ruleId}
+              AND earlier.action_index = ${group.actionIndex}
+              AND earlier.ordering_key = ${group.orderingKey}${alsoWhere}
               AND earlier.state IN (${states(UNFINISHED_STATES)})
           )`;
+}
+
+/** A claim candidate waits while an earlier delivery of its ordering group is unfinished. */
+export const FIRST_OF_ITS_GROUP = `NOT ${unfinishedInGroup(
+  { ruleId: 'candidate.rule_id', actionIndex: 'candidate.action_index', orderingKey: 'candidate.ordering_key' },
+  '\n              AND earlier.id < candidate.id',
+)}`;
 
 /**
  * Whether a delivery being queued with a lease may be written already running (DeliveryLease): the lease was asked
@@ -43,11 +56,5 @@ export function leaseGranted(values: {
 }): string {
   return `${values.owner} IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM targets WHERE target = ${values.target} AND ${values.disabledTarget})
-        AND (${values.orderingKey} IS NULL OR NOT EXISTS (
-          SELECT 1 FROM deliveries AS earlier
-          WHERE earlier.rule_id = ${values.ruleId}
-            AND earlier.action_index = ${values.actionIndex}
-            AND earlier.ordering_key = ${values.orderingKey}
-            AND earlier.state IN (${states(UNFINISHED_STATES)})
-        ))`;
+        AND (${values.orderingKey} IS NULL OR NOT ${unfinishedInGroup(values)})`;
 }

@@ -2,7 +2,7 @@
  * The body of the checkpointer's worker thread (see sqlite-checkpointer.ts): its own connection to the database,
  * copying the write-ahead log back into the database file whenever the main thread asks.
  */
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CheckpointReport, CheckpointRequest, CheckpointThreadData } from './sqlite-checkpointer.ts';
 
@@ -15,6 +15,7 @@ interface CheckpointRow {
 const { location, busyTimeoutMs } = workerData as CheckpointThreadData;
 const port = parentPort!;
 let db: DatabaseSync | null = null;
+let checkpoint: StatementSync | null = null;
 
 port.on('message', (request: CheckpointRequest) => {
   if ('stop' in request) {
@@ -25,7 +26,8 @@ port.on('message', (request: CheckpointRequest) => {
   try {
     db ??= new DatabaseSync(location, { timeout: busyTimeoutMs });
     // PASSIVE: never waits for the writer (see sqlite-checkpointer.ts).
-    const row = db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as unknown as CheckpointRow;
+    checkpoint ??= db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+    const row = checkpoint.get() as unknown as CheckpointRow;
     port.postMessage({ busy: row.busy === 1, logPages: row.log, checkpointedPages: row.checkpointed } satisfies CheckpointReport);
   } catch (error) {
     port.postMessage({ error: (error as Error).message } satisfies CheckpointReport);

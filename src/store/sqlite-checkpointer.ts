@@ -29,7 +29,6 @@ export type CheckpointRequest = { checkpoint: true } | { stop: true };
 export type CheckpointReport = { busy: boolean; logPages: number; checkpointedPages: number } | { error: string };
 
 export interface CheckpointerOptions {
-  busyTimeoutMs: number;
   /** Holds the writer between two batches; resolves with the function that lets it go on. */
   pauseWrites: () => Promise<() => void>;
   /** Told when a checkpoint fails; the log then grows until one succeeds. */
@@ -48,8 +47,9 @@ export class Checkpointer {
   #logPages = 0;
   #stopped = false;
 
-  constructor(location: string, options: CheckpointerOptions) {
-    this.#data = { location, busyTimeoutMs: options.busyTimeoutMs };
+  /** `thread`: how the thread opens its own connection. */
+  constructor(thread: CheckpointThreadData, options: CheckpointerOptions) {
+    this.#data = thread;
     this.#options = options;
   }
 

@@ -49,7 +49,7 @@ import type {
   UsageFilter,
   UsageTotal,
 } from './store.ts';
-import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, SESSION_HISTORY_LIMIT, state, states } from './sql.ts';
+import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, SESSION_HISTORY_LIMIT, state, states, TX_SAVEPOINT } from './sql.ts';
 
 // node:sqlite is synchronous: waiting on another process's lock blocks the event loop for up to this long.
 const BUSY_TIMEOUT_MS = 5_000;
@@ -68,8 +68,6 @@ const READER_PRAGMAS = `
   PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
   PRAGMA query_only = ON;
 `;
-
-const TX_SAVEPOINT = 'step';
 
 const DELIVERY_COLUMNS = `
   id, event_id AS eventId, event_seq AS eventSeq, event_name AS eventName, rule_id AS ruleId,
@@ -412,8 +410,7 @@ export class SqliteStore implements Store {
     });
     this.#checkpointer = inMemory
       ? null
-      : new Checkpointer(location, {
-          busyTimeoutMs: BUSY_TIMEOUT_MS,
+      : new Checkpointer({ location, busyTimeoutMs: BUSY_TIMEOUT_MS }, {
           pauseWrites: () => this.#commits.pause(),
           onWarning: options.onWarning,
         });
@@ -589,8 +586,10 @@ export class SqliteStore implements Store {
     if (this.#closing) throw new SwitchboardError('E_STORE_UNAVAILABLE', 'The store is closed.');
   }
 
-  /** Applies one migration in its own transaction. The caller holds the writer. */
-  /** True when this call applied it; false when another process had, since we looked. */
+  /**
+   * Applies one migration in its own transaction; the caller holds the writer. True when this call applied it;
+   * false when another process had, since we looked.
+   */
   #applyMigration(migration: Migration): boolean {
     this.#writer.exec('BEGIN IMMEDIATE');
     try {
@@ -669,7 +668,6 @@ class SqliteTx implements StoreTx {
     return decision;
   }
 
-  /** Savepoints nest, and each RELEASE or ROLLBACK TO names the innermost of that name: one name serves them all. */
   async savepoint<T>(work: () => Promise<T>): Promise<T> {
     this.#db.run(`SAVEPOINT ${TX_SAVEPOINT}`);
     let result: T;
@@ -684,7 +682,7 @@ class SqliteTx implements StoreTx {
     return result;
   }
 
-  /** Enqueueing the same action of the same event again changes nothing and returns the first delivery's id. */
+  /** See StoreTx.enqueueDelivery. */
   async enqueueDelivery(delivery: NewDelivery, lease?: DeliveryLease): Promise<Enqueued> {
     const inserted = this.#db.get<{ id: number; state: string }>(
       SQL.insertDelivery,
