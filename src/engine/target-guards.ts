@@ -72,11 +72,7 @@ export class TargetGuards {
 
   /** Targets that must not be claimed for now: circuit open (or probing), rate or concurrency used up. */
   blocked(now = Date.now()): string[] {
-    const blocked: string[] = [];
-    for (const [target, guard] of this.#guards) {
-      if (!this.#circuitAdmits(guard) || this.#waitFor(guard, now) > 0) blocked.push(target);
-    }
-    return blocked;
+    return [...this.#guards.keys()].filter((target) => this.blocks(target, now));
   }
 
   /** Whether `target` is among the blocked ones. */

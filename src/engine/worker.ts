@@ -243,9 +243,12 @@ export class DeliveryWorker {
     let verdict: AttemptVerdict;
     let failure: { code: string; message: string } | undefined;
     let disableTarget = false;
+    // Kept for the dead-letter event, which carries the original's room and participant.
+    let source: KnownEvent | null = null;
     try {
       const plugin = plugins.get(delivery.plugin);
       const event = known ?? (await this.#storedEvent(delivery.eventId));
+      source = event;
       if (!plugin || !event) {
         throw Object.assign(new Error(plugin ? `event ${delivery.eventId} is not in the store` : `plugin "${delivery.plugin}" is not loaded`), {
           code: 'E_PLUGIN_INVALID',
@@ -316,7 +319,7 @@ export class DeliveryWorker {
       if (!(await tx.completeAttempt(this.owner, attempt, verdict))) return false;
       if (verdict.state !== 'dead') return true;
       if (disableTarget) await tx.setTargetDisabled(delivery.target, true, `${failure?.code}: ${failure?.message}`);
-      queued = await this.#announceDead(tx, delivery, number, failure, spanContext);
+      queued = await this.#announceDead(tx, delivery, source?.body, number, failure, spanContext);
       return true;
     });
     if (span.isRecording()) {
@@ -363,14 +366,13 @@ export class DeliveryWorker {
   async #announceDead(
     tx: StoreTx,
     delivery: Delivery,
+    original: LiveKitEvent | undefined,
     attempts: number,
     lastError: { code: string; message: string } | undefined,
     parent: Context,
   ): Promise<boolean> {
     // A notification about a dead notification would chase itself.
     if (delivery.eventName.startsWith('switchboard.')) return false;
-    const source = await this.#options.store.getEvent(delivery.eventId);
-    const original = source ? (JSON.parse(source.body) as LiveKitEvent) : undefined;
     const event: LiveKitEvent = {
       event: DELIVERY_DEAD_EVENT,
       id: `SB_${randomUUID()}`,
@@ -398,12 +400,12 @@ export class DeliveryWorker {
     return result.actions.some((action) => action.status === 'queued');
   }
 
-  /** The rate limit in force for the delivery's action: rule changes apply to deliveries already queued. */
   async #storedEvent(eventId: string): Promise<KnownEvent | null> {
     const event = await this.#options.store.getEvent(eventId);
     return event === null ? null : knownEvent(event);
   }
 
+  /** The rate limit in force for the delivery's action: rule changes apply to deliveries already queued. */
   #rateLimitOf(delivery: Delivery): RateLimit | undefined {
     return rulesById(this.#options.currentRules()).get(delivery.ruleId)?.actions[delivery.actionIndex]?.rateLimit;
   }
