@@ -2,8 +2,8 @@
  * Reads a V8 `.cpuprofile` (node --cpu-prof) and ranks functions by self time (where the CPU actually went) and by
  * total time (self time plus that of everything they called: which step of the pipeline costs what).
  */
-import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { formatNumber, textTable } from './report.ts';
 
 interface ProfileNode {
@@ -18,7 +18,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-export interface SelfTime {
+interface Ranked {
   /** `name (file:line)`, the file relative to the working directory. */
   function: string;
   ms: number;
@@ -28,16 +28,14 @@ export interface SelfTime {
 
 const IDLE = '(idle)';
 
-export function topSelfTime(file: string, limit: number): SelfTime[] {
-  return rank(file, limit, (label) => [label]);
+/** A profile read once: each sample's label and, on demand, its stack of labels. */
+interface Samples {
+  profile: CpuProfile;
+  labelOf: Map<number, string>;
+  stackOf(nodeId: number): string[];
 }
 
-/** Like topSelfTime, but each function is charged for every sample it is on the stack of (once per sample). */
-export function topTotalTime(file: string, limit: number): SelfTime[] {
-  return rank(file, limit, (_label, stack) => new Set(stack));
-}
-
-function rank(file: string, limit: number, chargedFor: (label: string, stack: string[]) => Iterable<string>): SelfTime[] {
+function readSamples(file: string): Samples {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const labelOf = new Map<number, string>();
   const parentOf = new Map<number, number>();
@@ -52,13 +50,19 @@ function rank(file: string, limit: number, chargedFor: (label: string, stack: st
     for (let id: number | undefined = nodeId; id !== undefined; id = parentOf.get(id)) stack.push(labelOf.get(id)!);
     return stack;
   };
+  return { profile, labelOf, stackOf };
+}
+
+/** `chargedFor`: the functions a sample's time counts for, given its own and (built only when asked) its stack. */
+function rank(samples: Samples, limit: number, chargedFor: (label: string, stack: () => string[]) => Iterable<string>): Ranked[] {
+  const { profile, labelOf, stackOf } = samples;
   const micros = new Map<string, number>();
   let busy = 0;
   profile.samples.forEach((nodeId, i) => {
     const label = labelOf.get(nodeId)!;
     if (label === IDLE) return;
     const delta = profile.timeDeltas[i] ?? 0;
-    for (const charged of chargedFor(label, stackOf(nodeId))) micros.set(charged, (micros.get(charged) ?? 0) + delta);
+    for (const charged of chargedFor(label, () => stackOf(nodeId))) micros.set(charged, (micros.get(charged) ?? 0) + delta);
     busy += delta;
   });
   return [...micros]
@@ -67,9 +71,23 @@ function rank(file: string, limit: number, chargedFor: (label: string, stack: st
     .map(([label, us]) => ({ function: label, ms: us / 1000, percent: (100 * us) / busy }));
 }
 
-/** The top functions by self time, then by total time, as text tables. */
+/**
+ * The top functions by self time, then by total time (each function charged for every sample it is on the stack
+ * of, once per sample), as text tables.
+ */
 export function describeProfile(file: string): string {
-  const table = (heading: string, entries: SelfTime[]) =>
+  const samples = readSamples(file);
+  const selfTime = rank(samples, 25, (label) => [label]);
+  const totalTime = rank(samples, 40, (_label, stack) => new Set(stack()));
+  const table = (heading: string, entries: Ranked[]) =>
     textTable([[heading, 'ms', 'function'], ...entries.map((entry) => [formatNumber(entry.percent, 1) + '%', formatNumber(entry.ms), entry.function])]);
-  return `${table('self', topSelfTime(file, 25))}\n\nTop total time (self and callees):\n${table('total', topTotalTime(file, 40))}`;
+  return `${table('self', selfTime)}\n\nTop total time (self and callees):\n${table('total', totalTime)}`;
+}
+
+/** Prints describeProfile for every profile in `dir` (the Switchboard process and its threads write one each). */
+export function printProfiles(dir: string): void {
+  for (const file of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'))) {
+    console.log(`\nSwitchboard CPU profile (${join(dir, file)}), over the whole process life:`);
+    console.log(describeProfile(join(dir, file)));
+  }
 }

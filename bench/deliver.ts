@@ -6,7 +6,7 @@
  * --duration <s> --quick --concurrency <n> --ordering none|room|both --pool-size <n> --pg-url <url> --max --cpu-prof.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,11 +15,11 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import type { LiveKitEvent } from '../src/livekit/event-types.ts';
 import { DEFAULT_POOL_SIZE } from '../src/store/postgres/connection.ts';
-import { describeProfile } from './cpu-profile.ts';
+import { printProfiles } from './cpu-profile.ts';
 import { describeForeignCpu, startForeignCpuMeter, startProcessCpuMeter } from './cpu-usage.ts';
 import { describeFlushLatency, measureFlushLatency } from './disk-check.ts';
 import { positiveNumber } from './flags.ts';
-import { runAtFixedRate, type LoadResult } from './load.ts';
+import { percentiles, runAtFixedRate, type LoadResult } from './load.ts';
 import { startPostgresCpuMeter } from './postgres-cpu.ts';
 import { startCountingReceiver, type CountingReceiver } from './receiver.ts';
 import { describeCode, describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
@@ -502,13 +502,6 @@ function wallClock(): number {
   return performance.timeOrigin + performance.now();
 }
 
-function percentiles(values: number[]): { p50: number; p99: number } {
-  if (values.length === 0) return { p50: NaN, p99: NaN };
-  const sorted = Float64Array.from(values).sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-  return { p50: at(0.5), p99: at(0.99) };
-}
-
 function describeStep(step: Step): string {
   return (
     `${formatNumber(step.rate)} events/s offered: ${formatNumber(step.deliveredPerSecond)} delivered/s during the load, ` +
@@ -602,10 +595,3 @@ function describeMax(variant: Variant): string {
     : `Highest sustained rate (ordering: ${variant.ordering}): below ${formatNumber(variant.steps[0].rate)} events/s${next}`;
 }
 
-function printProfiles(dir: string): void {
-  const files = readdirSync(dir).filter((file) => file.endsWith('.cpuprofile'));
-  for (const file of files) {
-    console.log(`\nSwitchboard CPU profile (${join(dir, file)}), top self time over the whole process life:`);
-    console.log(describeProfile(join(dir, file)));
-  }
-}

@@ -4,14 +4,14 @@
  * the load comes from this one. Flags: --duration <s> --connections <n> --rate <events/s> --quick --cpu-prof.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildContext } from '../src/livekit/event.ts';
 import { loadPlugins } from '../src/plugins/registry.ts';
 import { loadRules } from '../src/rules/load.ts';
-import { describeProfile } from './cpu-profile.ts';
+import { printProfiles } from './cpu-profile.ts';
 import { describeForeignCpu, startForeignCpuMeter } from './cpu-usage.ts';
 import { describeFlushLatency, measureFlushLatency } from './disk-check.ts';
 import { positiveNumber } from './flags.ts';
@@ -126,7 +126,7 @@ for (const server of [baseline, switchboard]) {
 }
 const disk = describeFlushLatency(diskBefore, await measureFlushLatency(workDir));
 report(results.get('baseline')!, results.get('switchboard')!, disk);
-if (flags['cpu-prof']) printProfile(profileDir);
+if (flags['cpu-prof']) printProfiles(profileDir);
 
 const problems = [...results].flatMap(([name, m]) => m.problems.map((problem) => `${name}: ${problem}`));
 if (problems.length > 0) {
@@ -285,10 +285,3 @@ function report(baseline: Measurement, switchboard: Measurement, disk: string): 
   console.log(`${markdownTable(rows)}\n\n${notes.map((line) => `- ${line}`).join('\n')}`);
 }
 
-function printProfile(dir: string): void {
-  const files = readdirSync(dir).filter((file) => file.endsWith('.cpuprofile'));
-  for (const file of files) {
-    console.log(`\nSwitchboard CPU profile (${file}), top self time over the whole process life:`);
-    console.log(describeProfile(join(dir, file)));
-  }
-}

@@ -202,7 +202,8 @@ function headersFor(delivery: SignedDelivery): Record<string, string> {
   return { 'content-type': 'application/webhook+json', authorization: delivery.authorization };
 }
 
-function percentiles(values: number[]): LoadResult['latency'] {
+/** Nearest-rank percentiles of `values` (NaN when empty). */
+export function percentiles(values: number[]): LoadResult['latency'] {
   if (values.length === 0) return { p50: NaN, p99: NaN, max: NaN };
   const sorted = Float64Array.from(values).sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
