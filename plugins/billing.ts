@@ -1,4 +1,4 @@
-import { definePlugin, DURATION_PATTERN, durationMs, isTemplated, PermanentError } from '../src/plugins/contract.ts';
+import { definePlugin, isTemplated, PermanentError } from '../src/plugins/contract.ts';
 import {
   DURATION_UNITS,
   durationQuantity,
@@ -11,6 +11,7 @@ import {
   type Rounding,
 } from './billing/measure.ts';
 import { providerUrl, usageRequest, type Provider, type ReportedUsage } from './billing/providers.ts';
+import { checkTimeout, HEADER_NAME, TIMEOUT_PARAM, timeoutMs } from './http-client/params.ts';
 import { failureFor } from './http-client/response.ts';
 import { send } from './http-client/send.ts';
 import { destination } from './http-client/url-policy.ts';
@@ -47,8 +48,6 @@ export interface BillingResult {
   durationMs: number;
 }
 
-const DEFAULT_TIMEOUT = '15s';
-const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 const STRIPE_ONLY = ['secretKey', 'baseUrl'] as const;
 const HTTP_ONLY = ['url', 'headers', 'cloudevents', 'source', 'type'] as const;
 /** Say where the usage goes and who pays for it: event data must not choose either's destination or credentials. */
@@ -104,12 +103,7 @@ export default definePlugin<BillingParams, BillingResult, UsageReport>({
       cloudevents: { type: 'boolean', description: 'http: send a CloudEvents 1.0 structured event.' },
       source: { type: 'string', minLength: 1, description: 'http with cloudevents: the CloudEvents source.' },
       type: { type: 'string', minLength: 1, description: 'http with cloudevents: the CloudEvents type.' },
-      timeout: {
-        type: ['number', 'string'],
-        exclusiveMinimum: 0,
-        pattern: DURATION_PATTERN,
-        description: 'Per attempt: seconds, or "500ms", "10s". Default 15s.',
-      },
+      timeout: TIMEOUT_PARAM,
     },
     allOf: [
       { if: { properties: { provider: { const: 'stripe' } } }, then: { required: ['secretKey'] } },
@@ -159,11 +153,11 @@ export default definePlugin<BillingParams, BillingResult, UsageReport>({
   async run(report, ctx) {
     const started = performance.now();
     const request = usageRequest(report.provider, report.usage);
-    const timeoutMs = durationMs(report.timeout ?? DEFAULT_TIMEOUT);
+    const timeout = timeoutMs(report.timeout);
     const { response, excerpt } = await send(
       request.url,
       { method: 'POST', headers: request.headers, body: request.body },
-      { timeoutMs, outer: ctx.signal },
+      { timeoutMs: timeout, outer: ctx.signal },
     );
     ctx.recordResponse({ status: response.status, body: excerpt });
     const failure = failureFor(request.url.origin, response, excerpt);
@@ -227,6 +221,6 @@ function checkProvider(params: Record<string, unknown>): string[] {
   if (params.source !== undefined || params.type !== undefined) {
     if (params.cloudevents !== true) problems.push('source and type are CloudEvents attributes: set cloudevents: true');
   }
-  if (typeof timeout === 'string' && durationMs(timeout) === 0) problems.push('timeout must be longer than 0');
+  problems.push(...checkTimeout(timeout));
   return problems;
 }

@@ -1,5 +1,6 @@
-import { definePlugin, DURATION_PATTERN, durationMs, isTemplated, PermanentError, type PluginContext } from '../src/plugins/contract.ts';
+import { definePlugin, isTemplated, PermanentError, type PluginContext } from '../src/plugins/contract.ts';
 import { encodeBody, type ContentType, type EncodedBody } from './http/request-body.ts';
+import { checkTimeout, HEADER_NAME, TIMEOUT_PARAM, timeoutMs, USER_AGENT } from './http-client/params.ts';
 import { failureFor } from './http-client/response.ts';
 import { send } from './http-client/send.ts';
 import { checkSigning, signatureHeaders, signingHeaderNames, type Signing } from './http/signing.ts';
@@ -22,9 +23,6 @@ export interface HttpResult {
 }
 
 const METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'] as const;
-const DEFAULT_TIMEOUT = '15s';
-const USER_AGENT = 'livekit-switchboard';
-const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 
 /** Headers the plugin writes itself, as signing does its own: a rule setting them would be silently overridden. */
 const PLUGIN_HEADERS: Record<string, string> = {
@@ -79,12 +77,7 @@ export default definePlugin<HttpParams, HttpResult>({
       },
       body: { description: 'Any JSON value to send; default: the event exactly as received.' },
       contentType: { enum: ['json', 'form'], description: 'json (default) or form (a flat object, urlencoded).' },
-      timeout: {
-        type: ['number', 'string'],
-        exclusiveMinimum: 0,
-        pattern: DURATION_PATTERN,
-        description: 'Per attempt: seconds, or "500ms", "10s", "2m". Default 15s.',
-      },
+      timeout: TIMEOUT_PARAM,
       sign: {
         type: 'object',
         required: ['scheme', 'secret'],
@@ -125,11 +118,11 @@ export default definePlugin<HttpParams, HttpResult>({
     const url = destination(params.url, params.allowHosts);
     const method = params.method ?? 'POST';
     const body = method === 'GET' ? undefined : encodeBody(params.body === undefined ? ctx.event : params.body, params.contentType ?? 'json');
-    const timeoutMs = durationMs(params.timeout ?? DEFAULT_TIMEOUT);
+    const timeout = timeoutMs(params.timeout);
     const { response, excerpt } = await send(
       url,
       { method, headers: requestHeaders(params, body, ctx), body: body?.text },
-      { timeoutMs, outer: ctx.signal },
+      { timeoutMs: timeout, outer: ctx.signal },
     );
     ctx.recordResponse({ status: response.status, body: excerpt });
     const failure = failureFor(url.origin, response, excerpt);
@@ -177,11 +170,6 @@ function checkHeaders(headers: unknown, sign: unknown): string[] {
     const why = PLUGIN_HEADERS[lower];
     return why === undefined ? [] : [`headers.${name} cannot be set: ${why}`];
   });
-}
-
-function checkTimeout(timeout: unknown): string[] {
-  // A number must be positive by the schema; a string such as "0s" passes the pattern.
-  return typeof timeout === 'string' && durationMs(timeout) === 0 ? ['timeout must be longer than 0'] : [];
 }
 
 function checkBody({ method, body, contentType }: Record<string, unknown>): string[] {
