@@ -7,7 +7,7 @@ import type { Request, Response, Router } from 'express';
 import express from 'express';
 import { SwitchboardError } from '../errors.ts';
 import type { DeliveryWorker } from '../engine/worker.ts';
-import { timingSafeEqualStrings } from '../livekit/constant-time.ts';
+import { presentsBearer } from './admin/auth.ts';
 import type { RuleSet } from '../rules/types.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -59,7 +59,7 @@ export function operationsRouter(options: OperationsRouteOptions): Router {
   });
 
   router.get('/metrics', async (req: Request, res: Response) => {
-    if (options.metricsToken !== undefined && !presents(req, options.metricsToken)) {
+    if (options.metricsToken !== undefined && !presentsBearer(req, options.metricsToken)) {
       res.set('WWW-Authenticate', 'Bearer');
       sendError(res, options.log, new SwitchboardError('E_METRICS_UNAUTHORIZED', 'send "Authorization: Bearer <METRICS_TOKEN>"'));
       return;
@@ -93,11 +93,6 @@ function readinessChecks(options: OperationsRouteOptions): Record<string, Check>
       return 'ok';
     },
   };
-}
-
-function presents(req: Request, token: string): boolean {
-  const presented = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
-  return presented !== undefined && timingSafeEqualStrings(presented, token);
 }
 
 async function withDeadline(work: Promise<void>, ms: number, message: string): Promise<void> {

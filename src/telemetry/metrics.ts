@@ -5,6 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
+import type { ActionMode } from '../plugins/contract.ts';
 
 export interface MetricSources {
   /** Deliveries by state, across every process sharing the store. */
@@ -15,8 +16,6 @@ export interface MetricSources {
   circuits(): Array<{ target: string; circuit: 'closed' | 'half-open' | 'open' }>;
   log: Logger;
 }
-
-export type ActionMode = 'inline' | 'async';
 
 export interface Metrics {
   /** One webhook request answered: `outcome` is accepted, duplicate, or the errcode of the answer. */
@@ -34,7 +33,7 @@ export interface Metrics {
 }
 
 /** A webhook that never got as far as a verified event name. */
-export const UNKNOWN_EVENT = 'unknown';
+const UNKNOWN_EVENT = 'unknown';
 
 const CIRCUIT_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

@@ -19,14 +19,19 @@ export function requireAdminToken(adminToken: string | undefined, log: Logger) {
       sendError(res, log, new SwitchboardError('E_ADMIN_DISABLED', 'the admin API is disabled: set ADMIN_TOKEN to enable it'));
       return;
     }
-    const presented = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
-    if (!presented || !timingSafeEqualStrings(presented, adminToken)) {
+    if (!presentsBearer(req, adminToken)) {
       res.set('WWW-Authenticate', 'Bearer');
       sendError(res, log, new SwitchboardError('E_ADMIN_UNAUTHORIZED', 'send "Authorization: Bearer <ADMIN_TOKEN>"'));
       return;
     }
     next();
   };
+}
+
+/** Whether the request carries `Authorization: Bearer <token>`, compared in constant time. */
+export function presentsBearer(req: Request, token: string): boolean {
+  const presented = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
+  return presented !== undefined && timingSafeEqualStrings(presented, token);
 }
 
 /** Names the callers of requests that passed `requireAdminToken(adminToken)`. */

@@ -11,17 +11,17 @@ import { describeSchemaErrors } from '../../rules/schema-errors.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { sendError } from '../error-response.ts';
 import type { Actor } from './auth.ts';
+import type { JsonSchema } from '../../plugins/contract.ts';
 
-export type JsonSchema = Record<string, unknown>;
 
-export interface RouteSchemas {
+interface RouteSchemas {
   params?: JsonSchema;
   query?: JsonSchema;
   /** A route with a body schema parses any body as JSON; an empty body is `{}`. */
   body?: JsonSchema;
 }
 
-export interface RouteInput<Params, Query, Body> {
+interface RouteInput<Params, Query, Body> {
   params: Params;
   query: Query;
   body: Body;
