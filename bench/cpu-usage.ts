@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 const TICKS_PER_SECOND = 100;
 
 /** Above this many cores, other work on the machine visibly moves the figures. */
-export const NOISY_FOREIGN_CORES = 0.1;
+const NOISY_FOREIGN_CORES = 0.1;
 
 export interface CpuMeter {
   /** Average cores used since the meter started. */

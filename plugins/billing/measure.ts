@@ -10,13 +10,13 @@ export const MEASURES = ['participant_minutes', 'room_minutes', 'egress_minutes'
 export type Measure = (typeof MEASURES)[number];
 
 export const DURATION_UNITS = ['seconds', 'minutes'] as const;
-export type DurationUnit = (typeof DURATION_UNITS)[number];
+type DurationUnit = (typeof DURATION_UNITS)[number];
 
 export const ROUNDINGS = ['up', 'nearest', 'down'] as const;
 export type Rounding = (typeof ROUNDINGS)[number];
 
 /** The events each measure reads. */
-export const MEASURED_EVENTS: Record<Measure, readonly string[]> = {
+const MEASURED_EVENTS: Record<Measure, readonly string[]> = {
   participant_minutes: ['participant_left', 'participant_connection_aborted'],
   room_minutes: ['room_finished'],
   egress_minutes: ['egress_ended'],

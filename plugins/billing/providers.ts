@@ -5,9 +5,9 @@
  */
 import { USER_AGENT } from '../http-client/params.ts';
 
-export const DEFAULT_STRIPE_BASE_URL = 'https://api.stripe.com';
-export const STRIPE_METER_EVENTS_PATH = '/v1/billing/meter_events';
-export const DEFAULT_CLOUDEVENTS_SOURCE = 'livekit-switchboard';
+const DEFAULT_STRIPE_BASE_URL = 'https://api.stripe.com';
+const STRIPE_METER_EVENTS_PATH = '/v1/billing/meter_events';
+const DEFAULT_CLOUDEVENTS_SOURCE = 'livekit-switchboard';
 export const DEFAULT_CLOUDEVENTS_TYPE = 'switchboard.usage';
 
 export type Provider =
@@ -37,7 +37,7 @@ export interface ReportedUsage {
   ruleId: string;
 }
 
-export interface UsageRequest {
+interface UsageRequest {
   url: URL;
   headers: Record<string, string>;
   body: string;

@@ -2,9 +2,9 @@
 import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
 
 /** Kept for the attempt record and error messages. */
-export const EXCERPT_BYTES = 1024;
+const EXCERPT_BYTES = 1024;
 /** Read (and discarded) past the excerpt so the connection can be reused; beyond this the rest is abandoned. */
-export const READ_LIMIT_BYTES = 64 * 1024;
+const READ_LIMIT_BYTES = 64 * 1024;
 
 const RETRYABLE_STATUSES = new Set([408, 425, 429]);
 

@@ -11,7 +11,7 @@ import { readExcerpt } from './response.ts';
 /** Failures of a connection that the same request, sent again a moment later, usually gets past. */
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'UND_ERR_SOCKET', 'EAI_AGAIN']);
 
-export const QUICK_RETRIES = { retries: 2, minTimeout: 50, maxTimeout: 200, factor: 2, randomize: true } as const;
+const QUICK_RETRIES = { retries: 2, minTimeout: 50, maxTimeout: 200, factor: 2, randomize: true } as const;
 
 const tracer = trace.getTracer('livekit-switchboard/http');
 const CLIENT: SpanOptions = Object.freeze({ kind: SpanKind.CLIENT });

@@ -7,8 +7,8 @@ export type Signing =
   | { scheme: 'standard-webhooks'; secret: string | string[] }
   | { scheme: 'hmac-sha256'; header?: string; secret: string };
 
-export const DEFAULT_HMAC_HEADER = 'X-Signature';
-export const STANDARD_WEBHOOKS_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature'];
+const DEFAULT_HMAC_HEADER = 'X-Signature';
+const STANDARD_WEBHOOKS_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature'];
 
 /** The headers that sign `body`, the exact text sent. */
 export function signatureHeaders(sign: Signing, body: string, idempotencyKey: string, now = new Date()): Record<string, string> {
@@ -28,7 +28,7 @@ export function signatureHeaders(sign: Signing, body: string, idempotencyKey: st
  * The Standard Webhooks message id: the same for every retry of one delivery, so receivers can deduplicate on it.
  * A hash rather than the key itself keeps engine identifiers out of other systems and the id short.
  */
-export function webhookId(idempotencyKey: string): string {
+function webhookId(idempotencyKey: string): string {
   return `msg_${createHash('sha256').update(idempotencyKey).digest('base64url').slice(0, 24)}`;
 }
 

@@ -20,7 +20,7 @@ export const DEFAULT_RETRY_SCHEDULE: readonly number[] = [
 ];
 
 /** Each delay is spread by up to this fraction either way, so failures of many deliveries do not retry in step. */
-export const JITTER = 0.2;
+const JITTER = 0.2;
 
 export interface RetrySchedule {
   maxAttempts: number;

@@ -22,7 +22,7 @@ import type { EventContext } from '../livekit/event-types.ts';
 import type { ActionOutcome } from '../store/store.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
-export type PreparedAction =
+type PreparedAction =
   | { ready: true; plugin: LoadedPlugin; params: Record<string, unknown> }
   | { ready: false; outcome: ActionOutcome };
 
@@ -67,7 +67,7 @@ export interface ActionParts {
   logFields?: Record<string, unknown>;
 }
 
-export interface ContextParts extends ActionParts {
+interface ContextParts extends ActionParts {
   attempt: number;
   transition(request: SessionTransitionRequest): Promise<SessionTransition>;
   recordResponse?(response: AttemptResponse): void;

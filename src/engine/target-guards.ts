@@ -26,7 +26,7 @@ export const DEFAULT_CIRCUIT: CircuitOptions = {
   resetMs: 30_000,
 };
 
-export type CircuitState = 'closed' | 'open' | 'half-open';
+type CircuitState = 'closed' | 'open' | 'half-open';
 
 export interface TargetSnapshot {
   target: string;
@@ -47,7 +47,7 @@ export class CircuitOpenError extends Error {
   }
 }
 
-export type Admission = { admitted: true; release: () => void } | { admitted: false; retryAt: number };
+type Admission = { admitted: true; release: () => void } | { admitted: false; retryAt: number };
 
 interface Guard {
   breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;

@@ -8,7 +8,7 @@ import { PermanentError, type RecordedUsage, type UsageLedger, type UsageRecord 
 import type { NewUsage, StoreTx } from '../store/store.ts';
 
 /** The action a usage comes from. */
-export interface UsageOrigin {
+interface UsageOrigin {
   eventId: string;
   eventName: string;
   ruleId: string;

@@ -21,7 +21,7 @@ import { retryDelay } from './retry-schedule.ts';
 import { describeFailure, invokePlugin, isRetryable, pluginContext } from './run-action.ts';
 import { CircuitOpenError, type TargetGuards } from './target-guards.ts';
 
-export const DELIVERY_DEAD_EVENT = 'switchboard.delivery_dead';
+const DELIVERY_DEAD_EVENT = 'switchboard.delivery_dead';
 /**
  * The least time between two claims. A claim is a query costing about as much as several attempts' bookkeeping;
  * under steady traffic every commit that queues deliveries wakes the worker, and claiming at each wake-up would

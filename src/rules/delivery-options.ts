@@ -24,9 +24,9 @@ interface RetryDocument {
   max?: Duration;
 }
 
-export type DeliveryOptions = Pick<CompiledAction, 'retry' | 'timeoutMs' | 'rateLimit' | 'orderingKey'>;
+type DeliveryOptions = Pick<CompiledAction, 'retry' | 'timeoutMs' | 'rateLimit' | 'orderingKey'>;
 
-export interface DeliveryCompilation {
+interface DeliveryCompilation {
   /** The mode the action runs in, written or defaulted. */
   mode: ActionMode;
   /** Set when the action names no mode: the plugin whose default it takes, for messages. */

@@ -6,10 +6,10 @@ import type { EventContext } from '../livekit/event-types.ts';
 import type { NodePath, ReportIssue } from './issues.ts';
 import { compileTemplate } from './template.ts';
 
-export type OrderingKey = (context: EventContext) => string | null;
+type OrderingKey = (context: EventContext) => string | null;
 
 /** What `ordering:` says for "no ordering at all". */
-export const UNORDERED = 'none';
+const UNORDERED = 'none';
 
 /** Absent: the default key; `none`: never ordered; anything else: a template rendered to the key. */
 export function compileOrdering(ordering: string | undefined, report: ReportIssue, at: NodePath): OrderingKey {
@@ -20,7 +20,7 @@ export function compileOrdering(ordering: string | undefined, report: ReportIssu
 }
 
 /** egressInfo.egressId for `egress_*` events, ingressInfo.ingressId for `ingress_*` events, else room.name. */
-export function defaultOrderingKey(context: EventContext): string | null {
+function defaultOrderingKey(context: EventContext): string | null {
   if (context.event.startsWith('egress_')) return asKey(context.egressInfo?.egressId);
   if (context.event.startsWith('ingress_')) return asKey(context.ingressInfo?.ingressId);
   return asKey(context.room?.name);

@@ -27,7 +27,7 @@ export interface WebhookRouteOptions {
   accepting: () => boolean;
 }
 
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** One webhook request on its way through: its server span, and what is known of the event so far. */
 interface Exchange {

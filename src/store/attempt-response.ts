@@ -1,6 +1,6 @@
 /** How much of a target's answer an attempt keeps: enough to debug a failure, small enough to keep for every attempt. */
 
-export const RESPONSE_LIMIT_BYTES = 1024;
+const RESPONSE_LIMIT_BYTES = 1024;
 
 /** The first KiB of `response` in UTF-8, cut at a character boundary. */
 export function truncateResponse(response: string): string {
