@@ -2,6 +2,8 @@
  * The states of a delivery and the moves between them, in one place. Stores persist these names; the worker and
  * the admin API move deliveries only along these edges.
  */
+import type { Delivery } from './store.ts';
+
 export const DELIVERY_STATES = ['pending', 'running', 'succeeded', 'failed-waiting-retry', 'dead', 'cancelled'] as const;
 
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
@@ -15,5 +17,20 @@ export const UNFINISHED_STATES: readonly DeliveryState[] = ['pending', 'running'
 /** States an operator may replay from (succeeded only with force). */
 export const REPLAYABLE_STATES: readonly DeliveryState[] = ['dead', 'cancelled', 'failed-waiting-retry', 'succeeded'];
 
+/** The states a replay takes deliveries from: a succeeded one only when forced. */
+export function replaySources(force: boolean | undefined): DeliveryState[] {
+  return REPLAYABLE_STATES.filter((name) => force || name !== 'succeeded');
+}
+
+/** A count of zero for every state, for a tally to add to. */
+export function zeroPerState(): Record<DeliveryState, number> {
+  return Object.fromEntries(DELIVERY_STATES.map((name) => [name, 0])) as Record<DeliveryState, number>;
+}
+
 /** States an operator may cancel from. */
 export const CANCELLABLE_STATES: readonly DeliveryState[] = ['pending', 'failed-waiting-retry'];
+
+/** The order claimed deliveries are run in: earliest due first, then by id. */
+export function byDueTimeThenId(a: Delivery, b: Delivery): number {
+  return a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id;
+}

@@ -8,11 +8,12 @@ import { SwitchboardError } from '../errors.ts';
 import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
 import { truncateResponse } from './attempt-response.ts';
 import {
+  byDueTimeThenId,
   CANCELLABLE_STATES,
   CLAIMABLE_STATES,
-  DELIVERY_STATES,
-  REPLAYABLE_STATES,
+  replaySources,
   type DeliveryState,
+  zeroPerState,
 } from './delivery-state.ts';
 import { pendingMigrations, type Migration } from './migrations/migration.ts';
 import { postgresMigrations } from './migrations/postgres.ts';
@@ -319,10 +320,6 @@ function toAttempt(row: AttemptRow): DeliveryAttempt {
   };
 }
 
-function byDueTimeThenId(a: Delivery, b: Delivery): number {
-  return a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id;
-}
-
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly #target: PostgresTarget;
@@ -449,7 +446,7 @@ export class PostgresStore implements Store {
 
   countDeliveries(): Promise<Record<DeliveryState, number>> {
     return this.#use(async () => {
-      const counts = Object.fromEntries(DELIVERY_STATES.map((name) => [name, 0])) as Record<DeliveryState, number>;
+      const counts = zeroPerState();
       for (const row of await this.#rows<{ state: DeliveryState; count: number }>(SQL.countDeliveries)) {
         counts[row.state] = row.count;
       }
@@ -694,7 +691,7 @@ class PostgresTx implements StoreTx {
     filter: DeliveryFilter & { ids?: number[] },
     options: { force: boolean; now: Date },
   ): Promise<number[]> {
-    const from = REPLAYABLE_STATES.filter((name) => options.force || name !== 'succeeded');
+    const from = replaySources(options.force);
     const values: unknown[] = [options.now];
     const where = [`state IN (${states(from)})`, ...deliveryConditions(filter, values)].join(' AND ');
     const rows = await this.#rows<{ id: number }>(

@@ -8,11 +8,12 @@ import { SwitchboardError } from '../errors.ts';
 import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
 import { truncateResponse } from './attempt-response.ts';
 import {
+  byDueTimeThenId,
   CANCELLABLE_STATES,
   CLAIMABLE_STATES,
-  DELIVERY_STATES,
-  REPLAYABLE_STATES,
+  replaySources,
   type DeliveryState,
+  zeroPerState,
 } from './delivery-state.ts';
 import { pendingMigrations, type Migration } from './migrations/migration.ts';
 import { sqliteMigrations } from './migrations/sqlite.ts';
@@ -377,10 +378,6 @@ function toAttempt(row: AttemptRow): DeliveryAttempt {
   };
 }
 
-function byDueTimeThenId(a: Delivery, b: Delivery): number {
-  return a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id;
-}
-
 export interface SqliteStoreOptions {
   /** Told about trouble in background work (a failed checkpoint) that no caller is waiting on. */
   onWarning?: (message: string) => void;
@@ -488,7 +485,7 @@ export class SqliteStore implements Store {
 
   async countDeliveries(): Promise<Record<DeliveryState, number>> {
     this.#assertOpen();
-    const counts = Object.fromEntries(DELIVERY_STATES.map((name) => [name, 0])) as Record<DeliveryState, number>;
+    const counts = zeroPerState();
     for (const row of this.#reader.all<{ state: DeliveryState; count: number }>(SQL.countDeliveries)) {
       counts[row.state] = row.count;
     }
@@ -779,7 +776,7 @@ class SqliteTx implements StoreTx {
     filter: DeliveryFilter & { ids?: number[] },
     options: { force: boolean; now: Date },
   ): Promise<number[]> {
-    const from = REPLAYABLE_STATES.filter((name) => options.force || name !== 'succeeded');
+    const from = replaySources(options.force);
     const { conditions, params } = deliveryConditions(filter);
     const where = [`state IN (${states(from)})`, ...conditions].join(' AND ');
     const now = options.now.toISOString();
