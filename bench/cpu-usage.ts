@@ -18,12 +18,12 @@ export interface CpuMeter {
 
 /** Cores used by the processes `pids` (which must still be running at `read()`). */
 export function startProcessCpuMeter(pids: readonly number[]): CpuMeter {
-  return startMeter(() => pids.reduce((sum, pid) => sum + processTicks(pid), 0));
+  return startTickMeter(() => pids.reduce((sum, pid) => sum + processTicks(pid), 0));
 }
 
 /** Cores used by every process but `pids`, the benchmark's own (which must still be running at `read()`). */
 export function startForeignCpuMeter(pids: readonly number[]): CpuMeter {
-  return startMeter(() => machineBusyTicks() - pids.reduce((sum, pid) => sum + processTicks(pid), 0));
+  return startTickMeter(() => machineBusyTicks() - pids.reduce((sum, pid) => sum + processTicks(pid), 0));
 }
 
 /** A sentence for the report: how busy the rest of the machine was, with a warning when that spoils the figures. */
@@ -32,7 +32,8 @@ export function describeForeignCpu(cores: number, during: string): string {
   return cores > NOISY_FOREIGN_CORES ? `WARNING: ${used}; the figures are disturbed, run again on a quiet machine` : `Quiet machine: ${used}`;
 }
 
-function startMeter(ticks: () => number): CpuMeter {
+/** Cores used by whatever `ticks` counts (clock ticks of CPU time, read from /proc). */
+export function startTickMeter(ticks: () => number): CpuMeter {
   const start = performance.now();
   const startTicks = ticks();
   return {

@@ -5,10 +5,7 @@
  * clients gave the same server is counted too. NaN without /proc or without a local PostgreSQL.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type { CpuMeter } from './cpu-usage.ts';
-
-// USER_HZ, 100 on every Linux that Node.js supports.
-const TICKS_PER_SECOND = 100;
+import { startTickMeter, type CpuMeter } from './cpu-usage.ts';
 
 interface ProcessStat {
   pid: number;
@@ -21,14 +18,7 @@ interface ProcessStat {
 }
 
 export function startPostgresCpuMeter(): CpuMeter {
-  const start = performance.now();
-  const startTicks = postgresTicks();
-  return {
-    read() {
-      const seconds = (performance.now() - start) / 1000;
-      return (postgresTicks() - startTicks) / TICKS_PER_SECOND / seconds;
-    },
-  };
+  return startTickMeter(postgresTicks);
 }
 
 function postgresTicks(): number {
