@@ -5,7 +5,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomly, seededRandom, startBillingReceiver, type BillingReceiver } from '../helpers/billing-receiver.ts';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.ts';
-import { livekitToken } from '../helpers/tokens.ts';
 import { expectedTotals, generateDay, type DayEvent } from './day.ts';
 
 /**
@@ -129,11 +128,7 @@ describe('a realistic day of billing', () => {
     async function post(event: DayEvent): Promise<boolean> {
       const target = serve!;
       try {
-        const response = await fetch(target.webhookUrl, {
-          method: 'POST',
-          headers: { Authorization: await livekitToken(event.body), 'Content-Type': 'application/webhook+json' },
-          body: event.body,
-        });
+        const response = await target.deliver(event.body);
         if (response.status !== 200) return false;
         acked += 1;
         if (!killed && acked >= killAt) killed = target.stop('SIGKILL');

@@ -6,7 +6,6 @@ import { openStore } from '../../src/store/open.ts';
 import { startReceiver, type Receiver } from '../helpers/receivers.ts';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.ts';
 import { sampleBody } from '../helpers/switchboard.ts';
-import { livekitToken } from '../helpers/tokens.ts';
 
 const EVENTS = 1000;
 const KILL_AFTER_ACKS = 400;
@@ -54,11 +53,7 @@ describe('a SIGKILL in the middle of a run', () => {
     let killed: Promise<void> | undefined;
     async function post(body: string): Promise<boolean> {
       try {
-        const response = await fetch(child!.webhookUrl, {
-          method: 'POST',
-          headers: { Authorization: await livekitToken(body), 'Content-Type': 'application/webhook+json' },
-          body,
-        });
+        const response = await child!.deliver(body);
         if (response.status !== 200) return false;
         acked.add(JSON.parse(body).id);
         if (!killed && acked.size >= KILL_AFTER_ACKS) killed = child!.stop('SIGKILL');

@@ -4,7 +4,7 @@
  *
  * ```ts
  * const replica = await startServeProcess({ RULES_DIR: rulesDir, DATABASE_URL: databaseUrl });
- * await fetch(replica.webhookUrl, { method: 'POST', headers, body });
+ * await replica.deliver(body);
  * await replica.stop('SIGKILL');
  * ```
  */
@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TEST_KEY, TEST_SECRET } from './tokens.ts';
+import { livekitToken, TEST_KEY, TEST_SECRET } from './tokens.ts';
 
 /** Time to start, migrate and answer /healthz: several processes may be starting at once on a small machine. */
 const HEALTHY_WITHIN_MS = 30_000;
@@ -24,6 +24,8 @@ export interface ServeProcess {
   url: string;
   /** Where LiveKit posts. */
   webhookUrl: string;
+  /** Posts `body` to the webhook as LiveKit does (signed, `application/webhook+json`); `init` adds e.g. a signal. */
+  deliver(body: string, init?: RequestInit): Promise<Response>;
   /** Everything the process wrote to stdout (its log lines) and stderr so far. */
   readonly stdout: string;
   readonly stderr: string;
@@ -77,6 +79,14 @@ export async function startServeProcess(env: Record<string, string>): Promise<Se
     pid: child.pid!,
     url,
     webhookUrl: `${url}/api/v1/webhooks/livekit`,
+    async deliver(body, init = {}) {
+      return fetch(serveProcess.webhookUrl, {
+        ...init,
+        method: 'POST',
+        headers: { Authorization: await livekitToken(body), 'Content-Type': 'application/webhook+json' },
+        body,
+      });
+    },
     get stdout() {
       return stdout;
     },

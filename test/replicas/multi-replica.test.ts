@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminQuery, createTestSchema, requirePostgres, SKIP_POSTGRES, type TestSchema } from '../helpers/postgres.ts';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.ts';
 import { ADMIN_TOKEN } from '../helpers/switchboard.ts';
-import { livekitToken } from '../helpers/tokens.ts';
 import { startCountingReceiver, type CountingReceiver } from './counting-receiver.ts';
 import { roomTraffic, type RoomEvent } from './room-traffic.ts';
 
@@ -57,12 +56,7 @@ function concurrencyLimit(limit: number) {
 /** The answer of a replica that acknowledged the webhook with a 200; undefined when it failed or did not answer. */
 async function post(replica: ServeProcess, body: string): Promise<WebhookResults | undefined> {
   try {
-    const response = await fetch(replica.webhookUrl, {
-      method: 'POST',
-      headers: { Authorization: await livekitToken(body), 'Content-Type': 'application/webhook+json' },
-      body,
-      signal: AbortSignal.timeout(15_000),
-    });
+    const response = await replica.deliver(body, { signal: AbortSignal.timeout(15_000) });
     const answer = (await response.json()) as { results: WebhookResults };
     return response.status === 200 ? answer.results : undefined;
   } catch {

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startReceiver, type Receiver } from '../helpers/receivers.ts';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.ts';
 import { sampleBody, SHIPPED_STATUS_RULES } from '../helpers/switchboard.ts';
-import { livekitToken } from '../helpers/tokens.ts';
 
 interface OtlpAttribute {
   key: string;
@@ -56,11 +55,7 @@ describe('OTLP export', () => {
     });
 
     const body = sampleBody('room_started');
-    const response = await fetch(child.webhookUrl, {
-      method: 'POST',
-      headers: { Authorization: await livekitToken(body), 'Content-Type': 'application/webhook+json' },
-      body,
-    });
+    const response = await child.deliver(body);
     expect(response.status).toBe(200);
 
     const exported = await vi.waitFor(
