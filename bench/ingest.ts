@@ -88,7 +88,8 @@ const baseline: ServerUnderTest = {
   script: join(ROOT, 'bench/servers/baseline.ts'),
   env: { LIVEKIT_API_KEY: credentials.apiKey, LIVEKIT_API_SECRET: credentials.apiSecret },
 };
-const profileDir = join(workDir, 'profile');
+// Kept after the run (printProfiles names the files), for a closer look than the summary gives.
+const profileDir = flags['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'switchboard-ingest-profile-')) : '';
 const switchboard: ServerUnderTest = {
   name: 'switchboard',
   script: join(ROOT, 'bench/servers/switchboard.ts'),

@@ -2,7 +2,8 @@
  * Group commit for the SQLite writer. Transactions run one at a time, and each COMMIT costs a flush of the log to
  * disk; so transactions queued while a batch runs share one BEGIN … COMMIT, and one flush serves them all. Each runs
  * in its own savepoint: a failing one is undone alone and its caller rejected at once, while the others resolve only
- * once the batch's COMMIT is durable (`committed`, see WalFlush). The next batch is written while a flush runs.
+ * once the batch's COMMIT is durable (`committed`, see WalFlush). The next batch is written while a flush runs:
+ * it stays open until that flush ends, taking in each transaction as it arrives, so the CPU works while the disk does.
  */
 import { setImmediate as endOfTurn, setTimeout as sleep } from 'node:timers/promises';
 import { SwitchboardError } from '../errors.ts';
@@ -36,6 +37,8 @@ export class GroupCommit {
   readonly #whenDrained: Array<() => void> = [];
   /** Settles when the last batch's flush ends; null when none is running. */
   #flushing: Promise<void> | null = null;
+  /** Resolved by the next transaction queued, for a batch held open that is waiting for one. */
+  #arrival: PromiseWithResolvers<void> | null = null;
 
   readonly #committed: () => Promise<void>;
 
@@ -53,6 +56,10 @@ export class GroupCommit {
   run<T>(work: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.#arrival !== null) {
+        this.#arrival.resolve();
+        this.#arrival = null;
+      }
       if (this.#draining) return;
       this.#draining = true;
       void this.#writes.run(() => this.#drain());
@@ -97,7 +104,7 @@ export class GroupCommit {
       for (const queued of this.#queue.splice(0, MAX_BATCH)) queued.reject(error);
       return;
     }
-    const openedAt = performance.now();
+    const window = new CommitWindow();
     const awaitingCommit: Array<{ queued: QueuedWork; value: unknown }> = [];
     let member: QueuedWork | undefined;
     try {
@@ -117,7 +124,7 @@ export class GroupCommit {
           this.#connection.run(`RELEASE ${MEMBER_SAVEPOINT}`);
           awaitingCommit.push({ queued: member, value });
         }
-      } while (taken < MAX_BATCH && (await this.#moreArrived(taken, openedAt)));
+      } while (taken < MAX_BATCH && (await this.#moreArrived(taken, window)));
       this.#connection.run('COMMIT');
     } catch (error) {
       this.#abandonBatch();
@@ -145,15 +152,25 @@ export class GroupCommit {
 
   /**
    * Keeps the batch open while the previous batch's flush runs (this batch's own flush could not start before that
-   * one ends, so committing now gains nothing), and a small batch for the rest of its window. True when
-   * transactions arrived meanwhile.
+   * one ends, so committing now gains nothing), and a small batch for the rest of its window. A transaction that
+   * arrives meanwhile is let in at once, so its statements run while the disk works. True when one arrived.
    */
-  async #moreArrived(taken: number, openedAt: number): Promise<boolean> {
-    const windowLeft = openedAt + COMMIT_WINDOW_MS - performance.now();
-    if (taken < SMALL_BATCH && windowLeft > 0) await sleep(windowLeft);
-    else if (this.#flushing !== null) await this.#flushing;
-    else return false;
-    return this.#queue.length > 0;
+  async #moreArrived(taken: number, window: CommitWindow): Promise<boolean> {
+    if (this.#queue.length > 0) return true;
+    const hold = taken < SMALL_BATCH && window.open() ? window.end() : this.#flushing;
+    if (hold === null) return false;
+    await Promise.race([hold, this.#nextArrival()]);
+    // Either something arrived, or the hold ended; after a hold, what holds the batch now is looked at again.
+    return this.#queue.length > 0 || this.#holding(taken, window);
+  }
+
+  #holding(taken: number, window: CommitWindow): boolean {
+    return (taken < SMALL_BATCH && window.open()) || this.#flushing !== null;
+  }
+
+  #nextArrival(): Promise<void> {
+    this.#arrival ??= Promise.withResolvers<void>();
+    return this.#arrival.promise;
   }
 
   /** Undoes one failed transaction's writes; throws when SQLite has rolled back the whole batch by itself. */
@@ -174,6 +191,21 @@ export class GroupCommit {
 }
 
 function ignore(): void {}
+
+/** The time a small batch stays open for more, from its BEGIN; its timer starts only if it is waited on. */
+class CommitWindow {
+  readonly #closesAt = performance.now() + COMMIT_WINDOW_MS;
+  #end: Promise<unknown> | null = null;
+
+  open(): boolean {
+    return performance.now() < this.#closesAt;
+  }
+
+  end(): Promise<unknown> {
+    this.#end ??= sleep(Math.max(0, this.#closesAt - performance.now()));
+    return this.#end;
+  }
+}
 
 function batchLost(cause: unknown): SwitchboardError {
   const reason = cause instanceof Error ? cause.message : String(cause);

@@ -59,6 +59,38 @@ describe('SQLite durability', () => {
     expect(flushed).toEqual(['log']);
   });
 
+  it('runs a transaction that arrives during the previous batch\'s flush at once, and commits it once that flush ends', async () => {
+    const prototype = await fileHandlePrototype();
+    const originalDatasync = prototype.datasync;
+    let releaseFlush!: () => void;
+    const flushHeld = new Promise<void>((resolve) => (releaseFlush = resolve));
+    vi.spyOn(prototype, 'datasync').mockImplementation(async function (this: { datasync(): Promise<void> }) {
+      await flushHeld;
+      await originalDatasync.call(this);
+    });
+
+    const first = record('EV_first');
+    await sleep(20);
+    // A batch large enough not to wait for more: it is held open only by the flush before it.
+    const held = ['EV_a', 'EV_b', 'EV_c', 'EV_d'].map(record);
+    await sleep(20);
+    let ran = false;
+    const second = store.transaction(async (tx) => {
+      ran = true;
+      return tx.recordEvent(eventRecord('EV_second'));
+    });
+    await sleep(20);
+    // Its statements ran while the disk worked, in the batch held open until the flush before it has ended.
+    expect(ran).toBe(true);
+    expect(await store.getEvent('EV_first')).not.toBeNull();
+    expect(await store.getEvent('EV_a')).toBeNull();
+    expect(await store.getEvent('EV_second')).toBeNull();
+
+    releaseFlush();
+    await Promise.all([first, ...held, second]);
+    expect(await store.getEvent('EV_second')).not.toBeNull();
+  });
+
   it('fails the transactions of a batch whose flush fails, with E_STORE_UNAVAILABLE, and flushes again after', async () => {
     const prototype = await fileHandlePrototype();
     const originalDatasync = prototype.datasync;
