@@ -22,6 +22,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { context, contextWithSpan, failSpan, INTERNAL, spanNames, traceContextOf, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
 import type { ActionOutcome, Delivery, DeliveryLease, NewDelivery, OrderingEvent, Store, StoreTx } from '../store/store.ts';
+import type { Cancellation } from './action-deadline.ts';
 import { delayBefore, retrySchedule } from './retry-schedule.ts';
 import { describeFailure, invokePlugin, pluginContext, prepareAction, prepareContext, preparePlugin, type ActionParts } from './run-action.ts';
 import { usageLedger } from './usage-ledger.ts';
@@ -165,8 +166,8 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     if (!prepared.ready) return prepared.outcome;
     const outcome = { rule: rule.id, plugin: action.plugin };
     const parts = { ...actionParts(step, 'inline'), logFields: traceLogFields(span) };
-    const context = (signal: AbortSignal) =>
-      pluginContext({ ...parts, attempt: 1, transition: (request) => tx.transitionSession(request, ordering) }, signal);
+    const context = (cancel: Cancellation) =>
+      pluginContext({ ...parts, attempt: 1, transition: (request) => tx.transitionSession(request, ordering) }, cancel);
     try {
       const result = await tx.savepoint(async () => {
         const params = await preparePlugin(prepared.plugin, prepared.params, preparation(step, parts), deps.inlineActionTimeoutMs);
@@ -237,9 +238,9 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
   }
 
   /** The context of the action's `prepare`, whose usage ledger writes in the event's transaction. */
-  function preparation({ tx, ordering, rule, action }: Step, parts: ActionParts): (signal: AbortSignal) => PrepareContext {
+  function preparation({ tx, ordering, rule, action }: Step, parts: ActionParts): (cancel: Cancellation) => PrepareContext {
     const origin = { eventId: ordering.id, eventName: ordering.name, ruleId: rule.id, actionIndex: action.index };
-    return (signal) => prepareContext(parts, signal, usageLedger(tx, origin, signal));
+    return (cancel) => prepareContext(parts, cancel, usageLedger(tx, origin, cancel));
   }
 
   return {

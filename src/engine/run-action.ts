@@ -21,6 +21,7 @@ import type { CompiledAction, CompiledRule } from '../rules/types.ts';
 import type { EventContext } from '../livekit/event-types.ts';
 import type { ActionOutcome } from '../store/store.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { withDeadline, type Cancellation } from './action-deadline.ts';
 
 type PreparedAction =
   | { ready: true; plugin: LoadedPlugin; params: Record<string, unknown> }
@@ -73,7 +74,7 @@ interface ContextParts extends ActionParts {
   recordResponse?(response: AttemptResponse): void;
 }
 
-function actionContext(parts: ActionParts, signal: AbortSignal): ActionContext {
+function actionContext(parts: ActionParts, cancel: Cancellation): ActionContext {
   let log: Logger | undefined;
   return {
     event: parts.event,
@@ -82,7 +83,9 @@ function actionContext(parts: ActionParts, signal: AbortSignal): ActionContext {
     rule: { id: parts.ruleId },
     mode: parts.mode,
     idempotencyKey: idempotencyKey(parts.eventId, parts.ruleId, parts.actionIndex),
-    signal,
+    get signal() {
+      return cancel.signal;
+    },
     get log() {
       log ??= parts.log.child({ rule: parts.ruleId, event_id: parts.eventId, ...parts.logFields });
       return log;
@@ -90,32 +93,32 @@ function actionContext(parts: ActionParts, signal: AbortSignal): ActionContext {
   };
 }
 
-export function pluginContext(parts: ContextParts, signal: AbortSignal): PluginContext {
-  return Object.assign(actionContext(parts, signal), {
+export function pluginContext(parts: ContextParts, cancel: Cancellation): PluginContext {
+  return Object.assign(actionContext(parts, cancel), {
     attempt: parts.attempt,
     recordResponse: (response: AttemptResponse) => parts.recordResponse?.(response),
     sessions: {
       transition: (request: SessionTransitionRequest) => {
-        signal.throwIfAborted();
+        cancel.throwIfAborted();
         return parts.transition(request);
       },
     },
   });
 }
 
-export function prepareContext(parts: ActionParts, signal: AbortSignal, usage: UsageLedger): PrepareContext {
-  return Object.assign(actionContext(parts, signal), { usage });
+export function prepareContext(parts: ActionParts, cancel: Cancellation, usage: UsageLedger): PrepareContext {
+  return Object.assign(actionContext(parts, cancel), { usage });
 }
 
 /** Calls the plugin's `run`; rejects with an `E_PLUGIN_TIMEOUT` error when it outlives `timeoutMs` or `stop` fires. */
 export function invokePlugin(
   plugin: LoadedPlugin,
   params: Record<string, unknown>,
-  context: (signal: AbortSignal) => PluginContext,
+  context: (cancel: Cancellation) => PluginContext,
   timeoutMs: number,
   stop?: AbortSignal,
 ): Promise<unknown> {
-  return withDeadline((signal) => plugin.definition.run(params, context(signal)), timeoutMs, stop);
+  return withDeadline((cancel) => plugin.definition.run(params, context(cancel)), timeoutMs, stop);
 }
 
 /**
@@ -125,46 +128,16 @@ export function invokePlugin(
 export async function preparePlugin(
   plugin: LoadedPlugin,
   params: Record<string, unknown>,
-  context: (signal: AbortSignal) => PrepareContext,
+  context: (cancel: Cancellation) => PrepareContext,
   timeoutMs: number,
 ): Promise<Record<string, unknown>> {
   const { definition } = plugin;
   if (definition.prepare === undefined) return params;
-  const prepared: unknown = await withDeadline((signal) => definition.prepare!(params, context(signal)), timeoutMs);
+  const prepared: unknown = await withDeadline((cancel) => definition.prepare!(params, context(cancel)), timeoutMs);
   if (!isPlainObject(prepared)) {
     throw new PermanentError(`plugin "${definition.name}": prepare must return the params for run (an object)`, { code: 'E_PLUGIN_INVALID' });
   }
   return prepared;
-}
-
-/** Why an action's signal aborts once the action is over: whatever it started and left running should stop. */
-const ACTION_FINISHED = Object.freeze(new Error('the action has finished'));
-
-async function withDeadline<T>(work: (signal: AbortSignal) => Promise<T> | T, timeoutMs: number, stop?: AbortSignal): Promise<T> {
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new ActionTimeout(timeoutMs)), timeoutMs);
-  const onStop = () => deadline.abort(new ActionTimeout(timeoutMs, 'the process is shutting down'));
-  stop?.addEventListener('abort', onStop, { once: true });
-  try {
-    return await Promise.race([
-      Promise.resolve().then(() => work(deadline.signal)),
-      new Promise<never>((_, reject) =>
-        deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason), { once: true }),
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    stop?.removeEventListener('abort', onStop);
-    if (!deadline.signal.aborted) deadline.abort(ACTION_FINISHED);
-  }
-}
-
-class ActionTimeout extends Error {
-  readonly code = 'E_PLUGIN_TIMEOUT';
-  readonly retryable = true;
-  constructor(timeoutMs: number, why = `the action did not finish within ${timeoutMs} ms`) {
-    super(why);
-  }
 }
 
 export function describeFailure(error: unknown): { code: string; message: string } {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { PermanentError, type RecordedUsage, type UsageLedger, type UsageRecord } from '../plugins/contract.ts';
 import type { NewUsage, StoreTx } from '../store/store.ts';
+import type { Cancellation } from './action-deadline.ts';
 
 /** The action a usage comes from. */
 interface UsageOrigin {
@@ -24,10 +25,10 @@ export function usageIdentifier(ruleId: string, eventId: string, meter: string):
   return `usage_${digest.slice(0, 32)}`;
 }
 
-export function usageLedger(tx: StoreTx, origin: UsageOrigin, signal: AbortSignal): UsageLedger {
+export function usageLedger(tx: StoreTx, origin: UsageOrigin, cancel: Cancellation): UsageLedger {
   return {
     async record(usage: UsageRecord): Promise<RecordedUsage> {
-      signal.throwIfAborted();
+      cancel.throwIfAborted();
       const problem = usageProblem(usage);
       if (problem !== undefined) throw new PermanentError(`invalid usage record: ${problem}`, { code: 'E_USAGE_INVALID' });
       const entry: NewUsage = {

@@ -261,7 +261,7 @@ export class DeliveryWorker {
           invokePlugin(
             plugin,
             delivery.params,
-            (signal) =>
+            (cancel) =>
               pluginContext(
                 {
                   event: event.body,
@@ -277,7 +277,7 @@ export class DeliveryWorker {
                     response = answer;
                   },
                 },
-                signal,
+                cancel,
               ),
             delivery.timeoutMs,
             this.#stop.signal,
