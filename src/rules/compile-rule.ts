@@ -3,7 +3,7 @@ import type { ActionMode } from '../plugins/contract.ts';
 import type { EventContext } from '../livekit/event-types.ts';
 import jsonLogic from 'json-logic-js';
 import { compileDeliveryOptions, type DeliveryDocument } from './delivery-options.ts';
-import { compileFilter } from './filter.ts';
+import { compileFilter, requiredStarts } from './filter.ts';
 import { compileEventGlob, type StringMatcher } from './glob.ts';
 import { formatNodePath, type NodePath, type ReportIssue } from './issues.ts';
 import { compileLogic } from './logic.ts';
@@ -29,9 +29,11 @@ interface ActionDocument extends DeliveryDocument {
   with?: Record<string, unknown>;
 }
 
-/** A compiled rule that can also say which event names its `on:` covers, for the rule set's index. */
+/** A compiled rule that can also say which events it could match, for the rule set's index. */
 export interface IndexedRule extends CompiledRule {
   covers(eventName: string): boolean;
+  /** Filter path → the starts one of which its value must have (see requiredStarts). */
+  requiredStarts: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface RuleCompilation {
@@ -50,6 +52,7 @@ export function compileRule(rule: RuleDocument, { plugins, location, report }: R
     on,
     location,
     covers: compileEventPatterns(on, report),
+    requiredStarts: rule.filter === undefined ? new Map() : requiredStarts(rule.filter),
     matches: compileConditions(rule, report),
     actions: rule.actions.map((action, index) => compileAction(rule.id, action, index, plugins, report)),
   };

@@ -1,6 +1,6 @@
 /** A rule's `filter:`: dotted paths mapped to patterns, compiled at load into one predicate over the event. */
 import type { EventContext } from '../livekit/event-types.ts';
-import { compileGlob } from './glob.ts';
+import { compileGlob, literalStart } from './glob.ts';
 import { throwIssue, type NodePath, type ReportIssue } from './issues.ts';
 import { compilePath, parsePath, type PathReader } from './paths.ts';
 
@@ -33,6 +33,21 @@ export function compileFilter(
     }
     return true;
   };
+}
+
+/**
+ * For each path of the filter whose every pattern is a string with a literal start: those starts. The path's value,
+ * in its string form, must begin with one of them for the filter to hold (see compilePattern), which lets a rule set
+ * pass over the rules an event cannot match without running them.
+ */
+export function requiredStarts(filter: Record<string, unknown>): Map<string, string[]> {
+  const starts = new Map<string, string[]>();
+  for (const [path, patterns] of Object.entries(filter)) {
+    const list = Array.isArray(patterns) ? patterns : [patterns];
+    const known = list.map((pattern) => (typeof pattern === 'string' ? literalStart(pattern) : ''));
+    if (known.length > 0 && known.every((start) => start !== '')) starts.set(path, known);
+  }
+  return starts;
 }
 
 function compilePatterns(patterns: unknown, at: NodePath, report: ReportIssue): ValueTest {

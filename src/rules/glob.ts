@@ -22,9 +22,14 @@ export function compileGlob(pattern: string): StringMatcher {
   const regex = makeRegex(pattern, pattern, VALUE_OPTIONS);
   // Most values a filter sees fail on their first characters (`tenant-12-*` against another tenant's room):
   // a value without the pattern's literal start cannot match, and is turned away before the regex runs.
-  const prefix = LITERAL_START.exec(pattern)![0];
+  const prefix = literalStart(pattern);
   if (prefix === '') return (value) => regex.test(value);
   return (value) => value.startsWith(prefix) && regex.test(value);
+}
+
+/** What every value a filter pattern matches starts with: a plain string whole, a glob up to its first special character. */
+export function literalStart(pattern: string): string {
+  return isGlob(pattern) ? LITERAL_START.exec(pattern)![0] : pattern;
 }
 
 // Characters that are literal wherever they stand in a picomatch pattern (unlike `.`, `/`, `!` or `+`, which some

@@ -1,36 +1,36 @@
-/** The rules indexed by event name: each name's candidates are worked out once, then matching is a short loop. */
+/** The rules indexed by event name: each name's candidates and their matcher are worked out once, then reused. */
 import type { EventContext } from '../livekit/event-types.ts';
 import type { IndexedRule } from './compile-rule.ts';
 import { isGlob } from './glob.ts';
+import { candidateMatcher, type CandidateMatcher } from './start-index.ts';
 import type { CompiledRule, RuleSet } from './types.ts';
+
+interface EventNameRules {
+  candidates: readonly CompiledRule[];
+  match: CandidateMatcher;
+}
 
 export function createRuleSet(rules: readonly IndexedRule[]): RuleSet {
   const enabled = rules.filter((rule) => rule.enabled);
-  const byEventName = new Map<string, readonly CompiledRule[]>();
+  const byEventName = new Map<string, EventNameRules>();
 
-  const candidates = (eventName: string): readonly CompiledRule[] => {
+  const rulesFor = (eventName: string): EventNameRules => {
     let found = byEventName.get(eventName);
     if (found === undefined) {
-      found = Object.freeze(enabled.filter((rule) => rule.covers(eventName)));
+      const candidates = Object.freeze(enabled.filter((rule) => rule.covers(eventName)));
+      found = { candidates, match: candidateMatcher(candidates) };
       byEventName.set(eventName, found);
     }
     return found;
   };
 
   for (const rule of enabled) {
-    for (const pattern of rule.on) if (!isGlob(pattern)) candidates(pattern);
+    for (const pattern of rule.on) if (!isGlob(pattern)) rulesFor(pattern);
   }
 
   return {
     rules: Object.freeze([...rules]),
-    candidates,
-    match(context: EventContext) {
-      const matched: CompiledRule[] = [];
-      const list = candidates(context.event);
-      for (let i = 0; i < list.length; i++) {
-        if (list[i].matches(context)) matched.push(list[i]);
-      }
-      return matched;
-    },
+    candidates: (eventName) => rulesFor(eventName).candidates,
+    match: (context: EventContext) => rulesFor(context.event).match(context),
   };
 }
