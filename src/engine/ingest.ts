@@ -169,9 +169,12 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     const context = (cancel: Cancellation) =>
       pluginContext({ ...parts, attempt: 1, transition: (request) => tx.transitionSession(request, ordering) }, cancel);
     try {
+      const { plugin } = prepared;
       const result = await tx.savepoint(async () => {
-        const params = await preparePlugin(prepared.plugin, prepared.params, preparation(step, parts), deps.inlineActionTimeoutMs);
-        return invokePlugin(prepared.plugin, params, context, action.timeoutMs ?? deps.inlineActionTimeoutMs);
+        const params = plugin.definition.prepare === undefined
+          ? prepared.params
+          : await preparePlugin(plugin, prepared.params, preparation(step, parts), deps.inlineActionTimeoutMs);
+        return invokePlugin(plugin, params, context, action.timeoutMs ?? deps.inlineActionTimeoutMs);
       });
       return { ...outcome, status: 'succeeded', result };
     } catch (error) {

@@ -99,9 +99,9 @@ function checkValidity(claims: Record<string, unknown>, now: number, tolerance: 
   if (exp === undefined) fail('missing_expiry', 'token has no expiry ("exp" claim)');
   if (!isFiniteNumber(exp)) fail('malformed_token', `token expiry ${describe(exp)} is not a number`);
   if (nbf !== undefined && !isFiniteNumber(nbf)) fail('malformed_token', `token "nbf" ${describe(nbf)} is not a number`);
-  const clock = `now ${isoTime(now)}, clock tolerance ${tolerance} s`;
-  if (exp + tolerance < now) fail('expired', `token expired at ${isoTime(exp)} (${clock})`);
-  if (nbf !== undefined && nbf - tolerance > now) fail('not_yet_valid', `token is not valid before ${isoTime(nbf)} (${clock})`);
+  const clock = () => `now ${isoTime(now)}, clock tolerance ${tolerance} s`;
+  if (exp + tolerance < now) fail('expired', `token expired at ${isoTime(exp)} (${clock()})`);
+  if (nbf !== undefined && nbf - tolerance > now) fail('not_yet_valid', `token is not valid before ${isoTime(nbf)} (${clock()})`);
 }
 
 // LiveKit sends standard base64; comparing decoded digests makes padding irrelevant.

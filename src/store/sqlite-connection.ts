@@ -24,7 +24,11 @@ export class Connection {
 
   constructor(location: string, pragmas: string) {
     this.#location = location;
-    this.#db = this.#surfaceFailure(() => new DatabaseSync(location));
+    try {
+      this.#db = new DatabaseSync(location);
+    } catch (error) {
+      throw this.#surfaced(error);
+    }
     try {
       this.exec(pragmas);
     } catch (error) {
@@ -38,20 +42,38 @@ export class Connection {
     return this.#db.isOpen && this.#db.isTransaction;
   }
 
+  // Each call catches for itself rather than through a shared wrapper taking a closure: these run for every
+  // statement of every event.
   exec(sql: string): void {
-    this.#surfaceFailure(() => this.#db.exec(sql));
+    try {
+      this.#db.exec(sql);
+    } catch (error) {
+      throw this.#surfaced(error);
+    }
   }
 
   get<Row>(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#surfaceFailure(() => this.#prepared(sql).get(...params)) as Row | undefined;
+    try {
+      return this.#prepared(sql).get(...params) as Row | undefined;
+    } catch (error) {
+      throw this.#surfaced(error);
+    }
   }
 
   all<Row>(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#surfaceFailure(() => this.#prepared(sql).all(...params)) as Row[];
+    try {
+      return this.#prepared(sql).all(...params) as Row[];
+    } catch (error) {
+      throw this.#surfaced(error);
+    }
   }
 
   run(sql: string, ...params: SQLInputValue[]): StatementResultingChanges {
-    return this.#surfaceFailure(() => this.#prepared(sql).run(...params));
+    try {
+      return this.#prepared(sql).run(...params);
+    } catch (error) {
+      throw this.#surfaced(error);
+    }
   }
 
   /** Rolls back the open transaction, if SQLite has not already rolled it back itself. */
@@ -72,17 +94,12 @@ export class Connection {
     return statement;
   }
 
-  #surfaceFailure<T>(operation: () => T): T {
-    try {
-      return operation();
-    } catch (error) {
-      if (!isDriverFailure(error)) throw error;
-      throw new SwitchboardError(
-        'E_STORE_UNAVAILABLE',
-        `The SQLite database at ${this.#location} is unavailable: ${error.message}`,
-        { cause: error },
-      );
-    }
+  /** A driver failure as E_STORE_UNAVAILABLE; anything else (a mistake in our SQL) as it was. */
+  #surfaced(error: unknown): unknown {
+    if (!isDriverFailure(error)) return error;
+    return new SwitchboardError('E_STORE_UNAVAILABLE', `The SQLite database at ${this.#location} is unavailable: ${error.message}`, {
+      cause: error,
+    });
   }
 }
 
