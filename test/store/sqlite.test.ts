@@ -127,6 +127,49 @@ describe('SQLite store', () => {
     await reopened.close();
   });
 
+  it('keeps the sessions and their history of a database migrated before the session tables were slimmed', async () => {
+    const slimming = sqliteMigrations.findIndex((migration) => migration.name === 'slim_session_tables');
+    inspect((db) => {
+      db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+      for (const migration of sqliteMigrations.slice(0, slimming)) {
+        db.exec(migration.sql);
+        db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(migration.version, migration.name, '2026-01-01T00:00:00Z');
+      }
+      db.exec(`
+        INSERT INTO sessions VALUES ('room:a', 'stopped', 'EV_2', 1700000100, 2, '2026-01-01T00:02:00Z');
+        INSERT INTO session_history (key, status, old_status, event_id, event_name, event_created_at, at) VALUES
+          ('room:a', 'live', 'ready', 'EV_1', 'room_started', 1700000000, '2026-01-01T00:01:00Z'),
+          ('room:a', 'stopped', 'live', 'EV_2', 'room_finished', 1700000100, '2026-01-01T00:02:00Z');
+      `);
+    });
+
+    const store = new SqliteStore(path);
+    expect((await store.migrate()).map((migration) => migration.name)).toEqual(
+      sqliteMigrations.slice(slimming).map((migration) => migration.name),
+    );
+    expect(await store.getSession('room:a')).toMatchObject({
+      status: 'stopped',
+      eventId: 'EV_2',
+      history: [
+        { status: 'stopped', oldStatus: 'live', eventId: 'EV_2' },
+        { status: 'live', oldStatus: 'ready', eventId: 'EV_1' },
+      ],
+    });
+    // An older event still cannot overwrite the status; a newer one can, and its history comes after the rest.
+    await store.transaction(async (tx) => {
+      const recorded = await tx.recordEvent(eventRecord('EV_3'));
+      if (recorded.duplicate) throw new Error('unexpected duplicate');
+      const late = await tx.transitionSession({ key: 'room:a', status: 'live' }, { id: 'EV_3', name: 'room_started', createdAt: 1_700_000_050, seq: recorded.seq });
+      expect(late.applied).toBe(false);
+      await tx.transitionSession({ key: 'room:a', status: 'archived' }, { id: 'EV_3', name: 'room_finished', createdAt: 1_700_000_200, seq: recorded.seq });
+    });
+    expect((await store.getSession('room:a'))?.history.map((entry) => entry.status)).toEqual(['archived', 'stopped', 'live']);
+    await store.close();
+    expect(inspect((db) => db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'sessions'").get())).toMatchObject({
+      sql: expect.stringContaining('WITHOUT ROWID'),
+    });
+  });
+
   it('keeps a committed event when the process that wrote it is killed', async () => {
     const output = await killWhen('commit-then-wait.ts', [`file:${path}`, 'EV_survivor'], (text) =>
       text.includes('committed'),

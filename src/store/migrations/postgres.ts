@@ -150,4 +150,13 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX deliveries_leased ON deliveries (lease_expires_at) WHERE state = 'running';
     `,
   },
+  {
+    version: 6,
+    name: 'slim_session_tables',
+    // As in SQLite: history rows need no foreign-key check against sessions, which are never deleted. (SQLite also
+    // rebuilds its tables without rowid and AUTOINCREMENT; PostgreSQL has neither.)
+    sql: `
+      ALTER TABLE session_history DROP CONSTRAINT IF EXISTS session_history_key_fkey;
+    `,
+  },
 ];

@@ -146,4 +146,40 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX deliveries_leased ON deliveries (lease_expires_at) WHERE state = 'running';
     `,
   },
+  {
+    version: 6,
+    name: 'slim_session_tables',
+    // Every status change writes both tables in the ingest transaction. Sessions keyed by their key alone
+    // (WITHOUT ROWID) are one b-tree instead of a table and its key index; history rows need no foreign-key lookup
+    // (sessions are never deleted) and no AUTOINCREMENT bookkeeping (rows are never deleted either, so ids still
+    // only grow).
+    sql: `
+      CREATE TABLE sessions_slim (
+        key TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_created_at INTEGER,
+        event_seq INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO sessions_slim SELECT key, status, event_id, event_created_at, event_seq, updated_at FROM sessions;
+      CREATE TABLE session_history_slim (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        status TEXT NOT NULL,
+        old_status TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_name TEXT NOT NULL,
+        event_created_at INTEGER,
+        at TEXT NOT NULL
+      );
+      INSERT INTO session_history_slim
+        SELECT id, key, status, old_status, event_id, event_name, event_created_at, at FROM session_history;
+      DROP TABLE session_history;
+      DROP TABLE sessions;
+      ALTER TABLE sessions_slim RENAME TO sessions;
+      ALTER TABLE session_history_slim RENAME TO session_history;
+      CREATE INDEX session_history_by_key ON session_history (key, id);
+    `,
+  },
 ];
