@@ -154,15 +154,15 @@ export default definePlugin<BillingParams, BillingResult, UsageReport>({
     const started = performance.now();
     const request = usageRequest(report.provider, report.usage);
     const timeout = timeoutMs(report.timeout);
-    const { response, excerpt } = await send(
+    const answer = await send(
       request.url,
       { method: 'POST', headers: request.headers, body: request.body },
       { timeoutMs: timeout, outer: ctx.signal },
     );
-    ctx.recordResponse({ status: response.status, body: excerpt });
-    const failure = failureFor(request.url.origin, response, excerpt);
+    ctx.recordResponse({ status: answer.status, body: answer.excerpt });
+    const failure = failureFor(request.url.origin, answer);
     if (failure !== undefined) throw failure;
-    return { status: response.status, identifier: report.usage.identifier, durationMs: Math.round(performance.now() - started) };
+    return { status: answer.status, identifier: report.usage.identifier, durationMs: Math.round(performance.now() - started) };
   },
 });
 

@@ -119,15 +119,15 @@ export default definePlugin<HttpParams, HttpResult>({
     const method = params.method ?? 'POST';
     const body = method === 'GET' ? undefined : encodeBody(params.body === undefined ? ctx.event : params.body, params.contentType ?? 'json');
     const timeout = timeoutMs(params.timeout);
-    const { response, excerpt } = await send(
+    const answer = await send(
       url,
-      { method, headers: requestHeaders(params, body, ctx), body: body?.text },
+      { method, headers: Object.fromEntries(requestHeaders(params, body, ctx)), body: body?.text },
       { timeoutMs: timeout, outer: ctx.signal },
     );
-    ctx.recordResponse({ status: response.status, body: excerpt });
-    const failure = failureFor(url.origin, response, excerpt);
+    ctx.recordResponse({ status: answer.status, body: answer.excerpt });
+    const failure = failureFor(url.origin, answer);
     if (failure !== undefined) throw failure;
-    return { status: response.status, durationMs: Math.round(performance.now() - started) };
+    return { status: answer.status, durationMs: Math.round(performance.now() - started) };
   },
 });
 
@@ -141,8 +141,8 @@ function requestHeaders(params: HttpParams, body: EncodedBody | undefined, ctx: 
     for (const [name, value] of Object.entries(signed)) headers.set(name, value);
     return headers;
   } catch (error) {
-    // A rendered header value with a line break or other character HTTP forbids. fetch's message quotes the value,
-    // which may hold a secret: the error names the header instead.
+    // A rendered header value with a line break or other character HTTP forbids. The Headers error quotes the
+    // value, which may hold a secret: the error names the header instead.
     throw new PermanentError(`invalid request header ${invalidHeaderName(params.headers)}: its value has a line break or another character HTTP forbids`, {
       code: 'E_HTTP_INVALID_REQUEST',
     });

@@ -1,5 +1,7 @@
 /** What a target answered: a bounded excerpt of the body, and the outcome class of the status. */
+import type { IncomingMessage } from 'node:http';
 import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
+import type { Answer } from './send.ts';
 
 /** Kept for the attempt record and error messages. */
 const EXCERPT_BYTES = 1024;
@@ -12,42 +14,44 @@ const RETRYABLE_STATUSES = new Set([408, 425, 429]);
  * The first KiB of the body as text (a character cut at the boundary is dropped). Reading is best effort: a body
  * that fails or is aborted midway leaves what arrived, because the status has already decided the outcome.
  */
-export async function readExcerpt(response: Response): Promise<string> {
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const kept = new Uint8Array(EXCERPT_BYTES);
-  let keptBytes = 0;
-  let readBytes = 0;
-  try {
-    while (readBytes < READ_LIMIT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const take = Math.min(value.byteLength, EXCERPT_BYTES - keptBytes);
-      kept.set(value.subarray(0, take), keptBytes);
+export function readExcerpt(response: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const kept = new Uint8Array(EXCERPT_BYTES);
+    let keptBytes = 0;
+    let readBytes = 0;
+    const done = () => {
+      response.removeListener('data', onData);
+      resolve(new TextDecoder().decode(kept.subarray(0, keptBytes), { stream: true }));
+    };
+    const onData = (chunk: Buffer) => {
+      const take = Math.min(chunk.byteLength, EXCERPT_BYTES - keptBytes);
+      kept.set(chunk.subarray(0, take), keptBytes);
       keptBytes += take;
-      readBytes += value.byteLength;
-    }
-    if (readBytes >= READ_LIMIT_BYTES) await reader.cancel();
-  } catch {
-    // What arrived is what there is.
-  } finally {
-    reader.releaseLock();
-  }
-  return new TextDecoder().decode(kept.subarray(0, keptBytes), { stream: true });
+      readBytes += chunk.byteLength;
+      if (readBytes >= READ_LIMIT_BYTES) {
+        // Not worth reading on: the connection goes with the rest of the body.
+        response.destroy();
+        done();
+      }
+    };
+    response.on('data', onData);
+    response.once('end', done);
+    response.once('close', done);
+    response.once('error', done);
+  });
 }
 
 /** The error a non-2xx answer stands for, or undefined for success. */
-export function failureFor(origin: string, response: Response, excerpt: string): Error | undefined {
-  const { status } = response;
+export function failureFor(origin: string, { status, headers, excerpt }: Answer): Error | undefined {
   if (status >= 200 && status < 300) return undefined;
   const code = `E_HTTP_${status}`;
   const answer = `${origin} answered ${status}${describeBody(excerpt)}`;
   if (RETRYABLE_STATUSES.has(status) || status >= 500) {
-    return new RetryableError(answer, { code, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) });
+    return new RetryableError(answer, { code, retryAfterMs: retryAfterMs(headers['retry-after'] ?? null) });
   }
   if (status === 410) return new PermanentError(`${answer}; the target is gone, so it is disabled`, { code, disableTarget: true });
   if (status >= 300 && status < 400) {
-    const location = response.headers.get('location');
+    const { location } = headers;
     return new PermanentError(`${answer}${location ? `, redirecting to ${location}` : ''}; redirects are not followed`, { code });
   }
   return new PermanentError(answer, { code });
