@@ -37,8 +37,8 @@ export class GroupCommit {
   readonly #whenDrained: Array<() => void> = [];
   /** Settles when the last batch's flush ends; null when none is running. */
   #flushing: Promise<void> | null = null;
-  /** Resolved by the next transaction queued, for a batch held open that is waiting for one. */
-  #arrival: PromiseWithResolvers<void> | null = null;
+  /** Wakes a batch held open that is waiting for the next transaction (or the end of its hold). */
+  #wake: (() => void) | null = null;
 
   readonly #committed: () => Promise<void>;
 
@@ -56,10 +56,7 @@ export class GroupCommit {
   run<T>(work: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (this.#arrival !== null) {
-        this.#arrival.resolve();
-        this.#arrival = null;
-      }
+      this.#wake?.();
       if (this.#draining) return;
       this.#draining = true;
       void this.#writes.run(() => this.#drain());
@@ -159,18 +156,17 @@ export class GroupCommit {
     if (this.#queue.length > 0) return true;
     const hold = taken < SMALL_BATCH && window.open() ? window.end() : this.#flushing;
     if (hold === null) return false;
-    await Promise.race([hold, this.#nextArrival()]);
+    await new Promise<unknown>((wake) => {
+      this.#wake = wake as () => void;
+      hold.then(wake, wake);
+    });
+    this.#wake = null;
     // Either something arrived, or the hold ended; after a hold, what holds the batch now is looked at again.
     return this.#queue.length > 0 || this.#holding(taken, window);
   }
 
   #holding(taken: number, window: CommitWindow): boolean {
     return (taken < SMALL_BATCH && window.open()) || this.#flushing !== null;
-  }
-
-  #nextArrival(): Promise<void> {
-    this.#arrival ??= Promise.withResolvers<void>();
-    return this.#arrival.promise;
   }
 
   /** Undoes one failed transaction's writes; throws when SQLite has rolled back the whole batch by itself. */
@@ -195,10 +191,12 @@ function ignore(): void {}
 /** The time a small batch stays open for more, from its BEGIN; its timer starts only if it is waited on. */
 class CommitWindow {
   readonly #closesAt = performance.now() + COMMIT_WINDOW_MS;
+  #closed = false;
   #end: Promise<unknown> | null = null;
 
   open(): boolean {
-    return performance.now() < this.#closesAt;
+    if (!this.#closed && performance.now() >= this.#closesAt) this.#closed = true;
+    return !this.#closed;
   }
 
   end(): Promise<unknown> {
