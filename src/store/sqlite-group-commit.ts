@@ -200,7 +200,11 @@ class CommitWindow {
   }
 
   end(): Promise<unknown> {
-    this.#end ??= sleep(Math.max(0, this.#closesAt - performance.now()));
+    // Closed once its timer fires, which may be a fraction of a millisecond early by the clock (timers count whole
+    // milliseconds of the loop's time): otherwise the batch would wait on the spent timer again and again.
+    this.#end ??= sleep(Math.max(0, this.#closesAt - performance.now())).then(() => {
+      this.#closed = true;
+    });
     return this.#end;
   }
 }
