@@ -15,7 +15,7 @@ import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult } from './load.ts';
 import { describeMachine, formatNumber, machine, markdownTable } from './report.ts';
 import { generateRules, writeRuleFiles } from './rule-corpus.ts';
-import { startServerProcess } from './server-process.ts';
+import { startServerProcess, switchboardEnvironment } from './server-process.ts';
 import { createEventSource, signedDeliveries } from './webhook-events.ts';
 
 const GENERATED_RULES = 198;
@@ -67,16 +67,7 @@ report();
 
 async function measure(checkout: string, database: string): Promise<Round> {
   const server = await startServerProcess(join(checkout, 'bench/servers/switchboard.ts'), {
-    env: {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LIVEKIT_API_KEY: credentials.apiKey,
-      LIVEKIT_API_SECRET: credentials.apiSecret,
-      RULES_DIR: rulesDir,
-      PLUGINS_DIR: join(checkout, 'plugins'),
-      DATABASE_URL: `file:${database}`,
-      LOG_LEVEL: 'warn',
-    },
+    env: switchboardEnvironment({ credentials, rulesDir, pluginsDir: join(checkout, 'plugins'), databaseUrl: `file:${database}` }),
   });
   try {
     const target = { url: server.url, serverPid: server.pid };

@@ -23,7 +23,7 @@ import { percentiles, runAtFixedRate, type LoadResult } from './load.ts';
 import { startPostgresCpuMeter } from './postgres-cpu.ts';
 import { startCountingReceiver, type CountingReceiver } from './receiver.ts';
 import { describeCode, describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
-import { startServerProcess, type ServerProcess } from './server-process.ts';
+import { startServerProcess, switchboardEnvironment, type ServerProcess } from './server-process.ts';
 import { createEventSource, signedDeliveries, type EventSource, type SignedDelivery } from './webhook-events.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -187,15 +187,8 @@ async function measureVariant(ordering: Ordering): Promise<Variant> {
     Array.from({ length: replicas }, () =>
       startServerProcess(SWITCHBOARD, {
         env: {
-          PORT: '0',
-          HOST: '127.0.0.1',
-          LIVEKIT_API_KEY: credentials.apiKey,
-          LIVEKIT_API_SECRET: credentials.apiSecret,
-          RULES_DIR: rulesDir,
-          PLUGINS_DIR: join(ROOT, 'plugins'),
-          DATABASE_URL: database.url,
+          ...switchboardEnvironment({ credentials, rulesDir, pluginsDir: join(ROOT, 'plugins'), databaseUrl: database.url }),
           WORKER_CONCURRENCY: String(concurrency),
-          LOG_LEVEL: 'warn',
         },
         execArgv: flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
       }),

@@ -18,7 +18,7 @@ import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult, type ResponseInspector } from './load.ts';
 import { describeCode, describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
 import { generateRules, writeRuleFiles } from './rule-corpus.ts';
-import { startServerProcess } from './server-process.ts';
+import { startServerProcess, switchboardEnvironment } from './server-process.ts';
 import { createEventSource, signedDeliveries } from './webhook-events.ts';
 
 const RULE_COUNT = 200;
@@ -93,16 +93,7 @@ const profileDir = flags['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'switchboard-i
 const switchboard: ServerUnderTest = {
   name: 'switchboard',
   script: join(ROOT, 'bench/servers/switchboard.ts'),
-  env: {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LIVEKIT_API_KEY: credentials.apiKey,
-    LIVEKIT_API_SECRET: credentials.apiSecret,
-    RULES_DIR: rules.dir,
-    PLUGINS_DIR,
-    DATABASE_URL: `file:${join(workDir, 'bench.db')}`,
-    LOG_LEVEL: 'warn',
-  },
+  env: switchboardEnvironment({ credentials, rulesDir: rules.dir, pluginsDir: PLUGINS_DIR, databaseUrl: `file:${join(workDir, 'bench.db')}` }),
   execArgv: flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
   responses: checkSwitchboardAnswers,
 };

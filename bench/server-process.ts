@@ -81,3 +81,27 @@ async function stop(child: ChildProcess, exited: Promise<void>, killOnExit: () =
   }
   process.removeListener('exit', killOnExit);
 }
+
+export interface SwitchboardSetup {
+  credentials: { apiKey: string; apiSecret: string };
+  rulesDir: string;
+  pluginsDir: string;
+  databaseUrl: string;
+}
+
+/**
+ * The environment of a Switchboard under test (bench/servers/switchboard.ts): loopback, a port of the system's
+ * choosing, and LOG_LEVEL=warn (at info every webhook writes a log line to stdout, which would be measured too).
+ */
+export function switchboardEnvironment({ credentials, rulesDir, pluginsDir, databaseUrl }: SwitchboardSetup): Record<string, string> {
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LIVEKIT_API_KEY: credentials.apiKey,
+    LIVEKIT_API_SECRET: credentials.apiSecret,
+    RULES_DIR: rulesDir,
+    PLUGINS_DIR: pluginsDir,
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+  };
+}

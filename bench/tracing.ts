@@ -16,7 +16,7 @@ import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult } from './load.ts';
 import { describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
 import { generateRules, writeRuleFiles } from './rule-corpus.ts';
-import { startServerProcess } from './server-process.ts';
+import { startServerProcess, switchboardEnvironment } from './server-process.ts';
 import { createEventSource, signedDeliveries } from './webhook-events.ts';
 
 const RULE_COUNT = 200;
@@ -96,14 +96,7 @@ async function measure(tracing: 'off' | 'on', rulesDir: string, otel: Record<str
   console.log(`\ntracing ${tracing}: starting…`);
   const running = await startServerProcess(join(ROOT, 'bench/servers/switchboard.ts'), {
     env: {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LIVEKIT_API_KEY: credentials.apiKey,
-      LIVEKIT_API_SECRET: credentials.apiSecret,
-      RULES_DIR: rulesDir,
-      PLUGINS_DIR,
-      DATABASE_URL: `file:${join(workDir, `bench-${tracing}.db`)}`,
-      LOG_LEVEL: 'warn',
+      ...switchboardEnvironment({ credentials, rulesDir, pluginsDir: PLUGINS_DIR, databaseUrl: `file:${join(workDir, `bench-${tracing}.db`)}` }),
       ...otel,
     },
     // Both runs start tracing the way `switchboard serve` does; only the environment differs.
