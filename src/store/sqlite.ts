@@ -111,24 +111,28 @@ const SQL = {
   selectEvent: `
     SELECT seq, id, name, created_at AS createdAt, api_key AS apiKey, body, received_at AS receivedAt, matched, actions
     FROM events WHERE id = ?`,
+  // A session's rows (see migration 6): n = 0 its current status, 1, 2, … its history, oldest first.
   selectSessionOrder: `
-    SELECT status, event_created_at AS eventCreatedAt, event_seq AS eventSeq FROM sessions WHERE key = ?`,
+    SELECT status, event_created_at AS eventCreatedAt, event_seq AS eventSeq, history
+    FROM session_rows WHERE key = ? AND n = 0`,
   upsertSession: `
-    INSERT INTO sessions (key, status, event_id, event_created_at, event_seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (key) DO UPDATE SET
+    INSERT INTO session_rows (key, n, status, event_id, event_created_at, event_seq, at, history)
+    VALUES (?, 0, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key, n) DO UPDATE SET
       status = excluded.status,
       event_id = excluded.event_id,
       event_created_at = excluded.event_created_at,
       event_seq = excluded.event_seq,
-      updated_at = excluded.updated_at`,
+      at = excluded.at,
+      history = excluded.history`,
   insertHistory: `
-    INSERT INTO session_history (key, status, old_status, event_id, event_name, event_created_at, at)
-    VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  selectSession: 'SELECT key, status, updated_at AS updatedAt, event_id AS eventId FROM sessions WHERE key = ?',
+    INSERT INTO session_rows (key, n, status, old_status, event_id, event_name, event_created_at, at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  selectSession: 'SELECT key, status, at AS updatedAt, event_id AS eventId FROM session_rows WHERE key = ? AND n = 0',
   selectHistory: `
     SELECT status, old_status AS oldStatus, event_id AS eventId, event_name AS eventName,
       event_created_at AS eventCreatedAt, at
-    FROM session_history WHERE key = ? ORDER BY id DESC LIMIT ?`,
+    FROM session_rows WHERE key = ? AND n > 0 ORDER BY n DESC LIMIT ?`,
 
   // INSERT … SELECT with WHERE true: without a WHERE, SQLite would read ON CONFLICT as part of the SELECT.
   insertDelivery: `
@@ -287,6 +291,11 @@ interface EventRow extends Omit<StoredEvent, 'receivedAt' | 'matched' | 'actions
   receivedAt: string;
   matched: string;
   actions: string;
+}
+
+interface CurrentSessionRow extends CurrentSession {
+  /** How many history rows the session has. */
+  history: number;
 }
 
 interface SessionRow extends Omit<SessionStatus, 'updatedAt' | 'history'> {
@@ -650,16 +659,19 @@ class SqliteTx implements StoreTx {
   }
 
   async transitionSession(request: SessionTransitionRequest, event: OrderingEvent): Promise<SessionTransition> {
-    const current = this.#db.get<CurrentSession>(SQL.selectSessionOrder, request.key) ?? null;
+    const current = this.#db.get<CurrentSessionRow>(SQL.selectSessionOrder, request.key) ?? null;
     const decision = decideTransition(current, request, event);
     if (!decision.applied) return decision;
 
     const at = new Date().toISOString();
-    this.#db.run(SQL.upsertSession, request.key, decision.new_status, event.id, event.createdAt, event.seq, at);
-    if (decision.new_status !== decision.old_status) {
+    const changed = decision.new_status !== decision.old_status;
+    const history = (current?.history ?? 0) + (changed ? 1 : 0);
+    this.#db.run(SQL.upsertSession, request.key, decision.new_status, event.id, event.createdAt, event.seq, at, history);
+    if (changed) {
       this.#db.run(
         SQL.insertHistory,
         request.key,
+        history,
         decision.new_status,
         decision.old_status,
         event.id,

@@ -153,8 +153,8 @@ export const postgresMigrations: readonly Migration[] = [
   {
     version: 6,
     name: 'slim_session_tables',
-    // As in SQLite: history rows need no foreign-key check against sessions, which are never deleted. (SQLite also
-    // rebuilds its tables without rowid and AUTOINCREMENT; PostgreSQL has neither.)
+    // History rows need no foreign-key check against sessions, which are never deleted. (SQLite, at this version,
+    // keeps a session and its history in one b-tree so that a change and its history row share a page.)
     sql: `
       ALTER TABLE session_history DROP CONSTRAINT IF EXISTS session_history_key_fkey;
     `,

@@ -149,37 +149,34 @@ export const sqliteMigrations: readonly Migration[] = [
   {
     version: 6,
     name: 'slim_session_tables',
-    // Every status change writes both tables in the ingest transaction. Sessions keyed by their key alone
-    // (WITHOUT ROWID) are one b-tree instead of a table and its key index; history rows need no foreign-key lookup
-    // (sessions are never deleted) and no AUTOINCREMENT bookkeeping (rows are never deleted either, so ids still
-    // only grow).
+    // Every status change writes a session's current row and, when the status changes, a history row, in the ingest
+    // transaction. In one b-tree keyed by (key, n), n = 0 the current row and 1, 2, … its history oldest first, the
+    // two writes land on the same page (keys are spread at random over the tree: separate tables dirtied a page
+    // each). `history` on the current row counts its history rows, so the next n needs no lookup.
     sql: `
-      CREATE TABLE sessions_slim (
-        key TEXT PRIMARY KEY,
-        status TEXT NOT NULL,
-        event_id TEXT NOT NULL,
-        event_created_at INTEGER,
-        event_seq INTEGER NOT NULL,
-        updated_at TEXT NOT NULL
-      ) WITHOUT ROWID;
-      INSERT INTO sessions_slim SELECT key, status, event_id, event_created_at, event_seq, updated_at FROM sessions;
-      CREATE TABLE session_history_slim (
-        id INTEGER PRIMARY KEY,
+      CREATE TABLE session_rows (
         key TEXT NOT NULL,
+        n INTEGER NOT NULL,
         status TEXT NOT NULL,
-        old_status TEXT NOT NULL,
+        old_status TEXT,
         event_id TEXT NOT NULL,
-        event_name TEXT NOT NULL,
+        event_name TEXT,
         event_created_at INTEGER,
-        at TEXT NOT NULL
-      );
-      INSERT INTO session_history_slim
-        SELECT id, key, status, old_status, event_id, event_name, event_created_at, at FROM session_history;
+        event_seq INTEGER,
+        at TEXT NOT NULL,
+        history INTEGER,
+        PRIMARY KEY (key, n)
+      ) WITHOUT ROWID;
+      INSERT INTO session_rows (key, n, status, event_id, event_created_at, event_seq, at, history)
+        SELECT key, 0, status, event_id, event_created_at, event_seq, updated_at,
+          (SELECT COUNT(*) FROM session_history AS history WHERE history.key = sessions.key)
+        FROM sessions;
+      INSERT INTO session_rows (key, n, status, old_status, event_id, event_name, event_created_at, at)
+        SELECT key, ROW_NUMBER() OVER (PARTITION BY key ORDER BY id), status, old_status, event_id, event_name,
+          event_created_at, at
+        FROM session_history;
       DROP TABLE session_history;
       DROP TABLE sessions;
-      ALTER TABLE sessions_slim RENAME TO sessions;
-      ALTER TABLE session_history_slim RENAME TO session_history;
-      CREATE INDEX session_history_by_key ON session_history (key, id);
     `,
   },
 ];
