@@ -107,10 +107,15 @@ const SQL = {
     INSERT INTO events (id, name, created_at, api_key, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING
     RETURNING seq`,
-  saveOutcome: 'UPDATE events SET matched = ?, actions = ? WHERE id = ?',
+  // The outcome has a row of its own (migration 7).
+  saveOutcome: `
+    INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, ?, ? FROM events WHERE id = ?
+    ON CONFLICT (seq) DO UPDATE SET matched = excluded.matched, actions = excluded.actions`,
   selectEvent: `
-    SELECT seq, id, name, created_at AS createdAt, api_key AS apiKey, body, received_at AS receivedAt, matched, actions
-    FROM events WHERE id = ?`,
+    SELECT event.seq, id, name, created_at AS createdAt, api_key AS apiKey, body, received_at AS receivedAt,
+      COALESCE(outcome.matched, '[]') AS matched, COALESCE(outcome.actions, '[]') AS actions
+    FROM events AS event LEFT JOIN event_outcomes AS outcome ON outcome.seq = event.seq
+    WHERE id = ?`,
   // A session's rows (see migration 6): n = 0 its current status, 1, 2, … its history, oldest first.
   selectSessionOrder: `
     SELECT status, event_created_at AS eventCreatedAt, event_seq AS eventSeq, history

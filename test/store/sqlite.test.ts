@@ -127,7 +127,7 @@ describe('SQLite store', () => {
     await reopened.close();
   });
 
-  it('keeps the sessions and their history of a database migrated before the session tables were slimmed', async () => {
+  it('keeps the sessions, their history and event outcomes of a database migrated before version 6', async () => {
     const slimming = sqliteMigrations.findIndex((migration) => migration.name === 'slim_session_tables');
     inspect((db) => {
       db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
@@ -136,6 +136,8 @@ describe('SQLite store', () => {
         db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(migration.version, migration.name, '2026-01-01T00:00:00Z');
       }
       db.exec(`
+        INSERT INTO events (id, name, created_at, api_key, body, received_at, matched, actions)
+          VALUES ('EV_2', 'room_finished', 1700000100, 'APIkey', '{}', '2026-01-01T00:02:00Z', '["stop"]', '[{"rule":"stop"}]');
         INSERT INTO sessions VALUES ('room:a', 'stopped', 'EV_2', 1700000100, 2, '2026-01-01T00:02:00Z');
         INSERT INTO session_history (key, status, old_status, event_id, event_name, event_created_at, at) VALUES
           ('room:a', 'live', 'ready', 'EV_1', 'room_started', 1700000000, '2026-01-01T00:01:00Z'),
@@ -147,6 +149,8 @@ describe('SQLite store', () => {
     expect((await store.migrate()).map((migration) => migration.name)).toEqual(
       sqliteMigrations.slice(slimming).map((migration) => migration.name),
     );
+    // The outcome an older version wrote into the event's row is still the event's outcome.
+    expect(await store.getEvent('EV_2')).toMatchObject({ matched: ['stop'], actions: [{ rule: 'stop' }] });
     expect(await store.getSession('room:a')).toMatchObject({
       status: 'stopped',
       eventId: 'EV_2',

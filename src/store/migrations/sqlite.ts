@@ -179,4 +179,19 @@ export const sqliteMigrations: readonly Migration[] = [
       DROP TABLE sessions;
     `,
   },
+  {
+    version: 7,
+    name: 'event_outcomes',
+    // An event's outcome (matched rules, action results) is written at the end of its transaction. As an UPDATE of
+    // the event's row it rewrote the whole row, body included; a narrow row of its own, keyed by the event's seq,
+    // is appended instead. The events table's own matched/actions columns are left as they were, unused.
+    sql: `
+      CREATE TABLE event_outcomes (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq),
+        matched TEXT NOT NULL,
+        actions TEXT NOT NULL
+      );
+      INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, matched, actions FROM events;
+    `,
+  },
 ];
