@@ -16,7 +16,10 @@ const MIN_INDEXED = 8;
 
 export function candidateMatcher(candidates: readonly IndexedRule[]): CandidateMatcher {
   const path = mostConstrainedPath(candidates);
-  if (path === undefined) return (context) => matchEach(candidates, allPositions(candidates), context);
+  if (path === undefined) {
+    const everyPosition = candidates.map((_, position) => position);
+    return (context) => matchEach(candidates, everyPosition, context);
+  }
 
   const read = compilePath(parsePath(path)!);
   const unconstrained: number[] = [];
@@ -73,10 +76,6 @@ function stringForm(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
-}
-
-function allPositions(candidates: readonly IndexedRule[]): number[] {
-  return candidates.map((_, position) => position);
 }
 
 /** `positions` ascending, possibly repeating one (a rule under two starts the value has). */

@@ -15,6 +15,21 @@ async function fileHandlePrototype(): Promise<{ datasync(): Promise<void> }> {
   return Object.getPrototypeOf(handle);
 }
 
+/** Holds every flush of the write-ahead log until `release`; `flushed` lists those that went through. */
+async function holdFlushes(): Promise<{ release(): void; flushed: string[] }> {
+  const prototype = await fileHandlePrototype();
+  const originalDatasync = prototype.datasync;
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const flushed: string[] = [];
+  vi.spyOn(prototype, 'datasync').mockImplementation(async function (this: { datasync(): Promise<void> }) {
+    await held;
+    await originalDatasync.call(this);
+    flushed.push('log');
+  });
+  return { release, flushed };
+}
+
 describe('SQLite durability', () => {
   let dir: string;
   let path: string;
@@ -36,16 +51,7 @@ describe('SQLite durability', () => {
   const record = (id: string) => store.transaction((tx) => tx.recordEvent(eventRecord(id)));
 
   it('acknowledges a transaction only once the write-ahead log has been flushed to disk', async () => {
-    const prototype = await fileHandlePrototype();
-    const originalDatasync = prototype.datasync;
-    let releaseFlush!: () => void;
-    const flushHeld = new Promise<void>((resolve) => (releaseFlush = resolve));
-    const flushed: string[] = [];
-    vi.spyOn(prototype, 'datasync').mockImplementation(async function (this: { datasync(): Promise<void> }) {
-      await flushHeld;
-      await originalDatasync.call(this);
-      flushed.push('log');
-    });
+    const flushes = await holdFlushes();
 
     let acknowledged = false;
     const committed = record('EV_held').then(() => (acknowledged = true));
@@ -54,20 +60,13 @@ describe('SQLite durability', () => {
     expect(await store.getEvent('EV_held')).not.toBeNull();
     expect(acknowledged).toBe(false);
 
-    releaseFlush();
+    flushes.release();
     await committed;
-    expect(flushed).toEqual(['log']);
+    expect(flushes.flushed).toEqual(['log']);
   });
 
   it('runs a transaction that arrives during the previous batch\'s flush at once, and commits it once that flush ends', async () => {
-    const prototype = await fileHandlePrototype();
-    const originalDatasync = prototype.datasync;
-    let releaseFlush!: () => void;
-    const flushHeld = new Promise<void>((resolve) => (releaseFlush = resolve));
-    vi.spyOn(prototype, 'datasync').mockImplementation(async function (this: { datasync(): Promise<void> }) {
-      await flushHeld;
-      await originalDatasync.call(this);
-    });
+    const flushes = await holdFlushes();
 
     const first = record('EV_first');
     await sleep(20);
@@ -86,7 +85,7 @@ describe('SQLite durability', () => {
     expect(await store.getEvent('EV_a')).toBeNull();
     expect(await store.getEvent('EV_second')).toBeNull();
 
-    releaseFlush();
+    flushes.release();
     await Promise.all([first, ...held, second]);
     expect(await store.getEvent('EV_second')).not.toBeNull();
   });
