@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult } from './load.ts';
-import { describeMachine, formatNumber, machine, markdownTable } from './report.ts';
+import { describeMachine, formatNumber, machine, markdownTable, median } from './report.ts';
 import { generateRules, writeRuleFiles } from './rule-corpus.ts';
 import { startServerProcess, switchboardEnvironment } from './server-process.ts';
 import { createEventSource, signedDeliveries } from './webhook-events.ts';
@@ -87,12 +87,6 @@ async function measure(checkout: string, database: string): Promise<Round> {
 
 function cpuPerEvent(run: LoadResult): number {
   return (1e6 * run.cores.server) / run.eventsPerSecond;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 function report(): void {

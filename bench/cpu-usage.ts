@@ -21,6 +21,15 @@ export function startProcessCpuMeter(pids: readonly number[]): CpuMeter {
   return startTickMeter(() => pids.reduce((sum, pid) => sum + processTicks(pid), 0));
 }
 
+/**
+ * Cores used by the main thread of `pid`, the one running its event loop (on Linux its thread id is the process
+ * id). Beside the whole process's figure it tells a server saturated on its event loop (near 1) from one waiting
+ * for something else, e.g. the disk.
+ */
+export function startMainThreadCpuMeter(pid: number): CpuMeter {
+  return startTickMeter(() => statTicks(`/proc/${pid}/task/${pid}/stat`));
+}
+
 /** Cores used by every process but `pids`, the benchmark's own (which must still be running at `read()`). */
 export function startForeignCpuMeter(pids: readonly number[]): CpuMeter {
   return startTickMeter(() => machineBusyTicks() - pids.reduce((sum, pid) => sum + processTicks(pid), 0));
@@ -56,8 +65,13 @@ function machineBusyTicks(): number {
 
 /** utime + stime of one process, all its threads included. */
 function processTicks(pid: number): number {
+  return statTicks(`/proc/${pid}/stat`);
+}
+
+/** utime + stime from a process's or a thread's stat file. */
+function statTicks(path: string): number {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const text = readFileSync(path, 'utf8');
     // The fields after the command name, which may itself hold spaces and parentheses.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     return Number(fields[11]) + Number(fields[12]);

@@ -148,7 +148,8 @@ interface Step {
   endToEnd: { p50: number; p99: number };
   /** Requests the receiver got for an event it already had. */
   redelivered: number;
-  cores: { switchboard: number; postgres: number; receiver: number; generator: number; foreign: number };
+  /** `switchboardMainThread`: the busiest replica's event loop alone. */
+  cores: { switchboard: number; switchboardMainThread: number; postgres: number; receiver: number; generator: number; foreign: number };
   problems: string[];
 }
 
@@ -252,6 +253,7 @@ async function deliverAtRate(servers: ServerProcess[], source: EventSource, step
   const postgresCores = postgresCpu?.read() ?? 0;
   const cores = {
     switchboard: ingest.cores.server,
+    switchboardMainThread: ingest.cores.serverMainThread,
     postgres: postgresCores,
     receiver: receiverCpu.read(),
     generator: ingest.cores.generator,
@@ -312,7 +314,11 @@ function combine(loads: LoadResult[]): LoadResult {
     seconds,
     eventsPerSecond: sum((load) => load.ok) / seconds,
     latency: { p50: highest((load) => load.latency.p50), p99: highest((load) => load.latency.p99), max: highest((load) => load.latency.max) },
-    cores: { server: sum((load) => load.cores.server), generator: loads[0].cores.generator },
+    cores: {
+      server: sum((load) => load.cores.server),
+      serverMainThread: highest((load) => load.cores.serverMainThread),
+      generator: loads[0].cores.generator,
+    },
     generatorMaxStallMs: highest((load) => load.generatorMaxStallMs ?? 0),
   };
 }
@@ -518,6 +524,7 @@ function report(results: Variant[], disk: string): void {
       'delivery p50 ms',
       'delivery p99 ms',
       'Switchboard cores',
+      'main thread',
       ...(db === 'postgres' ? ['PostgreSQL cores'] : []),
       'receiver cores',
       'load-gen cores',
@@ -537,6 +544,7 @@ function report(results: Variant[], disk: string): void {
         ms(step.endToEnd.p50),
         ms(step.endToEnd.p99),
         cores(step.cores.switchboard),
+        cores(step.cores.switchboardMainThread),
         ...(db === 'postgres' ? [cores(step.cores.postgres)] : []),
         cores(step.cores.receiver),
         cores(step.cores.generator),

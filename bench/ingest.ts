@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: webhook ingest throughput and latency of Switchboard (200 rules, inline status actions, SQLite)
  * against a baseline that only verifies each delivery with livekit-server-sdk. Each server runs in a child process;
- * the load comes from this one. Flags: --duration <s> --connections <n> --rate <events/s> --quick --cpu-prof.
+ * the load comes from this one, to each in turn. Flags: --duration <s> --connections <n> --rate <events/s>
+ * --rounds <n> --quick --cpu-prof.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { describeForeignCpu, startForeignCpuMeter } from './cpu-usage.ts';
 import { describeFlushLatency, measureFlushLatency } from './disk-check.ts';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult, type ResponseInspector } from './load.ts';
-import { describeCode, describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
+import { describeCode, describeMachine, formatNumber, machine, markdownTable, median, textTable, verdict } from './report.ts';
 import { generateRules, writeRuleFiles } from './rule-corpus.ts';
 import { startServerProcess, switchboardEnvironment } from './server-process.ts';
 import { createEventSource, signedDeliveries } from './webhook-events.ts';
@@ -38,6 +39,7 @@ const { values: flags } = parseArgs({
     duration: { type: 'string' },
     connections: { type: 'string' },
     rate: { type: 'string' },
+    rounds: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
   },
@@ -45,6 +47,7 @@ const { values: flags } = parseArgs({
 const duration = positiveNumber('--duration', flags.duration ?? (flags.quick ? '2' : '10'));
 const connections = Math.round(positiveNumber('--connections', flags.connections ?? '16'));
 const rate = positiveNumber('--rate', flags.rate ?? '1000');
+const rounds = Math.round(positiveNumber('--rounds', flags.rounds ?? (flags.quick ? '1' : '3')));
 const warmupSeconds = flags.quick ? 1 : 3;
 if (duration > MAX_DURATION_S) throw new Error(`--duration is at most ${MAX_DURATION_S} s: LiveKit's tokens expire after 5 minutes`);
 
@@ -53,11 +56,11 @@ const workDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
 // However the benchmark ends, the temporary rules and database go with it (and the servers: see server-process.ts).
 process.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
 process.once('SIGINT', () => process.exit(130));
-// Bounded whatever happens: start-up, warm-up, two runs per server, with generous slack.
+// Bounded whatever happens: start-up, warm-up, two runs per server and round, with generous slack.
 setTimeout(() => {
   console.error('benchmark watchdog: giving up after its time budget; the servers are stopped with it');
   process.exit(2);
-}, (4 * duration + 240) * 1000).unref();
+}, (4 * rounds * duration + 240) * 1000).unref();
 
 interface ServerUnderTest {
   name: string;
@@ -73,10 +76,15 @@ interface ResponseCheck {
   problems(): string[];
 }
 
+/** One server's runs: a max-throughput and a fixed-rate run per round. */
+interface ServerRuns {
+  max: LoadResult[];
+  fixed: LoadResult[];
+}
+
 interface Measurement {
-  warmup: LoadResult;
-  max: LoadResult;
-  fixed: LoadResult;
+  baseline: ServerRuns;
+  switchboard: ServerRuns;
   /** Cores other processes on the machine used meanwhile. */
   foreignCores: number;
   problems: string[];
@@ -106,21 +114,18 @@ console.log(
 );
 console.log(
   `Load: every request a distinct event, signed as LiveKit signs it. Max throughput: autocannon, ${connections} connections, ${duration} s ` +
-    `(after a ${warmupSeconds} s warm-up). Fixed rate: ${formatNumber(rate)} events/s open loop for ${duration} s.` +
+    `(after a ${warmupSeconds} s warm-up). Fixed rate: ${formatNumber(rate)} events/s open loop for ${duration} s. ` +
+    `${rounds} rounds, the two servers in turns.` +
     (flags['cpu-prof'] ? ' Switchboard runs under --cpu-prof: its figures are lower than without.' : ''),
 );
 
 const diskBefore = await measureFlushLatency(workDir);
-const results = new Map<string, Measurement>();
-for (const server of [baseline, switchboard]) {
-  console.log(`\n${server.name}: starting…`);
-  results.set(server.name, await measure(server));
-}
+const measured = await measureInTurns([baseline, switchboard]);
 const disk = describeFlushLatency(diskBefore, await measureFlushLatency(workDir));
-report(results.get('baseline')!, results.get('switchboard')!, disk);
+report(measured, disk);
 if (flags['cpu-prof']) printProfiles(profileDir);
 
-const problems = [...results].flatMap(([name, m]) => m.problems.map((problem) => `${name}: ${problem}`));
+const problems = measured.problems;
 if (problems.length > 0) {
   console.error(`\nFAILED: these results are not valid measurements of the success path:\n  ${problems.join('\n  ')}`);
   process.exitCode = 1;
@@ -146,59 +151,94 @@ async function prepareRules(dir: string) {
   return { dir, count: ruleSet.rules.length, generated, matches };
 }
 
-async function measure(server: ServerUnderTest): Promise<Measurement> {
+/**
+ * Both servers run side by side in turns, round after round (baseline first in odd rounds, Switchboard first in
+ * even ones), so that a machine whose speed drifts from minute to minute treats both alike: each round's ratio
+ * compares two runs made back to back. Both processes stay up throughout; the one not loaded sits idle.
+ */
+async function measureInTurns(servers: readonly [ServerUnderTest, ServerUnderTest]): Promise<Measurement> {
+  const started: ServerInTurn[] = [];
+  try {
+    for (const server of servers) started.push(await startInTurn(server));
+    const foreignCpu = startForeignCpuMeter([process.pid, ...started.map((server) => server.pid)]);
+    for (const server of started) await server.warmUp();
+    const [baseline, switchboard]: ServerRuns[] = started.map(() => ({ max: [], fixed: [] }));
+    const runsOf = (server: ServerInTurn) => (server === started[0] ? baseline : switchboard);
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? started : [...started].reverse();
+      for (const server of order) runsOf(server).max.push(await server.atMaxThroughput());
+      for (const server of order) runsOf(server).fixed.push(await server.atFixedRate());
+      console.log(
+        `round ${round + 1} of ${rounds}: ${order.map((server) => server.name).join(' then ')}; ` +
+          `ratio ${formatNumber(switchboard.max[round].eventsPerSecond / baseline.max[round].eventsPerSecond, 2)}×`,
+      );
+    }
+    const foreignCores = foreignCpu.read();
+    const problems = started.flatMap((server) => server.problems().map((problem) => `${server.name}: ${problem}`));
+    return { baseline, switchboard, foreignCores, problems };
+  } finally {
+    await Promise.all(started.map((server) => server.stop()));
+  }
+}
+
+interface ServerInTurn {
+  name: string;
+  pid: number;
+  /** Also sizes the pool of deliveries each max-throughput run signs. */
+  warmUp(): Promise<void>;
+  atMaxThroughput(): Promise<LoadResult>;
+  atFixedRate(): Promise<LoadResult>;
+  /** What went wrong in any of its runs: non-2xx answers, errors, and what its answers must not show. */
+  problems(): string[];
+  stop(): Promise<void>;
+}
+
+async function startInTurn(server: ServerUnderTest): Promise<ServerInTurn> {
+  console.log(`${server.name}: starting…`);
   const running = await startServerProcess(server.script, { env: server.env, execArgv: server.execArgv });
-  const foreignCpu = startForeignCpuMeter([process.pid, running.pid]);
   const check = server.responses?.();
   const source = createEventSource();
+  const target = { url: running.url, serverPid: running.pid, inspect: check?.inspect };
   const problems: string[] = [];
+  let poolSize = 0;
   // Each run's deliveries are referenced by that run only; the ones before are collected here, not during it.
   const sign = async (count: number) => {
     const deliveries = await signedDeliveries(source, count, credentials);
     collectGarbage();
     return deliveries;
   };
-  try {
-    const warmup = await runAtMaxThroughput({
-      url: running.url,
-      serverPid: running.pid,
-      connections,
-      duration: warmupSeconds,
-      deliveries: await sign(WARMUP_DELIVERIES_PER_SECOND * warmupSeconds),
-      inspect: check?.inspect,
-    });
-    // Enough distinct deliveries for three times the warmed-up rate (a warm-up is cold, and may be disturbed):
-    // the run fails rather than repeat one.
-    const poolSize = Math.ceil(Math.max(3 * warmup.eventsPerSecond, MIN_POOL_PER_SECOND) * duration) + 2000;
-    console.log(`${server.name}: warm-up ${formatNumber(warmup.eventsPerSecond)} events/s; max-throughput run (${formatNumber(poolSize)} signed deliveries)…`);
-    const max = await runAtMaxThroughput({
-      url: running.url,
-      serverPid: running.pid,
-      connections,
-      duration,
-      deliveries: await sign(poolSize),
-      inspect: check?.inspect,
-    });
-    console.log(`${server.name}: ${formatNumber(max.eventsPerSecond)} events/s; fixed-rate run…`);
-    const fixed = await runAtFixedRate({
-      url: running.url,
-      serverPid: running.pid,
-      rate,
-      duration,
-      deliveries: await sign(Math.round(rate * duration)),
-      inspect: check?.inspect,
-    });
-    const foreignCores = foreignCpu.read();
-
-    for (const [run, result] of [['warm-up', warmup], ['max-throughput', max], ['fixed-rate', fixed]] as const) {
-      if (result.non2xx > 0) problems.push(`${result.non2xx} non-2xx responses in the ${run} run`);
-      if (result.errors > 0) problems.push(`${result.errors} connection errors or timeouts in the ${run} run`);
-    }
-    problems.push(...(check?.problems() ?? []));
-    return { warmup, max, fixed, foreignCores, problems };
-  } finally {
-    await running.stop();
-  }
+  const checked = (run: string, result: LoadResult) => {
+    if (result.non2xx > 0) problems.push(`${result.non2xx} non-2xx responses in the ${run} run`);
+    if (result.errors > 0) problems.push(`${result.errors} connection errors or timeouts in the ${run} run`);
+    return result;
+  };
+  return {
+    name: server.name,
+    pid: running.pid,
+    async warmUp() {
+      const deliveries = await sign(WARMUP_DELIVERIES_PER_SECOND * warmupSeconds);
+      const warmup = await runAtMaxThroughput({ ...target, connections, duration: warmupSeconds, deliveries });
+      // Enough distinct deliveries for three times the warmed-up rate (a warm-up is cold, and may be disturbed):
+      // a run fails rather than repeat one.
+      poolSize = Math.ceil(Math.max(3 * warmup.eventsPerSecond, MIN_POOL_PER_SECOND) * duration) + 2000;
+      console.log(`${server.name}: warm-up ${formatNumber(warmup.eventsPerSecond)} events/s`);
+      checked('warm-up', warmup);
+    },
+    async atMaxThroughput() {
+      const deliveries = await sign(poolSize);
+      const max = await runAtMaxThroughput({ ...target, connections, duration, deliveries });
+      console.log(`${server.name}: ${formatNumber(max.eventsPerSecond)} events/s at max throughput`);
+      return checked('max-throughput', max);
+    },
+    async atFixedRate() {
+      const deliveries = await sign(Math.round(rate * duration));
+      const fixed = await runAtFixedRate({ ...target, rate, duration, deliveries });
+      console.log(`${server.name}: p99 ${formatNumber(fixed.latency.p99, 2)} ms at ${formatNumber(rate)} events/s`);
+      return checked('fixed-rate', fixed);
+    },
+    problems: () => [...problems, ...(check?.problems() ?? [])],
+    stop: () => running.stop(),
+  };
 }
 
 function collectGarbage(): void {
@@ -237,43 +277,57 @@ function checkSwitchboardAnswers(): ResponseCheck {
   };
 }
 
-function report(baseline: Measurement, switchboard: Measurement, disk: string): void {
+function report({ baseline, switchboard, foreignCores }: Measurement, disk: string): void {
   const ms = (value: number) => formatNumber(value, 2);
-  const row = (name: string, run: string, result: LoadResult) => [
+  const medianOf = (runs: readonly LoadResult[], value: (run: LoadResult) => number) => median(runs.map(value));
+  const row = (name: string, run: string, results: readonly LoadResult[]) => [
     name,
     run,
-    formatNumber(result.eventsPerSecond),
-    ms(result.latency.p50),
-    ms(result.latency.p99),
-    ms(result.latency.max),
-    formatNumber(result.cores.server, 2),
-    formatNumber(result.cores.generator, 2),
-    String(result.non2xx),
-    String(result.errors),
+    formatNumber(medianOf(results, (result) => result.eventsPerSecond)),
+    ms(medianOf(results, (result) => result.latency.p50)),
+    ms(medianOf(results, (result) => result.latency.p99)),
+    ms(medianOf(results, (result) => result.latency.max)),
+    formatNumber(medianOf(results, (result) => result.cores.server), 2),
+    formatNumber(medianOf(results, (result) => result.cores.serverMainThread), 2),
+    formatNumber(medianOf(results, (result) => result.cores.generator), 2),
+    String(results.reduce((sum, result) => sum + result.non2xx, 0)),
+    String(results.reduce((sum, result) => sum + result.errors, 0)),
   ];
   const maxRun = `max, ${connections} conn`;
   const fixedRun = `${formatNumber(rate)}/s`;
   const rows = [
-    ['server', 'run', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'server cores', 'load-gen cores', 'non-2xx', 'errors'],
+    ['server', 'run', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'server cores', 'main thread', 'load-gen cores', 'non-2xx', 'errors'],
     row('baseline', maxRun, baseline.max),
     row('switchboard', maxRun, switchboard.max),
     row('baseline', fixedRun, baseline.fixed),
     row('switchboard', fixedRun, switchboard.fixed),
   ];
-  const ratio = switchboard.max.eventsPerSecond / baseline.max.eventsPerSecond;
-  const p99 = switchboard.fixed.latency.p99;
+  const ratios = switchboard.max.map((run, round) => run.eventsPerSecond / baseline.max[round].eventsPerSecond);
+  const roundRows = [
+    ['round', 'baseline events/s', 'switchboard events/s', 'ratio', `baseline p99 ms at ${fixedRun}`, `switchboard p99 ms at ${fixedRun}`],
+    ...ratios.map((ratio, round) => [
+      String(round + 1),
+      formatNumber(baseline.max[round].eventsPerSecond),
+      formatNumber(switchboard.max[round].eventsPerSecond),
+      `${formatNumber(ratio, 2)}×`,
+      ms(baseline.fixed[round].latency.p99),
+      ms(switchboard.fixed[round].latency.p99),
+    ]),
+  ];
+  const ratio = median(ratios);
+  const p99 = medianOf(switchboard.fixed, (result) => result.latency.p99);
+  const stalls = (runs: readonly LoadResult[]) => ms(Math.max(...runs.map((run) => run.generatorMaxStallMs!)));
   const notes = [
-    `Throughput: Switchboard / baseline = ${formatNumber(ratio, 2)}× (target ≥ ${THROUGHPUT_TARGET}× baseline: ${verdict(ratio >= THROUGHPUT_TARGET)})`,
-    `Latency at ${formatNumber(rate)} events/s: Switchboard p99 = ${ms(p99)} ms (target p99 ≤ ${P99_TARGET_MS} ms: ${verdict(p99 <= P99_TARGET_MS)})`,
+    `Throughput: Switchboard / baseline = ${formatNumber(ratio, 2)}×, the median of ${rounds} rounds' ratios ` +
+      `(${formatNumber(Math.min(...ratios), 2)}–${formatNumber(Math.max(...ratios), 2)}×) (target ≥ ${THROUGHPUT_TARGET}× baseline: ${verdict(ratio >= THROUGHPUT_TARGET)})`,
+    `Latency at ${formatNumber(rate)} events/s: Switchboard p99 = ${ms(p99)} ms, the median of ${rounds} runs (target p99 ≤ ${P99_TARGET_MS} ms: ${verdict(p99 <= P99_TARGET_MS)})`,
     `Fixed-rate latency counts from each request's due time; the load generator's longest own stall: ` +
-      `${ms(baseline.fixed.generatorMaxStallMs!)} ms (baseline run), ${ms(switchboard.fixed.generatorMaxStallMs!)} ms (Switchboard run)`,
-    describeForeignCpu(baseline.foreignCores, 'during the baseline runs'),
-    describeForeignCpu(switchboard.foreignCores, 'during the Switchboard runs'),
+      `${stalls(baseline.fixed)} ms (baseline runs), ${stalls(switchboard.fixed)} ms (Switchboard runs)`,
+    describeForeignCpu(foreignCores, 'during the runs'),
     disk,
   ];
 
-  console.log(`\n${textTable(rows)}\n\n${notes.join('\n')}`);
+  console.log(`\nMedians of ${rounds} rounds:\n\n${textTable(rows)}\n\nEach round:\n\n${textTable(roundRows)}\n\n${notes.join('\n')}`);
   console.log('\nFor docs/benchmarks.md:\n');
-  console.log(`${markdownTable(rows)}\n\n${notes.map((line) => `- ${line}`).join('\n')}`);
+  console.log(`${markdownTable(rows)}\n\n${markdownTable(roundRows)}\n\n${notes.map((line) => `- ${line}`).join('\n')}`);
 }
-

@@ -5,7 +5,7 @@
 import { Agent, request } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { autocannon, type AutocannonInstance } from './autocannon.ts';
-import { startProcessCpuMeter, type CpuMeter } from './cpu-usage.ts';
+import { startMainThreadCpuMeter, startProcessCpuMeter, type CpuMeter } from './cpu-usage.ts';
 import type { SignedDelivery } from './webhook-events.ts';
 
 export interface LoadResult {
@@ -19,8 +19,11 @@ export interface LoadResult {
   eventsPerSecond: number;
   /** Milliseconds. */
   latency: { p50: number; p99: number; max: number };
-  /** Cores used during the run: is the server saturated, or the load generator the bottleneck? */
-  cores: { server: number; generator: number };
+  /**
+   * Cores used during the run: is the server saturated, or the load generator the bottleneck? `serverMainThread`:
+   * the server's event loop alone.
+   */
+  cores: { server: number; serverMainThread: number; generator: number };
   /** Fixed-rate runs: the longest the load generator itself was stalled (ms), which delays requests too. */
   generatorMaxStallMs?: number;
 }
@@ -33,8 +36,9 @@ interface Target {
 
 function startCpuMeters(serverPid: number): { read(): LoadResult['cores'] } {
   const server: CpuMeter = startProcessCpuMeter([serverPid]);
+  const serverMainThread: CpuMeter = startMainThreadCpuMeter(serverPid);
   const generator: CpuMeter = startProcessCpuMeter([process.pid]);
-  return { read: () => ({ server: server.read(), generator: generator.read() }) };
+  return { read: () => ({ server: server.read(), serverMainThread: serverMainThread.read(), generator: generator.read() }) };
 }
 
 /** Sees every response body, e.g. to check that no delivery was taken for a duplicate. */

@@ -56,6 +56,13 @@ export function formatNumber(value: number, decimals = 0): string {
     : 'n/a';
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 export function verdict(met: boolean): string {
   return met ? 'met' : 'MISSED';
 }
