@@ -2,7 +2,8 @@
  * `npm run bench:deliver`: events/s from webhook to a third-party endpoint through Switchboard's durable delivery
  * queue, and the ingest latency while delivering. One rule forwards every event with the `http` plugin (async) to
  * a counting receiver in a process of its own; unique signed events arrive at a fixed rate, spread round-robin over
- * the replicas; after the load the queue drains. Flags: --db sqlite|postgres --replicas <n> --rate <events/s>
+ * the replicas; after the load the queue drains. Before each variant, the ingest benchmark's bare baseline runs at the
+ * same rate, for the machine's own latency floor. Flags: --db sqlite|postgres --replicas <n> --rate <events/s>
  * --duration <s> --quick --concurrency <n> --ordering none|room|both --pool-size <n> --pg-url <url> --max --cpu-prof.
  */
 import { randomBytes } from 'node:crypto';
@@ -28,6 +29,7 @@ import { createEventSource, signedDeliveries, type EventSource, type SignedDeliv
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SWITCHBOARD = join(ROOT, 'bench/servers/switchboard.ts');
+const BASELINE = join(ROOT, 'bench/servers/baseline.ts');
 const DELIVERIES_TARGET = 1_000;
 const P99_TARGET_MS = 20;
 /**
@@ -113,7 +115,7 @@ setTimeout(
     console.error('benchmark watchdog: giving up after its time budget; the servers are stopped with it');
     void dropSchemas().finally(() => process.exit(2));
   },
-  (orderings.length * (60 + warmupSeconds + stepsPerVariant * (duration + drainLimitMs / 1000 + 15)) + 120) * 1000,
+  (orderings.length * (60 + 2 * warmupSeconds + duration + stepsPerVariant * (duration + drainLimitMs / 1000 + 15)) + 120) * 1000,
 ).unref();
 
 const setup = db === 'sqlite' ? 'SQLite' : `PostgreSQL ×${replicas}`;
@@ -155,6 +157,11 @@ interface Step {
 
 interface Variant {
   ordering: Ordering;
+  /**
+   * The machine's own tail just before the variant: the ingest benchmark's baseline (a bare server that only
+   * verifies each delivery) at the same rate, for as long. A p99 target below it cannot be shown on this machine.
+   */
+  floor: LoadResult;
   steps: Step[];
   /** `switchboard_deliveries` by state once the queue settled after the last step. */
   states: Record<string, number>;
@@ -181,7 +188,9 @@ if (problems.length > 0) {
 }
 
 async function measureVariant(ordering: Ordering): Promise<Variant> {
-  console.log(`\nordering: ${ordering}: starting ${replicas > 1 ? `${replicas} replicas` : 'Switchboard'}…`);
+  const floor = await measureFloor();
+  console.log(`\nordering: ${ordering}: the bare baseline's p99 at ${formatNumber(rate)} events/s: ${formatNumber(floor.latency.p99, 2)} ms`);
+  console.log(`ordering: ${ordering}: starting ${replicas > 1 ? `${replicas} replicas` : 'Switchboard'}…`);
   const database = freshDatabase();
   const rulesDir = writeForwardingRule(ordering);
   const servers = await Promise.all(
@@ -209,10 +218,25 @@ async function measureVariant(ordering: Ordering): Promise<Variant> {
       if (!keepsUp(step)) break;
     }
     const states = await settledDeliveryStates(servers[0]);
-    return { ordering, steps, states, problems: checkStates(states, queued) };
+    return { ordering, floor, steps, states, problems: checkStates(states, queued) };
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
     await database.drop();
+  }
+}
+
+/** The bare baseline at the benchmark's rate, for its duration; any non-2xx answer or error voids the benchmark. */
+async function measureFloor(): Promise<LoadResult> {
+  const server = await startServerProcess(BASELINE, { env: { LIVEKIT_API_KEY: credentials.apiKey, LIVEKIT_API_SECRET: credentials.apiSecret } });
+  try {
+    const source = roomScopedEvents();
+    const target = { url: server.url, serverPid: server.pid, rate };
+    await runAtFixedRate({ ...target, duration: warmupSeconds, deliveries: await sign(source, Math.round(rate * warmupSeconds)) });
+    const floor = await runAtFixedRate({ ...target, duration, deliveries: await sign(source, Math.round(rate * duration)) });
+    if (floor.non2xx + floor.errors > 0) throw new Error(`the baseline answered ${floor.non2xx} non-2xx and had ${floor.errors} errors`);
+    return floor;
+  } finally {
+    await server.stop();
   }
 }
 
@@ -562,7 +586,8 @@ function report(results: Variant[], disk: string): void {
         `the queue drained ${formatNumber(fixed.drainMs / 1000, 2)} s after it ` +
         `(target ≥ ${formatNumber(DELIVERIES_TARGET)} deliveries/s sustained: ${verdict(sustained >= DELIVERIES_TARGET * (1 - IN_FLIGHT_ALLOWANCE) && Number.isFinite(fixed.drainMs))})`,
       `Ingest p99 while delivering (ordering: ${variant.ordering}): ${ms(fixed.ingest.latency.p99)} ms ` +
-        `(target ingest p99 ≤ ${P99_TARGET_MS} ms while delivering: ${verdict(fixed.ingest.latency.p99 <= P99_TARGET_MS)})`,
+        `(target ingest p99 ≤ ${P99_TARGET_MS} ms while delivering: ${verdict(fixed.ingest.latency.p99 <= P99_TARGET_MS)}); ` +
+        `the machine's floor just before: the bare baseline's p99 at ${formatNumber(fixed.rate)} events/s, delivering nothing, ${ms(variant.floor.latency.p99)} ms`,
     ];
     if (flags.max) lines.push(describeMax(variant));
     lines.push(`Store afterwards (ordering: ${variant.ordering}): ${Object.entries(variant.states).filter(([, count]) => count > 0).map(([state, count]) => `${formatNumber(count)} ${state}`).join(', ')} deliveries`);
