@@ -105,8 +105,7 @@ const SQL = {
   recordMigration: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
   insertEvent: `
     INSERT INTO events (id, name, created_at, api_key, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (id) DO NOTHING
-    RETURNING seq`,
+    ON CONFLICT (id) DO NOTHING`,
   // The outcome has a row of its own (migration 7).
   saveOutcome: `
     INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, ?, ? FROM events WHERE id = ?
@@ -639,7 +638,7 @@ class SqliteTx implements StoreTx {
   }
 
   async recordEvent(record: EventRecord): Promise<{ duplicate: false; seq: number } | { duplicate: true }> {
-    const inserted = this.#db.get<{ seq: number }>(
+    const { changes, lastInsertRowid } = this.#db.run(
       SQL.insertEvent,
       record.id,
       record.name,
@@ -648,7 +647,7 @@ class SqliteTx implements StoreTx {
       record.body,
       record.receivedAt.toISOString(),
     );
-    return inserted ? { duplicate: false, seq: inserted.seq } : { duplicate: true };
+    return changes === 0 ? { duplicate: true } : { duplicate: false, seq: Number(lastInsertRowid) };
   }
 
   async saveOutcome(eventId: string, outcome: EventOutcome): Promise<void> {
