@@ -3,6 +3,7 @@
  * by its batch), so a disk that stalls on fdatasync shows up in the latency figures whatever the code does. The
  * benchmarks measure it before and after their runs and say when it was slow.
  */
+import { execFileSync } from 'node:child_process';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,6 +41,14 @@ export async function measureFlushLatency(dir: string, seconds = 2): Promise<Flu
   times.sort((a, b) => a - b);
   const at = (share: number) => times[Math.min(times.length - 1, Math.floor(times.length * share))];
   return { flushes: times.length, p50: at(0.5), p99: at(0.99), max: times[times.length - 1] };
+}
+
+/**
+ * Writes back every dirty page on the machine (sync(1)) and waits for it: a run that follows one that wrote hundreds
+ * of megabytes (Switchboard's log and checkpoints) would otherwise share the disk with the kernel's writeback of them.
+ */
+export function writeBackDirtyPages(): void {
+  execFileSync('sync');
 }
 
 export function describeFlushLatency(before: FlushLatency, after: FlushLatency): string {

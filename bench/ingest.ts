@@ -14,7 +14,7 @@ import { loadPlugins } from '../src/plugins/registry.ts';
 import { loadRules } from '../src/rules/load.ts';
 import { printProfiles } from './cpu-profile.ts';
 import { describeForeignCpu, startForeignCpuMeter } from './cpu-usage.ts';
-import { describeFlushLatency, measureFlushLatency } from './disk-check.ts';
+import { describeFlushLatency, measureFlushLatency, writeBackDirtyPages } from './disk-check.ts';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult, type ResponseInspector } from './load.ts';
 import { describeCode, describeMachine, formatNumber, machine, markdownTable, median, textTable, verdict } from './report.ts';
@@ -201,10 +201,12 @@ async function startInTurn(server: ServerUnderTest): Promise<ServerInTurn> {
   const target = { url: running.url, serverPid: running.pid, inspect: check?.inspect };
   const problems: string[] = [];
   let poolSize = 0;
-  // Each run's deliveries are referenced by that run only; the ones before are collected here, not during it.
+  // Each run's deliveries are referenced by that run only; the ones before are collected here, not during it, and
+  // what the run before wrote to disk (of either server) is written back before this one starts.
   const sign = async (count: number) => {
     const deliveries = await signedDeliveries(source, count, credentials);
     collectGarbage();
+    writeBackDirtyPages();
     return deliveries;
   };
   const checked = (run: string, result: LoadResult) => {
