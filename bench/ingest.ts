@@ -125,9 +125,8 @@ const disk = describeFlushLatency(diskBefore, await measureFlushLatency(workDir)
 report(measured, disk);
 if (flags['cpu-prof']) printProfiles(profileDir);
 
-const problems = measured.problems;
-if (problems.length > 0) {
-  console.error(`\nFAILED: these results are not valid measurements of the success path:\n  ${problems.join('\n  ')}`);
+if (measured.problems.length > 0) {
+  console.error(`\nFAILED: these results are not valid measurements of the success path:\n  ${measured.problems.join('\n  ')}`);
   process.exitCode = 1;
 }
 
@@ -162,12 +161,11 @@ async function measureInTurns(servers: readonly [ServerUnderTest, ServerUnderTes
     for (const server of servers) started.push(await startInTurn(server));
     const foreignCpu = startForeignCpuMeter([process.pid, ...started.map((server) => server.pid)]);
     for (const server of started) await server.warmUp();
-    const [baseline, switchboard]: ServerRuns[] = started.map(() => ({ max: [], fixed: [] }));
-    const runsOf = (server: ServerInTurn) => (server === started[0] ? baseline : switchboard);
+    const [baseline, switchboard] = started.map((server) => server.runs);
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? started : [...started].reverse();
-      for (const server of order) runsOf(server).max.push(await server.atMaxThroughput());
-      for (const server of order) runsOf(server).fixed.push(await server.atFixedRate());
+      for (const server of order) await server.atMaxThroughput();
+      for (const server of order) await server.atFixedRate();
       console.log(
         `round ${round + 1} of ${rounds}: ${order.map((server) => server.name).join(' then ')}; ` +
           `ratio ${formatNumber(switchboard.max[round].eventsPerSecond / baseline.max[round].eventsPerSecond, 2)}×`,
@@ -184,10 +182,12 @@ async function measureInTurns(servers: readonly [ServerUnderTest, ServerUnderTes
 interface ServerInTurn {
   name: string;
   pid: number;
+  /** Its runs so far, one of each kind per round. */
+  runs: ServerRuns;
   /** Also sizes the pool of deliveries each max-throughput run signs. */
   warmUp(): Promise<void>;
-  atMaxThroughput(): Promise<LoadResult>;
-  atFixedRate(): Promise<LoadResult>;
+  atMaxThroughput(): Promise<void>;
+  atFixedRate(): Promise<void>;
   /** What went wrong in any of its runs: non-2xx answers, errors, and what its answers must not show. */
   problems(): string[];
   stop(): Promise<void>;
@@ -200,6 +200,7 @@ async function startInTurn(server: ServerUnderTest): Promise<ServerInTurn> {
   const source = createEventSource();
   const target = { url: running.url, serverPid: running.pid, inspect: check?.inspect };
   const problems: string[] = [];
+  const runs: ServerRuns = { max: [], fixed: [] };
   let poolSize = 0;
   // Each run's deliveries are referenced by that run only; the ones before are collected here, not during it, and
   // what the run before wrote to disk (of either server) is written back before this one starts.
@@ -217,6 +218,7 @@ async function startInTurn(server: ServerUnderTest): Promise<ServerInTurn> {
   return {
     name: server.name,
     pid: running.pid,
+    runs,
     async warmUp() {
       const deliveries = await sign(WARMUP_DELIVERIES_PER_SECOND * warmupSeconds);
       const warmup = await runAtMaxThroughput({ ...target, connections, duration: warmupSeconds, deliveries });
@@ -230,13 +232,13 @@ async function startInTurn(server: ServerUnderTest): Promise<ServerInTurn> {
       const deliveries = await sign(poolSize);
       const max = await runAtMaxThroughput({ ...target, connections, duration, deliveries });
       console.log(`${server.name}: ${formatNumber(max.eventsPerSecond)} events/s at max throughput`);
-      return checked('max-throughput', max);
+      runs.max.push(checked('max-throughput', max));
     },
     async atFixedRate() {
       const deliveries = await sign(Math.round(rate * duration));
       const fixed = await runAtFixedRate({ ...target, rate, duration, deliveries });
       console.log(`${server.name}: p99 ${formatNumber(fixed.latency.p99, 2)} ms at ${formatNumber(rate)} events/s`);
-      return checked('fixed-rate', fixed);
+      runs.fixed.push(checked('fixed-rate', fixed));
     },
     problems: () => [...problems, ...(check?.problems() ?? [])],
     stop: () => running.stop(),
