@@ -1,7 +1,6 @@
 /** What a target answered: a bounded excerpt of the body, and the outcome class of the status. */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
-import type { Answer } from './send.ts';
 
 /** Kept for the attempt record and error messages. */
 const EXCERPT_BYTES = 1024;
@@ -9,6 +8,14 @@ const EXCERPT_BYTES = 1024;
 const READ_LIMIT_BYTES = 64 * 1024;
 
 const RETRYABLE_STATUSES = new Set([408, 425, 429]);
+
+export interface Answer {
+  status: number;
+  /** Names in lower case. */
+  headers: IncomingHttpHeaders;
+  /** The start of the body (see readExcerpt); the rest is read and discarded or abandoned. */
+  excerpt: string;
+}
 
 /**
  * The first KiB of the body as text (a character cut at the boundary is dropped). Reading is best effort: a body

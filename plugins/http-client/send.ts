@@ -6,11 +6,11 @@
  * streams, Headers and Request objects cost a quarter of the process's CPU time and much of its garbage.)
  */
 import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Span, type SpanOptions } from '@opentelemetry/api';
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import pRetry from 'p-retry';
 import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
-import { readExcerpt } from './response.ts';
+import { readExcerpt, type Answer } from './response.ts';
 
 /** Failures of a connection that the same request, sent again a moment later, usually gets past. */
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN']);
@@ -32,14 +32,6 @@ export interface OutgoingRequest {
   /** Names as the plugin wrote them; each name once, whatever its case. */
   headers: Record<string, string>;
   body?: string;
-}
-
-export interface Answer {
-  status: number;
-  /** Names in lower case. */
-  headers: IncomingHttpHeaders;
-  /** The start of the body (see readExcerpt); the rest is read and discarded or abandoned. */
-  excerpt: string;
 }
 
 /**
