@@ -5,9 +5,11 @@
  * the replicas; after the load the queue drains. Before each variant, the ingest benchmark's bare baseline runs at the
  * same rate, for the machine's own latency floor. Flags: --db sqlite|postgres --replicas <n> --rate <events/s>
  * --duration <s> --quick --concurrency <n> --ordering none|room|both --pool-size <n> --pg-url <url> --max --cpu-prof.
+ * With --against <checkout> [--rounds <n>] it compares instead: this checkout's Switchboard (A) and the other's (B)
+ * in turns, A B B A…, one ordering, no floor, and prints each run and the medians.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,12 +25,11 @@ import { positiveNumber } from './flags.ts';
 import { percentiles, runAtFixedRate, type LoadResult } from './load.ts';
 import { startPostgresCpuMeter } from './postgres-cpu.ts';
 import { startCountingReceiver, type CountingReceiver } from './receiver.ts';
-import { describeCode, describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
+import { describeCode, describeMachine, formatNumber, machine, markdownTable, median, textTable, verdict } from './report.ts';
 import { startServerProcess, switchboardEnvironment, type ServerProcess } from './server-process.ts';
 import { createEventSource, signedDeliveries, type EventSource, type SignedDelivery } from './webhook-events.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const SWITCHBOARD = join(ROOT, 'bench/servers/switchboard.ts');
 const BASELINE = join(ROOT, 'bench/servers/baseline.ts');
 const DELIVERIES_TARGET = 1_000;
 const P99_TARGET_MS = 20;
@@ -64,6 +65,8 @@ const { values: flags } = parseArgs({
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
     max: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    against: { type: 'string' },
+    rounds: { type: 'string' },
   },
 });
 
@@ -99,6 +102,15 @@ if (!Number.isInteger(poolSize)) refuse(`--pool-size is "${flags['pool-size']}":
 const orderings: Ordering[] = ({ none: ['none'], room: ['room'], both: ['none', 'room'] } as const satisfies Record<string, Ordering[]>)[
   flags.ordering as 'none' | 'room' | 'both'
 ] ?? refuse(`--ordering is "${flags.ordering}": expected none, room or both`);
+const comparison = flags.against === undefined ? undefined : { A: ROOT, B: resolve(flags.against) };
+const rounds = Math.round(positiveNumber('--rounds', flags.rounds ?? '3'));
+if (comparison) {
+  if (orderings.length > 1) refuse('--against compares one ordering: add --ordering none or --ordering room');
+  if (flags.max) refuse('--against and --max do not go together');
+  if (!existsSync(switchboardScript(comparison.B))) refuse(`--against: ${comparison.B} is not a checkout of this project (no bench/servers/switchboard.ts)`);
+} else if (flags.rounds !== undefined) {
+  refuse('--rounds goes with --against');
+}
 
 const credentials = { apiKey: 'APIbench', apiSecret: randomBytes(32).toString('base64url') };
 const workDir = mkdtempSync(join(tmpdir(), 'switchboard-deliver-'));
@@ -115,7 +127,9 @@ setTimeout(
     console.error('benchmark watchdog: giving up after its time budget; the servers are stopped with it');
     void dropSchemas().finally(() => process.exit(2));
   },
-  (orderings.length * (60 + 2 * warmupSeconds + duration + stepsPerVariant * (duration + drainLimitMs / 1000 + 15)) + 120) * 1000,
+  (comparison
+    ? 2 * rounds * (60 + warmupSeconds + duration + drainLimitMs / 1000 + 15) + 120
+    : orderings.length * (60 + 2 * warmupSeconds + duration + stepsPerVariant * (duration + drainLimitMs / 1000 + 15)) + 120) * 1000,
 ).unref();
 
 const setup = db === 'sqlite' ? 'SQLite' : `PostgreSQL ×${replicas}`;
@@ -123,6 +137,7 @@ const command = `npm run bench:deliver${process.argv.length > 2 ? ` -- ${process
 const header = [
   `Switchboard delivery benchmark, ${describeCode()}: ${describeMachine(machine())}; load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`,
   `Command: ${command}`,
+  ...(comparison ? [`Comparing A = ${comparison.A} with B = ${comparison.B}, ${rounds} rounds in turns (A B, B A, …)`] : []),
   `Setup: ${setup} (${db === 'sqlite' ? `in ${tmpdir()}` : `a fresh schema per run, pool_size=${poolSize} per replica`}), ` +
     `WORKER_CONCURRENCY=${concurrency} per replica, LOG_LEVEL=warn; one rule forwards every event with the http plugin (async) ` +
     `to a counting node:http receiver in its own process; events of ${formatNumber(ROOMS)} concurrent rooms.`,
@@ -172,16 +187,32 @@ if (db === 'postgres') await requirePostgres();
 const diskBefore = await measureFlushLatency(workDir);
 const receiver = await startCountingReceiver();
 const variants: Variant[] = [];
+const compared: ComparedRun[] = [];
 try {
-  for (const ordering of orderings) variants.push(await measureVariant(ordering));
+  if (comparison) {
+    for (let round = 0; round < rounds; round++) {
+      for (const name of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
+        const run = await measureSwitchboard(orderings[0], comparison[name]);
+        compared.push({ name, round, ...run });
+        console.log(`${name}, round ${round + 1}: ${describeStep(run.steps[0])}`);
+      }
+    }
+  } else {
+    for (const ordering of orderings) variants.push(await measureVariant(ordering));
+  }
 } finally {
   await receiver.stop();
   await dropSchemas();
 }
-report(variants, describeFlushLatency(diskBefore, await measureFlushLatency(workDir)));
+const disk = describeFlushLatency(diskBefore, await measureFlushLatency(workDir));
+if (comparison) reportComparison(compared, disk);
+else report(variants, disk);
 if (flags['cpu-prof']) printProfiles(profileDir);
 
-const problems = variants.flatMap((variant) => [...variant.problems, ...variant.steps.flatMap((step) => step.problems)].map((problem) => `ordering ${variant.ordering}: ${problem}`));
+const problems = [
+  ...variants.flatMap((variant) => [...variant.problems, ...variant.steps.flatMap((step) => step.problems)].map((problem) => `ordering ${variant.ordering}: ${problem}`)),
+  ...compared.flatMap((run) => [...run.problems, ...run.steps.flatMap((step) => step.problems)].map((problem) => `${run.name}, round ${run.round + 1}: ${problem}`)),
+];
 if (problems.length > 0) {
   console.error(`\nFAILED: these results are not valid measurements of the delivery path:\n  ${problems.join('\n  ')}`);
   process.exitCode = 1;
@@ -190,14 +221,29 @@ if (problems.length > 0) {
 async function measureVariant(ordering: Ordering): Promise<Variant> {
   const floor = await measureFloor();
   console.log(`\nordering: ${ordering}: the bare baseline's p99 at ${formatNumber(rate)} events/s: ${formatNumber(floor.latency.p99, 2)} ms`);
-  console.log(`ordering: ${ordering}: starting ${replicas > 1 ? `${replicas} replicas` : 'Switchboard'}…`);
+  return { ordering, floor, ...(await measureSwitchboard(ordering, ROOT)) };
+}
+
+/** One comparison run: which checkout, in which round. */
+interface ComparedRun extends Omit<Variant, 'ordering' | 'floor'> {
+  name: 'A' | 'B';
+  round: number;
+}
+
+function switchboardScript(checkout: string): string {
+  return join(checkout, 'bench/servers/switchboard.ts');
+}
+
+/** The Switchboard of `checkout` (its server script and plugins) on a fresh store: a warm-up, then the steps. */
+async function measureSwitchboard(ordering: Ordering, checkout: string): Promise<Omit<Variant, 'ordering' | 'floor'>> {
+  console.log(`ordering: ${ordering}: starting ${replicas > 1 ? `${replicas} replicas` : 'Switchboard'}${checkout === ROOT ? '' : ` of ${checkout}`}…`);
   const database = freshDatabase();
   const rulesDir = writeForwardingRule(ordering);
   const servers = await Promise.all(
     Array.from({ length: replicas }, () =>
-      startServerProcess(SWITCHBOARD, {
+      startServerProcess(switchboardScript(checkout), {
         env: {
-          ...switchboardEnvironment({ credentials, rulesDir, pluginsDir: join(ROOT, 'plugins'), databaseUrl: database.url }),
+          ...switchboardEnvironment({ credentials, rulesDir, pluginsDir: join(checkout, 'plugins'), databaseUrl: database.url }),
           WORKER_CONCURRENCY: String(concurrency),
         },
         execArgv: flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
@@ -218,7 +264,7 @@ async function measureVariant(ordering: Ordering): Promise<Variant> {
       if (!keepsUp(step)) break;
     }
     const states = await settledDeliveryStates(servers[0]);
-    return { ordering, floor, steps, states, problems: checkStates(states, queued) };
+    return { steps, states, problems: checkStates(states, queued) };
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
     await database.drop();
@@ -607,6 +653,40 @@ function report(results: Variant[], disk: string): void {
   console.log(`\n${textTable(rows)}\n\n${notes.join('\n')}`);
   console.log('\nFor docs/benchmarks.md:\n');
   console.log(`${header.map((line) => `${line}  `).join('\n')}\n\n${markdownTable(rows)}\n\n${notes.map((line) => `- ${line}`).join('\n')}`);
+}
+
+/**
+ * Each comparison run, then the medians per checkout. CPU is given per event (each with its one delivery), so two
+ * runs at a slightly different achieved rate still compare.
+ */
+function reportComparison(runs: ComparedRun[], disk: string): void {
+  const perEvent = (cores: number, step: Step) => (1e6 * cores) / step.ingest.eventsPerSecond;
+  const figures = (step: Step) => ({
+    p50: step.ingest.latency.p50,
+    p99: step.ingest.latency.p99,
+    delivered: step.deliveredPerSecond,
+    cpu: perEvent(step.cores.switchboard, step),
+    mainThread: perEvent(step.cores.switchboardMainThread, step),
+  });
+  const columns = ['ingest p50 ms', 'ingest p99 ms', 'delivered/s', 'µs CPU/event', 'µs main thread/event'];
+  const cells = (f: ReturnType<typeof figures>) => [
+    formatNumber(f.p50, 2),
+    formatNumber(f.p99, 2),
+    formatNumber(f.delivered),
+    formatNumber(f.cpu),
+    formatNumber(f.mainThread),
+  ];
+  const perRun = [['checkout', 'round', ...columns], ...runs.map((run) => [run.name, String(run.round + 1), ...cells(figures(run.steps[0]))])];
+  const medianOf = (name: 'A' | 'B') => {
+    const all = runs.filter((run) => run.name === name).map((run) => figures(run.steps[0]));
+    const pick = (key: keyof ReturnType<typeof figures>) => median(all.map((f) => f[key]));
+    return [name, ...cells({ p50: pick('p50'), p99: pick('p99'), delivered: pick('delivered'), cpu: pick('cpu'), mainThread: pick('mainThread') })];
+  };
+  const medians = [['checkout', ...columns], medianOf('A'), medianOf('B')];
+  const notes = [describeForeignCpu(Math.max(...runs.map((run) => run.steps[0].cores.foreign)), 'during the busiest load window'), disk];
+  console.log(`\n${textTable(perRun)}\n\nMedians of ${rounds} rounds (A = ${comparison!.A}, B = ${comparison!.B}):\n${textTable(medians)}\n${notes.join('\n')}`);
+  console.log('\nFor docs/benchmarks.md:\n');
+  console.log(`${header.map((line) => `${line}  `).join('\n')}\n\n${markdownTable(medians)}\n\n${notes.map((line) => `- ${line}`).join('\n')}`);
 }
 
 function describeMax(variant: Variant): string {
