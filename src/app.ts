@@ -14,6 +14,9 @@ import type { Store } from './store/store.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 
+/** While closing, how often connections that have fallen idle are closed. */
+const IDLE_SWEEP_MS = 100;
+
 export interface Switchboard {
   /** The base URL the server listens on, e.g. http://127.0.0.1:8080. */
   url: string;
@@ -125,7 +128,13 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
         rules.close();
         await worker.stop(config.shutdownTimeoutMs);
         await new Promise<void>((resolve) => {
-          server.close(() => resolve());
+          // A request in flight is answered; its connection, and any other that falls idle meanwhile, is closed
+          // then, rather than kept alive for KEEP_ALIVE_TIMEOUT_MS.
+          const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+          server.close(() => {
+            clearInterval(sweep);
+            resolve();
+          });
           server.closeIdleConnections();
         });
         guards.close();

@@ -9,6 +9,14 @@ import { webhookHandler, type WebhookRouteOptions } from './webhook-route.ts';
 
 export type HttpServerOptions = WebhookRouteOptions & AdminRouteOptions & OperationsRouteOptions;
 
+/**
+ * How long an idle keep-alive connection stays open. LiveKit's webhook client (Go's pooled transport) keeps idle
+ * connections for 90 s; a server that closes one sooner (Node's default is 5 s) can close it just as the client
+ * sends the next event on it, which then fails as a connection error and waits for LiveKit's retry. With a longer
+ * timeout the client is always the side that closes.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 95_000;
+
 export function createHttpServer(options: HttpServerOptions): Server {
   const app = express();
   app.disable('x-powered-by');
@@ -24,7 +32,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
   });
 
   const webhook = webhookHandler(options);
-  return createServer((req, res) => {
+  return createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     if ((queryAt === -1 ? url : url.slice(0, queryAt)) === options.path) webhook(req, res);

@@ -1,4 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { bodyHash, handmadeToken, livekitToken, nowSeconds, TEST_KEY, TEST_SECRET } from '../helpers/tokens.ts';
 import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
 
@@ -145,6 +148,51 @@ describe('POST /api/v1/webhooks/livekit', () => {
   it('answers GET /healthz with 200', async () => {
     const response = await fetch(`${sb.url}/healthz`);
     expect(response.status).toBe(200);
+  });
+
+  it('keeps an idle connection open longer than LiveKit keeps one idle (90 s), and says so', async () => {
+    const body = sampleBody('room_started');
+    const authorization = await livekitToken(body);
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const { status, headers } = await new Promise<{ status?: number; headers: IncomingHttpHeaders }>((resolve, reject) => {
+        const headers = { 'content-type': 'application/webhook+json', authorization };
+        request(sb.webhookUrl, { method: 'POST', agent, headers }, (response) => {
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode, headers: response.headers }));
+        })
+          .on('error', reject)
+          .end(body);
+      });
+      expect(status).toBe(200);
+      expect(headers.connection).toBe('keep-alive');
+      expect(headers['keep-alive']).toBe('timeout=95');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('closes a kept-alive connection that falls idle while the server closes, so keep-alive does not hold up the close', async () => {
+    const body = sampleBody('room_started');
+    const authorization = await livekitToken(body);
+    const socket = connect(Number(new URL(sb.url).port), '127.0.0.1');
+    await once(socket, 'connect');
+    // The connection is busy when the server starts closing: its request's body is not all sent yet.
+    socket.write(
+      `POST ${new URL(sb.webhookUrl).pathname} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: keep-alive\r\n` +
+        `content-type: application/webhook+json\r\nauthorization: ${authorization}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`,
+    );
+    socket.write(body.slice(0, 10));
+    let received = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    const ended = once(socket, 'end');
+    const closing = sb.close();
+    await vi.waitFor(() => expect(sb.server.listening).toBe(false), { timeout: 5000, interval: 10 });
+    socket.write(body.slice(10));
+    await ended;
+    await closing;
+    expect(received).toMatch(/^HTTP\/1\.1 \d{3} /);
+    socket.destroy();
   });
 });
 
