@@ -185,7 +185,9 @@ describe('POST /api/v1/webhooks/livekit', () => {
     socket.write(body.slice(0, 10));
     let received = '';
     socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
-    const ended = once(socket, 'end');
+    // However the server ends the connection (FIN or reset), it must end it.
+    socket.on('error', () => {});
+    const ended = once(socket, 'close');
     const closing = sb.close();
     await vi.waitFor(() => expect(sb.server.listening).toBe(false), { timeout: 5000, interval: 10 });
     socket.write(body.slice(10));
