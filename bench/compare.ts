@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { positiveNumber } from './flags.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult } from './load.ts';
-import { describeMachine, formatNumber, machine, markdownTable, median } from './report.ts';
+import { describeMachine, formatNumber, machine, markdownTable, median, microsPerEvent } from './report.ts';
 import { generateRules, writeRuleFiles } from './rule-corpus.ts';
 import { startServerProcess, switchboardEnvironment } from './server-process.ts';
 import { createEventSource, signedDeliveries } from './webhook-events.ts';
@@ -87,12 +87,12 @@ async function measure(checkout: string, database: string): Promise<Round> {
 }
 
 function cpuPerEvent(run: LoadResult): number {
-  return (1e6 * run.cores.server) / run.eventsPerSecond;
+  return microsPerEvent(run.cores.server, run.eventsPerSecond);
 }
 
 /** Of it, the event loop's share: what queues answers behind one another. */
 function mainThreadPerEvent(run: LoadResult): number {
-  return (1e6 * run.cores.serverMainThread) / run.eventsPerSecond;
+  return microsPerEvent(run.cores.serverMainThread, run.eventsPerSecond);
 }
 
 function report(): void {

@@ -25,7 +25,7 @@ import { positiveNumber } from './flags.ts';
 import { percentiles, runAtFixedRate, type LoadResult } from './load.ts';
 import { startPostgresCpuMeter } from './postgres-cpu.ts';
 import { startCountingReceiver, type CountingReceiver } from './receiver.ts';
-import { describeCode, describeMachine, formatNumber, machine, markdownTable, median, textTable, verdict } from './report.ts';
+import { describeCode, describeMachine, formatNumber, machine, markdownTable, median, microsPerEvent, textTable, verdict } from './report.ts';
 import { startServerProcess, switchboardEnvironment, type ServerProcess } from './server-process.ts';
 import { createEventSource, signedDeliveries, type EventSource, type SignedDelivery } from './webhook-events.ts';
 
@@ -660,13 +660,12 @@ function report(results: Variant[], disk: string): void {
  * runs at a slightly different achieved rate still compare.
  */
 function reportComparison(runs: ComparedRun[], disk: string): void {
-  const perEvent = (cores: number, step: Step) => (1e6 * cores) / step.ingest.eventsPerSecond;
   const figures = (step: Step) => ({
     p50: step.ingest.latency.p50,
     p99: step.ingest.latency.p99,
     delivered: step.deliveredPerSecond,
-    cpu: perEvent(step.cores.switchboard, step),
-    mainThread: perEvent(step.cores.switchboardMainThread, step),
+    cpu: microsPerEvent(step.cores.switchboard, step.ingest.eventsPerSecond),
+    mainThread: microsPerEvent(step.cores.switchboardMainThread, step.ingest.eventsPerSecond),
   });
   const columns = ['ingest p50 ms', 'ingest p99 ms', 'delivered/s', 'µs CPU/event', 'µs main thread/event'];
   const cells = (f: ReturnType<typeof figures>) => [

@@ -63,6 +63,11 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/** Microseconds of CPU per event, from the cores used while `eventsPerSecond` were served. */
+export function microsPerEvent(cores: number, eventsPerSecond: number): number {
+  return (1e6 * cores) / eventsPerSecond;
+}
+
 export function verdict(met: boolean): string {
   return met ? 'met' : 'MISSED';
 }
