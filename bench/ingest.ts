@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: webhook ingest throughput and latency of Switchboard (200 rules, inline status actions, SQLite)
- * against a baseline that only verifies each delivery with livekit-server-sdk. Each server runs in a child process;
- * the load comes from this one, to each in turn. Flags: --duration <s> --connections <n> --rate <events/s>
+ * against a baseline that only verifies each delivery with livekit-server-sdk, and beside a durable baseline that
+ * also flushes each delivery to a log file before answering. Each server runs in a child process; the load comes
+ * from this one, to each in turn. Flags: --duration <s> --connections <n> --rate <events/s>
  * --rounds <n> --quick --cpu-prof.
  */
 import { randomBytes } from 'node:crypto';
@@ -56,11 +57,11 @@ const workDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
 // However the benchmark ends, the temporary rules and database go with it (and the servers: see server-process.ts).
 process.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
 process.once('SIGINT', () => process.exit(130));
-// Bounded whatever happens: start-up, warm-up, two runs per server and round, with generous slack.
+// Bounded whatever happens: start-up, warm-up, two runs per server (three of them) and round, with generous slack.
 setTimeout(() => {
   console.error('benchmark watchdog: giving up after its time budget; the servers are stopped with it');
   process.exit(2);
-}, (4 * rounds * duration + 240) * 1000).unref();
+}, (6 * rounds * duration + 300) * 1000).unref();
 
 interface ServerUnderTest {
   name: string;
@@ -84,6 +85,7 @@ interface ServerRuns {
 
 interface Measurement {
   baseline: ServerRuns;
+  durable: ServerRuns;
   switchboard: ServerRuns;
   /** Cores other processes on the machine used meanwhile. */
   foreignCores: number;
@@ -95,6 +97,12 @@ const baseline: ServerUnderTest = {
   name: 'baseline',
   script: join(ROOT, 'bench/servers/baseline.ts'),
   env: { LIVEKIT_API_KEY: credentials.apiKey, LIVEKIT_API_SECRET: credentials.apiSecret },
+};
+// Not a target's reference: it shows what waiting for the disk before every answer costs on this machine.
+const durableBaseline: ServerUnderTest = {
+  name: 'durable baseline',
+  script: join(ROOT, 'bench/servers/durable-baseline.ts'),
+  env: { ...baseline.env, DURABLE_LOG: join(workDir, 'durable.log') },
 };
 // Kept after the run (printProfiles names the files), for a closer look than the summary gives.
 const profileDir = flags['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'switchboard-ingest-profile-')) : '';
@@ -120,7 +128,7 @@ console.log(
 );
 
 const diskBefore = await measureFlushLatency(workDir);
-const measured = await measureInTurns([baseline, switchboard]);
+const measured = await measureInTurns([durableBaseline, baseline, switchboard]);
 const disk = describeFlushLatency(diskBefore, await measureFlushLatency(workDir));
 report(measured, disk);
 if (flags['cpu-prof']) printProfiles(profileDir);
@@ -151,17 +159,18 @@ async function prepareRules(dir: string) {
 }
 
 /**
- * Both servers run side by side in turns, round after round (baseline first in odd rounds, Switchboard first in
- * even ones), so that a machine whose speed drifts from minute to minute treats both alike: each round's ratio
- * compares two runs made back to back. Both processes stay up throughout; the one not loaded sits idle.
+ * The servers run side by side in turns, round after round (in the order given in odd rounds, reversed in even
+ * ones), so that a machine whose speed drifts from minute to minute treats them alike: with the baseline in the
+ * middle, each round's ratio compares two runs made back to back. All processes stay up throughout; those not
+ * loaded sit idle.
  */
-async function measureInTurns(servers: readonly [ServerUnderTest, ServerUnderTest]): Promise<Measurement> {
+async function measureInTurns(servers: readonly [ServerUnderTest, ServerUnderTest, ServerUnderTest]): Promise<Measurement> {
   const started: ServerInTurn[] = [];
   try {
     for (const server of servers) started.push(await startInTurn(server));
     const foreignCpu = startForeignCpuMeter([process.pid, ...started.map((server) => server.pid)]);
     for (const server of started) await server.warmUp();
-    const [baseline, switchboard] = started.map((server) => server.runs);
+    const [durable, baseline, switchboard] = started.map((server) => server.runs);
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? started : [...started].reverse();
       for (const server of order) await server.atMaxThroughput();
@@ -173,7 +182,7 @@ async function measureInTurns(servers: readonly [ServerUnderTest, ServerUnderTes
     }
     const foreignCores = foreignCpu.read();
     const problems = started.flatMap((server) => server.problems().map((problem) => `${server.name}: ${problem}`));
-    return { baseline, switchboard, foreignCores, problems };
+    return { baseline, durable, switchboard, foreignCores, problems };
   } finally {
     await Promise.all(started.map((server) => server.stop()));
   }
@@ -281,7 +290,7 @@ function checkSwitchboardAnswers(): ResponseCheck {
   };
 }
 
-function report({ baseline, switchboard, foreignCores }: Measurement, disk: string): void {
+function report({ baseline, durable, switchboard, foreignCores }: Measurement, disk: string): void {
   const ms = (value: number) => formatNumber(value, 2);
   const medianOf = (runs: readonly LoadResult[], value: (run: LoadResult) => number) => median(runs.map(value));
   const row = (name: string, run: string, results: readonly LoadResult[]) => [
@@ -302,32 +311,50 @@ function report({ baseline, switchboard, foreignCores }: Measurement, disk: stri
   const rows = [
     ['server', 'run', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'server cores', 'main thread', 'load-gen cores', 'non-2xx', 'errors'],
     row('baseline', maxRun, baseline.max),
+    row('durable baseline', maxRun, durable.max),
     row('switchboard', maxRun, switchboard.max),
     row('baseline', fixedRun, baseline.fixed),
+    row('durable baseline', fixedRun, durable.fixed),
     row('switchboard', fixedRun, switchboard.fixed),
   ];
   const ratios = switchboard.max.map((run, round) => run.eventsPerSecond / baseline.max[round].eventsPerSecond);
   const roundRows = [
-    ['round', 'baseline events/s', 'switchboard events/s', 'ratio', `baseline p99 ms at ${fixedRun}`, `switchboard p99 ms at ${fixedRun}`],
+    [
+      'round',
+      'baseline events/s',
+      'durable events/s',
+      'switchboard events/s',
+      'ratio',
+      `baseline p99 ms at ${fixedRun}`,
+      `durable p99 ms at ${fixedRun}`,
+      `switchboard p99 ms at ${fixedRun}`,
+    ],
     ...ratios.map((ratio, round) => [
       String(round + 1),
       formatNumber(baseline.max[round].eventsPerSecond),
+      formatNumber(durable.max[round].eventsPerSecond),
       formatNumber(switchboard.max[round].eventsPerSecond),
       `${formatNumber(ratio, 2)}×`,
       ms(baseline.fixed[round].latency.p99),
+      ms(durable.fixed[round].latency.p99),
       ms(switchboard.fixed[round].latency.p99),
     ]),
   ];
   const ratio = median(ratios);
+  const durableRatio = median(switchboard.max.map((run, round) => run.eventsPerSecond / durable.max[round].eventsPerSecond));
   const p99 = medianOf(switchboard.fixed, (result) => result.latency.p99);
+  const p99Of = (runs: readonly LoadResult[]) => ms(medianOf(runs, (result) => result.latency.p99));
   const stalls = (runs: readonly LoadResult[]) => ms(Math.max(...runs.map((run) => run.generatorMaxStallMs!)));
   const notes = [
     // Three decimals: at two, a median of 0.598 would read 0.60× beside its verdict, missed.
     `Throughput: Switchboard / baseline = ${formatNumber(ratio, 3)}×, the median of ${rounds} rounds' ratios ` +
       `(${formatNumber(Math.min(...ratios), 2)}–${formatNumber(Math.max(...ratios), 2)}×) (target ≥ ${THROUGHPUT_TARGET}× baseline: ${verdict(ratio >= THROUGHPUT_TARGET)})`,
     `Latency at ${formatNumber(rate)} events/s: Switchboard p99 = ${ms(p99)} ms, the median of ${rounds} runs (target p99 ≤ ${P99_TARGET_MS} ms: ${verdict(p99 <= P99_TARGET_MS)})`,
+    `Beside the durable baseline (the baseline plus a log file flushed before each answer): Switchboard / durable ` +
+      `baseline = ${formatNumber(durableRatio, 3)}× its throughput; p99 at ${fixedRun}: baseline ${p99Of(baseline.fixed)} ms, ` +
+      `durable baseline ${p99Of(durable.fixed)} ms, Switchboard ${ms(p99)} ms`,
     `Fixed-rate latency counts from each request's due time; the load generator's longest own stall: ` +
-      `${stalls(baseline.fixed)} ms (baseline runs), ${stalls(switchboard.fixed)} ms (Switchboard runs)`,
+      `${stalls(baseline.fixed)} ms (baseline runs), ${stalls(durable.fixed)} ms (durable baseline runs), ${stalls(switchboard.fixed)} ms (Switchboard runs)`,
     describeForeignCpu(foreignCores, 'during the runs'),
     disk,
   ];
