@@ -6,6 +6,7 @@
 import type { LiveKitEvent } from '../livekit/event-types.ts';
 import {
   PermanentError,
+  type ActionContext,
   type AttemptResponse,
   type PluginContext,
   type PrepareContext,
@@ -118,8 +119,15 @@ function actionFields(parts: ActionParts, cancel: Cancellation) {
   };
 }
 
+/** A context's literal: every field but the lazy ones, which its prototype adds. */
+type ContextLiteral<Context extends ActionContext> = Omit<Context, 'signal' | 'log'> & { __proto__: typeof LAZY_CONTEXT };
+
+function withLazyFields<Context extends ActionContext>(literal: ContextLiteral<Context>): Context {
+  return literal as unknown as Context;
+}
+
 export function pluginContext(parts: ContextParts, cancel: Cancellation): PluginContext {
-  return {
+  return withLazyFields<PluginContext>({
     __proto__: LAZY_CONTEXT,
     ...actionFields(parts, cancel),
     attempt: parts.attempt,
@@ -130,11 +138,11 @@ export function pluginContext(parts: ContextParts, cancel: Cancellation): Plugin
         return parts.transition(request);
       },
     },
-  } as unknown as PluginContext;
+  });
 }
 
 export function prepareContext(parts: ActionParts, cancel: Cancellation, usage: UsageLedger): PrepareContext {
-  return { __proto__: LAZY_CONTEXT, ...actionFields(parts, cancel), usage } as unknown as PrepareContext;
+  return withLazyFields<PrepareContext>({ __proto__: LAZY_CONTEXT, ...actionFields(parts, cancel), usage });
 }
 
 /** Calls the plugin's `run`; rejects with an `E_PLUGIN_TIMEOUT` error when it outlives `timeoutMs` or `stop` fires. */
