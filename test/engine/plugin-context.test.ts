@@ -78,6 +78,20 @@ describe('the context a plugin call gets', () => {
     expect(recorded).toEqual([{ status: 200, body: 'ok' }]);
   });
 
+  it('has no accessors of its own, which would give every context a hidden class of its own (docs/benchmarks.md)', () => {
+    const { parts } = partsWithLogLines();
+    const contexts = [
+      pluginContext({ ...parts, attempt: 1, transition }, new Cancellation()),
+      pluginContext({ ...parts, attempt: 2, transition }, new Cancellation()),
+      prepareContext(parts, new Cancellation(), {} as UsageLedger),
+    ];
+    for (const ctx of contexts) {
+      const accessors = Object.entries(Object.getOwnPropertyDescriptors(ctx)).filter(([, descriptor]) => 'get' in descriptor);
+      expect(accessors).toEqual([]);
+    }
+    expect(Object.getPrototypeOf(contexts[0])).toBe(Object.getPrototypeOf(contexts[2]));
+  });
+
   it('offers prepare the usage ledger beside the same action fields', () => {
     const { parts } = partsWithLogLines();
     const usage: UsageLedger = { record: () => Promise.resolve() } as unknown as UsageLedger;
