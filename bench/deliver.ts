@@ -301,14 +301,12 @@ async function deliverAtRate(servers: ServerProcess[], source: EventSource, step
   const receiverCpu = startProcessCpuMeter([receiver.pid]);
   const postgresCpu = db === 'postgres' ? startPostgresCpuMeter() : undefined;
   const interval = 1000 / stepRate;
-  const start = wallClock();
-  const progress = reportProgress(start, () => answers.queued, delivered);
+  const progressFrom = wallClock();
+  const progress = reportProgress(progressFrom, () => answers.queued, delivered);
   // Replica i takes events i, i + n, i + 2n…: started one interval apart, they send in turn.
-  const replicaStarts: number[] = [];
   const loads = await Promise.all(
     servers.map(async (server, replica) => {
       await sleep(replica * interval);
-      replicaStarts[replica] = wallClock();
       return runAtFixedRate({
         url: server.url,
         serverPid: server.pid,
@@ -320,6 +318,8 @@ async function deliverAtRate(servers: ServerProcess[], source: EventSource, step
     }),
   );
   const ingest = combine(loads);
+  const replicaStarts = loads.map((load) => load.startedAt!);
+  const start = Math.min(...replicaStarts);
   const postgresCores = postgresCpu?.read() ?? 0;
   const cores = {
     switchboard: ingest.cores.server,
@@ -390,6 +390,7 @@ function combine(loads: LoadResult[]): LoadResult {
       generator: loads[0].cores.generator,
     },
     generatorMaxStallMs: highest((load) => load.generatorMaxStallMs ?? 0),
+    sendLatenessP99Ms: highest((load) => load.sendLatenessP99Ms ?? 0),
   };
 }
 
@@ -633,7 +634,8 @@ function report(results: Variant[], disk: string): void {
         `(target ≥ ${formatNumber(DELIVERIES_TARGET)} deliveries/s sustained: ${verdict(sustained >= DELIVERIES_TARGET * (1 - IN_FLIGHT_ALLOWANCE) && Number.isFinite(fixed.drainMs))})`,
       `Ingest p99 while delivering (ordering: ${variant.ordering}): ${ms(fixed.ingest.latency.p99)} ms ` +
         `(target ingest p99 ≤ ${P99_TARGET_MS} ms while delivering: ${verdict(fixed.ingest.latency.p99 <= P99_TARGET_MS)}); ` +
-        `the machine's floor just before: the bare baseline's p99 at ${formatNumber(fixed.rate)} events/s, delivering nothing, ${ms(variant.floor.latency.p99)} ms`,
+        `the machine's floor just before: the bare baseline's p99 at ${formatNumber(fixed.rate)} events/s, delivering nothing, ${ms(variant.floor.latency.p99)} ms; ` +
+        `the load generator's own part: it sent requests late by up to ${ms(fixed.ingest.sendLatenessP99Ms ?? 0)} ms (p99)`,
     ];
     if (flags.max) lines.push(describeMax(variant));
     lines.push(`Store afterwards (ordering: ${variant.ordering}): ${Object.entries(variant.states).filter(([, count]) => count > 0).map(([state, count]) => `${formatNumber(count)} ${state}`).join(', ')} deliveries`);

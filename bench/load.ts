@@ -2,10 +2,10 @@
  * The two ways the ingest benchmark loads a server: closed-loop at maximum throughput (autocannon), and open-loop
  * at a fixed rate. Every request carries its own signed delivery; none is ever sent twice.
  */
-import { Agent, request } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { autocannon, type AutocannonInstance } from './autocannon.ts';
 import { startMainThreadCpuMeter, startProcessCpuMeter, type CpuMeter } from './cpu-usage.ts';
+import { encodePost, KeepAliveClient } from './keep-alive-client.ts';
 import type { SignedDelivery } from './webhook-events.ts';
 
 export interface LoadResult {
@@ -26,6 +26,13 @@ export interface LoadResult {
   cores: { server: number; serverMainThread: number; generator: number };
   /** Fixed-rate runs: the longest the load generator itself was stalled (ms), which delays requests too. */
   generatorMaxStallMs?: number;
+  /**
+   * Fixed-rate runs: the 99th percentile of how long after its due time each request was sent (ms): the part of
+   * the latency that is the load generator's own.
+   */
+  sendLatenessP99Ms?: number;
+  /** Fixed-rate runs: when the first request was due, in ms since the epoch (comparable across processes). */
+  startedAt?: number;
 }
 
 /** Where to send the load, and which process serves it. */
@@ -134,9 +141,13 @@ const DRAIN_TIMEOUT_MS = 15_000;
 export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
   const total = Math.round(run.rate * run.duration);
   if (run.deliveries.length < total) throw new Error(`a fixed-rate run of ${total} requests needs as many deliveries`);
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const url = new URL(run.url);
+  // Encoded before the clock starts: during the run, sending a request is one write.
+  const requests = run.deliveries.slice(0, total).map((delivery) => encodePost(url, headersFor(delivery), delivery.body));
+  const client = new KeepAliveClient(url);
   const interval = 1000 / run.rate;
   const latencies: number[] = [];
+  const lateness: number[] = [];
   let ok = 0;
   let non2xx = 0;
   let errors = 0;
@@ -153,28 +164,19 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
     };
     const send = (k: number) => {
       const due = start + k * interval;
-      const delivery = run.deliveries[k];
-      const outgoing = request(run.url, { method: 'POST', agent, headers: headersFor(delivery) }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => {
-          const status = response.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
-            ok++;
-            latencies.push(performance.now() - due);
-          } else {
-            non2xx++;
-          }
-          run.inspect?.(status, body);
-          settle();
-        });
-      });
-      outgoing.on('error', () => {
-        errors++;
+      lateness.push(performance.now() - due);
+      client.send(requests[k], (error, status, body) => {
+        if (error !== null) {
+          errors++;
+        } else if (status >= 200 && status < 300) {
+          ok++;
+          latencies.push(performance.now() - due);
+        } else {
+          non2xx++;
+        }
+        if (error === null) run.inspect?.(status, body);
         settle();
       });
-      outgoing.end(delivery.body);
     };
     const tick = () => {
       const now = performance.now();
@@ -187,7 +189,7 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
   const seconds = (performance.now() - start) / 1000;
   const cores = cpu.read();
   stalls.disable();
-  agent.destroy();
+  client.destroy();
   const unanswered = total - answered;
   return {
     sent: issued,
@@ -199,6 +201,8 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
     latency: percentiles(latencies),
     cores,
     generatorMaxStallMs: stalls.max / 1e6,
+    sendLatenessP99Ms: percentiles(lateness).p99,
+    startedAt: performance.timeOrigin + start,
   };
 }
 

@@ -1,0 +1,159 @@
+/**
+ * The fixed-rate load generator's HTTP/1.1 client. Each request is encoded to bytes before the run, so sending it is
+ * one socket write, and each answer is read only as far as its status and body. node:http's client cost the
+ * generator about 220 µs of CPU per request, which on a two-core machine it took from the server under test
+ * (docs/benchmarks.md). Like node:http's keep-alive agent, it sends one request at a time on each connection
+ * and opens another when all are busy.
+ */
+import { connect, type Socket } from 'node:net';
+
+export type AnswerHandler = (error: Error | null, status: number, body: string) => void;
+
+const HEADER_END = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
+const CONTENT_LENGTH = /^content-length:[ \t]*(\d+)[ \t]*$/im;
+const CHUNKED = /^transfer-encoding:[ \t]*chunked[ \t]*$/im;
+const CONNECTION_CLOSE = /^connection:[ \t]*close[ \t]*$/im;
+
+/** `url`'s request line and headers, then `body`, as one buffer. */
+export function encodePost(url: URL, headers: Record<string, string>, body: string): Buffer {
+  const content = Buffer.from(body, 'utf8');
+  const lines = [`POST ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`, `content-length: ${content.length}`];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), content]);
+}
+
+export class KeepAliveClient {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #idle: Connection[] = [];
+  readonly #open = new Set<Connection>();
+
+  constructor(url: URL) {
+    this.#host = url.hostname;
+    this.#port = Number(url.port || 80);
+  }
+
+  /** Sends `request` (from encodePost) on an idle connection, or a new one; `onAnswer` is called exactly once. */
+  send(request: Buffer, onAnswer: AnswerHandler): void {
+    const connection = this.#idle.pop() ?? this.#connect();
+    connection.send(request, onAnswer);
+  }
+
+  destroy(): void {
+    for (const connection of this.#open) connection.destroy();
+    this.#open.clear();
+    this.#idle.length = 0;
+  }
+
+  #connect(): Connection {
+    const connection = new Connection(
+      connect({ host: this.#host, port: this.#port, noDelay: true }),
+      () => this.#idle.push(connection),
+      () => {
+        this.#open.delete(connection);
+        const at = this.#idle.indexOf(connection);
+        if (at !== -1) this.#idle.splice(at, 1);
+      },
+    );
+    this.#open.add(connection);
+    return connection;
+  }
+}
+
+/** One keep-alive connection carrying one request at a time. */
+class Connection {
+  readonly #socket: Socket;
+  readonly #onIdle: () => void;
+  readonly #onGone: () => void;
+  #waiting: AnswerHandler | null = null;
+  #received: Buffer = EMPTY;
+  #gone = false;
+
+  constructor(socket: Socket, onIdle: () => void, onGone: () => void) {
+    this.#socket = socket;
+    this.#onIdle = onIdle;
+    this.#onGone = onGone;
+    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+    socket.on('error', (error) => this.#end(error));
+    socket.on('close', () => this.#end(new Error('the server closed the connection before it answered')));
+  }
+
+  send(request: Buffer, onAnswer: AnswerHandler): void {
+    this.#waiting = onAnswer;
+    this.#socket.write(request);
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  #receive(chunk: Buffer): void {
+    this.#received = this.#received.length === 0 ? chunk : Buffer.concat([this.#received, chunk]);
+    const headEnd = this.#received.indexOf(HEADER_END);
+    if (headEnd === -1) return;
+    const head = this.#received.toString('latin1', 0, headEnd);
+    const bodyStart = headEnd + HEADER_END.length;
+    const length = CONTENT_LENGTH.exec(head);
+    const body =
+      length !== null ? this.#sized(bodyStart, Number(length[1]))
+      : CHUNKED.test(head) ? this.#chunked(bodyStart)
+      // Read to the end of the connection: no server this generator loads answers so.
+      : new Error(`an answer with neither content-length nor chunked encoding: ${head.split('\r\n')[0]}`);
+    if (body === undefined) return;
+    if (body instanceof Error) {
+      this.#fail(body);
+      return;
+    }
+    const status = Number(head.slice(9, 12));
+    this.#received = EMPTY;
+    const answered = this.#waiting;
+    this.#waiting = null;
+    if (CONNECTION_CLOSE.test(head)) this.#socket.end();
+    else this.#onIdle();
+    answered?.(null, status, body);
+  }
+
+  /** The body of `length` bytes from `start`; undefined until all of it has arrived. */
+  #sized(start: number, length: number): string | Error | undefined {
+    const end = start + length;
+    if (this.#received.length < end) return undefined;
+    if (this.#received.length > end) return new Error('the server sent more than one answer to one request');
+    return this.#received.toString('utf8', start, end);
+  }
+
+  /** The body sent in chunks from `start`; undefined until its last chunk has arrived (trailers are not expected). */
+  #chunked(start: number): string | Error | undefined {
+    const parts: Buffer[] = [];
+    let at = start;
+    for (;;) {
+      const lineEnd = this.#received.indexOf('\r\n', at, 'latin1');
+      if (lineEnd === -1) return undefined;
+      const size = Number.parseInt(this.#received.toString('latin1', at, lineEnd), 16);
+      if (Number.isNaN(size)) return new Error('a malformed chunk in an answer');
+      const dataEnd = lineEnd + 2 + size;
+      if (this.#received.length < dataEnd + 2) return undefined;
+      if (size === 0) {
+        if (this.#received.length > dataEnd + 2) return new Error('the server sent more than one answer to one request');
+        return Buffer.concat(parts).toString('utf8');
+      }
+      parts.push(this.#received.subarray(lineEnd + 2, dataEnd));
+      at = dataEnd + 2;
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#end(error);
+    this.#socket.destroy();
+  }
+
+  #end(error: Error): void {
+    if (!this.#gone) {
+      this.#gone = true;
+      this.#onGone();
+    }
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    waiting?.(error, 0, '');
+  }
+}
