@@ -22,7 +22,8 @@ import { printProfiles } from './cpu-profile.ts';
 import { describeForeignCpu, startForeignCpuMeter, startProcessCpuMeter } from './cpu-usage.ts';
 import { describeFlushLatency, measureFlushLatency } from './disk-check.ts';
 import { positiveNumber } from './flags.ts';
-import { percentiles, runAtFixedRate, type LoadResult } from './load.ts';
+import { KeepAliveClient } from './keep-alive-client.ts';
+import { percentiles, runAtFixedRate, TAIL_WINDOW_MS, type LoadResult, type Tail } from './load.ts';
 import { startPostgresCpuMeter } from './postgres-cpu.ts';
 import { startCountingReceiver, type CountingReceiver } from './receiver.ts';
 import { describeCode, describeMachine, formatNumber, machine, markdownTable, median, microsPerEvent, textTable, verdict } from './report.ts';
@@ -251,13 +252,15 @@ async function measureSwitchboard(ordering: Ordering, checkout: string): Promise
     ),
   );
   const source = roomScopedEvents();
+  // The warm-up's connections carry the measured runs too, as LiveKit's keep-alive connections would.
+  const clients = servers.map((server) => new KeepAliveClient(new URL(server.url)));
   try {
-    const warmup = await deliverAtRate(servers, source, rate, warmupSeconds);
+    const warmup = await deliverAtRate(servers, clients, source, rate, warmupSeconds);
     console.log(`ordering: ${ordering}: warm-up ${describeStep(warmup)}`);
     const steps: Step[] = [];
     let queued = warmup.queued;
     for (let stepRate = rate; steps.length < stepsPerVariant; stepRate += MAX_STEP) {
-      const step = await deliverAtRate(servers, source, stepRate, duration);
+      const step = await deliverAtRate(servers, clients, source, stepRate, duration);
       queued += step.queued;
       steps.push(step);
       console.log(`ordering: ${ordering}: ${describeStep(step)}`);
@@ -266,6 +269,7 @@ async function measureSwitchboard(ordering: Ordering, checkout: string): Promise
     const states = await settledDeliveryStates(servers[0]);
     return { steps, states, problems: checkStates(states, queued) };
   } finally {
+    for (const client of clients) client.destroy();
     await Promise.all(servers.map((server) => server.stop()));
     await database.drop();
   }
@@ -274,20 +278,22 @@ async function measureSwitchboard(ordering: Ordering, checkout: string): Promise
 /** The bare baseline at the benchmark's rate, for its duration; any non-2xx answer or error voids the benchmark. */
 async function measureFloor(): Promise<LoadResult> {
   const server = await startServerProcess(BASELINE, { env: { LIVEKIT_API_KEY: credentials.apiKey, LIVEKIT_API_SECRET: credentials.apiSecret } });
+  const client = new KeepAliveClient(new URL(server.url));
   try {
     const source = roomScopedEvents();
-    const target = { url: server.url, serverPid: server.pid, rate };
+    const target = { url: server.url, serverPid: server.pid, rate, client };
     await runAtFixedRate({ ...target, duration: warmupSeconds, deliveries: await sign(source, Math.round(rate * warmupSeconds)) });
     const floor = await runAtFixedRate({ ...target, duration, deliveries: await sign(source, Math.round(rate * duration)) });
     if (floor.non2xx + floor.errors > 0) throw new Error(`the baseline answered ${floor.non2xx} non-2xx and had ${floor.errors} errors`);
     return floor;
   } finally {
+    client.destroy();
     await server.stop();
   }
 }
 
 /** One open-loop run at `stepRate` for `seconds`, then the drain: what the receiver got, when, and what it cost. */
-async function deliverAtRate(servers: ServerProcess[], source: EventSource, stepRate: number, seconds: number): Promise<Step> {
+async function deliverAtRate(servers: ServerProcess[], clients: KeepAliveClient[], source: EventSource, stepRate: number, seconds: number): Promise<Step> {
   const perReplica = Math.round((stepRate * seconds) / servers.length);
   const deliveries = await sign(source, perReplica * servers.length);
   const indexOf = new Map(deliveries.map((delivery, index) => [(JSON.parse(delivery.body) as LiveKitEvent).id!, index]));
@@ -314,6 +320,7 @@ async function deliverAtRate(servers: ServerProcess[], source: EventSource, step
         duration: seconds,
         deliveries: deliveries.filter((_, index) => index % servers.length === replica),
         inspect: answers.inspect,
+        client: clients[replica],
       });
     }),
   );
@@ -391,7 +398,17 @@ function combine(loads: LoadResult[]): LoadResult {
     },
     generatorMaxStallMs: highest((load) => load.generatorMaxStallMs ?? 0),
     sendLatenessP99Ms: highest((load) => load.sendLatenessP99Ms ?? 0),
+    // Windows of different replicas' runs do not line up.
+    tail: loads.length === 1 ? loads[0].tail : undefined,
   };
+}
+
+function describeTail(ordering: Ordering, tail: Tail): string {
+  const busiest = tail.busiest.map((window) => `${formatNumber(window.atMs / 1000, 2)} s (${formatNumber(window.count)})`).join(', ');
+  return (
+    `Where the slowest answers fell (ordering: ${ordering}): the slowest 1% (${formatNumber(tail.count)}) were due in ` +
+    `${formatNumber(tail.windowsWithTail)} of the run's ${formatNumber(tail.windows)} windows of ${TAIL_WINDOW_MS} ms; the most in those from ${busiest} into the run`
+  );
 }
 
 function keepsUp(step: Step): boolean {
@@ -637,6 +654,7 @@ function report(results: Variant[], disk: string): void {
         `the machine's floor just before: the bare baseline's p99 at ${formatNumber(fixed.rate)} events/s, delivering nothing, ${ms(variant.floor.latency.p99)} ms; ` +
         `the load generator's own part: it sent requests late by up to ${ms(fixed.ingest.sendLatenessP99Ms ?? 0)} ms (p99)`,
     ];
+    if (fixed.ingest.tail) lines.push(describeTail(variant.ordering, fixed.ingest.tail));
     if (flags.max) lines.push(describeMax(variant));
     lines.push(`Store afterwards (ordering: ${variant.ordering}): ${Object.entries(variant.states).filter(([, count]) => count > 0).map(([state, count]) => `${formatNumber(count)} ${state}`).join(', ')} deliveries`);
     return lines;

@@ -31,6 +31,8 @@ export interface LoadResult {
    * the latency that is the load generator's own.
    */
   sendLatenessP99Ms?: number;
+  /** Fixed-rate runs: when in the run the slowest 1% of answers were due (see tailByWindow). */
+  tail?: Tail;
   /** Fixed-rate runs: when the first request was due, in ms since the epoch (comparable across processes). */
   startedAt?: number;
 }
@@ -128,6 +130,11 @@ export interface FixedRateRun extends Target {
   /** At least rate × duration of them. */
   deliveries: readonly SignedDelivery[];
   inspect?: ResponseInspector;
+  /**
+   * Connections to send on and keep open after the run, so that the next run (after a warm-up, say) does not start
+   * by opening new ones; the caller destroys it. By default the run opens its own and closes them at the end.
+   */
+  client?: KeepAliveClient;
 }
 
 const DRAIN_TIMEOUT_MS = 15_000;
@@ -144,10 +151,12 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
   const url = new URL(run.url);
   // Encoded before the clock starts: during the run, sending a request is one write.
   const requests = run.deliveries.slice(0, total).map((delivery) => encodePost(url, headersFor(delivery), delivery.body));
-  const client = new KeepAliveClient(url);
+  const client = run.client ?? new KeepAliveClient(url);
   const interval = 1000 / run.rate;
   const latencies: number[] = [];
   const lateness: number[] = [];
+  // When each answered request was due, in ms from the start, in the order of `latencies`.
+  const dueOffsets: number[] = [];
   let ok = 0;
   let non2xx = 0;
   let errors = 0;
@@ -171,6 +180,7 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
         } else if (status >= 200 && status < 300) {
           ok++;
           latencies.push(performance.now() - due);
+          dueOffsets.push(due - start);
         } else {
           non2xx++;
         }
@@ -189,7 +199,7 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
   const seconds = (performance.now() - start) / 1000;
   const cores = cpu.read();
   stalls.disable();
-  client.destroy();
+  if (run.client === undefined) client.destroy();
   const unanswered = total - answered;
   return {
     sent: issued,
@@ -202,12 +212,48 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
     cores,
     generatorMaxStallMs: stalls.max / 1e6,
     sendLatenessP99Ms: percentiles(lateness).p99,
+    tail: tailByWindow(dueOffsets, latencies),
     startedAt: performance.timeOrigin + start,
   };
 }
 
 function headersFor(delivery: SignedDelivery): Record<string, string> {
   return { 'content-type': 'application/webhook+json', authorization: delivery.authorization };
+}
+
+/** Where the slowest 1% of answers fell, in windows of TAIL_WINDOW_MS from the start of the run. */
+export interface Tail {
+  /** How many answers the slowest 1% are. */
+  count: number;
+  /** How many windows the run had, and how many held at least one of them. */
+  windows: number;
+  windowsWithTail: number;
+  /** The windows holding the most of them, most first: their start (ms into the run) and count. */
+  busiest: Array<{ atMs: number; count: number }>;
+}
+
+export const TAIL_WINDOW_MS = 250;
+
+/**
+ * Tells a p99 made of a few stalls (most of the slowest answers in one or two windows) from one made of load spread
+ * over the run; the two have different causes. `dueOffsets[i]`: when answer i was due, ms from the start.
+ */
+export function tailByWindow(dueOffsets: readonly number[], latencies: readonly number[]): Tail {
+  const slowest = latencies
+    .map((_, i) => i)
+    .sort((a, b) => latencies[b] - latencies[a])
+    .slice(0, Math.ceil(latencies.length / 100));
+  const counts = new Map<number, number>();
+  for (const i of slowest) {
+    const window = Math.floor(dueOffsets[i] / TAIL_WINDOW_MS);
+    counts.set(window, (counts.get(window) ?? 0) + 1);
+  }
+  const last = dueOffsets.reduce((latest, at) => Math.max(latest, at), 0);
+  const busiest = [...counts]
+    .sort(([windowA, countA], [windowB, countB]) => countB - countA || windowA - windowB)
+    .slice(0, 3)
+    .map(([window, inWindow]) => ({ atMs: window * TAIL_WINDOW_MS, count: inWindow }));
+  return { count: slowest.length, windows: Math.floor(last / TAIL_WINDOW_MS) + 1, windowsWithTail: counts.size, busiest };
 }
 
 /** Nearest-rank percentiles of `values` (NaN when empty). */
