@@ -1,19 +1,16 @@
 /**
  * The fixed-rate load generator's HTTP/1.1 client. Each request is encoded to bytes before the run, so sending it is
- * one socket write, and each answer is read only as far as its status and body. node:http's client cost the
- * generator about 220 µs of CPU per request, which on a two-core machine it took from the server under test
- * (docs/benchmarks.md). Like node:http's keep-alive agent, it sends one request at a time on each connection
- * and opens another when all are busy.
+ * one socket write, and each answer is read only as far as its status and body (http-message.ts). node:http's
+ * client cost the generator about 220 µs of CPU per request, which on a two-core machine it took from the server
+ * under test (docs/benchmarks.md). Like node:http's keep-alive agent, it sends one request at a time on each
+ * connection and opens another when all are busy.
  */
 import { connect, type Socket } from 'node:net';
+import { closesConnection, readMessage } from './http-message.ts';
 
 export type AnswerHandler = (error: Error | null, status: number, body: string) => void;
 
-const HEADER_END = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
-const CONTENT_LENGTH = /^content-length:[ \t]*(\d+)[ \t]*$/im;
-const CHUNKED = /^transfer-encoding:[ \t]*chunked[ \t]*$/im;
-const CONNECTION_CLOSE = /^connection:[ \t]*close[ \t]*$/im;
 
 /** `url`'s request line and headers, then `body`, as one buffer. */
 export function encodePost(url: URL, headers: Record<string, string>, body: string): Buffer {
@@ -90,56 +87,22 @@ class Connection {
 
   #receive(chunk: Buffer): void {
     this.#received = this.#received.length === 0 ? chunk : Buffer.concat([this.#received, chunk]);
-    const headEnd = this.#received.indexOf(HEADER_END);
-    if (headEnd === -1) return;
-    const head = this.#received.toString('latin1', 0, headEnd);
-    const bodyStart = headEnd + HEADER_END.length;
-    const length = CONTENT_LENGTH.exec(head);
-    const body =
-      length !== null ? this.#sized(bodyStart, Number(length[1]))
-      : CHUNKED.test(head) ? this.#chunked(bodyStart)
-      // Read to the end of the connection: no server this generator loads answers so.
-      : new Error(`an answer with neither content-length nor chunked encoding: ${head.split('\r\n')[0]}`);
-    if (body === undefined) return;
-    if (body instanceof Error) {
-      this.#fail(body);
+    const answer = readMessage(this.#received);
+    if (answer === undefined) return;
+    if (answer instanceof Error) {
+      this.#fail(answer);
       return;
     }
-    const status = Number(head.slice(9, 12));
+    if (answer.length < this.#received.length) {
+      this.#fail(new Error('the server sent more than one answer to one request'));
+      return;
+    }
     this.#received = EMPTY;
     const answered = this.#waiting;
     this.#waiting = null;
-    if (CONNECTION_CLOSE.test(head)) this.#socket.end();
+    if (closesConnection(answer.head)) this.#socket.end();
     else this.#onIdle();
-    answered?.(null, status, body);
-  }
-
-  /** The body of `length` bytes from `start`; undefined until all of it has arrived. */
-  #sized(start: number, length: number): string | Error | undefined {
-    const end = start + length;
-    if (this.#received.length < end) return undefined;
-    if (this.#received.length > end) return new Error('the server sent more than one answer to one request');
-    return this.#received.toString('utf8', start, end);
-  }
-
-  /** The body sent in chunks from `start`; undefined until its last chunk has arrived (trailers are not expected). */
-  #chunked(start: number): string | Error | undefined {
-    const parts: Buffer[] = [];
-    let at = start;
-    for (;;) {
-      const lineEnd = this.#received.indexOf('\r\n', at, 'latin1');
-      if (lineEnd === -1) return undefined;
-      const size = Number.parseInt(this.#received.toString('latin1', at, lineEnd), 16);
-      if (Number.isNaN(size)) return new Error('a malformed chunk in an answer');
-      const dataEnd = lineEnd + 2 + size;
-      if (this.#received.length < dataEnd + 2) return undefined;
-      if (size === 0) {
-        if (this.#received.length > dataEnd + 2) return new Error('the server sent more than one answer to one request');
-        return Buffer.concat(parts).toString('utf8');
-      }
-      parts.push(this.#received.subarray(lineEnd + 2, dataEnd));
-      at = dataEnd + 2;
-    }
+    answered?.(null, Number(answer.head.slice(9, 12)), answer.body);
   }
 
   #fail(error: Error): void {

@@ -1,0 +1,57 @@
+/**
+ * Finds where one HTTP/1.1 message ends in the bytes read so far: its head, then a body sized by `content-length`
+ * or sent in chunks. Shared by the benchmarks' lean client and receiver, which read only what they need of each
+ * message so that they take as little of the machine as they can from the server under test.
+ */
+
+export interface HttpMessage {
+  /** The start line and headers, without the blank line after them. */
+  head: string;
+  body: string;
+  /** How many bytes of the input the message took. */
+  length: number;
+}
+
+const HEADER_END = Buffer.from('\r\n\r\n');
+const CONTENT_LENGTH = /^content-length:[ \t]*(\d+)[ \t]*$/im;
+const CHUNKED = /^transfer-encoding:[ \t]*chunked[ \t]*$/im;
+const CONNECTION_CLOSE = /^connection:[ \t]*close[ \t]*$/im;
+
+/** The first message in `bytes`; undefined until all of it has arrived; an Error for what this does not read. */
+export function readMessage(bytes: Buffer): HttpMessage | Error | undefined {
+  const headEnd = bytes.indexOf(HEADER_END);
+  if (headEnd === -1) return undefined;
+  const head = bytes.toString('latin1', 0, headEnd);
+  const bodyStart = headEnd + HEADER_END.length;
+  const length = CONTENT_LENGTH.exec(head);
+  if (length !== null) {
+    const end = bodyStart + Number(length[1]);
+    if (bytes.length < end) return undefined;
+    return { head, body: bytes.toString('utf8', bodyStart, end), length: end };
+  }
+  if (CHUNKED.test(head)) return readChunked(bytes, head, bodyStart);
+  // A body without either would run to the end of the connection (or be empty, for a request): no peer of the
+  // benchmarks sends one.
+  return new Error(`a message with neither content-length nor chunked encoding: ${head.split('\r\n')[0]}`);
+}
+
+export function closesConnection(head: string): boolean {
+  return CONNECTION_CLOSE.test(head);
+}
+
+/** The body sent in chunks from `start` (trailers are not expected). */
+function readChunked(bytes: Buffer, head: string, start: number): HttpMessage | Error | undefined {
+  const parts: Buffer[] = [];
+  let at = start;
+  for (;;) {
+    const lineEnd = bytes.indexOf('\r\n', at, 'latin1');
+    if (lineEnd === -1) return undefined;
+    const size = Number.parseInt(bytes.toString('latin1', at, lineEnd), 16);
+    if (Number.isNaN(size)) return new Error('a malformed chunk');
+    const dataEnd = lineEnd + 2 + size;
+    if (bytes.length < dataEnd + 2) return undefined;
+    if (size === 0) return { head, body: Buffer.concat(parts).toString('utf8'), length: dataEnd + 2 };
+    parts.push(bytes.subarray(lineEnd + 2, dataEnd));
+    at = dataEnd + 2;
+  }
+}
