@@ -141,7 +141,7 @@ const header = [
   ...(comparison ? [`Comparing A = ${comparison.A} with B = ${comparison.B}, ${rounds} rounds in turns (A B, B A, …)`] : []),
   `Setup: ${setup} (${db === 'sqlite' ? `in ${tmpdir()}` : `a fresh schema per run, pool_size=${poolSize} per replica`}), ` +
     `WORKER_CONCURRENCY=${concurrency} per replica, LOG_LEVEL=warn; one rule forwards every event with the http plugin (async) ` +
-    `to a counting node:http receiver in its own process; events of ${formatNumber(ROOMS)} concurrent rooms.`,
+    `to a counting receiver in its own process; events of ${formatNumber(ROOMS)} concurrent rooms.`,
   `Load: every request a distinct event, signed as LiveKit signs it, open loop at ${formatNumber(rate)} events/s for ${duration} s ` +
     `(after a ${warmupSeconds} s warm-up)${replicas > 1 ? ', round-robin over the replicas' : ''}` +
     (flags.max ? `, then +${MAX_STEP}/s per step until deliveries fall behind or ingest p99 > ${P99_TARGET_MS} ms` : '') +

@@ -16,6 +16,7 @@ const HEADER_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = /^content-length:[ \t]*(\d+)[ \t]*$/im;
 const CHUNKED = /^transfer-encoding:[ \t]*chunked[ \t]*$/im;
 const CONNECTION_CLOSE = /^connection:[ \t]*close[ \t]*$/im;
+const KEEP_ALIVE_TIMEOUT = /^keep-alive:[^\r\n]*\btimeout=(\d+)/im;
 
 /** The first message in `bytes`; undefined until all of it has arrived; an Error for what this does not read. */
 export function readMessage(bytes: Buffer): HttpMessage | Error | undefined {
@@ -37,6 +38,12 @@ export function readMessage(bytes: Buffer): HttpMessage | Error | undefined {
 
 export function closesConnection(head: string): boolean {
   return CONNECTION_CLOSE.test(head);
+}
+
+/** How long, in ms, the peer keeps an idle connection open, from its `keep-alive: timeout=<seconds>` header. */
+export function keepAliveTimeoutMs(head: string): number | undefined {
+  const timeout = KEEP_ALIVE_TIMEOUT.exec(head);
+  return timeout === null ? undefined : Number(timeout[1]) * 1000;
 }
 
 /** The body sent in chunks from `start` (trailers are not expected). */

@@ -3,14 +3,20 @@
  * one socket write, and each answer is read only as far as its status and body (http-message.ts). node:http's
  * client cost the generator about 220 µs of CPU per request, which on a two-core machine it took from the server
  * under test (docs/benchmarks.md). Like node:http's keep-alive agent, it sends one request at a time on each
- * connection and opens another when all are busy.
+ * connection and opens another when all are busy, and it does not reuse a connection the server is about to close
+ * for being idle (its `keep-alive: timeout=` hint).
  */
 import { connect, type Socket } from 'node:net';
-import { closesConnection, readMessage } from './http-message.ts';
+import { closesConnection, keepAliveTimeoutMs, readMessage } from './http-message.ts';
 
 export type AnswerHandler = (error: Error | null, status: number, body: string) => void;
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * A connection idle for the server's keep-alive timeout less this is not reused: the server may be closing it as the
+ * request goes out, which would fail the request (node:http's agent keeps the same margin).
+ */
+const KEEP_ALIVE_MARGIN_MS = 1000;
 
 /** `url`'s request line and headers, then `body`, as one buffer. */
 export function encodePost(url: URL, headers: Record<string, string>, body: string): Buffer {
@@ -33,8 +39,12 @@ export class KeepAliveClient {
 
   /** Sends `request` (from encodePost) on an idle connection, or a new one; `onAnswer` is called exactly once. */
   send(request: Buffer, onAnswer: AnswerHandler): void {
-    const connection = this.#idle.pop() ?? this.#connect();
-    connection.send(request, onAnswer);
+    let connection = this.#idle.pop();
+    while (connection?.expired(performance.now())) {
+      connection.destroy();
+      connection = this.#idle.pop();
+    }
+    (connection ?? this.#connect()).send(request, onAnswer);
   }
 
   destroy(): void {
@@ -66,6 +76,8 @@ class Connection {
   #waiting: AnswerHandler | null = null;
   #received: Buffer = EMPTY;
   #gone = false;
+  /** When the server may close this connection if no request comes first. */
+  #idleUntil = Infinity;
 
   constructor(socket: Socket, onIdle: () => void, onGone: () => void) {
     this.#socket = socket;
@@ -85,6 +97,10 @@ class Connection {
     this.#socket.destroy();
   }
 
+  expired(now: number): boolean {
+    return now >= this.#idleUntil;
+  }
+
   #receive(chunk: Buffer): void {
     this.#received = this.#received.length === 0 ? chunk : Buffer.concat([this.#received, chunk]);
     const answer = readMessage(this.#received);
@@ -100,8 +116,13 @@ class Connection {
     this.#received = EMPTY;
     const answered = this.#waiting;
     this.#waiting = null;
-    if (closesConnection(answer.head)) this.#socket.end();
-    else this.#onIdle();
+    if (closesConnection(answer.head)) {
+      this.#socket.end();
+    } else {
+      const timeout = keepAliveTimeoutMs(answer.head);
+      this.#idleUntil = timeout === undefined ? Infinity : performance.now() + timeout - KEEP_ALIVE_MARGIN_MS;
+      this.#onIdle();
+    }
     answered?.(null, Number(answer.head.slice(9, 12)), answer.body);
   }
 

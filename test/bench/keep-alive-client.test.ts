@@ -102,6 +102,20 @@ describe('KeepAliveClient', () => {
     expect(connections()).toBe(2);
   });
 
+  it('does not reuse a connection the server is about to close for being idle', async () => {
+    const { url, connections } = await serve((_req, _body, res) => res.end('ok'));
+    server!.keepAliveTimeout = 2000; // sent to the client as `keep-alive: timeout=2`
+
+    await send(url, 'a');
+    await send(url, 'b');
+    expect(connections()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const late = await send(url, 'c');
+
+    expect(late).toEqual({ error: null, status: 200, body: 'ok' });
+    expect(connections()).toBe(2);
+  });
+
   it('reports a connection lost before the answer as an error, once', async () => {
     let calls = 0;
     const { url } = await serve((req) => (req.socket as Socket).destroy());
