@@ -32,10 +32,11 @@ export function retrySchedule(policy: RetryPolicy | undefined): RetrySchedule {
   if (!policy) return { maxAttempts: DEFAULT_RETRY_SCHEDULE.length, delays: [...DEFAULT_RETRY_SCHEDULE] };
   const delays: number[] = [];
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-    if ('schedule' in policy) {
-      delays.push(policy.schedule[Math.min(attempt, policy.schedule.length) - 1]);
-    } else {
+    if ('backoff' in policy) {
       delays.push(attempt === 1 ? 0 : Math.min(policy.initialMs * 2 ** (attempt - 2), policy.maxMs));
+    } else {
+      const schedule = 'schedule' in policy ? policy.schedule : DEFAULT_RETRY_SCHEDULE;
+      delays.push(schedule[Math.min(attempt, schedule.length) - 1]);
     }
   }
   return { maxAttempts: policy.attempts, delays };

@@ -63,23 +63,19 @@ function compileTimeout(timeout: Duration, report: ReportIssue, at: NodePath): n
   return ms;
 }
 
-/** Exactly one of `schedule` and `backoff: exponential`, the latter with `initial` ≤ `max`. */
+/** At most one of `schedule` and `backoff: exponential`, the latter with `initial` ≤ `max`; neither keeps the default delays. */
 function compileRetry(retry: RetryDocument, report: ReportIssue, at: NodePath): RetryPolicy {
   const name = (key?: string) => formatNodePath(key === undefined ? at : [...at, key]);
   const { attempts, schedule, backoff } = retry;
-  if (schedule !== undefined) {
-    if (backoff !== undefined) {
-      report([...at, 'backoff'], `${name()} takes schedule or backoff, not both`, true);
-    } else {
-      for (const key of ['initial', 'max'] as const) {
-        if (retry[key] !== undefined) report([...at, key], `${name(key)} applies only with backoff: exponential`, true);
-      }
-    }
-    return { attempts, schedule: schedule.map(durationMs) };
-  }
   if (backoff === undefined) {
-    report(at, `${name()} needs schedule (the delay before each attempt) or backoff: exponential with initial and max`);
-    return { attempts, schedule: [] };
+    for (const key of ['initial', 'max'] as const) {
+      if (retry[key] !== undefined) report([...at, key], `${name(key)} applies only with backoff: exponential`, true);
+    }
+    return schedule === undefined ? { attempts } : { attempts, schedule: schedule.map(durationMs) };
+  }
+  if (schedule !== undefined) {
+    report([...at, 'backoff'], `${name()} takes schedule or backoff, not both`, true);
+    return { attempts, schedule: schedule.map(durationMs) };
   }
   const missing = (['initial', 'max'] as const).filter((key) => retry[key] === undefined);
   if (missing.length > 0) report(at, `${name()} with backoff: exponential needs ${missing.join(' and ')}`);

@@ -24,6 +24,8 @@ export interface SourceLocation {
 
 /** When to try an async action again: delays before each attempt, in milliseconds (the first is usually 0). */
 export type RetryPolicy =
+  /** Only the number of attempts: the default schedule's delays. */
+  | { attempts: number }
   | { attempts: number; schedule: number[] }
   | { attempts: number; backoff: 'exponential'; initialMs: number; maxMs: number };
 

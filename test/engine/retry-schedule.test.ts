@@ -17,6 +17,11 @@ describe('retry schedule', () => {
     expect(retrySchedule({ attempts: 2, schedule: [0, 1000, 2000] }).delays).toEqual([0, 1000]);
   });
 
+  it('takes the default delays for attempts alone, cut to fewer attempts or its last delay repeated for more', () => {
+    expect(retrySchedule({ attempts: 3 })).toEqual({ maxAttempts: 3, delays: [0, 5e3, 3e5] });
+    expect(retrySchedule({ attempts: 12 }).delays).toEqual([...DEFAULT_RETRY_SCHEDULE, 864e5, 864e5]);
+  });
+
   it('doubles exponential backoff from initial up to max', () => {
     expect(retrySchedule({ attempts: 6, backoff: 'exponential', initialMs: 1000, maxMs: 5000 }).delays).toEqual([
       0, 1000, 2000, 4000, 5000, 5000,

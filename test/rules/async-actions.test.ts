@@ -19,6 +19,10 @@ describe('async action keys', () => {
     expect(action.retry).toEqual({ attempts: 9, schedule: [0, 500, 1_000, 1_500, 30_000, 300_000, 7_200_000, 86_400_000, 250] });
   });
 
+  it('compiles retry with attempts alone, leaving the delays to the default schedule', () => {
+    expect(compileAction(['retry: { attempts: 3 }', 'with: { url: u }']).retry).toEqual({ attempts: 3 });
+  });
+
   it('compiles retry with exponential backoff to its initial and max delays in milliseconds', () => {
     const action = compileAction(['retry: { attempts: 8, backoff: exponential, initial: 1s, max: 10m }', 'with: { url: u }']);
     expect(action.retry).toEqual({ attempts: 8, backoff: 'exponential', initialMs: 1_000, maxMs: 600_000 });
@@ -131,9 +135,9 @@ describe('invalid async action keys', () => {
     expect(problemsWith(['retry:', '  schedule: [1s]', 'with: { url: u }'])).toEqual([[7, 11, 'actions[0].retry is missing required key "attempts"']]);
   });
 
-  it('requires exactly one of schedule and backoff, and a schedule that is not empty', () => {
-    expect(problemsWith(['retry:', '  attempts: 3', 'with: { url: u }'])).toEqual([
-      [7, 11, 'actions[0].retry needs schedule (the delay before each attempt) or backoff: exponential with initial and max'],
+  it('takes at most one of schedule and backoff, and a schedule that is not empty', () => {
+    expect(problemsWith(['retry:', '  attempts: 3', '  initial: 1s', 'with: { url: u }'])).toEqual([
+      [8, 11, 'actions[0].retry.initial applies only with backoff: exponential'],
     ]);
     expect(problemsWith(['retry:', '  attempts: 3', '  schedule: [1s]', '  backoff: exponential', '  initial: 1s', '  max: 1m', 'with: { url: u }'])).toEqual([
       [9, 11, 'actions[0].retry takes schedule or backoff, not both'],
