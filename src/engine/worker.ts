@@ -315,13 +315,15 @@ export class DeliveryWorker {
       response: response?.body,
     };
     let queued = false;
-    const recorded = await store.transaction(async (tx) => {
-      if (!(await tx.completeAttempt(this.owner, attempt, verdict))) return false;
-      if (verdict.state !== 'dead') return true;
-      if (disableTarget) await tx.setTargetDisabled(delivery.target, true, `${failure?.code}: ${failure?.message}`);
-      queued = await this.#announceDead(tx, delivery, source?.body, number, failure, spanContext);
-      return true;
-    });
+    const recorded =
+      verdict.state === 'dead'
+        ? await store.transaction(async (tx) => {
+            if (!(await tx.completeAttempt(this.owner, attempt, verdict))) return false;
+            if (disableTarget) await tx.setTargetDisabled(delivery.target, true, `${failure?.code}: ${failure?.message}`);
+            queued = await this.#announceDead(tx, delivery, source?.body, number, failure, spanContext);
+            return true;
+          })
+        : await store.completeAttempt(this.owner, attempt, verdict);
     if (span.isRecording()) {
       span.setAttribute('switchboard.delivery.outcome', verdict.state);
       if (attempt.statusCode !== undefined) span.setAttribute('switchboard.delivery.status_code', attempt.statusCode);

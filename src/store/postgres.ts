@@ -177,16 +177,19 @@ const SQL = {
       FROM chosen
       WHERE deliveries.id = chosen.chosen_id
       RETURNING ${DELIVERY_COLUMNS}`,
-    finishAttempt: `
-      UPDATE deliveries
-      SET state = $1, attempts = $2, due_at = COALESCE($3, due_at), last_error = $4,
-        lease_owner = NULL, lease_expires_at = NULL, updated_at = $5
-      WHERE id = $6 AND state = ${state('running')} AND lease_owner = $7`,
-    insertAttempt: `
+    // One statement, so that a completion needing nothing else is one round trip, with no BEGIN and COMMIT.
+    completeAttempt: `
+      WITH finished AS (
+        UPDATE deliveries
+        SET state = $1, attempts = $2, due_at = COALESCE($3, due_at), last_error = $4,
+          lease_owner = NULL, lease_expires_at = NULL, updated_at = $5
+        WHERE id = $6 AND state = ${state('running')} AND lease_owner = $7
+        RETURNING id
+      )
       INSERT INTO delivery_attempts (
         delivery_id, number, started_at, duration_ms, succeeded, status_code, error, response
       )
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      SELECT id, $2, $8, $9, $10, $11, $4, $12 FROM finished`,
     deferDelivery: `
       UPDATE deliveries
       SET state = ${GIVEN_BACK_STATE}, due_at = $1, lease_owner = NULL, lease_expires_at = NULL, updated_at = $2
@@ -271,6 +274,24 @@ function json(value: unknown): string {
 
 function jsonOrNull(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
+}
+
+/** The values of SQL.completeAttempt. */
+function completionValues(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): unknown[] {
+  return [
+    verdict.state,
+    attempt.number,
+    verdict.state === 'failed-waiting-retry' ? verdict.dueAt : null,
+    jsonOrNull(attempt.error),
+    new Date(),
+    attempt.deliveryId,
+    owner,
+    attempt.startedAt,
+    attempt.durationMs,
+    attempt.succeeded,
+    attempt.statusCode ?? null,
+    attempt.response === undefined ? null : truncateResponse(attempt.response),
+  ];
 }
 
 interface DeliveryRow extends Omit<Delivery, 'state' | 'traceContext'> {
@@ -411,6 +432,13 @@ export class PostgresStore implements Store {
 
   getEvent(id: string): Promise<StoredEvent | null> {
     return this.#use(async () => (await this.#rows<StoredEvent>(SQL.selectEvent, [id]))[0] ?? null);
+  }
+
+  completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
+    return this.#use(async () => {
+      const { rowCount } = await query(this.#pool, this.#target.display, SQL.completeAttempt, completionValues(owner, attempt, verdict));
+      return (rowCount ?? 0) > 0;
+    });
   }
 
   getSession(key: string): Promise<SessionStatus | null> {
@@ -650,27 +678,7 @@ class PostgresTx implements StoreTx {
   }
 
   async completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
-    const changes = await this.#run(SQL.finishAttempt, [
-      verdict.state,
-      attempt.number,
-      verdict.state === 'failed-waiting-retry' ? verdict.dueAt : null,
-      jsonOrNull(attempt.error),
-      new Date(),
-      attempt.deliveryId,
-      owner,
-    ]);
-    if (changes === 0) return false;
-    await this.#run(SQL.insertAttempt, [
-      attempt.deliveryId,
-      attempt.number,
-      attempt.startedAt,
-      attempt.durationMs,
-      attempt.succeeded,
-      attempt.statusCode ?? null,
-      jsonOrNull(attempt.error),
-      attempt.response === undefined ? null : truncateResponse(attempt.response),
-    ]);
-    return true;
+    return (await this.#run(SQL.completeAttempt, completionValues(owner, attempt, verdict))) > 0;
   }
 
   /** Back to pending, or to waiting for a retry when attempts were already spent; the attempt count stays. */

@@ -456,6 +456,10 @@ export class SqliteStore implements Store {
     });
   }
 
+  completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
+    return this.transaction((tx) => tx.completeAttempt(owner, attempt, verdict));
+  }
+
   async getEvent(id: string): Promise<StoredEvent | null> {
     this.#assertOpen();
     const row = this.#reader.get<EventRow>(SQL.selectEvent, id);

@@ -262,6 +262,11 @@ export interface Store {
   migrate(): Promise<Migration[]>;
   /** Commits when `work` resolves, rolls back when it throws. */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * StoreTx.completeAttempt in a transaction of its own, for a completion that writes nothing else: on PostgreSQL
+   * one statement, with no BEGIN and COMMIT around it.
+   */
+  completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
   getEvent(id: string): Promise<StoredEvent | null>;
   getSession(key: string): Promise<SessionStatus | null>;
   listDeliveries(filter: DeliveryFilter, page: { limit: number; cursor?: string }): Promise<Page<Delivery>>;

@@ -363,11 +363,17 @@ export function describeDeliveryContract(current: () => Store): void {
     });
   });
 
-  describe('completeAttempt', () => {
+  describe.each([
+    ['in a transaction', false],
+    ['in a transaction of its own (Store.completeAttempt)', true],
+  ])('completeAttempt %s', (_way, alone) => {
+    const completeHere = (done: DeliveryAttempt, verdict: AttemptVerdict, owner = 'worker-a'): Promise<boolean> =>
+      alone ? current().completeAttempt(owner, done, verdict) : complete(done, verdict, owner);
+
     it('records a successful attempt and finishes the delivery', async () => {
       const id = await enqueue();
       await claim();
-      expect(await complete(attempt(id), { state: 'succeeded' })).toBe(true);
+      expect(await completeHere(attempt(id), { state: 'succeeded' })).toBe(true);
       expect(await current().getDelivery(id)).toMatchObject({
         state: 'succeeded',
         attempts: 1,
@@ -381,7 +387,7 @@ export function describeDeliveryContract(current: () => Store): void {
     it('schedules a retry at the verdict’s time, keeping the error', async () => {
       const id = await enqueue();
       await claim();
-      expect(await complete(failedAttempt(id), { state: 'failed-waiting-retry', dueAt: at(5_000) })).toBe(true);
+      expect(await completeHere(failedAttempt(id), { state: 'failed-waiting-retry', dueAt: at(5_000) })).toBe(true);
       expect(await current().getDelivery(id)).toMatchObject({
         state: 'failed-waiting-retry',
         attempts: 1,
@@ -395,9 +401,9 @@ export function describeDeliveryContract(current: () => Store): void {
     it('marks a delivery dead, and clears the error once a later attempt succeeds', async () => {
       const id = await enqueue();
       await claim();
-      await complete(failedAttempt(id), { state: 'failed-waiting-retry', dueAt: at(1_000) });
+      await completeHere(failedAttempt(id), { state: 'failed-waiting-retry', dueAt: at(1_000) });
       await claim({ now: at(1_000) });
-      await complete(attempt(id, { number: 2 }), { state: 'succeeded' });
+      await completeHere(attempt(id, { number: 2 }), { state: 'succeeded' });
       expect(await current().getDelivery(id)).toMatchObject({ state: 'succeeded', attempts: 2, lastError: null });
 
       const dead = await deadDelivery();
@@ -412,7 +418,7 @@ export function describeDeliveryContract(current: () => Store): void {
       const id = await enqueue();
       await claim();
       const bare: DeliveryAttempt = { deliveryId: id, number: 1, startedAt: at(1), durationMs: 3, succeeded: true };
-      await complete(bare, { state: 'succeeded' });
+      await completeHere(bare, { state: 'succeeded' });
       expect((await current().getDelivery(id))?.attemptLog).toEqual([bare]);
     });
 
@@ -420,9 +426,9 @@ export function describeDeliveryContract(current: () => Store): void {
       const ascii = await enqueue();
       const accented = await enqueue();
       await claim();
-      await complete(attempt(ascii, { response: 'x'.repeat(5_000) }), { state: 'succeeded' });
+      await completeHere(attempt(ascii, { response: 'x'.repeat(5_000) }), { state: 'succeeded' });
       // 'é' is two bytes in UTF-8, '€' three: 1,023 bytes of 'é' and a '€' would straddle the limit.
-      await complete(attempt(accented, { response: `a${'é'.repeat(511)}€€` }), { state: 'succeeded' });
+      await completeHere(attempt(accented, { response: `a${'é'.repeat(511)}€€` }), { state: 'succeeded' });
       expect((await current().getDelivery(ascii))?.attemptLog[0].response).toBe('x'.repeat(1_024));
       expect((await current().getDelivery(accented))?.attemptLog[0].response).toBe(`a${'é'.repeat(511)}`);
     });
@@ -431,7 +437,7 @@ export function describeDeliveryContract(current: () => Store): void {
       const id = await enqueue();
       await claim({ owner: 'worker-a', now: at(0) });
       await claim({ owner: 'worker-b', now: at(LEASE_MS) });
-      expect(await complete(attempt(id), { state: 'succeeded' }, 'worker-a')).toBe(false);
+      expect(await completeHere(attempt(id), { state: 'succeeded' }, 'worker-a')).toBe(false);
       expect(await current().getDelivery(id)).toMatchObject({
         state: 'running',
         attempts: 0,
@@ -442,7 +448,7 @@ export function describeDeliveryContract(current: () => Store): void {
 
     it('returns false for a delivery that is not running', async () => {
       const id = await enqueue();
-      expect(await complete(attempt(id), { state: 'succeeded' })).toBe(false);
+      expect(await completeHere(attempt(id), { state: 'succeeded' })).toBe(false);
       expect(await current().getDelivery(id)).toMatchObject({ state: 'pending', attemptLog: [] });
     });
   });
