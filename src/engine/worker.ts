@@ -12,7 +12,7 @@ import type { LiveKitEvent } from '../livekit/event-types.ts';
 import type { AttemptResponse } from '../plugins/contract.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { CompiledRule, RateLimit, RuleSet } from '../rules/types.ts';
-import type { AttemptVerdict, Delivery, DeliveryAttempt, DeliveryLease, OrderingEvent, Store, StoredEvent, StoreTx } from '../store/store.ts';
+import type { AttemptVerdict, ClaimedDelivery, Delivery, DeliveryAttempt, DeliveryLease, OrderingEvent, Store, StoreTx } from '../store/store.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { context, contextFrom, contextWithSpan, failSpan, INTERNAL, spanNames, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
@@ -116,7 +116,7 @@ export class DeliveryWorker {
       lease: { owner: this.owner, expiresAt: new Date(Date.now() + this.#options.leaseMs) },
       adopt: (delivery, event) => {
         release();
-        this.#track(delivery, event);
+        this.#track(delivery, () => event);
       },
       release,
     };
@@ -152,7 +152,7 @@ export class DeliveryWorker {
       const sinceLastClaim = performance.now() - lastClaimAt;
       if (sinceLastClaim < MIN_CLAIM_GAP_MS) await sleep(MIN_CLAIM_GAP_MS - sinceLastClaim);
       const free = concurrency - this.#running.size - this.#reserved;
-      let claimed: Delivery[] = [];
+      let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
         lastClaimAt = performance.now();
         // A claim that fills every free slot may have left more behind.
@@ -170,7 +170,7 @@ export class DeliveryWorker {
         } catch (error) {
           log.error({ err: error }, 'claiming deliveries failed; trying again at the next poll');
         }
-        for (const delivery of claimed) this.#track(delivery);
+        for (const delivery of claimed) this.#track(delivery, () => claimedEvent(delivery));
         if (claimed.length === free) this.#backlog = true;
       }
       if (claimed.length < free || free <= 0) await this.#idle();
@@ -188,7 +188,8 @@ export class DeliveryWorker {
     });
   }
 
-  #track(delivery: Delivery, event?: KnownEvent): void {
+  /** Runs an attempt of `delivery`; `event` gives its event (parsed within the attempt, so a failure is the attempt's). */
+  #track(delivery: Delivery, event: () => KnownEvent | null): void {
     const attempt = this.#attempt(delivery, event)
       .catch((error: unknown) => {
         this.#options.log.error({ err: error, delivery_id: delivery.id }, 'recording a delivery attempt failed; its lease will expire and it runs again');
@@ -201,7 +202,7 @@ export class DeliveryWorker {
     this.#running.set(delivery.id, attempt);
   }
 
-  async #attempt(delivery: Delivery, event: KnownEvent | undefined): Promise<void> {
+  async #attempt(delivery: Delivery, event: () => KnownEvent | null): Promise<void> {
     const { store, guards } = this.#options;
     const admission = guards.admit(delivery.target, this.#rateLimitOf(delivery));
     if (!admission.admitted) {
@@ -221,7 +222,7 @@ export class DeliveryWorker {
   }
 
   /** One attempt, run with `span` active in `spanContext`. */
-  async #attemptIn(delivery: Delivery, known: KnownEvent | undefined, release: () => void, span: Span, spanContext: Context): Promise<void> {
+  async #attemptIn(delivery: Delivery, eventOf: () => KnownEvent | null, release: () => void, span: Span, spanContext: Context): Promise<void> {
     const { store, plugins, guards, log, metrics } = this.#options;
     const number = delivery.attempts + 1;
     if (span.isRecording()) {
@@ -247,7 +248,7 @@ export class DeliveryWorker {
     let source: KnownEvent | null = null;
     try {
       const plugin = plugins.get(delivery.plugin);
-      const event = known ?? (await this.#storedEvent(delivery.eventId));
+      const event = eventOf();
       source = event;
       if (!plugin || !event) {
         throw Object.assign(new Error(plugin ? `event ${delivery.eventId} is not in the store` : `plugin "${delivery.plugin}" is not loaded`), {
@@ -402,11 +403,6 @@ export class DeliveryWorker {
     return result.actions.some((action) => action.status === 'queued');
   }
 
-  async #storedEvent(eventId: string): Promise<KnownEvent | null> {
-    const event = await this.#options.store.getEvent(eventId);
-    return event === null ? null : knownEvent(event);
-  }
-
   /** The rate limit in force for the delivery's action: rule changes apply to deliveries already queued. */
   #rateLimitOf(delivery: Delivery): RateLimit | undefined {
     return rulesById(this.#options.currentRules()).get(delivery.ruleId)?.actions[delivery.actionIndex]?.rateLimit;
@@ -435,9 +431,11 @@ function rulesById(rules: RuleSet): Map<string, CompiledRule> {
   return byId;
 }
 
-function knownEvent(event: StoredEvent): KnownEvent {
+/** The event as the claim read it; null when it is not in the store, which the attempt then reports. */
+function claimedEvent(delivery: ClaimedDelivery): KnownEvent | null {
+  if (delivery.event === null) return null;
   return {
-    body: JSON.parse(event.body) as LiveKitEvent,
-    ordering: { id: event.id, name: event.name, createdAt: event.createdAt, seq: event.seq },
+    body: JSON.parse(delivery.event.body) as LiveKitEvent,
+    ordering: { id: delivery.eventId, name: delivery.eventName, createdAt: delivery.event.createdAt, seq: delivery.eventSeq },
   };
 }

@@ -24,6 +24,7 @@ import type {
   AttemptVerdict,
   AuditEntry,
   AuditRecord,
+  ClaimedDelivery,
   ClaimRequest,
   Delivery,
   DeliveryAttempt,
@@ -64,6 +65,11 @@ const DELIVERY_COLUMNS = `
   max_attempts AS "maxAttempts", retry_schedule AS "retrySchedule", timeout_ms AS "timeoutMs", due_at AS "dueAt",
   lease_owner AS "leaseOwner", lease_expires_at AS "leaseExpiresAt", last_error AS "lastError",
   trace_context AS "traceContext", created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+/** What a claim returns of each delivery's event, so that its attempt needs no query of its own. */
+const CLAIMED_EVENT_COLUMNS = `
+  (SELECT body FROM events WHERE events.id = deliveries.event_id) AS "eventBody",
+  (SELECT created_at FROM events WHERE events.id = deliveries.event_id) AS "eventCreatedAt"`;
 
 const USAGE_COLUMNS = `
   usage.id, usage.identifier, usage.event_id AS "eventId", usage.event_name AS "eventName", usage.rule_id AS "ruleId",
@@ -176,7 +182,7 @@ const SQL = {
       SET state = ${state('running')}, lease_owner = $1, lease_expires_at = $2, updated_at = $3
       FROM chosen
       WHERE deliveries.id = chosen.chosen_id
-      RETURNING ${DELIVERY_COLUMNS}`,
+      RETURNING ${DELIVERY_COLUMNS}, ${CLAIMED_EVENT_COLUMNS}`,
     // One statement, so that a completion needing nothing else is one round trip, with no BEGIN and COMMIT.
     completeAttempt: `
       WITH finished AS (
@@ -299,6 +305,11 @@ interface DeliveryRow extends Omit<Delivery, 'state' | 'traceContext'> {
   traceContext: Record<string, string> | null;
 }
 
+interface ClaimedDeliveryRow extends DeliveryRow {
+  eventBody: string | null;
+  eventCreatedAt: number | null;
+}
+
 interface AttemptRow extends Pick<DeliveryAttempt, 'deliveryId' | 'number' | 'startedAt' | 'durationMs' | 'succeeded'> {
   statusCode: number | null;
   error: { code: string; message: string } | null;
@@ -329,6 +340,11 @@ function toDelivery(row: DeliveryRow): Delivery {
     state: row.state as DeliveryState,
     ...(traceContext === null ? {} : { traceContext }),
   };
+}
+
+function toClaimedDelivery(row: ClaimedDeliveryRow): ClaimedDelivery {
+  const { eventBody, eventCreatedAt, ...delivery } = row;
+  return { ...toDelivery(delivery), event: eventBody === null ? null : { body: eventBody, createdAt: eventCreatedAt } };
 }
 
 function toAttempt(row: AttemptRow): DeliveryAttempt {
@@ -665,8 +681,8 @@ class PostgresTx implements StoreTx {
     return { id: existing.id, leased: false };
   }
 
-  async claimDueDeliveries(request: ClaimRequest): Promise<Delivery[]> {
-    const rows = await this.#rows<DeliveryRow>(SQL.claimDeliveries, [
+  async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    const rows = await this.#rows<ClaimedDeliveryRow>(SQL.claimDeliveries, [
       request.owner,
       new Date(request.now.getTime() + request.leaseMs),
       request.now,
@@ -674,7 +690,7 @@ class PostgresTx implements StoreTx {
       request.limit,
     ]);
     // RETURNING gives rows in no promised order.
-    return rows.map(toDelivery).sort(byDueTimeThenId);
+    return rows.map(toClaimedDelivery).sort(byDueTimeThenId);
   }
 
   async completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {

@@ -27,6 +27,7 @@ import type {
   AttemptVerdict,
   AuditEntry,
   AuditRecord,
+  ClaimedDelivery,
   ClaimRequest,
   Delivery,
   DeliveryAttempt,
@@ -82,6 +83,11 @@ const DELIVERY_COLUMNS = `
   max_attempts AS maxAttempts, retry_schedule AS retrySchedule, timeout_ms AS timeoutMs, due_at AS dueAt,
   lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt, last_error AS lastError,
   trace_context AS traceContext, created_at AS createdAt, updated_at AS updatedAt`;
+
+/** What a claim returns of each delivery's event, so that its attempt needs no query of its own. */
+const CLAIMED_EVENT_COLUMNS = `
+  (SELECT body FROM events WHERE events.id = deliveries.event_id) AS eventBody,
+  (SELECT created_at FROM events WHERE events.id = deliveries.event_id) AS eventCreatedAt`;
 
 const USAGE_COLUMNS = `
   usage.id, usage.identifier, usage.event_id AS eventId, usage.event_name AS eventName, usage.rule_id AS ruleId,
@@ -182,7 +188,7 @@ const SQL = {
         LIMIT ?5
       )
     )
-    RETURNING ${DELIVERY_COLUMNS}`,
+    RETURNING ${DELIVERY_COLUMNS}, ${CLAIMED_EVENT_COLUMNS}`,
   finishAttempt: `
     UPDATE deliveries
     SET state = ?1, attempts = ?2, due_at = COALESCE(?3, due_at), last_error = ?4,
@@ -325,6 +331,11 @@ interface DeliveryRow extends Omit<Delivery, DateColumns | JsonColumns | 'state'
   leaseExpiresAt: string | null;
 }
 
+interface ClaimedDeliveryRow extends DeliveryRow {
+  eventBody: string | null;
+  eventCreatedAt: number | null;
+}
+
 interface AttemptRow {
   deliveryId: number;
   number: number;
@@ -382,6 +393,11 @@ function toDelivery(row: DeliveryRow): Delivery {
     leaseExpiresAt: row.leaseExpiresAt === null ? null : new Date(row.leaseExpiresAt),
     ...(traceContext === null ? {} : { traceContext: JSON.parse(traceContext) }),
   };
+}
+
+function toClaimedDelivery(row: ClaimedDeliveryRow): ClaimedDelivery {
+  const { eventBody, eventCreatedAt, ...delivery } = row;
+  return { ...toDelivery(delivery), event: eventBody === null ? null : { body: eventBody, createdAt: eventCreatedAt } };
 }
 
 function toAttempt(row: AttemptRow): DeliveryAttempt {
@@ -737,8 +753,8 @@ class SqliteTx implements StoreTx {
     return { id: existing!.id, leased: false };
   }
 
-  async claimDueDeliveries(request: ClaimRequest): Promise<Delivery[]> {
-    const rows = this.#db.all<DeliveryRow>(
+  async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    const rows = this.#db.all<ClaimedDeliveryRow>(
       SQL.claimDeliveries,
       request.owner,
       new Date(request.now.getTime() + request.leaseMs).toISOString(),
@@ -747,7 +763,7 @@ class SqliteTx implements StoreTx {
       request.limit,
     );
     // RETURNING gives rows in no promised order.
-    return rows.map(toDelivery).sort(byDueTimeThenId);
+    return rows.map(toClaimedDelivery).sort(byDueTimeThenId);
   }
 
   async completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {

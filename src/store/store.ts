@@ -112,6 +112,12 @@ export interface Delivery extends NewDelivery {
   leaseExpiresAt: Date | null;
 }
 
+/** A claimed delivery, with what its attempt needs of its event read in the same statement. */
+export interface ClaimedDelivery extends Delivery {
+  /** The event's body as received and LiveKit's createdAt; null if the event is not in the store. */
+  event: Pick<EventRecord, 'body' | 'createdAt'> | null;
+}
+
 export interface DeliveryAttempt {
   deliveryId: number;
   number: number;
@@ -237,7 +243,7 @@ export interface StoreTx {
    * expired lease) of enabled targets not in `skipTargets`, skipping any whose ordering group has an earlier
    * unfinished delivery. Claimed deliveries are `running`, leased to `owner` until now + leaseMs.
    */
-  claimDueDeliveries(request: ClaimRequest): Promise<Delivery[]>;
+  claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]>;
   /** Records the attempt and moves the delivery on; false (and nothing written) when `owner` lost the lease. */
   completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
   /** Gives a claimed delivery back without consuming an attempt, due again at `dueAt`. */

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DELIVERY_STATES, type DeliveryState } from '../../src/store/delivery-state.ts';
 import type {
   AttemptVerdict,
+  ClaimedDelivery,
   ClaimRequest,
   Delivery,
   DeliveryAttempt,
@@ -84,7 +85,7 @@ export function describeDeliveryContract(current: () => Store): void {
     });
   }
 
-  function claim(overrides: Partial<ClaimRequest> = {}): Promise<Delivery[]> {
+  function claim(overrides: Partial<ClaimRequest> = {}): Promise<ClaimedDelivery[]> {
     return current().transaction((tx) =>
       tx.claimDueDeliveries({
         owner: 'worker-a',
@@ -231,6 +232,16 @@ export function describeDeliveryContract(current: () => Store): void {
         dueAt: at(0),
       });
       expect(await stateOf(id)).toBe('running');
+    });
+
+    it('returns with each delivery its event’s body as received and createdAt, so its attempt reads nothing more', async () => {
+      const first = await enqueue({ eventId: 'EV_claimed_1' });
+      const second = await enqueue({ eventId: 'EV_claimed_2' });
+      const claimed = await claim();
+      expect(claimed.map((delivery) => [delivery.id, delivery.event])).toEqual([
+        [first, { body: eventRecord('EV_claimed_1').body, createdAt: 1_700_000_000 }],
+        [second, { body: eventRecord('EV_claimed_2').body, createdAt: 1_700_000_000 }],
+      ]);
     });
 
     it('leaves a delivery that is not yet due', async () => {
