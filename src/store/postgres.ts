@@ -96,6 +96,38 @@ const SQL = {
   schemaExists: 'SELECT 1 FROM pg_namespace WHERE nspname = $1',
   appliedVersions: 'SELECT version FROM schema_migrations ORDER BY version',
   recordMigration: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+  // One statement, as in SQLite, with the candidates locked by SKIP LOCKED: a replica passes over rows another is
+  // claiming, and a row claimed since this statement began fails the re-check of its state and lease. A later
+  // delivery of a group waits while an earlier one is unfinished: the earlier is pending or running whether or not
+  // another replica's claim of it has committed, so a group is never claimed twice at once.
+  // Due deliveries and expired leases are found apart, each through its own partial index; SKIP LOCKED passes over
+  // rows another replica is claiming right now.
+  // Not prepared: planned afresh at each call. A plan cached while the tables were nearly empty checks each candidate
+  // against every unfinished delivery, not through the ordering-group index: 369 ms for a claim over a backlog of
+  // 3,000 against 6 ms (docs/benchmarks.md). Claims come at most every few milliseconds; planning one takes ~1.5 ms.
+  claimDeliveries: `
+    WITH due AS (
+      SELECT candidate.id, candidate.due_at FROM deliveries AS candidate
+      WHERE candidate.state IN (${states(CLAIMABLE_STATES)}) AND candidate.due_at <= $3 AND ${CLAIM_FILTERS}
+      ORDER BY candidate.due_at, candidate.id
+      LIMIT $5
+      FOR UPDATE OF candidate SKIP LOCKED
+    ), expired AS (
+      SELECT candidate.id, candidate.due_at FROM deliveries AS candidate
+      WHERE candidate.state = ${state('running')} AND candidate.lease_expires_at <= $3 AND ${CLAIM_FILTERS}
+      ORDER BY candidate.lease_expires_at
+      LIMIT $5
+      FOR UPDATE OF candidate SKIP LOCKED
+    ), chosen AS (
+      SELECT id AS chosen_id FROM (SELECT id, due_at FROM due UNION ALL SELECT id, due_at FROM expired) AS both_kinds
+      ORDER BY due_at, id
+      LIMIT $5
+    )
+    UPDATE deliveries
+    SET state = ${state('running')}, lease_owner = $1, lease_expires_at = $2, updated_at = $3
+    FROM chosen
+    WHERE deliveries.id = chosen.chosen_id
+    RETURNING ${DELIVERY_COLUMNS}, ${CLAIMED_EVENT_COLUMNS}`,
   ...prepared({
     // A concurrent insert of the same id waits for the first transaction: if it commits, this one does nothing.
     insertEvent: `
@@ -154,35 +186,6 @@ const SQL = {
       ON CONFLICT (event_id, rule_id, action_index) DO NOTHING
       RETURNING id, state`,
     selectDeliveryId: 'SELECT id FROM deliveries WHERE event_id = $1 AND rule_id = $2 AND action_index = $3',
-    // One statement, as in SQLite, with the candidates locked by SKIP LOCKED: a replica passes over rows another is
-    // claiming, and a row claimed since this statement began fails the re-check of its state and lease. A later
-    // delivery of a group waits while an earlier one is unfinished: the earlier is pending or running whether or not
-    // another replica's claim of it has committed, so a group is never claimed twice at once.
-    // Due deliveries and expired leases are found apart, each by an ordered scan of its own partial index that
-    // stops at the limit; SKIP LOCKED passes over rows another replica is claiming right now.
-    claimDeliveries: `
-      WITH due AS (
-        SELECT candidate.id, candidate.due_at FROM deliveries AS candidate
-        WHERE candidate.state IN (${states(CLAIMABLE_STATES)}) AND candidate.due_at <= $3 AND ${CLAIM_FILTERS}
-        ORDER BY candidate.due_at, candidate.id
-        LIMIT $5
-        FOR UPDATE OF candidate SKIP LOCKED
-      ), expired AS (
-        SELECT candidate.id, candidate.due_at FROM deliveries AS candidate
-        WHERE candidate.state = ${state('running')} AND candidate.lease_expires_at <= $3 AND ${CLAIM_FILTERS}
-        ORDER BY candidate.lease_expires_at
-        LIMIT $5
-        FOR UPDATE OF candidate SKIP LOCKED
-      ), chosen AS (
-        SELECT id AS chosen_id FROM (SELECT id, due_at FROM due UNION ALL SELECT id, due_at FROM expired) AS both_kinds
-        ORDER BY due_at, id
-        LIMIT $5
-      )
-      UPDATE deliveries
-      SET state = ${state('running')}, lease_owner = $1, lease_expires_at = $2, updated_at = $3
-      FROM chosen
-      WHERE deliveries.id = chosen.chosen_id
-      RETURNING ${DELIVERY_COLUMNS}, ${CLAIMED_EVENT_COLUMNS}`,
     // One statement, so that a completion needing nothing else is one round trip, with no BEGIN and COMMIT.
     completeAttempt: `
       WITH finished AS (
