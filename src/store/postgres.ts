@@ -103,8 +103,8 @@ const SQL = {
   // Due deliveries and expired leases are found apart, each through its own partial index; SKIP LOCKED passes over
   // rows another replica is claiming right now.
   // Not prepared: planned afresh at each call. A plan cached while the tables were nearly empty checks each candidate
-  // against every unfinished delivery, not through the ordering-group index: 369 ms for a claim over a backlog of
-  // 3,000 against 6 ms (docs/benchmarks.md). Claims come at most every few milliseconds; planning one takes ~1.5 ms.
+  // against every unfinished delivery, not through the ordering-group index: 326 ms for a claim over a backlog of
+  // 3,000 against 6.4 ms (bench/pg-claim.ts). Claims come at most every 5 ms; planning one takes about 1.5 ms.
   claimDeliveries: `
     WITH due AS (
       SELECT candidate.id, candidate.due_at FROM deliveries AS candidate
