@@ -2,7 +2,7 @@
  * The states of a delivery and the moves between them, in one place. Stores persist these names; the worker and
  * the admin API move deliveries only along these edges.
  */
-import type { Delivery } from './store.ts';
+import type { ClaimedDelivery, Delivery } from './store.ts';
 
 export const DELIVERY_STATES = ['pending', 'running', 'succeeded', 'failed-waiting-retry', 'dead', 'cancelled'] as const;
 
@@ -33,4 +33,9 @@ export const CANCELLABLE_STATES: readonly DeliveryState[] = ['pending', 'failed-
 /** The order claimed deliveries are run in: earliest due first, then by id. */
 export function byDueTimeThenId(a: Delivery, b: Delivery): number {
   return a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id;
+}
+
+/** A claimed delivery with its event's columns as the claim returned them (null when the event is not stored). */
+export function withClaimedEvent(delivery: Delivery, body: string | null, createdAt: number | null): ClaimedDelivery {
+  return { ...delivery, event: body === null ? null : { body, createdAt } };
 }

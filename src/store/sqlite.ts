@@ -14,6 +14,7 @@ import {
   replaySources,
   type DeliveryState,
   zeroPerState,
+  withClaimedEvent,
 } from './delivery-state.ts';
 import { pendingMigrations, type Migration } from './migrations/migration.ts';
 import { sqliteMigrations } from './migrations/sqlite.ts';
@@ -397,7 +398,7 @@ function toDelivery(row: DeliveryRow): Delivery {
 
 function toClaimedDelivery(row: ClaimedDeliveryRow): ClaimedDelivery {
   const { eventBody, eventCreatedAt, ...delivery } = row;
-  return { ...toDelivery(delivery), event: eventBody === null ? null : { body: eventBody, createdAt: eventCreatedAt } };
+  return withClaimedEvent(toDelivery(delivery), eventBody, eventCreatedAt);
 }
 
 function toAttempt(row: AttemptRow): DeliveryAttempt {
