@@ -2,7 +2,8 @@
 import { createServer, type Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SwitchboardError } from '../errors.ts';
-import { adminRouter, type AdminRouteOptions } from './admin/router.ts';
+import type { AdminRouteOptions } from './admin/route-options.ts';
+import { adminRouter } from './admin/router.ts';
 import { sendError } from './error-response.ts';
 import { operationsRouter, type OperationsRouteOptions } from './operations.ts';
 import { webhookHandler, type WebhookRouteOptions } from './webhook-route.ts';

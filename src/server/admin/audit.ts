@@ -2,7 +2,7 @@
 import type { Router } from 'express';
 import type { AuditRecord } from '../../store/store.ts';
 import { PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
-import type { AdminRouteOptions } from './router.ts';
+import type { AdminRouteOptions } from './route-options.ts';
 
 export function auditRoutes(router: Router, context: RouteContext, { store }: AdminRouteOptions): void {
   route<Record<string, never>, PageQuery>(router, context, 'get', '/api/v1/audit', {

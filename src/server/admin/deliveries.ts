@@ -5,7 +5,7 @@ import { DELIVERY_STATES, REPLAYABLE_STATES, type DeliveryState } from '../../st
 import type { Delivery, DeliveryAttempt, DeliveryFilter, Store } from '../../store/store.ts';
 import { redactParams } from './redact.ts';
 import { NO_BODY, PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
-import type { AdminRouteOptions } from './router.ts';
+import type { AdminRouteOptions } from './route-options.ts';
 
 interface Filter {
   status?: DeliveryState;

@@ -3,7 +3,7 @@ import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
 import type { SessionStatus, StoredEvent } from '../../store/store.ts';
 import { route, type RouteContext } from './request.ts';
-import type { AdminRouteOptions } from './router.ts';
+import type { AdminRouteOptions } from './route-options.ts';
 
 export function recordRoutes(router: Router, context: RouteContext, { store, currentRules }: AdminRouteOptions): void {
   route<{ key: string }>(router, context, 'get', '/api/v1/sessions/:key', {}, async ({ params }) => {

@@ -3,10 +3,10 @@
  * `:target` is the target URL-encoded (`https%3A%2F%2Fhooks.example.com`).
  */
 import type { Router } from 'express';
-import type { TargetSnapshot } from '../../engine/target-guards.ts';
+import type { TargetSnapshot } from '../../engine/delivery/target-guards.ts';
 import type { TargetRecord } from '../../store/store.ts';
 import { route, type RouteContext } from './request.ts';
-import type { AdminRouteOptions } from './router.ts';
+import type { AdminRouteOptions } from './route-options.ts';
 
 const TARGET = { type: 'object', required: ['target'], properties: { target: { type: 'string', minLength: 1 } } };
 const SWITCH_BODY = { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } } };

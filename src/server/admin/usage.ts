@@ -4,7 +4,7 @@ import { SwitchboardError } from '../../errors.ts';
 import type { DeliveryState } from '../../store/delivery-state.ts';
 import type { UsageEntry, UsageFilter } from '../../store/store.ts';
 import { PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
-import type { AdminRouteOptions } from './router.ts';
+import type { AdminRouteOptions } from './route-options.ts';
 
 interface UsageQuery extends PageQuery {
   customer?: string;

@@ -1,0 +1,17 @@
+/** What the admin routes are given: the router passes the same options to each file of routes. */
+import type { TargetGuards } from '../../engine/delivery/target-guards.ts';
+import type { DeliveryWorker } from '../../engine/delivery/worker.ts';
+import type { RuleSet } from '../../rules/types.ts';
+import type { Store } from '../../store/store.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+
+export interface AdminRouteOptions {
+  adminToken: string | undefined;
+  store: Store;
+  currentRules: () => RuleSet;
+  log: Logger;
+  /** Woken after a replay or an enable, so the change runs now rather than at the next poll. */
+  worker: Pick<DeliveryWorker, 'wake'>;
+  /** This process's circuits and rate limits, shown beside the targets' stored switches. */
+  guards: Pick<TargetGuards, 'snapshot' | 'reset'>;
+}
