@@ -2,11 +2,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
-import { createIngestion } from './engine/ingest.ts';
+import { TargetGuards } from './engine/delivery/target-guards.ts';
+import { DeliveryWorker } from './engine/delivery/worker.ts';
+import { deadLetterAnnouncer } from './engine/ingest/dead-letter.ts';
+import { createIngestion } from './engine/ingest/ingestion.ts';
 import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
 import { isRetryable } from './engine/run-action.ts';
-import { TargetGuards } from './engine/target-guards.ts';
-import { DeliveryWorker } from './engine/worker.ts';
 import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
 import { createHttpServer } from './server/http-app.ts';
 import { openStore } from './store/open.ts';
@@ -73,11 +74,11 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   const worker: DeliveryWorker = new DeliveryWorker({
     store,
     plugins,
-    ingestion,
     guards,
     currentRules: rules.current,
     log,
     metrics,
+    announceDead: deadLetterAnnouncer(ingestion),
     concurrency: config.workerConcurrency,
     pollIntervalMs: config.workerPollIntervalMs,
     leaseMs: config.deliveryLeaseMs,

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { parseDurationMs } from './duration.ts';
 import { SwitchboardError } from './errors.ts';
-import type { CircuitOptions } from './engine/target-guards.ts';
+import type { CircuitOptions } from './engine/delivery/target-guards.ts';
 import { keySetFrom } from './livekit/keys.ts';
 
 export const DEV_API_KEY = 'devkey';

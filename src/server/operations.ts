@@ -6,7 +6,7 @@
 import type { Request, Response, Router } from 'express';
 import express from 'express';
 import { SwitchboardError } from '../errors.ts';
-import type { DeliveryWorker } from '../engine/worker.ts';
+import type { DeliveryWorker } from '../engine/delivery/worker.ts';
 import { presentsBearer } from './admin/auth.ts';
 import type { RuleSet } from '../rules/types.ts';
 import type { Store } from '../store/store.ts';

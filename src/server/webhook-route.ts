@@ -9,7 +9,7 @@ import { isSwitchboardError, SwitchboardError } from '../errors.ts';
 import { parseEvent } from '../livekit/event.ts';
 import type { LiveKitEvent } from '../livekit/event-types.ts';
 import { verifyWebhook } from '../livekit/verify.ts';
-import type { Ingestion, IngestResult } from '../engine/ingest.ts';
+import type { Ingestion, IngestResult } from '../engine/ingest/ingestion.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { contextWithSpan, failSpan, SpanKind, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';

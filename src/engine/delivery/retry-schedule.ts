@@ -1,5 +1,5 @@
 /** When an async action is tried again: the schedule of delays, jitter, and how a target's Retry-After is honoured. */
-import type { RetryPolicy } from '../rules/types.ts';
+import type { RetryPolicy } from '../../rules/types.ts';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;

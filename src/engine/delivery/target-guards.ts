@@ -4,7 +4,7 @@
  * once). A blocked target's deliveries are simply not claimed, so waiting never consumes an attempt.
  */
 import CircuitBreaker from 'opossum';
-import type { RateLimit } from '../rules/types.ts';
+import type { RateLimit } from '../../rules/types.ts';
 
 export interface CircuitOptions {
   /** Opens after this many failures in a row. */

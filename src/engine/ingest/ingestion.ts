@@ -2,31 +2,32 @@
  * The ingest pipeline for one event: dedupe, record, match, prepare actions (a plugin's `prepare`, e.g. recording
  * usage), run inline actions and queue async ones, save what happened, all in one transaction. Nothing is
  * acknowledged that was not committed, and a redelivery runs nothing again. Webhooks come in through `ingest`;
- * Switchboard's own events (a dead delivery) join a worker's transaction through `ingestWithin`.
+ * Switchboard's own events (a dead delivery, see dead-letter.ts) join a worker's transaction through
+ * `ingestWithin`.
  *
- * With `reserve` (the app passes it on SQLite), a delivery due at once may be handed to this process's worker:
- * written already leased to it, and given to it after the commit with the event in memory, so that it starts
- * without a claim.
+ * With `reserve` (the app passes it on SQLite), a delivery due at once may be handed to this process's worker
+ * (the local hand-off, ../delivery/handoff.ts).
  *
  * Tracing: the caller names the parent context (a transaction may run in another caller's async context, so the
  * active one cannot be trusted here); rule matching and each inline action are its child spans, and each queued
  * delivery stores the parent's trace context so that its attempts continue the trace.
  */
-import { isSwitchboardError } from '../errors.ts';
-import { buildContext, dedupeKey, eventCreatedAt } from '../livekit/event.ts';
-import type { EventContext, LiveKitEvent } from '../livekit/event-types.ts';
-import type { ActionMode, PrepareContext } from '../plugins/contract.ts';
-import type { PluginRegistry } from '../plugins/registry.ts';
-import type { CompiledAction, CompiledRule, RuleSet } from '../rules/types.ts';
-import type { Logger } from '../telemetry/logger.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
-import { context, contextWithSpan, failSpan, INTERNAL, spanNames, traceContextOf, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
-import type { ActionOutcome, Delivery, DeliveryLease, NewDelivery, OrderingEvent, Store, StoreTx } from '../store/store.ts';
-import type { Cancellation } from './action-deadline.ts';
-import { delayBefore, retrySchedule } from './retry-schedule.ts';
-import { describeFailure, invokePlugin, pluginContext, prepareAction, prepareContext, preparePlugin, type ActionParts } from './run-action.ts';
+import { isSwitchboardError } from '../../errors.ts';
+import { buildContext, dedupeKey, eventCreatedAt } from '../../livekit/event.ts';
+import type { EventContext, LiveKitEvent } from '../../livekit/event-types.ts';
+import type { ActionMode, PrepareContext } from '../../plugins/contract.ts';
+import type { PluginRegistry } from '../../plugins/registry.ts';
+import type { CompiledAction, CompiledRule, RuleSet } from '../../rules/types.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import type { Metrics } from '../../telemetry/metrics.ts';
+import { context, contextWithSpan, failSpan, INTERNAL, spanNames, traceContextOf, traceLogFields, tracer, type Context, type Span } from '../../telemetry/spans.ts';
+import type { ActionOutcome, Delivery, DeliveryLease, NewDelivery, OrderingEvent, Store, StoreTx } from '../../store/store.ts';
+import type { Cancellation } from '../action-deadline.ts';
+import type { KnownEvent } from '../delivery/attempt.ts';
+import type { Reservation } from '../delivery/handoff.ts';
+import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
+import { describeFailure, invokePlugin, pluginContext, prepareAction, prepareContext, preparePlugin, type ActionParts } from '../run-action.ts';
 import { usageLedger } from './usage-ledger.ts';
-import type { KnownEvent, Reservation } from './worker.ts';
 
 export interface IncomingEvent {
   /** The body exactly as received. */

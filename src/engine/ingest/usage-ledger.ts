@@ -4,9 +4,9 @@
  * usage whatever is redelivered, retried, replayed or crashed.
  */
 import { createHash } from 'node:crypto';
-import { PermanentError, type RecordedUsage, type UsageLedger, type UsageRecord } from '../plugins/contract.ts';
-import type { NewUsage, StoreTx } from '../store/store.ts';
-import type { Cancellation } from './action-deadline.ts';
+import { PermanentError, type RecordedUsage, type UsageLedger, type UsageRecord } from '../../plugins/contract.ts';
+import type { NewUsage, StoreTx } from '../../store/store.ts';
+import type { Cancellation } from '../action-deadline.ts';
 
 /** The action a usage comes from. */
 interface UsageOrigin {

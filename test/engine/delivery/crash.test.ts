@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/open.ts';
-import { startReceiver, type Receiver } from '../helpers/receivers.ts';
-import { startServeProcess, type ServeProcess } from '../helpers/serve-process.ts';
-import { sampleBody } from '../helpers/switchboard.ts';
+import { openStore } from '../../../src/store/open.ts';
+import { startReceiver, type Receiver } from '../../helpers/receivers.ts';
+import { startServeProcess, type ServeProcess } from '../../helpers/serve-process.ts';
+import { sampleBody } from '../../helpers/switchboard.ts';
 
 const EVENTS = 1000;
 const KILL_AFTER_ACKS = 400;

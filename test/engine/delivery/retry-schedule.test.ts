@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RETRY_SCHEDULE, delayBefore, retryDelay, retrySchedule } from '../../src/engine/retry-schedule.ts';
+import { DEFAULT_RETRY_SCHEDULE, delayBefore, retryDelay, retrySchedule } from '../../../src/engine/delivery/retry-schedule.ts';
 
 const noJitter = () => 0.5;
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
-import { isRetryable } from '../../src/engine/run-action.ts';
-import { CircuitOpenError, TargetGuards } from '../../src/engine/target-guards.ts';
+import { PermanentError, RetryableError } from '../../../src/plugins/contract.ts';
+import { isRetryable } from '../../../src/engine/run-action.ts';
+import { CircuitOpenError, TargetGuards } from '../../../src/engine/delivery/target-guards.ts';
 
 const TARGET = 'https://hooks.example.com';
 const fail = () => Promise.reject(new RetryableError('503'));

@@ -1,9 +1,9 @@
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { openStore } from '../../src/store/open.ts';
-import type { Delivery } from '../../src/store/store.ts';
-import { failTimes, hang, ok, startReceiver, status, type Receiver } from '../helpers/receivers.ts';
-import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
+import { openStore } from '../../../src/store/open.ts';
+import type { Delivery } from '../../../src/store/store.ts';
+import { failTimes, hang, ok, startReceiver, status, type Receiver } from '../../helpers/receivers.ts';
+import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../../helpers/switchboard.ts';
 
 const FAST = {
   WORKER_POLL_INTERVAL: '20ms',

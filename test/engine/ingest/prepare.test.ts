@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { usageIdentifier } from '../../src/engine/usage-ledger.ts';
-import { definePlugin } from '../../src/plugins/contract.ts';
-import { registryFromDefinitions } from '../../src/plugins/registry.ts';
-import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
+import { usageIdentifier } from '../../../src/engine/ingest/usage-ledger.ts';
+import { definePlugin } from '../../../src/plugins/contract.ts';
+import { registryFromDefinitions } from '../../../src/plugins/registry.ts';
+import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../../helpers/switchboard.ts';
 
 /** A plugin's `prepare`: run in the event's transaction, its usage committed with the event or not at all. */
 function tallyRules(actions: string): Record<string, string> {
