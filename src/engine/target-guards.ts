@@ -4,6 +4,7 @@
  * once). A blocked target's deliveries are simply not claimed, so waiting never consumes an attempt.
  */
 import CircuitBreaker from 'opossum';
+import { DEFAULT_CIRCUIT } from '../config.ts';
 import type { RateLimit } from '../rules/types.ts';
 
 export interface CircuitOptions {
@@ -17,14 +18,6 @@ export interface CircuitOptions {
   /** How long the circuit stays open before one probe is let through. */
   resetMs: number;
 }
-
-export const DEFAULT_CIRCUIT: CircuitOptions = {
-  consecutiveFailures: 5,
-  failureRatePercent: 50,
-  minimumAttempts: 20,
-  windowMs: 60_000,
-  resetMs: 30_000,
-};
 
 type CircuitState = 'closed' | 'open' | 'half-open';
 
