@@ -1,18 +1,14 @@
 #!/usr/bin/env node
-/** The `switchboard` command: a table of commands, each handing off to src/commands/. */
+/**
+ * The `switchboard` command: a table of commands, each handing off to src/commands/. A command loads its module
+ * when it runs, so that `--help` and the light commands do not load the service (Express, OpenTelemetry, pg).
+ */
 import { DEV_API_KEY, DEV_API_SECRET, SETTING_NAMES } from './config.ts';
 import { isSwitchboardError } from './errors.ts';
 import { adminClient } from './commands/admin-client.ts';
 import { commandHelp, commandList, defineCommand, flag, runCommand, text, UsageError, type Command } from './commands/command.ts';
-import { listDeliveries, replayDeliveries } from './commands/deliveries.ts';
-import { migrate } from './commands/migrate.ts';
-import { serve } from './commands/serve.ts';
-import { send } from './commands/send.ts';
 import { URL_OPTION, webhookUrl } from './commands/service-url.ts';
-import { testRules } from './commands/test.ts';
 import { timeOption } from './commands/time-option.ts';
-import { listUsage } from './commands/usage.ts';
-import { validate } from './commands/validate.ts';
 import { DELIVERY_STATES } from './store/delivery-state.ts';
 
 const ADMIN_SETTINGS = ['PORT', 'ADMIN_TOKEN'] as const;
@@ -35,6 +31,7 @@ const COMMANDS: readonly Command[] = [
     },
     settings: SETTING_NAMES,
     async run({ values, settings }) {
+      const { serve } = await import('./commands/serve.ts');
       await serve({ settings: values['no-migrate'] ? { ...settings, MIGRATE_ON_START: 'false' } : settings, dev: values.dev === true });
       return undefined;
     },
@@ -45,7 +42,7 @@ const COMMANDS: readonly Command[] = [
     summary: "apply the schema migrations DATABASE_URL's database lacks, listing them",
     options: {},
     settings: ['DATABASE_URL'],
-    run: ({ settings }) => migrate({ databaseUrl: settings.DATABASE_URL }),
+    run: async ({ settings }) => (await import('./commands/migrate.ts')).migrate({ databaseUrl: settings.DATABASE_URL }),
   }),
   defineCommand({
     name: 'validate',
@@ -53,7 +50,8 @@ const COMMANDS: readonly Command[] = [
     summary: 'check the rule files in dir (default RULES_DIR) and exit non-zero on problems',
     options: {},
     settings: ['RULES_DIR', 'PLUGINS_DIR'],
-    run: ({ args: [dir], settings }) => validate({ dir: dir ?? settings.RULES_DIR, pluginsDir: settings.PLUGINS_DIR }),
+    run: async ({ args: [dir], settings }) =>
+      (await import('./commands/validate.ts')).validate({ dir: dir ?? settings.RULES_DIR, pluginsDir: settings.PLUGINS_DIR }),
   }),
   defineCommand({
     name: 'test',
@@ -62,7 +60,8 @@ const COMMANDS: readonly Command[] = [
     notes: ['With no argument, or a .yaml file, it runs rule tests: by default <rules dir>/tests/*.yaml.'],
     options: { rules: text('DIR', 'the rules to test (default RULES_DIR)') },
     settings: ['RULES_DIR', 'PLUGINS_DIR'],
-    run: ({ values, args: [input], settings }) => testRules({ input, rulesDir: values.rules ?? settings.RULES_DIR, pluginsDir: settings.PLUGINS_DIR }),
+    run: async ({ values, args: [input], settings }) =>
+      (await import('./commands/test.ts')).testRules({ input, rulesDir: values.rules ?? settings.RULES_DIR, pluginsDir: settings.PLUGINS_DIR }),
   }),
   defineCommand({
     name: 'send',
@@ -78,8 +77,8 @@ const COMMANDS: readonly Command[] = [
       secret: text('SECRET', `its secret (default LIVEKIT_API_SECRET, else the dev secret)`),
     },
     settings: ['PORT', 'WEBHOOK_PATH', 'LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET'],
-    run: ({ values, args: [what], settings }) =>
-      send({
+    run: async ({ values, args: [what], settings }) =>
+      (await import('./commands/send.ts')).send({
         what,
         url: webhookUrl(settings, { url: values.url, webhookUrl: values['webhook-url'] }),
         apiKey: values.key ?? settings.LIVEKIT_API_KEY ?? DEV_API_KEY,
@@ -94,8 +93,8 @@ const COMMANDS: readonly Command[] = [
     summary: 'list the delivery queue of a running Switchboard, newest first',
     options: { url: URL_OPTION, ...DELIVERY_FILTER, ...PAGE, json: JSON_OPTION },
     settings: ADMIN_SETTINGS,
-    run: ({ values, settings }) =>
-      listDeliveries(adminClient(settings, values.url), {
+    run: async ({ values, settings }) =>
+      (await import('./commands/deliveries.ts')).listDeliveries(adminClient(settings, values.url), {
         status: values.status,
         rule: values.rule,
         target: values.target,
@@ -111,8 +110,8 @@ const COMMANDS: readonly Command[] = [
     notes: ['Give an id, or at least one of --status, --rule, --target: never everything by accident.'],
     options: { url: URL_OPTION, ...DELIVERY_FILTER, force: flag('replay even a delivery that succeeded'), json: JSON_OPTION },
     settings: ADMIN_SETTINGS,
-    run: ({ values, args: [id], settings }) =>
-      replayDeliveries(adminClient(settings, values.url), {
+    run: async ({ values, args: [id], settings }) =>
+      (await import('./commands/deliveries.ts')).replayDeliveries(adminClient(settings, values.url), {
         id,
         status: values.status,
         rule: values.rule,
@@ -136,8 +135,8 @@ const COMMANDS: readonly Command[] = [
       json: JSON_OPTION,
     },
     settings: ADMIN_SETTINGS,
-    run: ({ values, settings }) =>
-      listUsage(adminClient(settings, values.url), {
+    run: async ({ values, settings }) =>
+      (await import('./commands/usage.ts')).listUsage(adminClient(settings, values.url), {
         customer: values.customer,
         meter: values.meter,
         from: values.from === undefined ? undefined : timeOption(values.from),
