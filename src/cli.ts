@@ -1,186 +1,221 @@
 #!/usr/bin/env node
-/** The `switchboard` command: parses arguments and hands off to src/commands/. */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { flagName, readEnvironment, SETTING_NAMES, type Settings } from './config.ts';
+/**
+ * The `switchboard` command: a table of commands, each handing off to src/commands/. A command loads its module
+ * when it runs, so that `--help` and the light commands do not load the service (Express, OpenTelemetry, pg).
+ */
+import { DEV_API_KEY, DEV_API_SECRET, SETTING_NAMES } from './config.ts';
 import { isSwitchboardError } from './errors.ts';
-import { defaultAdminUrl } from './commands/admin-client.ts';
-import { listDeliveries, replayDeliveries } from './commands/deliveries.ts';
-import { migrate } from './commands/migrate.ts';
-import { serve } from './commands/serve.ts';
-import { defaultSendOptions, send } from './commands/send.ts';
-import { testRules } from './commands/test.ts';
-import { listUsage } from './commands/usage.ts';
-import { validate } from './commands/validate.ts';
+import { adminClient } from './commands/admin-client.ts';
+import { commandHelp, commandList, defineCommand, flag, runCommand, text, UsageError, type Command } from './commands/command.ts';
+import { URL_OPTION, webhookUrl } from './commands/service-url.ts';
+import { timeOption } from './commands/time-option.ts';
+import { DELIVERY_STATES } from './store/delivery-state.ts';
 
-const USAGE = `Usage: switchboard <command> [options]
+const ADMIN_SETTINGS = ['PORT', 'ADMIN_TOKEN'] as const;
+const DELIVERY_FILTER = {
+  status: text('STATE', `only deliveries in this state: ${DELIVERY_STATES.join(', ')}`),
+  rule: text('ID', 'only deliveries of this rule'),
+  target: text('TARGET', 'only deliveries to this target'),
+};
+const JSON_OPTION = flag("print the admin API's results as JSON");
+const PAGE = { limit: text('N', 'at most N rows'), cursor: text('C', 'the page after the one that printed "more: --cursor C"') };
+
+const COMMANDS: readonly Command[] = [
+  defineCommand({
+    name: 'serve',
+    args: [],
+    summary: 'run the service until SIGINT/SIGTERM (SIGHUP reloads the rules)',
+    options: {
+      dev: flag('development mode: the LiveKit dev credentials devkey/secret when none are set, readable logs'),
+      'no-migrate': flag('leave the schema migrations to `switchboard migrate` (MIGRATE_ON_START=false)'),
+    },
+    settings: SETTING_NAMES,
+    async run({ values, settings }) {
+      const { serve } = await import('./commands/serve.ts');
+      await serve({ settings: values['no-migrate'] ? { ...settings, MIGRATE_ON_START: 'false' } : settings, dev: values.dev === true });
+      return undefined;
+    },
+  }),
+  defineCommand({
+    name: 'migrate',
+    args: [],
+    summary: "apply the schema migrations DATABASE_URL's database lacks, listing them",
+    options: {},
+    settings: ['DATABASE_URL'],
+    run: async ({ settings }) => (await import('./commands/migrate.ts')).migrate({ databaseUrl: settings.DATABASE_URL }),
+  }),
+  defineCommand({
+    name: 'validate',
+    args: ['[dir]'],
+    summary: 'check the rule files in dir (default RULES_DIR) and exit non-zero on problems',
+    options: {},
+    settings: ['RULES_DIR', 'PLUGINS_DIR'],
+    run: async ({ args: [dir], settings }) =>
+      (await import('./commands/validate.ts')).validate({ dir: dir ?? settings.RULES_DIR, pluginsDir: settings.PLUGINS_DIR }),
+  }),
+  defineCommand({
+    name: 'test',
+    args: ['[event.json|-|tests.yaml]'],
+    summary: 'dry run: which rules match an event (a file, or - for stdin) and the params they render',
+    notes: ['With no argument, or a .yaml file, it runs rule tests: by default <rules dir>/tests/*.yaml.'],
+    options: { rules: text('DIR', 'the rules to test (default RULES_DIR)') },
+    settings: ['RULES_DIR', 'PLUGINS_DIR'],
+    run: async ({ values, args: [input], settings }) =>
+      (await import('./commands/test.ts')).testRules({ input, rulesDir: values.rules ?? settings.RULES_DIR, pluginsDir: settings.PLUGINS_DIR }),
+  }),
+  defineCommand({
+    name: 'send',
+    args: ['<event-name|file.json>'],
+    summary: 'post a signed sample event (or a file, byte for byte) as LiveKit does',
+    notes: ['A --url with a path of its own (not just /) is taken as the whole webhook URL, as send took it before.'],
+    options: {
+      url: { ...URL_OPTION, help: `${URL_OPTION.help}; the event goes to its WEBHOOK_PATH` },
+      'webhook-url': text('URL', 'the whole webhook URL, instead of --url and WEBHOOK_PATH'),
+      room: text('NAME', "the sample's room name"),
+      participant: text('IDENTITY', "the sample's participant identity"),
+      key: text('KEY', `the API key to sign with (default LIVEKIT_API_KEY, else ${DEV_API_KEY})`),
+      secret: text('SECRET', `its secret (default LIVEKIT_API_SECRET, else the dev secret)`),
+    },
+    settings: ['PORT', 'WEBHOOK_PATH', 'LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET'],
+    run: async ({ values, args: [what], settings }) =>
+      (await import('./commands/send.ts')).send({
+        what,
+        url: webhookUrl(settings, { url: values.url, webhookUrl: values['webhook-url'] }),
+        apiKey: values.key ?? settings.LIVEKIT_API_KEY ?? DEV_API_KEY,
+        apiSecret: values.secret ?? settings.LIVEKIT_API_SECRET ?? DEV_API_SECRET,
+        room: values.room,
+        participant: values.participant,
+      }),
+  }),
+  defineCommand({
+    name: 'deliveries ls',
+    args: [],
+    summary: 'list the delivery queue of a running Switchboard, newest first',
+    options: { url: URL_OPTION, ...DELIVERY_FILTER, ...PAGE, json: JSON_OPTION },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, settings }) =>
+      (await import('./commands/deliveries.ts')).listDeliveries(adminClient(settings, values.url), {
+        status: values.status,
+        rule: values.rule,
+        target: values.target,
+        limit: values.limit,
+        cursor: values.cursor,
+        json: values.json === true,
+      }),
+  }),
+  defineCommand({
+    name: 'deliveries replay',
+    args: ['[id]'],
+    summary: 'run a delivery again with fresh attempts, or every delivery the filter matches',
+    notes: ['Give an id, or at least one of --status, --rule, --target: never everything by accident.'],
+    options: { url: URL_OPTION, ...DELIVERY_FILTER, force: flag('replay even a delivery that succeeded'), json: JSON_OPTION },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, args: [id], settings }) =>
+      (await import('./commands/deliveries.ts')).replayDeliveries(adminClient(settings, values.url), {
+        id,
+        status: values.status,
+        rule: values.rule,
+        target: values.target,
+        force: values.force === true,
+        json: values.json === true,
+      }),
+  }),
+  defineCommand({
+    name: 'usage',
+    args: [],
+    summary: 'the usage ledger of a running Switchboard: totals by customer, meter and unit, then the newest records',
+    notes: ['TIME: 2025-05-01, 2025-05-01T12:00:00Z, or how long ago: 30m, 2h, 7d. --from is inclusive, --to exclusive.'],
+    options: {
+      url: URL_OPTION,
+      customer: text('C', 'only this customer'),
+      meter: text('M', 'only this meter'),
+      from: text('TIME', 'only usage that occurred at or after TIME'),
+      to: text('TIME', 'only usage that occurred before TIME'),
+      ...PAGE,
+      json: JSON_OPTION,
+    },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, settings }) =>
+      (await import('./commands/usage.ts')).listUsage(adminClient(settings, values.url), {
+        customer: values.customer,
+        meter: values.meter,
+        from: values.from === undefined ? undefined : timeOption(values.from),
+        to: values.to === undefined ? undefined : timeOption(values.to),
+        limit: values.limit,
+        cursor: values.cursor,
+        json: values.json === true,
+      }),
+  }),
+];
+
+const HELP = `Usage: switchboard <command> [options]
 
 Commands:
-  serve [--dev] [--no-migrate]        run the service (every setting is also a flag: --port, --rules-dir, …);
-                                      --no-migrate (MIGRATE_ON_START=false) leaves them to switchboard migrate
-  migrate                             apply the schema migrations the DATABASE_URL database lacks, listing them
-  validate [dir]                      check the rule files in dir (default RULES_DIR) and exit non-zero on problems
-  test [event.json|-|tests.yaml]      dry run: which rules match an event and the params they render;
-                                      with no argument, run the rule tests in <rules dir>/tests/*.yaml
-       [--rules dir]
-  send <event-name|file.json>         post a signed sample event (or a file, byte for byte) as LiveKit does
-       [--url URL] [--room NAME] [--participant IDENTITY] [--key KEY] [--secret SECRET]
-  deliveries ls                       list the delivery queue of a running Switchboard, newest first
-       [--status STATE] [--rule ID] [--target TARGET] [--limit N] [--cursor C] [--json]
-  deliveries replay <id> [--force]    run a delivery again with fresh attempts (--force: even one that succeeded)
-  deliveries replay --status STATE    … or every delivery matching the filter (at least one of them)
-       [--rule ID] [--target TARGET] [--force] [--json]
-  usage                               the usage ledger: totals by customer, meter and unit, then the newest records
-       [--customer C] [--meter M] [--from TIME] [--to TIME] [--limit N] [--cursor C] [--json]
-                                      (TIME: 2025-05-01 or 2025-05-01T12:00:00Z; from inclusive, to exclusive)
-                                      deliveries and usage talk to --url (default http://127.0.0.1:$PORT)
-                                      with ADMIN_TOKEN (or --admin-token)
+${commandList(COMMANDS)}
 
-Settings come from flags, then the environment, then .env: ${SETTING_NAMES.join(', ')}.`;
+Every command answers --help. Settings come from flags, then the environment, then .env; each is also a flag
+(--port, --rules-dir, …):
+${wrap(SETTING_NAMES.map((name) => `${name},`), 116).slice(0, -1)}`;
 
-const settingOptions: ParseArgsConfig['options'] = Object.fromEntries(
-  SETTING_NAMES.map((name) => [flagName(name), { type: 'string' }]),
-);
-
-function settingsFromFlags(values: Record<string, unknown>): Settings {
-  const settings: Settings = {};
-  for (const name of SETTING_NAMES) {
-    const value = values[flagName(name)];
-    if (typeof value === 'string') settings[name] = value;
+/** `words` in lines of at most `width` characters, each indented by two spaces. */
+function wrap(words: string[], width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of words) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = '';
+    }
+    line = line ? `${line} ${word}` : word;
   }
-  return settings;
+  return [...lines, line].map((text) => `  ${text}`).join('\n');
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const parse = (options: ParseArgsConfig['options']) =>
-    parseArgs({ args: rest, options: { ...settingOptions, ...options }, allowPositionals: true, strict: true });
+/** The command `argv` names, by its first two words or its first. */
+function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+  const [first, second] = argv;
+  const twoWords = COMMANDS.find((command) => command.name === `${first} ${second}`);
+  if (twoWords) return { command: twoWords, rest: argv.slice(2) };
+  const oneWord = COMMANDS.find((command) => command.name === first);
+  return oneWord && { command: oneWord, rest: argv.slice(1) };
+}
 
-  switch (command) {
-    case 'serve': {
-      const { values } = parse({ dev: { type: 'boolean' }, 'no-migrate': { type: 'boolean' } });
-      const flags = settingsFromFlags(values);
-      if (values['no-migrate'] === true) flags.MIGRATE_ON_START = 'false';
-      await serve({ flags, dev: values.dev === true });
-      return -1;
-    }
-    case 'migrate': {
-      const { values } = parse({});
-      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
-      return migrate({ databaseUrl: settings.DATABASE_URL ?? 'file:./data/switchboard.db' });
-    }
-    case 'validate': {
-      const { values, positionals } = parse({});
-      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
-      return validate({ dir: positionals[0] ?? settings.RULES_DIR ?? './rules', pluginsDir: settings.PLUGINS_DIR ?? './plugins' });
-    }
-    case 'test': {
-      const { values, positionals } = parse({ rules: { type: 'string' } });
-      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
-      return testRules({
-        input: positionals[0],
-        rulesDir: (values.rules as string | undefined) ?? settings.RULES_DIR ?? './rules',
-        pluginsDir: settings.PLUGINS_DIR ?? './plugins',
-      });
-    }
-    case 'send': {
-      const { values, positionals } = parse({
-        url: { type: 'string' },
-        room: { type: 'string' },
-        participant: { type: 'string' },
-        key: { type: 'string' },
-        secret: { type: 'string' },
-      });
-      if (!positionals[0]) {
-        console.error('send needs an event name or a file.json\n\n' + USAGE);
-        return 2;
-      }
-      const defaults = defaultSendOptions({ ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) });
-      const response = await send({
-        what: positionals[0],
-        url: (values.url as string | undefined) ?? defaults.url,
-        apiKey: (values.key as string | undefined) ?? defaults.apiKey,
-        apiSecret: (values.secret as string | undefined) ?? defaults.apiSecret,
-        room: values.room as string | undefined,
-        participant: values.participant as string | undefined,
-      });
-      console.log(`${response.status} ${response.body}`);
-      return response.status >= 200 && response.status < 300 ? 0 : 1;
-    }
-    case 'deliveries': {
-      const { values, positionals } = parse({
-        url: { type: 'string' },
-        status: { type: 'string' },
-        rule: { type: 'string' },
-        target: { type: 'string' },
-        limit: { type: 'string' },
-        cursor: { type: 'string' },
-        force: { type: 'boolean' },
-        json: { type: 'boolean' },
-      });
-      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
-      const client = { url: (values.url as string | undefined) ?? defaultAdminUrl(settings), token: settings.ADMIN_TOKEN };
-      const filter = {
-        status: values.status as string | undefined,
-        rule: values.rule as string | undefined,
-        target: values.target as string | undefined,
-      };
-      const [action, id, ...extra] = positionals;
-      if (action === 'ls' && id === undefined) {
-        return listDeliveries(client, { ...filter, limit: values.limit as string | undefined, cursor: values.cursor as string | undefined, json: values.json === true });
-      }
-      if (action === 'replay' && extra.length === 0) {
-        return replayDeliveries(client, { ...filter, id, force: values.force === true, json: values.json === true });
-      }
-      console.error(`deliveries takes ls or replay [id]\n\n${USAGE}`);
-      return 2;
-    }
-    case 'usage': {
-      const { values, positionals } = parse({
-        url: { type: 'string' },
-        customer: { type: 'string' },
-        meter: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        limit: { type: 'string' },
-        cursor: { type: 'string' },
-        json: { type: 'boolean' },
-      });
-      if (positionals.length > 0) {
-        console.error(`usage takes no arguments, only options\n\n${USAGE}`);
-        return 2;
-      }
-      const settings = { ...readEnvironment(process.env, process.cwd()), ...settingsFromFlags(values) };
-      const client = { url: (values.url as string | undefined) ?? defaultAdminUrl(settings), token: settings.ADMIN_TOKEN };
-      const text = (name: string) => values[name] as string | undefined;
-      return listUsage(client, {
-        customer: text('customer'),
-        meter: text('meter'),
-        from: text('from'),
-        to: text('to'),
-        limit: text('limit'),
-        cursor: text('cursor'),
-        json: values.json === true,
-      });
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      console.error(`unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+/** `deliveries --help` shows each of its actions; `deliveries` with none is a usage error. */
+function actionsOf(word: string): Command[] {
+  return COMMANDS.filter((command) => command.name.startsWith(`${word} `));
+}
+
+async function main(argv: string[]): Promise<number | undefined> {
+  const [first, second] = argv;
+  if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
+    console.log(HELP);
+    return first === undefined ? 2 : 0;
   }
+  const found = findCommand(argv);
+  if (found) return runCommand(found.command, found.rest);
+  const actions = actionsOf(first);
+  if (actions.length > 0 && (second === '--help' || second === '-h')) {
+    console.log(actions.map(commandHelp).join('\n\n'));
+    return 0;
+  }
+  if (actions.length > 0) {
+    throw new UsageError(`takes ${actions.map((command) => command.name.split(' ')[1]).join(' or ')}`, first);
+  }
+  throw new UsageError(`unknown command "${first}"`);
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exitCode = code;
+    if (code !== undefined) process.exitCode = code;
   },
   (error: unknown) => {
+    if (error instanceof UsageError) {
+      const command = error.command ? ` ${error.command}` : '';
+      console.error(`switchboard${command}: ${error.message}\nsee: switchboard${command} --help`);
+      process.exitCode = 2;
+      return;
+    }
     if (isSwitchboardError(error)) console.error(`${error.code}: ${error.message}`);
-    else if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`${(error as Error).message}\n\n${USAGE}`);
     else console.error(error);
     process.exitCode = 1;
   },

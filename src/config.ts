@@ -6,7 +6,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { parseDurationMs } from './duration.ts';
 import { SwitchboardError } from './errors.ts';
-import type { CircuitOptions } from './engine/delivery/target-guards.ts';
 import { keySetFrom } from './livekit/keys.ts';
 
 export const DEV_API_KEY = 'devkey';
@@ -43,8 +42,8 @@ export interface Config {
   logLevel: LogLevel;
 }
 
-/** Each setting: its variable, its flag (the variable in kebab case), its default. */
-const SETTINGS = {
+/** Each setting: its variable, its flag (the variable in kebab case), its default. The only place defaults live. */
+export const SETTINGS = {
   PORT: '8080',
   HOST: '0.0.0.0',
   LIVEKIT_API_KEY: undefined,
@@ -75,6 +74,10 @@ const SETTINGS = {
 
 export type SettingName = keyof typeof SETTINGS;
 export type Settings = Partial<Record<SettingName, string>>;
+/** Every setting's value after the defaults: a setting with a default always has one. */
+export type ResolvedSettings = {
+  readonly [Name in SettingName]: (typeof SETTINGS)[Name] extends string ? string : string | undefined;
+};
 
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
 
@@ -95,12 +98,23 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Settings {
   return merged;
 }
 
+/** Each setting from the first source that has it, in the order given (flags, then the environment), else its default. */
+export function resolveSettings(sources: { flags?: Settings; env: Settings }): ResolvedSettings {
+  const resolved: Settings = {};
+  for (const name of SETTING_NAMES) resolved[name] = sources.flags?.[name] ?? sources.env[name] ?? SETTINGS[name];
+  return resolved as ResolvedSettings;
+}
+
+/** What every command reads: its flags over the environment over `.env` in the working directory, then the defaults. */
+export function readSettings(flags: Settings): ResolvedSettings {
+  return resolveSettings({ flags, env: readEnvironment(process.env, process.cwd()) });
+}
+
 export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boolean }): Config {
-  const raw: Settings = { ...options.env, ...options.flags };
-  const setting = (name: SettingName): string | undefined => raw[name] ?? SETTINGS[name];
+  const settings = resolveSettings(options);
   const dev = options.dev ?? false;
 
-  const hasCredentials = raw.LIVEKIT_API_KEY || raw.LIVEKIT_API_SECRET || raw.LIVEKIT_KEYS;
+  const hasCredentials = settings.LIVEKIT_API_KEY || settings.LIVEKIT_API_SECRET || settings.LIVEKIT_KEYS;
   if (!hasCredentials && !dev) {
     throw new SwitchboardError(
       'E_CONFIG_INVALID',
@@ -109,40 +123,60 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     );
   }
   const keys = hasCredentials
-    ? keySetFrom({ apiKey: raw.LIVEKIT_API_KEY, apiSecret: raw.LIVEKIT_API_SECRET, keys: raw.LIVEKIT_KEYS })
+    ? keySetFrom({ apiKey: settings.LIVEKIT_API_KEY, apiSecret: settings.LIVEKIT_API_SECRET, keys: settings.LIVEKIT_KEYS })
     : new Map([[DEV_API_KEY, DEV_API_SECRET]]);
 
-  const webhookPath = setting('WEBHOOK_PATH')!;
+  const webhookPath = settings.WEBHOOK_PATH;
   if (!webhookPath.startsWith('/')) invalid('WEBHOOK_PATH', webhookPath, 'a path starting with "/"');
 
   return {
     dev,
-    port: parsePort(setting('PORT')!),
-    host: setting('HOST')!,
+    port: parsePort(settings.PORT),
+    host: settings.HOST,
     keys,
-    rulesDir: setting('RULES_DIR')!,
-    pluginsDir: setting('PLUGINS_DIR')!,
-    databaseUrl: setting('DATABASE_URL')!,
-    migrateOnStart: parseBoolean('MIGRATE_ON_START', setting('MIGRATE_ON_START')!),
-    adminToken: raw.ADMIN_TOKEN,
-    metricsToken: raw.METRICS_TOKEN,
+    rulesDir: settings.RULES_DIR,
+    pluginsDir: settings.PLUGINS_DIR,
+    databaseUrl: settings.DATABASE_URL,
+    migrateOnStart: parseBoolean('MIGRATE_ON_START', settings.MIGRATE_ON_START),
+    adminToken: settings.ADMIN_TOKEN,
+    metricsToken: settings.METRICS_TOKEN,
     webhookPath,
-    maxBodyBytes: parseByteSize('MAX_BODY_BYTES', setting('MAX_BODY_BYTES')!),
-    clockToleranceSeconds: parseDuration('CLOCK_TOLERANCE', setting('CLOCK_TOLERANCE')!) / 1000,
-    inlineActionTimeoutMs: parseDuration('INLINE_ACTION_TIMEOUT', setting('INLINE_ACTION_TIMEOUT')!),
-    actionTimeoutMs: parseDuration('ACTION_TIMEOUT', setting('ACTION_TIMEOUT')!),
-    workerConcurrency: parseCount('WORKER_CONCURRENCY', setting('WORKER_CONCURRENCY')!, { min: 0, max: 1024 }),
-    workerPollIntervalMs: parseDuration('WORKER_POLL_INTERVAL', setting('WORKER_POLL_INTERVAL')!),
-    deliveryLeaseMs: parseDuration('DELIVERY_LEASE', setting('DELIVERY_LEASE')!),
-    shutdownTimeoutMs: parseDuration('SHUTDOWN_TIMEOUT', setting('SHUTDOWN_TIMEOUT')!),
-    circuit: {
-      consecutiveFailures: parseCount('CIRCUIT_FAILURES', setting('CIRCUIT_FAILURES')!, { min: 1, max: 1000 }),
-      failureRatePercent: parseCount('CIRCUIT_FAILURE_RATE', setting('CIRCUIT_FAILURE_RATE')!, { min: 1, max: 100 }),
-      minimumAttempts: parseCount('CIRCUIT_MIN_ATTEMPTS', setting('CIRCUIT_MIN_ATTEMPTS')!, { min: 1, max: 100_000 }),
-      windowMs: parseDuration('CIRCUIT_WINDOW', setting('CIRCUIT_WINDOW')!),
-      resetMs: parseDuration('CIRCUIT_RESET', setting('CIRCUIT_RESET')!),
-    },
-    logLevel: parseLogLevel(setting('LOG_LEVEL')!),
+    maxBodyBytes: parseByteSize('MAX_BODY_BYTES', settings.MAX_BODY_BYTES),
+    clockToleranceSeconds: parseDuration('CLOCK_TOLERANCE', settings.CLOCK_TOLERANCE) / 1000,
+    inlineActionTimeoutMs: parseDuration('INLINE_ACTION_TIMEOUT', settings.INLINE_ACTION_TIMEOUT),
+    actionTimeoutMs: parseDuration('ACTION_TIMEOUT', settings.ACTION_TIMEOUT),
+    workerConcurrency: parseCount('WORKER_CONCURRENCY', settings.WORKER_CONCURRENCY, { min: 0, max: 1024 }),
+    workerPollIntervalMs: parseDuration('WORKER_POLL_INTERVAL', settings.WORKER_POLL_INTERVAL),
+    deliveryLeaseMs: parseDuration('DELIVERY_LEASE', settings.DELIVERY_LEASE),
+    shutdownTimeoutMs: parseDuration('SHUTDOWN_TIMEOUT', settings.SHUTDOWN_TIMEOUT),
+    circuit: circuitOptions(settings),
+    logLevel: parseLogLevel(settings.LOG_LEVEL),
+  };
+}
+
+/** A target's circuit breaker (src/engine/delivery/target-guards.ts), from the CIRCUIT_* settings. */
+export interface CircuitOptions {
+  /** Opens after this many failures in a row. */
+  consecutiveFailures: number;
+  /** … or when this percentage of attempts in the window failed, */
+  failureRatePercent: number;
+  /** … once the window holds at least this many attempts. */
+  minimumAttempts: number;
+  windowMs: number;
+  /** How long the circuit stays open before one probe is let through. */
+  resetMs: number;
+}
+
+/** The circuit a target gets when nothing configures it: the CIRCUIT_* defaults. */
+export const DEFAULT_CIRCUIT: CircuitOptions = circuitOptions(resolveSettings({ env: {} }));
+
+function circuitOptions(settings: ResolvedSettings): CircuitOptions {
+  return {
+    consecutiveFailures: parseCount('CIRCUIT_FAILURES', settings.CIRCUIT_FAILURES, { min: 1, max: 1000 }),
+    failureRatePercent: parseCount('CIRCUIT_FAILURE_RATE', settings.CIRCUIT_FAILURE_RATE, { min: 1, max: 100 }),
+    minimumAttempts: parseCount('CIRCUIT_MIN_ATTEMPTS', settings.CIRCUIT_MIN_ATTEMPTS, { min: 1, max: 100_000 }),
+    windowMs: parseDuration('CIRCUIT_WINDOW', settings.CIRCUIT_WINDOW),
+    resetMs: parseDuration('CIRCUIT_RESET', settings.CIRCUIT_RESET),
   };
 }
 

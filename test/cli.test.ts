@@ -1,16 +1,21 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBillingReceiver, type BillingReceiver } from './helpers/billing-receiver.ts';
 import { ADMIN_TOKEN, sampleBody, startTestSwitchboard, type TestSwitchboard } from './helpers/switchboard.ts';
 import { TEST_KEY, TEST_SECRET } from './helpers/tokens.ts';
 import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from './server/fixtures/deliveries.ts';
+import { timeOption } from '../src/commands/time-option.ts';
 
-function switchboard(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) {
-  const child = spawn(process.execPath, ['src/cli.ts', ...args], {
+const CLI = resolve('src/cli.ts');
+const COMMANDS = ['serve', 'migrate', 'validate', 'test', 'send', 'deliveries ls', 'deliveries replay', 'usage'];
+
+function switchboard(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}) {
+  const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env.PATH, ...options.env },
+    cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   child.stdin.end(options.stdin ?? '');
@@ -68,6 +73,86 @@ describe('switchboard CLI', () => {
     });
   });
 
+  describe('help and usage errors', () => {
+    it('switchboard --help lists every command', async () => {
+      const { code, stdout } = await switchboard(['--help']);
+      expect(code).toBe(0);
+      const listed = stdout.split('Commands:\n')[1].split('\n\n')[0].split('\n').map((line) => line.trim().split(/\s{2,}/)[0]);
+      expect(listed.map((entry) => entry.replace(/ [<[].*$/, ''))).toEqual(COMMANDS);
+    });
+
+    it.each(COMMANDS)('%s --help prints its own help, generated from the table', async (name) => {
+      const { code, stdout } = await switchboard([...name.split(' '), '--help']);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(new RegExp(`^Usage: switchboard ${name}( \\S+)? \\[options\\]\n`));
+    });
+
+    it('lists the options and the settings a command reads, with their defaults', async () => {
+      const { stdout } = await switchboard(['send', '--help']);
+      expect(stdout).toMatch(/^ {2}--url URL +the running Switchboard's base URL \(default http:\/\/127\.0\.0\.1:\$PORT\)/m);
+      expect(stdout).toMatch(/^ {2}--webhook-url URL +the whole webhook URL/m);
+      expect(stdout).toMatch(/^ {2}--webhook-path WEBHOOK_PATH +default \/api\/v1\/webhooks\/livekit$/m);
+      expect(stdout).toMatch(/^ {2}--port PORT +default 8080$/m);
+    });
+
+    it.each([
+      [['send', '--bogus'], /^switchboard send: Unknown option '--bogus'$/, 'send'],
+      [['send'], /^switchboard send: needs <event-name\|file\.json>$/, 'send'],
+      [['usage', 'yesterday'], /^switchboard usage: takes no arguments, only options \(got yesterday\)$/, 'usage'],
+      [['deliveries'], /^switchboard deliveries: takes ls or replay$/, 'deliveries'],
+      [['validate', '--rules-dir'], /^switchboard validate: Option '--rules-dir <value>' argument missing$/, 'validate'],
+      [['launch'], /^switchboard: unknown command "launch"$/, undefined],
+    ])('%j is a usage error: one line, then where the help is, exit 2', async (args, message, command) => {
+      const { code, stdout, stderr } = await switchboard(args);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      const lines = stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(message);
+      expect(lines[1]).toBe(command ? `see: switchboard ${command} --help` : 'see: switchboard --help');
+    });
+
+    it('deliveries --help shows the help of each of its actions', async () => {
+      const { code, stdout } = await switchboard(['deliveries', '--help']);
+      expect(code).toBe(0);
+      expect(stdout.match(/^Usage: switchboard deliveries \w+/gm)).toEqual(['Usage: switchboard deliveries ls', 'Usage: switchboard deliveries replay']);
+    });
+  });
+
+  it('reads each setting from its flag, else the environment, else .env, else its default', async () => {
+    const project = join(dir, 'project');
+    const one = join(dir, 'one-rule');
+    mkdirSync(project);
+    mkdirSync(one);
+    writeFileSync(join(one, 'one.yaml'), 'rules:\n  - id: only\n    on: room_started\n    actions:\n      - plugin: status\n        with: { key: "{{ room.name }}", status: live }\n');
+    writeFileSync(join(project, '.env'), `RULES_DIR=${resolve('rules')}\nPLUGINS_DIR=${resolve('plugins')}\n`);
+    const [fromDotenv, fromEnv, fromFlag, fromDefault] = await Promise.all([
+      switchboard(['validate'], { cwd: project }),
+      switchboard(['validate'], { cwd: project, env: { RULES_DIR: one } }),
+      switchboard(['validate', '--rules-dir', resolve('rules')], { cwd: project, env: { RULES_DIR: one } }),
+      switchboard(['validate']),
+    ]);
+    expect(fromDotenv.stdout).toBe(`${resolve('rules')}: 2 rules valid (2 enabled)\n`);
+    expect(fromEnv.stdout).toBe(`${one}: 1 rules valid (1 enabled)\n`);
+    expect(fromFlag.stdout).toBe(`${resolve('rules')}: 2 rules valid (2 enabled)\n`);
+    expect(fromDefault.stdout).toBe('./rules: 2 rules valid (2 enabled)\n');
+  }, 60_000);
+
+  describe('time options', () => {
+    const now = Date.parse('2026-03-10T12:00:00Z');
+    it.each([
+      ['30m', '2026-03-10T11:30:00.000Z'],
+      ['2h', '2026-03-10T10:00:00.000Z'],
+      ['7d', '2026-03-03T12:00:00.000Z'],
+    ])('reads %s as that long before now', (value, expected) => {
+      expect(timeOption(value, now)).toBe(expected);
+    });
+
+    it.each(['2025-05-01', '2025-05-01T12:00:00Z', '2025', 'last week'])('passes %s on as it is, for the admin API to read or refuse', (value) => {
+      expect(timeOption(value, now)).toBe(value);
+    });
+  });
+
   describe('send', () => {
     let sb: TestSwitchboard;
     beforeAll(async () => {
@@ -91,6 +176,28 @@ describe('switchboard CLI', () => {
       const { code, stdout } = await switchboard(['send', file, '--url', sb.webhookUrl, '--key', TEST_KEY, '--secret', TEST_SECRET]);
       expect(code).toBe(0);
       expect(stdout).toMatch(/^200 .*"event_id":"EV_file"/);
+    });
+
+    it('adds WEBHOOK_PATH to a --url that is the base URL', async () => {
+      const { code, stdout } = await switchboard(['send', 'room_started', '--url', sb.url, '--key', TEST_KEY, '--secret', TEST_SECRET]);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^200 /);
+    });
+
+    it('takes a whole webhook URL from --webhook-url, whatever --url says', async () => {
+      const args = ['send', 'room_started', '--webhook-url', sb.webhookUrl, '--url', 'http://127.0.0.1:1', '--key', TEST_KEY, '--secret', TEST_SECRET];
+      const { code, stdout } = await switchboard(args);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^200 /);
+    });
+
+    it('finds the service at http://127.0.0.1:$PORT without --url, and signs with LIVEKIT_API_KEY', async () => {
+      const port = new URL(sb.url).port;
+      const { code, stdout } = await switchboard(['send', 'room_started'], {
+        env: { PORT: port, LIVEKIT_API_KEY: TEST_KEY, LIVEKIT_API_SECRET: TEST_SECRET },
+      });
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^200 /);
     });
 
     it('exits non-zero when the signature is refused', async () => {
@@ -207,6 +314,14 @@ describe('switchboard CLI', () => {
         records: [{ customer: 'cus_456', event_id: 'EV_cli_usage_2' }],
         next_cursor: null,
       });
+    });
+
+    it('reads --from and --to as how long ago', async () => {
+      const before = await switchboard(['usage', '--to', '1d', '--json', '--url', sb.url], admin());
+      expect(before.code).toBe(0);
+      expect(JSON.parse(before.stdout).records).toHaveLength(2);
+      const since = await switchboard(['usage', '--from', '30m', '--url', sb.url], admin());
+      expect(since.stdout).toBe('no usage\n');
     });
 
     it('says so when nothing matches, and refuses a time it cannot read', async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, readEnvironment } from '../src/config.ts';
+import { DEFAULT_CIRCUIT, loadConfig, readEnvironment, resolveSettings } from '../src/config.ts';
 
 const credentials = { LIVEKIT_API_KEY: 'APIkey', LIVEKIT_API_SECRET: 'a-secret' };
 
@@ -78,5 +78,39 @@ describe('configuration', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('the resolver every command uses', () => {
+    it('takes a flag over the environment over .env over the default, setting by setting', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'switchboard-env-'));
+      try {
+        writeFileSync(join(dir, '.env'), 'PORT=9100\nLOG_LEVEL=debug\nRULES_DIR=./from-dotenv\n');
+        const env = readEnvironment({ PORT: '9200', RULES_DIR: './from-env' }, dir);
+        const settings = resolveSettings({ flags: { RULES_DIR: './from-flag' }, env });
+        expect(settings).toMatchObject({
+          RULES_DIR: './from-flag',
+          PORT: '9200',
+          LOG_LEVEL: 'debug',
+          PLUGINS_DIR: './plugins',
+          WEBHOOK_PATH: '/api/v1/webhooks/livekit',
+          ADMIN_TOKEN: undefined,
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('gives loadConfig the same values it gives the commands', () => {
+      const flags = { PORT: '9300', DATABASE_URL: 'file:./elsewhere.db' };
+      const settings = resolveSettings({ flags, env: credentials });
+      const config = loadConfig({ env: credentials, flags });
+      expect([config.port, config.databaseUrl, config.rulesDir]).toEqual([Number(settings.PORT), settings.DATABASE_URL, settings.RULES_DIR]);
+      expect(loadConfig({ env: settings })).toEqual(config);
+    });
+
+    it('derives the default circuit from the CIRCUIT_* defaults', () => {
+      expect(DEFAULT_CIRCUIT).toEqual({ consecutiveFailures: 5, failureRatePercent: 50, minimumAttempts: 20, windowMs: 60_000, resetMs: 30_000 });
+      expect(loadConfig({ env: credentials }).circuit).toEqual(DEFAULT_CIRCUIT);
+    });
   });
 });

@@ -1,5 +1,7 @@
 /** How CLI commands call a running Switchboard's admin API: its errors come back as the same SwitchboardError. */
+import type { ResolvedSettings } from '../config.ts';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../errors.ts';
+import { serviceUrl } from './service-url.ts';
 
 export interface AdminClient {
   /** The service's base URL, e.g. http://127.0.0.1:8080. */
@@ -7,8 +9,9 @@ export interface AdminClient {
   token: string | undefined;
 }
 
-export function defaultAdminUrl(env: Record<string, string | undefined>): string {
-  return `http://127.0.0.1:${env.PORT ?? '8080'}`;
+/** The admin API at `--url` (or the default), with ADMIN_TOKEN (or `--admin-token`). */
+export function adminClient(settings: ResolvedSettings, url: string | undefined): AdminClient {
+  return { url: serviceUrl(settings, url), token: settings.ADMIN_TOKEN };
 }
 
 /** The `results` of a 2xx answer; any other answer throws its errcode and errmesg. */

@@ -1,27 +1,17 @@
 /** `switchboard send`: posts a sample or a file as LiveKit would, signed with the given key. */
 import { readFileSync } from 'node:fs';
-import { DEV_API_KEY, DEV_API_SECRET } from '../config.ts';
 import { SwitchboardError } from '../errors.ts';
 import { sampleEvent, sampleEventNames } from '../livekit/samples.ts';
 import { signWebhook } from '../livekit/sign.ts';
 
 export interface SendOptions {
   what: string;
+  /** The whole webhook URL. */
   url: string;
   apiKey: string;
   apiSecret: string;
   room?: string;
   participant?: string;
-}
-
-export function defaultSendOptions(env: Record<string, string | undefined>) {
-  const port = env.PORT ?? '8080';
-  const path = env.WEBHOOK_PATH ?? '/api/v1/webhooks/livekit';
-  return {
-    url: `http://127.0.0.1:${port}${path}`,
-    apiKey: env.LIVEKIT_API_KEY ?? DEV_API_KEY,
-    apiSecret: env.LIVEKIT_API_SECRET ?? DEV_API_SECRET,
-  };
 }
 
 /** The body to send: a sample by event name, or a file's bytes as they are. */
@@ -42,7 +32,8 @@ export function bodyToSend(options: Pick<SendOptions, 'what' | 'room' | 'partici
   return JSON.stringify(event);
 }
 
-export async function send(options: SendOptions): Promise<{ status: number; body: string }> {
+/** Prints the answer's status and body; the exit code says whether it was a 2xx. */
+export async function send(options: SendOptions): Promise<number> {
   const body = bodyToSend(options);
   const token = await signWebhook({ body, apiKey: options.apiKey, apiSecret: options.apiSecret });
   const response = await fetch(options.url, {
@@ -50,5 +41,6 @@ export async function send(options: SendOptions): Promise<{ status: number; body
     headers: { Authorization: token, 'Content-Type': 'application/webhook+json' },
     body,
   });
-  return { status: response.status, body: await response.text() };
+  console.log(`${response.status} ${await response.text()}`);
+  return response.ok ? 0 : 1;
 }

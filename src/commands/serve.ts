@@ -3,23 +3,26 @@
  * the OTEL_* variables, so the app's spans have somewhere to go; it is flushed last, after the final attempts.
  */
 import { startSwitchboard } from '../app.ts';
-import { loadConfig, readEnvironment, type Settings } from '../config.ts';
+import { loadConfig, readEnvironment, type ResolvedSettings } from '../config.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { startTracingFromEnvironment } from '../telemetry/tracing.ts';
 
-export async function serve(options: { flags: Settings; dev: boolean }): Promise<void> {
-  const env = readEnvironment(process.env, process.cwd());
-  const config = loadConfig({ env, flags: options.flags, dev: options.dev });
+export async function serve(options: { settings: ResolvedSettings; dev: boolean }): Promise<void> {
+  const config = loadConfig({ env: options.settings, dev: options.dev });
   const log = createLogger({ level: config.logLevel, pretty: config.dev });
   const tracing = await startTracingFromEnvironment(process.env, log);
-  const switchboard = await startSwitchboard(config, log, { env: { ...env, ...process.env }, watchRules: true });
+  const switchboard = await startSwitchboard(config, log, {
+    // A rule's ${env:NAME} also sees the settings .env holds.
+    env: { ...readEnvironment(process.env, process.cwd()), ...process.env },
+    watchRules: true,
+  });
 
   if (config.dev) {
     const [apiKey] = config.keys.keys();
     console.log(
       `\nSwitchboard (dev) is listening on ${switchboard.url}${config.webhookPath} with API key "${apiKey}".\n` +
         `Send a signed test event from another terminal:\n` +
-        `  npm run switchboard -- send room_started --url ${switchboard.url}${config.webhookPath}\n`,
+        `  npm run switchboard -- send room_started --url ${switchboard.url}\n`,
     );
   }
 

@@ -4,27 +4,8 @@
  * once). A blocked target's deliveries are simply not claimed, so waiting never consumes an attempt.
  */
 import CircuitBreaker from 'opossum';
+import { DEFAULT_CIRCUIT, type CircuitOptions } from '../../config.ts';
 import type { RateLimit } from '../../rules/types.ts';
-
-export interface CircuitOptions {
-  /** Opens after this many failures in a row. */
-  consecutiveFailures: number;
-  /** … or when this percentage of attempts in the window failed, */
-  failureRatePercent: number;
-  /** … once the window holds at least this many attempts. */
-  minimumAttempts: number;
-  windowMs: number;
-  /** How long the circuit stays open before one probe is let through. */
-  resetMs: number;
-}
-
-export const DEFAULT_CIRCUIT: CircuitOptions = {
-  consecutiveFailures: 5,
-  failureRatePercent: 50,
-  minimumAttempts: 20,
-  windowMs: 60_000,
-  resetMs: 30_000,
-};
 
 type CircuitState = 'closed' | 'open' | 'half-open';
 
