@@ -1,9 +1,31 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Tests that spawn processes, start the real server, use PostgreSQL or replicas, or write the disk at length.
+ * Everything else under test/ is a unit test: a new test file is one unless it matches a line here.
+ */
+const INTEGRATION = [
+  'test/replicas/**/*.test.ts',
+  'test/cli.test.ts',
+  'test/billing/realistic-day.test.ts',
+  'test/engine/rules-reload.test.ts',
+  'test/engine/delivery/{crash,worker}.test.ts',
+  'test/engine/ingest/prepare.test.ts',
+  'test/plugins/{announce-example,billing}.test.ts',
+  'test/server/{admin,audit,deliveries,operations,targets,webhook}.test.ts',
+  'test/store/{postgres,sqlite,sqlite-durability}.test.ts',
+  'test/telemetry/{logs,metrics,otlp-export,tracing,tracing-off}.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION } },
+      { extends: true, test: { name: 'integration', include: INTEGRATION } },
+      // The benchmark tools' own tests: `npm run test:bench`, not part of `npm test`.
+      { extends: true, test: { name: 'bench', include: ['bench/test/**/*.test.ts'] } },
+    ],
   },
 });

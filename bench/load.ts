@@ -1,9 +1,8 @@
 /**
- * The two ways the ingest benchmark loads a server: closed-loop at maximum throughput (autocannon), and open-loop
- * at a fixed rate. Every request carries its own signed delivery; none is ever sent twice.
+ * The two ways the benchmarks load a server: closed-loop at maximum throughput, and open-loop at a fixed rate, both
+ * on the generator's own keep-alive client. Every request carries its own signed delivery; none is ever sent twice.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { autocannon, type AutocannonInstance } from './autocannon.ts';
 import { startMainThreadCpuMeter, startProcessCpuMeter, type CpuMeter } from './cpu-usage.ts';
 import { encodePost, KeepAliveClient } from './keep-alive-client.ts';
 import type { SignedDelivery } from './webhook-events.ts';
@@ -31,8 +30,6 @@ export interface LoadResult {
    * the latency that is the load generator's own.
    */
   sendLatenessP99Ms?: number;
-  /** Fixed-rate runs: when in the run the slowest 1% of answers were due (see tailByWindow). */
-  tail?: Tail;
   /** Fixed-rate runs: when the first request was due, in ms since the epoch (comparable across processes). */
   startedAt?: number;
 }
@@ -62,65 +59,52 @@ export interface MaxThroughputRun extends Target {
 }
 
 /**
- * Closed loop: each connection sends its next delivery as soon as the previous answer arrives. Fails when the
- * deliveries run out before the time does, rather than repeat one.
+ * Closed loop: `connections` requests in flight, each answer followed at once by the next delivery, on the same
+ * client as the fixed-rate runs (one connection per request in flight). Fails when the deliveries run out before
+ * the time does, rather than repeat one.
  */
-export function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadResult> {
-  let next = 0;
-  let exhausted = false;
+export async function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadResult> {
+  const url = new URL(run.url);
+  const client = new KeepAliveClient(url);
   const latencies: number[] = [];
+  let next = 0;
+  let ok = 0;
+  let non2xx = 0;
+  let errors = 0;
   const cpu = startCpuMeters(run.serverPid);
   const start = performance.now();
+  const end = start + run.duration * 1000;
   let lastAnswer = start;
-  return new Promise<LoadResult>((resolve, reject) => {
-    const instance: AutocannonInstance = autocannon(
-      {
-        url: run.url,
-        connections: run.connections,
-        duration: run.duration,
-        requests: [
-          {
-            method: 'POST',
-            setupRequest(base) {
-              let delivery = run.deliveries[next++];
-              if (delivery === undefined) {
-                // autocannon cannot skip a request here; this one is sent, but the run is void.
-                exhausted = true;
-                instance.stop();
-                delivery = run.deliveries[run.deliveries.length - 1];
-              }
-              return { ...base, headers: headersFor(delivery), body: delivery.body };
-            },
-            onResponse: run.inspect,
-          },
-        ],
-      },
-      (error, result) => {
-        if (error) return reject(error);
-        if (exhausted) {
-          return reject(new Error(`the ${run.deliveries.length} pre-signed deliveries ran out before the run ended; nothing may be sent twice, so this run is void`));
-        }
-        const ok = result['2xx'];
-        // autocannon reports whole ticks of its own clock; the time to the last answer is exact.
-        const seconds = (lastAnswer - start) / 1000;
-        resolve({
-          cores: cpu.read(),
-          sent: result.requests.sent,
-          ok,
-          non2xx: result.non2xx,
-          errors: result.errors + result.timeouts,
-          seconds,
-          eventsPerSecond: ok / seconds,
-          latency: percentiles(latencies),
-        });
-      },
-    );
-    // autocannon's own histogram keeps whole milliseconds; this keeps the exact response times.
-    instance.on('response', (_client: unknown, status: number, _bytes: number, responseTime: number) => {
-      lastAnswer = performance.now();
-      if (status >= 200 && status < 300) latencies.push(responseTime);
-    });
+  await new Promise<void>((resolve) => {
+    let inFlight = run.connections;
+    const sendNext = () => {
+      const delivery = run.deliveries[next];
+      if (performance.now() >= end || delivery === undefined) {
+        if (--inFlight === 0) resolve();
+        return;
+      }
+      next++;
+      const sentAt = performance.now();
+      client.send(encodePost(url, headersFor(delivery), delivery.body), (error, status, body) => {
+        lastAnswer = performance.now();
+        if (error !== null) errors++;
+        else if (status >= 200 && status < 300) {
+          ok++;
+          latencies.push(lastAnswer - sentAt);
+        } else non2xx++;
+        if (error === null) run.inspect?.(status, body);
+        sendNext();
+      });
+    };
+    for (let i = 0; i < run.connections; i++) sendNext();
   });
+  const cores = cpu.read();
+  client.destroy();
+  if (next === run.deliveries.length && lastAnswer < end) {
+    throw new Error(`the ${run.deliveries.length} pre-signed deliveries ran out before the run ended; nothing may be sent twice, so this run is void`);
+  }
+  const seconds = (lastAnswer - start) / 1000;
+  return { sent: next, ok, non2xx, errors, seconds, eventsPerSecond: ok / seconds, latency: percentiles(latencies), cores };
 }
 
 export interface FixedRateRun extends Target {
@@ -141,8 +125,8 @@ const DRAIN_TIMEOUT_MS = 15_000;
 
 /**
  * Open loop: delivery k is due at start + k / rate, whatever happened to the ones before, as LiveKit sends them.
- * autocannon's `overallRate` cannot do this: it lets each connection send its share of a second back to back,
- * then pause, which measures bursts at full load rather than a steady rate. Latency counts from the due time, so a
+ * (A per-connection rate limit would send each connection's share of a second back to back, then pause: bursts
+ * at full load rather than a steady rate.) Latency counts from the due time, so a
  * stalled server (or load generator) shows up in it instead of silently lowering the rate.
  */
 export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
@@ -155,8 +139,6 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
   const interval = 1000 / run.rate;
   const latencies: number[] = [];
   const lateness: number[] = [];
-  // When each answered request was due, in ms from the start, in the order of `latencies`.
-  const dueOffsets: number[] = [];
   let ok = 0;
   let non2xx = 0;
   let errors = 0;
@@ -180,7 +162,6 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
         } else if (status >= 200 && status < 300) {
           ok++;
           latencies.push(performance.now() - due);
-          dueOffsets.push(due - start);
         } else {
           non2xx++;
         }
@@ -212,48 +193,12 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
     cores,
     generatorMaxStallMs: stalls.max / 1e6,
     sendLatenessP99Ms: percentiles(lateness).p99,
-    tail: tailByWindow(dueOffsets, latencies),
     startedAt: performance.timeOrigin + start,
   };
 }
 
 function headersFor(delivery: SignedDelivery): Record<string, string> {
   return { 'content-type': 'application/webhook+json', authorization: delivery.authorization };
-}
-
-/** Where the slowest 1% of answers fell, in windows of TAIL_WINDOW_MS from the start of the run. */
-export interface Tail {
-  /** How many answers the slowest 1% are. */
-  count: number;
-  /** How many windows the run had, and how many held at least one of them. */
-  windows: number;
-  windowsWithTail: number;
-  /** The windows holding the most of them, most first: their start (ms into the run) and count. */
-  busiest: Array<{ atMs: number; count: number }>;
-}
-
-export const TAIL_WINDOW_MS = 250;
-
-/**
- * Tells a p99 made of a few stalls (most of the slowest answers in one or two windows) from one made of load spread
- * over the run; the two have different causes. `dueOffsets[i]`: when answer i was due, ms from the start.
- */
-export function tailByWindow(dueOffsets: readonly number[], latencies: readonly number[]): Tail {
-  const slowest = latencies
-    .map((_, i) => i)
-    .sort((a, b) => latencies[b] - latencies[a])
-    .slice(0, Math.ceil(latencies.length / 100));
-  const counts = new Map<number, number>();
-  for (const i of slowest) {
-    const window = Math.floor(dueOffsets[i] / TAIL_WINDOW_MS);
-    counts.set(window, (counts.get(window) ?? 0) + 1);
-  }
-  const last = dueOffsets.reduce((latest, at) => Math.max(latest, at), 0);
-  const busiest = [...counts]
-    .sort(([windowA, countA], [windowB, countB]) => countB - countA || windowA - windowB)
-    .slice(0, 3)
-    .map(([window, inWindow]) => ({ atMs: window * TAIL_WINDOW_MS, count: inWindow }));
-  return { count: slowest.length, windows: Math.floor(last / TAIL_WINDOW_MS) + 1, windowsWithTail: counts.size, busiest };
 }
 
 /** Nearest-rank percentiles of `values` (NaN when empty). */

@@ -2,14 +2,14 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus } from 'node:os';
 
-export interface Machine {
+interface Machine {
   cores: number;
   cpu: string;
   node: string;
   date: string;
 }
 
-export function machine(): Machine {
+function machine(): Machine {
   return {
     cores: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -18,14 +18,20 @@ export function machine(): Machine {
   };
 }
 
-export function describeMachine({ cores, cpu, node, date }: Machine): string {
+function describeMachine({ cores, cpu, node, date }: Machine): string {
   return `${cores} cores (${cpu}), Node.js ${node}, ${date}`;
+}
+
+/** The first lines of every report: what ran, on which code and machine, and the command that reproduces it. */
+export function describeRun(script: string): string {
+  const args = process.argv.slice(2).join(' ');
+  return `${script}, ${describeCode()}: ${describeMachine(machine())}\nCommand: npm run ${script}${args ? ` -- ${args}` : ''}`;
 }
 
 const NUMERIC = /^([\d.,]+|n\/a)[%×]?$/;
 
 /** The code measured: the commit, and whether the working tree differs from it. */
-export function describeCode(): string {
+function describeCode(): string {
   const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
     return `commit ${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') === '' ? '' : ' + uncommitted changes'}`;

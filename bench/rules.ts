@@ -15,7 +15,7 @@ import type { RuleSet } from '../src/rules/types.ts';
 import { positiveNumber } from './flags.ts';
 import { describeForeignCpu, startForeignCpuMeter } from './cpu-usage.ts';
 import { createJsonRulesEngine, matchingRuleIds } from './json-rules-engine.ts';
-import { describeCode, describeMachine, formatNumber, machine, markdownTable, textTable, verdict } from './report.ts';
+import { describeRun, formatNumber, markdownTable, textTable, verdict } from './report.ts';
 import { generateRules, tenantRoom, writeRuleFiles } from './rule-corpus.ts';
 import { createEventSource } from './webhook-events.ts';
 
@@ -70,14 +70,14 @@ const rows = [
 ];
 const target = `Speed-up: ${formatNumber(speedup, 1)}× (target ≥ ${SPEEDUP_TARGET}× faster: ${verdict(speedup >= SPEEDUP_TARGET)})`;
 
-console.log(`Rule matching benchmark, ${describeCode()}: ${describeMachine(machine())}`);
+console.log(describeRun('bench:rules'));
 console.log(
   `${ruleSet.rules.length} rules, ${contexts.length} distinct events over ${new Set(contexts.map((c) => c.event)).size} event names; ` +
     `both engines agree on all of them (${formatNumber(matches / contexts.length, 2)} matching rules per event on average). ` +
     `${seconds} s of matching per engine, one event at a time.`,
 );
 console.log(`\n${textTable(rows)}\n\n${target}\n${machineNote}`);
-console.log('\nFor docs/benchmarks.md:\n');
+console.log('\nFor docs/performance.md:\n');
 console.log(`${markdownTable(rows)}\n\n- ${target}\n- ${machineNote}`);
 
 /** Events per second over at least `budget` seconds, checking the clock every 256 events. */

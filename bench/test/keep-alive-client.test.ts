@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodePost, KeepAliveClient } from '../../bench/keep-alive-client.ts';
+import { encodePost, KeepAliveClient } from '../keep-alive-client.ts';
 
 interface Answer {
   error: Error | null;
