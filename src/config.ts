@@ -41,6 +41,10 @@ export interface Config {
   shutdownTimeoutMs: number;
   circuit: CircuitOptions;
   logLevel: LogLevel;
+  /** Connections the server holds at once; more are closed as they arrive. */
+  maxConnections: number;
+  /** Proxies (addresses, CIDR ranges) whose X-Forwarded-For is believed. */
+  trustProxy: string[];
 }
 
 /** Each setting: its variable, its flag (the variable in kebab case), its default. */
@@ -71,6 +75,8 @@ const SETTINGS = {
   CIRCUIT_WINDOW: '60s',
   CIRCUIT_RESET: '30s',
   LOG_LEVEL: 'info',
+  MAX_CONNECTIONS: '500',
+  TRUST_PROXY: undefined,
 } as const satisfies Record<string, string | undefined>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -143,6 +149,8 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
       resetMs: parseDuration('CIRCUIT_RESET', setting('CIRCUIT_RESET')!),
     },
     logLevel: parseLogLevel(setting('LOG_LEVEL')!),
+    maxConnections: parseCount('MAX_CONNECTIONS', setting('MAX_CONNECTIONS')!, { min: 1, max: 1_000_000 }),
+    trustProxy: (raw.TRUST_PROXY ?? '').split(',').map((entry) => entry.trim()).filter(Boolean),
   };
 }
 

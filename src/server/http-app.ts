@@ -5,9 +5,18 @@ import { SwitchboardError } from '../errors.ts';
 import { adminRouter, type AdminRouteOptions } from './admin/router.ts';
 import { sendError } from './error-response.ts';
 import { operationsRouter, type OperationsRouteOptions } from './operations.ts';
+import { FailureLimiter } from './failure-limiter.ts';
+import { sourceAddressResolver } from './source-address.ts';
 import { webhookHandler, type WebhookRouteOptions } from './webhook-route.ts';
 
-export type HttpServerOptions = WebhookRouteOptions & AdminRouteOptions & OperationsRouteOptions;
+export type HttpServerOptions = Omit<WebhookRouteOptions, 'sourceAddress' | 'failures'> &
+  AdminRouteOptions &
+  OperationsRouteOptions & {
+    /** Connections held at once (MAX_CONNECTIONS): kept below the descriptor limit, so a flood cannot take the rest. */
+    maxConnections: number;
+    /** TRUST_PROXY: proxies whose X-Forwarded-For names the source address. */
+    trustProxy: readonly string[];
+  };
 
 /**
  * How long an idle keep-alive connection stays open. LiveKit's webhook client (Go's pooled transport) keeps idle
@@ -16,6 +25,15 @@ export type HttpServerOptions = WebhookRouteOptions & AdminRouteOptions & Operat
  * timeout the client is always the side that closes.
  */
 export const KEEP_ALIVE_TIMEOUT_MS = 95_000;
+
+/**
+ * A request's headers must arrive within HEADERS_TIMEOUT_MS and the whole request within REQUEST_TIMEOUT_MS (Node's
+ * defaults, 60 s and 300 s, let slow clients hold connections for minutes); the webhook's body has a shorter
+ * deadline of its own (webhook-route.ts). Node checks these every CHECK_INTERVAL_MS.
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const CHECK_INTERVAL_MS = 1_000;
 
 export function createHttpServer(options: HttpServerOptions): Server {
   const app = express();
@@ -31,11 +49,21 @@ export function createHttpServer(options: HttpServerOptions): Server {
     sendError(res, options.log, error);
   });
 
-  const webhook = webhookHandler(options);
-  return createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
-    const url = req.url ?? '/';
-    const queryAt = url.indexOf('?');
-    if ((queryAt === -1 ? url : url.slice(0, queryAt)) === options.path) webhook(req, res);
-    else app(req, res);
-  });
+  const webhook = webhookHandler({ ...options, sourceAddress: sourceAddressResolver(options.trustProxy), failures: new FailureLimiter() });
+  const server = createServer(
+    {
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: CHECK_INTERVAL_MS,
+    },
+    (req, res) => {
+      const url = req.url ?? '/';
+      const queryAt = url.indexOf('?');
+      if ((queryAt === -1 ? url : url.slice(0, queryAt)) === options.path) webhook(req, res);
+      else app(req, res);
+    },
+  );
+  server.maxConnections = options.maxConnections;
+  return server;
 }
