@@ -46,6 +46,8 @@ export function createHttpServer(options: HttpServerOptions): Server {
     sendError(res, options.log, new SwitchboardError('E_NOT_FOUND', `no route for ${req.method} ${req.path}`));
   });
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    // A path such as /api/v1/events/% fails express's decoding of its params before any route runs.
+    if (error instanceof URIError) error = new SwitchboardError('E_INVALID_REQUEST', 'the path is not valid percent-encoding', { cause: error });
     sendError(res, options.log, error);
   });
 
