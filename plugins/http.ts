@@ -59,14 +59,15 @@ export default definePlugin<HttpParams, HttpResult>({
     properties: {
       url: {
         type: 'string',
+        format: 'uri',
         minLength: 1,
-        description: 'http(s) URL; templates may fill the path and query, the host only when allowHosts is given.',
+        description: 'http(s) URL; templates may fill the path and query (each value percent-encoded), the host only when allowHosts is given.',
       },
       allowHosts: {
         type: 'array',
         minItems: 1,
         items: { type: 'string', minLength: 1 },
-        description: 'Hosts a templated url may reach: exact names, or "*.example.com" for any subdomain.',
+        description: 'Where a templated url may go: "hooks.example.com" or "*.example.com" (subdomains), optionally with a scheme and port ("https://*.example.com:8443"); without a port, the default port only.',
       },
       method: { enum: METHODS, description: 'Default POST.' },
       headers: {

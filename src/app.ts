@@ -99,6 +99,8 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     guards,
     metrics,
     metricsToken: config.metricsToken,
+    maxConnections: config.maxConnections,
+    trustProxy: config.trustProxy,
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -40,6 +40,10 @@ export interface Config {
   shutdownTimeoutMs: number;
   circuit: CircuitOptions;
   logLevel: LogLevel;
+  /** Connections the server holds at once; more are closed as they arrive. */
+  maxConnections: number;
+  /** Proxies (addresses, CIDR ranges) whose X-Forwarded-For is believed. */
+  trustProxy: string[];
 }
 
 /** Each setting: its variable, its flag (the variable in kebab case), its default. The only place defaults live. */
@@ -70,6 +74,8 @@ export const SETTINGS = {
   CIRCUIT_WINDOW: '60s',
   CIRCUIT_RESET: '30s',
   LOG_LEVEL: 'info',
+  MAX_CONNECTIONS: '500',
+  TRUST_PROXY: undefined,
 } as const satisfies Record<string, string | undefined>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -151,6 +157,8 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     shutdownTimeoutMs: parseDuration('SHUTDOWN_TIMEOUT', settings.SHUTDOWN_TIMEOUT),
     circuit: circuitOptions(settings),
     logLevel: parseLogLevel(settings.LOG_LEVEL),
+    maxConnections: parseCount('MAX_CONNECTIONS', settings.MAX_CONNECTIONS, { min: 1, max: 1_000_000 }),
+    trustProxy: (settings.TRUST_PROXY ?? '').split(',').map((entry) => entry.trim()).filter(Boolean),
   };
 }
 

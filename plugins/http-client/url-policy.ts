@@ -18,21 +18,57 @@ export function destination(url: string, allowHosts?: readonly string[]): URL {
   if (parsed.username !== '' || parsed.password !== '') {
     throw invalidUrl('a URL must not carry credentials; send them in headers (e.g. Authorization: "${env:TOKEN}")');
   }
-  if (allowHosts !== undefined && !hostAllowed(parsed.hostname, allowHosts)) {
-    throw new PermanentError(`host ${parsed.hostname} is not in allowHosts (${allowHosts.join(', ')})`, {
+  if (allowHosts !== undefined && !originAllowed(parsed, allowHosts)) {
+    throw new PermanentError(`${parsed.origin} is not in allowHosts (${allowHosts.join(', ')})`, {
       code: 'E_HTTP_HOST_NOT_ALLOWED',
     });
   }
   return parsed;
 }
 
-/** True when `hostname` is one of the entries, or under a `*.example.com` entry (which excludes example.com). */
-export function hostAllowed(hostname: string, allowHosts: readonly string[]): boolean {
-  return allowHosts.some((entry) => {
+/**
+ * True when the URL's scheme, host and port are those of an entry. An entry is a host (`hooks.example.com`, or
+ * `*.example.com` for its subdomains only), optionally with a scheme before it and a port after it
+ * (`https://*.example.com:8443`); without a port only the scheme's default port is allowed, so data cannot steer a
+ * request to another service on an allowed host.
+ */
+export function originAllowed(url: URL, allowHosts: readonly string[]): boolean {
+  return allowHosts.some((text) => {
+    const entry = parseEntry(text);
+    if (entry === undefined || !hostAllowed(url.hostname, [entry.host])) return false;
+    if (entry.scheme !== undefined && entry.scheme !== url.protocol) return false;
+    return entry.port === undefined ? url.port === '' : entry.port === portOf(url);
+  });
+}
+
+/** True when `hostname` is one of the host entries, or under a `*.example.com` entry (which excludes example.com). */
+export function hostAllowed(hostname: string, hosts: readonly string[]): boolean {
+  return hosts.some((entry) => {
     if (!entry.startsWith('*.')) return normalizeHost(entry) === hostname;
     const suffix = normalizeHost(entry.slice(2));
     return suffix !== undefined && hostname.endsWith(`.${suffix}`);
   });
+}
+
+interface AllowEntry {
+  scheme?: string;
+  host: string;
+  port?: number;
+}
+
+const ALLOW_ENTRY = /^(?:(https?):\/\/)?(\*\.[^:/]+|\[[0-9a-f:.]+\]|[^:/[\]]+)(?::(\d{1,5}))?$/i;
+
+function parseEntry(text: string): AllowEntry | undefined {
+  const match = ALLOW_ENTRY.exec(text);
+  if (match === null) return undefined;
+  const [, scheme, host, port] = match;
+  const name = host.startsWith('*.') ? host.slice(2) : host;
+  if (normalizeHost(name) === undefined || name.includes('*') || Number(port) > 65535) return undefined;
+  return { scheme: scheme && `${scheme.toLowerCase()}:`, host, port: port === undefined ? undefined : Number(port) };
+}
+
+function portOf(url: URL): number {
+  return url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
 }
 
 /** Load-time problems with `url` and `allowHosts` as written in the rule. */
@@ -77,9 +113,8 @@ function checkAllowHosts(allowHosts: unknown): string[] {
   return allowHosts.flatMap((entry, index) => {
     if (isTemplated(entry)) return [`allowHosts[${index}] must be written literally: event data cannot widen it`];
     if (typeof entry !== 'string') return [];
-    const host = entry.startsWith('*.') ? entry.slice(2) : entry;
-    return normalizeHost(host) === undefined || host.includes('*')
-      ? [`allowHosts[${index}] "${entry}" is not a hostname or a "*.example.com" wildcard`]
+    return parseEntry(entry) === undefined
+      ? [`allowHosts[${index}] "${entry}" is not a hostname or a "*.example.com" wildcard, with an optional scheme and port`]
       : [];
   });
 }

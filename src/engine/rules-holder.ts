@@ -3,6 +3,7 @@
  * the previous rules and says why, so a typo never takes automations down.
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import type { SwitchboardError } from '../errors.ts';
 import { loadRules } from '../rules/load.ts';
 import type { PluginSpecs, RuleSet } from '../rules/types.ts';
@@ -26,6 +27,7 @@ export interface RulesHolder {
 export async function createRulesHolder(source: RulesSource, log: Logger): Promise<RulesHolder> {
   let rules = await loadRules(source);
   let watcher: FSWatcher | undefined;
+  let parentWatcher: FSWatcher | undefined;
   let debounce: NodeJS.Timeout | undefined;
   let reloading: Promise<boolean> = Promise.resolve(true);
 
@@ -48,14 +50,32 @@ export async function createRulesHolder(source: RulesSource, log: Logger): Promi
       return reloading;
     },
     watch(debounceMs = 200) {
-      watcher = watch(source.dir, { recursive: true }, () => {
+      const changed = () => {
         clearTimeout(debounce);
         debounce = setTimeout(() => void holder.reload('file change'), debounceMs);
-      });
+      };
+      // A watch follows the directory it was opened on: when RULES_DIR is deleted or replaced (a deploy that moves
+      // a new directory into place), the watch on the parent sees its name change and watches the new one.
+      const watchDir = () => {
+        watcher?.close();
+        try {
+          watcher = watch(source.dir, { recursive: true }, changed).on('error', () => watcher?.close());
+        } catch {
+          watcher = undefined; // gone for now: the parent's watch calls again when it is back
+        }
+      };
+      watchDir();
+      const dir = resolve(source.dir);
+      parentWatcher = watch(dirname(dir), (_event, name) => {
+        if (name !== basename(dir)) return;
+        watchDir();
+        changed();
+      }).on('error', (error) => log.warn({ err: error }, 'rules directory watch failed; reload with SIGHUP'));
     },
     close() {
       clearTimeout(debounce);
       watcher?.close();
+      parentWatcher?.close();
     },
   };
   return holder;

@@ -89,8 +89,8 @@ function compileConditions(rule: RuleDocument, report: ReportIssue): (context: E
 function compileAction(ruleId: string, action: ActionDocument, index: number, plugins: PluginSpecs, report: ReportIssue): CompiledAction {
   const params = action.with ?? {};
   const at: NodePath = ['actions', index];
-  const template = compileTemplate(params, report, [...at, 'with']);
   const spec = plugins.get(action.plugin);
+  const template = compileTemplate(params, report, [...at, 'with'], spec === undefined ? [] : urlParams(spec));
   if (spec === undefined) {
     const known = [...plugins.keys()].sort().join(', ') || 'none';
     report([...at, 'plugin'], `unknown plugin "${action.plugin}" (known plugins: ${known})`);
@@ -124,4 +124,12 @@ function checkPluginParams(spec: PluginSpec, params: Record<string, unknown>, dy
   for (const issue of issues) report([...at, ...issue.path], `plugin "${spec.name}": ${issue.message}`, issue.onKey);
   if (issues.length > 0) return;
   for (const message of pluginCheckMessages(spec, params)) report(at, `plugin "${spec.name}": ${message}`);
+}
+
+/** Pointers to the plugin's params declared `format: uri`, whose templates are rendered as URLs. */
+function urlParams(spec: PluginSpec): string[] {
+  const properties = (spec.params as { properties?: Record<string, { format?: unknown }> }).properties ?? {};
+  return Object.keys(properties)
+    .filter((name) => properties[name]?.format === 'uri')
+    .map((name) => `/${name.replaceAll('~', '~0').replaceAll('/', '~1')}`);
 }

@@ -41,8 +41,13 @@ export function checkDocument(
     problems.push({ ...parsed.locate(path, onKey), ruleId: kind.ruleIdOf?.(itemAt(path)), message });
   const checked: CheckedDocument = { locate: parsed.locate, report, items: [] };
 
-  // An empty file (or one of comments only) has nothing in it, which is fine.
-  if (data === undefined || data === null) return checked;
+  if (data === undefined) return checked; // broken YAML: parseSource said why
+  // An empty file is more often a save or a deploy cut short than a wish for no rules: one that is meant to be
+  // empty says so.
+  if (data === null) {
+    report([], `the file is empty; write "${kind.listKey}: []" if it is meant to hold no ${kind.listKey}`);
+    return checked;
+  }
   data = substituteEnv(data, env, report);
 
   const invalidItems = new Set<number>();

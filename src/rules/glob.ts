@@ -1,15 +1,18 @@
 /** Glob patterns for event names and filter values, with picomatch syntax: `*`, `?`, `[a-z]`, `{a,b}`. */
 import picomatch from 'picomatch';
+import { compileAutomaton, type GlobSyntax } from './glob-automaton.ts';
 
 export type StringMatcher = (value: string) => boolean;
 
-// `bash` lets `*` cross `/` (filter values are URLs and paths, not file paths); `nonegate` keeps a leading `!`
-// literal; `strictBrackets` turns an unbalanced bracket into an error instead of a pattern that never matches.
+// Picomatch only reads patterns here (is it a glob, where does its literal start): its regexes backtrack, so
+// matching is glob-automaton's, linear in the value. A leading `!` stays literal.
 const VALUE_OPTIONS: picomatch.PicomatchOptions = { bash: true, dot: true, nonegate: true, strictBrackets: true };
+// `*` crosses `/` in values: filter values are URLs and paths, not file paths.
+const VALUE_SYNTAX: GlobSyntax = { separator: '/', starCrossesSeparator: true };
 // Event names use `.` as picomatch uses `/`: it separates Switchboard's own events (`switchboard.delivery_dead`)
 // from LiveKit's, and `*` stays within one part. So "*" never catches an internal event (a rule reacting to its
 // own dead deliveries by surprise), "switchboard.*" catches them all, "**" catches everything.
-const EVENT_OPTIONS: picomatch.PicomatchOptions = { dot: true, nonegate: true, strictBrackets: true };
+const EVENT_SYNTAX: GlobSyntax = { separator: '.', starCrossesSeparator: false };
 
 /** True when the pattern uses glob syntax (or escapes) rather than being a plain string. */
 export function isGlob(pattern: string): boolean {
@@ -19,12 +22,12 @@ export function isGlob(pattern: string): boolean {
 /** Compiles a filter value pattern; `*` matches any characters. A plain string matches only itself. Throws Error for an invalid glob. */
 export function compileGlob(pattern: string): StringMatcher {
   if (!isGlob(pattern)) return (value) => value === pattern;
-  const regex = makeRegex(pattern, pattern, VALUE_OPTIONS);
+  const matches = compile(pattern, VALUE_SYNTAX);
   // Most values a filter sees fail on their first characters (`tenant-12-*` against another tenant's room):
-  // a value without the pattern's literal start cannot match, and is turned away before the regex runs.
+  // a value without the pattern's literal start cannot match, and is turned away before the automaton runs.
   const prefix = literalStart(pattern);
-  if (prefix === '') return (value) => regex.test(value);
-  return (value) => value.startsWith(prefix) && regex.test(value);
+  if (prefix === '') return matches;
+  return (value) => value.startsWith(prefix) && matches(value);
 }
 
 /** What every value a filter pattern matches starts with: a plain string whole, a glob up to its first special character. */
@@ -39,22 +42,13 @@ const LITERAL_START = /^[A-Za-z0-9_-]*/;
 /** Compiles an `on:` pattern, where `*` does not cross a `.`. A plain name matches only itself. Throws Error for an invalid glob. */
 export function compileEventGlob(pattern: string): StringMatcher {
   if (!isGlob(pattern)) return (eventName) => eventName === pattern;
-  const regex = makeRegex(pattern, dotsAsSeparators(pattern), EVENT_OPTIONS);
-  return (eventName) => regex.test(dotsAsSeparators(eventName));
+  return compile(pattern, EVENT_SYNTAX);
 }
 
-function dotsAsSeparators(text: string): string {
-  return text.replaceAll('.', '/');
-}
-
-function makeRegex(pattern: string, source: string, options: picomatch.PicomatchOptions): RegExp {
-  let regex: RegExp;
+function compile(pattern: string, syntax: GlobSyntax): StringMatcher {
   try {
-    regex = picomatch.makeRe(source, options);
+    return compileAutomaton(pattern, syntax);
   } catch (error) {
     throw new Error(`invalid glob "${pattern}": ${(error as Error).message}`);
   }
-  // picomatch turns a pattern it cannot express as a regex into one that never matches.
-  if (regex.source === '$^') throw new Error(`invalid glob "${pattern}"`);
-  return regex;
 }

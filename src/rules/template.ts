@@ -1,12 +1,14 @@
 /**
  * Templates in an action's `with:`, compiled once at load so rendering is a call per value:
  * "{{ path }}" alone keeps the value's type, "a {{ path }} b" interpolates, { $logic: … } computes a value.
+ * In a URL, each interpolated value is percent-encoded for the part it lands in (see url-template.ts).
  */
 import type { EventContext } from '../livekit/event-types.ts';
 import { throwIssue, type NodePath, type ReportIssue } from './issues.ts';
 import { compileLogic } from './logic.ts';
 import { isPlainObject } from './plain-object.ts';
 import { compilePath, parsePath, type PathReader } from './paths.ts';
+import { urlEncoders } from './url-template.ts';
 
 /** Returns undefined when a whole-value template names a missing path: the caller omits the value. */
 type Renderer = (context: EventContext) => unknown;
@@ -29,20 +31,27 @@ function isDynamic(value: unknown): boolean {
   return typeof value === 'string' ? value.includes('{{') : isPlainObject(value) && Object.hasOwn(value, LOGIC_KEY);
 }
 
-export function compileTemplate(value: unknown, report: ReportIssue = throwIssue, at: NodePath = []): CompiledTemplate {
+/** `urlPointers`: JSON pointers to the strings that are URLs (a plugin param with `format: uri`). */
+export function compileTemplate(
+  value: unknown,
+  report: ReportIssue = throwIssue,
+  at: NodePath = [],
+  urlPointers: readonly string[] = [],
+): CompiledTemplate {
   const dynamicPointers: string[] = [];
-  const render = compileValue(value, at, '', { report, dynamicPointers });
+  const render = compileValue(value, at, '', { report, dynamicPointers, urlPointers });
   return { render, dynamicPointers };
 }
 
 interface Compilation {
   report: ReportIssue;
   dynamicPointers: string[];
+  urlPointers: readonly string[];
 }
 
 function compileValue(value: unknown, at: NodePath, pointer: string, compilation: Compilation): Renderer {
   if (isDynamic(value)) compilation.dynamicPointers.push(pointer);
-  if (typeof value === 'string') return compileString(value, at, compilation.report);
+  if (typeof value === 'string') return compileString(value, at, compilation.report, compilation.urlPointers.includes(pointer));
   if (Array.isArray(value)) {
     const items = value.map((item, index) => compileValue(item, [...at, index], `${pointer}/${index}`, compilation));
     return (context) => {
@@ -77,9 +86,9 @@ function compileLogicValue(value: Record<string, unknown>, at: NodePath, report:
   return compileLogic(value[LOGIC_KEY], report, [...at, LOGIC_KEY]);
 }
 
-function compileString(text: string, at: NodePath, report: ReportIssue): Renderer {
+function compileString(text: string, at: NodePath, report: ReportIssue, isUrl: boolean): Renderer {
   if (!text.includes('{{')) return () => text;
-  const whole = WHOLE_VALUE.exec(text);
+  const whole = isUrl ? null : WHOLE_VALUE.exec(text);
   if (whole) return compilePlaceholder(whole[1], at, report);
 
   const literals: string[] = [];
@@ -92,9 +101,10 @@ function compileString(text: string, at: NodePath, report: ReportIssue): Rendere
   }
   literals.push(text.slice(last));
   if (literals.some((literal) => literal.includes('{{'))) report(at, `unclosed "{{" in template "${text}"`);
+  const encoders = isUrl ? urlEncoders(literals) : readers.map(() => String);
   return (context) => {
     let rendered = literals[0];
-    for (let i = 0; i < readers.length; i++) rendered += interpolate(readers[i](context)) + literals[i + 1];
+    for (let i = 0; i < readers.length; i++) rendered += encoders[i](interpolate(readers[i](context))) + literals[i + 1];
     return rendered;
   };
 }

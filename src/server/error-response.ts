@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { SwitchboardError } from '../errors.ts';
+import { SwitchboardError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
 export interface ErrorBody {
@@ -13,6 +13,17 @@ export interface ErrorBody {
   erresid: string;
   errmesg: string;
 }
+
+/**
+ * Errors whose messages can name what only operators should see (a database's address, a file's path): the answer
+ * says what failed, and its log line says how.
+ */
+const LOGGED_ONLY: Partial<Record<ErrorCode, string>> = {
+  E_STORE_UNAVAILABLE: 'the store is unavailable; retry shortly',
+  E_CONFIG_INVALID: 'the configuration is invalid',
+  E_RULES_INVALID: 'the rules are invalid',
+  E_PLUGIN_INVALID: 'a plugin is invalid',
+};
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -32,7 +43,7 @@ export function sendError(
     success: false,
     errcode: known?.code ?? 'E_INTERNAL',
     erresid: randomUUID(),
-    errmesg: known?.message ?? 'internal error; the log line with this erresid has the details',
+    errmesg: known === undefined ? 'internal error; the log line with this erresid has the details' : publicMessage(known),
   };
   const status = known?.status ?? 500;
   const logFields = { ...fields, errcode: body.errcode, erresid: body.erresid, status, err: error };
@@ -40,4 +51,9 @@ export function sendError(
   else log.warn(logFields, body.errmesg);
   sendJson(res, status, body);
   return { status, errcode: body.errcode, erresid: body.erresid };
+}
+
+function publicMessage(error: SwitchboardError): string {
+  const general = LOGGED_ONLY[error.code];
+  return general === undefined ? error.message : `${general}; the log line with this erresid has the details`;
 }

@@ -77,7 +77,13 @@ export function operationsRouter(options: OperationsRouteOptions): Router {
 function readinessChecks(options: OperationsRouteOptions): Record<string, Check> {
   return {
     async store() {
-      await withDeadline(options.store.ping(), STORE_PING_TIMEOUT_MS, `did not answer within ${STORE_PING_TIMEOUT_MS} ms`);
+      try {
+        await withDeadline(options.store.ping(), STORE_PING_TIMEOUT_MS, `did not answer within ${STORE_PING_TIMEOUT_MS} ms`);
+      } catch (error) {
+        // Its message may name the database's address or file: the log has it, the answer does not.
+        options.log.warn({ err: error }, 'readiness: the store did not answer');
+        throw new Error('unavailable (the log says why)');
+      }
       return 'ok';
     },
     async rules() {

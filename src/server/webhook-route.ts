@@ -14,6 +14,8 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { contextWithSpan, failSpan, SpanKind, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
 import { sendError, sendJson } from './error-response.ts';
+import type { FailureLimiter } from './failure-limiter.ts';
+import type { SourceAddress } from './source-address.ts';
 
 export interface WebhookRouteOptions {
   path: string;
@@ -25,7 +27,13 @@ export interface WebhookRouteOptions {
   metrics: Metrics;
   /** False once shutdown begins: new deliveries get 503 so LiveKit retries them elsewhere or later. */
   accepting: () => boolean;
+  sourceAddress: SourceAddress;
+  /** Failed verifications per source address: past the limit, 429 before the body is read. */
+  failures: FailureLimiter;
 }
+
+/** The whole body must arrive this soon after the headers: LiveKit sends a small body at once. */
+const BODY_TIMEOUT_MS = 5_000;
 
 type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -37,6 +45,7 @@ interface Exchange {
   span: Span;
   /** The context the event's own spans are children in. */
   context: Context;
+  source: string;
   /** `ok` once the signature checked out, else the failed check, once known. */
   verification?: string;
   event?: LiveKitEvent;
@@ -54,7 +63,8 @@ export function webhookHandler(options: WebhookRouteOptions): RequestHandler {
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
     const span = tracer.startSpan(spanNames.get(req.method ?? '') ?? otherSpanName, SERVER, parent);
     if (span.isRecording()) span.setAttributes(requestAttributes(req, options.path));
-    const exchange: Exchange = { req, res, started: performance.now(), span, context: contextWithSpan(parent, span) };
+    const source = options.sourceAddress(req);
+    const exchange: Exchange = { req, res, started: performance.now(), span, context: contextWithSpan(parent, span), source };
 
     if (req.method !== 'POST') {
       res.setHeader('Allow', 'POST');
@@ -67,10 +77,18 @@ export function webhookHandler(options: WebhookRouteOptions): RequestHandler {
       req.resume();
       return;
     }
+    const retryAfter = options.failures.retryAfterSeconds(source);
+    if (retryAfter > 0) {
+      res.setHeader('Retry-After', String(retryAfter));
+      res.setHeader('Connection', 'close');
+      refuse(exchange, options, new SwitchboardError('E_RATE_LIMITED', `too many failed verifications from ${source}; retry in ${retryAfter} s`));
+      req.resume();
+      return;
+    }
     readBody(req, options.maxBodyBytes).then(
       (body) => receive(exchange, body, options),
       (error: unknown) => {
-        // The rest of an oversized body is not worth reading: answer, then close the connection.
+        // The rest of an oversized or slow body is not worth reading: answer, then close the connection.
         res.setHeader('Connection', 'close');
         refuse(exchange, options, error);
       },
@@ -136,7 +154,10 @@ function report(exchange: Exchange, options: WebhookRouteOptions, results: Inges
 function refuse(exchange: Exchange, options: WebhookRouteOptions, error: unknown): void {
   const { span, event } = exchange;
   const reason = signatureFailure(error);
-  if (reason !== undefined) exchange.verification = reason;
+  if (reason !== undefined) {
+    exchange.verification = reason;
+    options.failures.recordFailure(exchange.source);
+  }
   const durationMs = performance.now() - exchange.started;
   const answered = sendError(exchange.res, options.log, error, {
     duration_ms: Math.round(durationMs * 100) / 100,
@@ -195,19 +216,27 @@ function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (error: SwitchboardError) => {
+      clearTimeout(timer);
+      req.removeAllListeners('data');
+      req.pause();
+      reject(error);
+    };
+    const timer = setTimeout(
+      () => stop(new SwitchboardError('E_WEBHOOK_TIMEOUT', `the body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`)),
+      BODY_TIMEOUT_MS,
+    );
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBodyBytes) {
-        req.removeAllListeners('data');
-        req.pause();
-        reject(tooLarge());
-        return;
-      }
+      if (size > maxBodyBytes) return stop(tooLarge());
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    });
     req.on('error', (error) =>
-      reject(new SwitchboardError('E_WEBHOOK_INVALID_PAYLOAD', `the body could not be read: ${error.message}`, { cause: error })),
+      stop(new SwitchboardError('E_WEBHOOK_INVALID_PAYLOAD', `the body could not be read: ${error.message}`, { cause: error })),
     );
   });
 }

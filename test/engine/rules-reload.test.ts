@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { sampleBody, SHIPPED_STATUS_RULES, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
@@ -43,5 +43,23 @@ describe('rule reload', () => {
       timeout: 5000,
       interval: 20,
     });
+  });
+
+  // Deploys often swap the whole directory (rsync --delete-after, a new checkout moved into place).
+  it('keeps watching when RULES_DIR is replaced by another directory', async () => {
+    sb.rules.watch(20);
+    const next = `${sb.rulesDir}.next`;
+    mkdirSync(next);
+    writeFileSync(join(next, 'session-status.yaml'), SHIPPED_STATUS_RULES);
+    writeFileSync(join(next, 'participants.yaml'), EXTRA_RULE);
+    rmSync(sb.rulesDir, { recursive: true });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    renameSync(next, sb.rulesDir);
+    const ids = () => sb.rules.current().rules.map((r) => r.id);
+    await vi.waitFor(() => expect(ids()).toContain('participant-in-call'), { timeout: 5000, interval: 20 });
+
+    // And the watcher now follows the new directory.
+    writeFileSync(join(sb.rulesDir, 'participants.yaml'), EXTRA_RULE.replace('participant-in-call', 'participant-joined'));
+    await vi.waitFor(() => expect(ids()).toContain('participant-joined'), { timeout: 5000, interval: 20 });
   });
 });

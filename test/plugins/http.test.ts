@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import http, { type HttpParams } from '../../plugins/http.ts';
-import { hostAllowed } from '../../plugins/http-client/url-policy.ts';
+import { hostAllowed, originAllowed } from '../../plugins/http-client/url-policy.ts';
 import {
   PermanentError,
   RetryableError,
@@ -318,7 +318,23 @@ describe('where the http plugin may send', () => {
     await expect(failure).rejects.toBeInstanceOf(PermanentError);
     await expect(failure).rejects.toMatchObject({ code: 'E_HTTP_HOST_NOT_ALLOWED' });
     expect(receiver.count).toBe(0);
-    await expect(run({ url: `${receiver.url}/hook`, allowHosts: ['127.0.0.1'] })).resolves.toMatchObject({ status: 200 });
+    await expect(run({ url: `${receiver.url}/hook`, allowHosts: [receiver.url.slice('http://'.length)] })).resolves.toMatchObject({
+      status: 200,
+    });
+  });
+
+  it('allows only the default port of an entry without one, and the scheme and port an entry pins', () => {
+    const allowed = (url: string, entries: string[]) => originAllowed(new URL(url), entries);
+    expect(allowed('https://a.example.com/', ['*.example.com'])).toBe(true);
+    expect(allowed('http://a.example.com/', ['*.example.com'])).toBe(true);
+    expect(allowed('http://a.example.com:6379/', ['*.example.com'])).toBe(false);
+    expect(allowed('https://a.example.com:8443/', ['https://*.example.com:8443'])).toBe(true);
+    expect(allowed('http://a.example.com:8443/', ['https://*.example.com:8443'])).toBe(false);
+    expect(allowed('https://a.example.com/', ['https://*.example.com:8443'])).toBe(false);
+    expect(allowed('https://hooks.example.com/', ['http://hooks.example.com'])).toBe(false);
+    expect(allowed('https://hooks.example.com/', ['hooks.example.com:443'])).toBe(true);
+    expect(allowed('http://[::1]:8080/', ['[::1]:8080'])).toBe(true);
+    expect(check({ url: 'https://{{ room.name }}/', allowHosts: ['https://*.example.com:8443', 'ftp://x.com', 'x.com:99999'] })).toHaveLength(2);
   });
 
   it('matches a wildcard entry to subdomains only', () => {

@@ -277,15 +277,15 @@ describe('rule file validation', () => {
     expect(message[2]).toBe('c.yaml:1:1: unknown key "rulez" in the file (expected one of: rules)');
   });
 
-  it('accepts an empty file and an empty rule list', () => {
-    const ruleSet = compileRuleSources({
-      sources: [
-        { file: 'empty.yaml', text: '# nothing here yet\n' },
-        { file: 'none.yaml', text: 'rules: []\n' },
-      ],
-      plugins,
-      env: {},
-    });
+  it('accepts an empty rule list', () => {
+    const ruleSet = compileRuleSources({ sources: [{ file: 'none.yaml', text: 'rules: []\n' }], plugins, env: {} });
     expect(ruleSet.rules).toEqual([]);
+  });
+
+  // An empty file is more often a save or a deploy cut short than a wish for no rules.
+  it.each(['', '# nothing here yet\n', '---\n'])('refuses an empty file: %j', (text) => {
+    expect(() => compileRuleSources({ sources: [{ file: 'empty.yaml', text }], plugins, env: {} })).toThrow(
+      /^empty\.yaml:1:\d+: the file is empty; write "rules: \[\]" if it is meant to hold no rules$/,
+    );
   });
 });

@@ -34,7 +34,8 @@ describe('health and readiness', () => {
     const { status, json } = await get('/readyz');
     expect(status).toBe(503);
     expect(json).toMatchObject({ success: false, errcode: 'E_NOT_READY', erresid: expect.any(String) });
-    expect(json.errmesg).toBe('not ready: store: The store is closed.');
+    expect(json.errmesg).toBe('not ready: store: unavailable (the log says why)');
+    expect(JSON.stringify(sb.logs)).toContain('The store is closed.');
     expect((await get('/healthz')).status).toBe(200);
   });
 

@@ -9,10 +9,8 @@ export function redactParams(value: unknown, key = ''): unknown {
   if (key !== '' && SECRET_KEY.test(key) && value !== null && typeof value !== 'object') return REDACTED;
   if (Array.isArray(value)) return value.map((item) => redactParams(item, key));
   if (value === null || typeof value !== 'object') return value;
-  const redacted: Record<string, unknown> = {};
-  for (const [name, inner] of Object.entries(value)) {
-    // Header values are credentials more often than not (Authorization, X-Api-Key, a partner's token).
-    redacted[name] = key.toLowerCase() === 'headers' ? REDACTED : redactParams(inner, name);
-  }
-  return redacted;
+  // Header values are credentials more often than not (Authorization, X-Api-Key, a partner's token).
+  const headers = key.toLowerCase() === 'headers';
+  // fromEntries defines each key as it is: assigning `__proto__` would set the prototype and lose the key.
+  return Object.fromEntries(Object.entries(value).map(([name, inner]) => [name, headers ? REDACTED : redactParams(inner, name)]));
 }

@@ -56,6 +56,7 @@ export function route<Params = Record<string, never>, Query = Record<string, nev
   };
   const respond = async (req: Request, res: Response): Promise<void> => {
     try {
+      refuseNul(req.params, req.query, req.body);
       const input = {
         params: validated('params', validators.params, { ...req.params }),
         query: validated('query', validators.query, { ...(req.query as object) }),
@@ -78,6 +79,16 @@ export function route<Params = Record<string, never>, Query = Record<string, nev
       else next();
     });
   }, respond);
+}
+
+/**
+ * A NUL character has no place in any admin input, and PostgreSQL cannot store or compare text holding one: it is
+ * refused here rather than failing in the store as a 500.
+ */
+function refuseNul(...inputs: unknown[]): void {
+  const holdsNul = (value: unknown): boolean =>
+    typeof value === 'string' ? value.includes('\0') : typeof value === 'object' && value !== null && Object.values(value).some(holdsNul);
+  if (inputs.some(holdsNul)) throw new SwitchboardError('E_INVALID_REQUEST', 'the request holds a NUL character (%00 or \\u0000)');
 }
 
 function validated(source: Source, validate: ValidateFunction | undefined, value: unknown): unknown {
