@@ -8,6 +8,7 @@ import { parseDurationMs } from './duration.ts';
 import { SwitchboardError } from './errors.ts';
 import type { CircuitOptions } from './engine/target-guards.ts';
 import { keySetFrom } from './livekit/keys.ts';
+import { liveKitApiSettings, type LiveKitApiSettings } from './livekit/api.ts';
 
 export const DEV_API_KEY = 'devkey';
 export const DEV_API_SECRET = 'secret';
@@ -41,6 +42,12 @@ export interface Config {
   shutdownTimeoutMs: number;
   circuit: CircuitOptions;
   logLevel: LogLevel;
+  /** Where and as whom to call LiveKit's server API; undefined without LIVEKIT_URL. */
+  liveKitApi: LiveKitApiSettings | undefined;
+  /** How often to reconcile the live picture with LiveKit's API; 0 when off. */
+  reconcileIntervalMs: number;
+  /** How long rooms may be live without a webhook before `switchboard.source_silent`; 0 when off. */
+  silenceAlertMs: number;
 }
 
 /** Each setting: its variable, its flag (the variable in kebab case), its default. */
@@ -71,6 +78,10 @@ const SETTINGS = {
   CIRCUIT_WINDOW: '60s',
   CIRCUIT_RESET: '30s',
   LOG_LEVEL: 'info',
+  LIVEKIT_URL: undefined,
+  LIVEKIT_API_KEY_ID: undefined,
+  RECONCILE_INTERVAL: undefined,
+  SILENCE_ALERT: '5m',
 } as const satisfies Record<string, string | undefined>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -112,6 +123,13 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     ? keySetFrom({ apiKey: raw.LIVEKIT_API_KEY, apiSecret: raw.LIVEKIT_API_SECRET, keys: raw.LIVEKIT_KEYS })
     : new Map([[DEV_API_KEY, DEV_API_SECRET]]);
 
+  const liveKitApi = raw.LIVEKIT_URL
+    ? liveKitApiSettings(raw.LIVEKIT_URL, keys, raw.LIVEKIT_API_KEY_ID ?? raw.LIVEKIT_API_KEY)
+    : undefined;
+  const reconcileInterval = raw.RECONCILE_INTERVAL ?? (liveKitApi ? '60s' : '0');
+  const reconcileIntervalMs = parseSwitchableDuration('RECONCILE_INTERVAL', reconcileInterval);
+  if (reconcileIntervalMs > 0 && !liveKitApi) invalid('RECONCILE_INTERVAL', reconcileInterval, '0 unless LIVEKIT_URL is set');
+
   const webhookPath = setting('WEBHOOK_PATH')!;
   if (!webhookPath.startsWith('/')) invalid('WEBHOOK_PATH', webhookPath, 'a path starting with "/"');
 
@@ -143,6 +161,9 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
       resetMs: parseDuration('CIRCUIT_RESET', setting('CIRCUIT_RESET')!),
     },
     logLevel: parseLogLevel(setting('LOG_LEVEL')!),
+    liveKitApi,
+    reconcileIntervalMs,
+    silenceAlertMs: parseSwitchableDuration('SILENCE_ALERT', setting('SILENCE_ALERT')!),
   };
 }
 
@@ -187,6 +208,13 @@ export function parseByteSize(name: SettingName, value: string): number {
 export function parseDuration(name: SettingName, value: string): number {
   const ms = parseDurationMs(value);
   if (ms === undefined) invalid(name, value, 'a duration such as 60, 60s, 500ms or 2m');
+  return ms;
+}
+
+/** A duration of at least one second, or 0 for off. */
+function parseSwitchableDuration(name: SettingName, value: string): number {
+  const ms = parseDuration(name, value);
+  if (ms !== 0 && ms < 1000) invalid(name, value, 'a duration of at least 1s, or 0 to turn it off');
   return ms;
 }
 
