@@ -50,6 +50,7 @@ export interface LiveKitApiServer {
   calls: ApiCall[];
   /** Misbehave on the next `times` calls of `method` (`*`: any method); later instructions queue behind earlier ones. */
   misbehave(method: ApiMethod | '*', misbehaviour: Misbehaviour, times?: number): void;
+  /** Stops answering: calls then find no server. Closing twice is harmless. */
   close(): Promise<void>;
 }
 
@@ -185,6 +186,7 @@ export async function startLiveKitApiServer(options: { apiKey: string; apiSecret
       queue.push({ method, misbehaviour, left: times });
     },
     close() {
+      if (!server.listening) return Promise.resolve();
       for (const socket of sockets) socket.destroy();
       return new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
     },
