@@ -74,7 +74,7 @@ export function createLiveKitApi(settings: LiveKitApiSettings, options: LiveKitA
 }
 
 /** The outcome label of a failed call. */
-export function callOutcome(error: unknown): LiveKitApiOutcome {
+function callOutcome(error: unknown): LiveKitApiOutcome {
   if (error instanceof ServerError) return error.code ?? `http_${error.status}`;
   if (error instanceof DOMException && error.name === 'TimeoutError') return 'timeout';
   // fetch rejects with a TypeError when no answer came: refused, reset, DNS.

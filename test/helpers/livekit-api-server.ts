@@ -69,8 +69,19 @@ class TwirpError extends Error {
 /** Egress statuses `active: true` lists: the ones before an end. */
 const ACTIVE_EGRESS = new Set([EgressStatus.EGRESS_STARTING, EgressStatus.EGRESS_ACTIVE, EgressStatus.EGRESS_ENDING]);
 
-export async function startLiveKitApiServer(options: { apiKey: string; apiSecret: string }): Promise<LiveKitApiServer> {
+export interface LiveKitApiServerOptions {
+  apiKey: string;
+  apiSecret: string;
+  /**
+   * Answer as a Twirp server with its defaults writes protojson: proto field names (`num_participants`) and zero
+   * values included. By default answers use JSON names (`numParticipants`) and omit zero values. The SDK reads both.
+   */
+  protoNames?: boolean;
+}
+
+export async function startLiveKitApiServer(options: LiveKitApiServerOptions): Promise<LiveKitApiServer> {
   const verifier = new TokenVerifier(options.apiKey, options.apiSecret);
+  const writeOptions = { useProtoFieldName: options.protoNames, emitDefaultValues: options.protoNames };
   const queue: Array<{ method: ApiMethod | '*'; misbehaviour: Misbehaviour; left: number }> = [];
   const sockets = new Set<Socket>();
 
@@ -90,17 +101,17 @@ export async function startLiveKitApiServer(options: { apiKey: string; apiSecret
     return entry.misbehaviour;
   }
 
-  async function answer(method: ApiMethod | undefined, request: Record<string, unknown>, authorization: string | undefined) {
-    if (method === undefined) throw new TwirpError('bad_route', 'no such method');
+  async function answer(call: ApiCall, authorization: string | undefined) {
+    const { method, request } = call;
+    if (method === 'unknown') throw new TwirpError('bad_route', 'no such method');
     const grant = await grantOf(authorization);
-    const call = state.calls.at(-1)!;
     call.grant = grant;
     switch (method) {
       case 'ListRooms': {
         if (!grant.roomList) throw new TwirpError('permission_denied', 'permissions denied: roomList required');
         const names = request.names as string[] | undefined;
         const rooms = names?.length ? state.rooms.filter((room) => names.includes(room.name)) : state.rooms;
-        return { rooms: rooms.map((room) => room.toJson()) };
+        return { rooms: rooms.map((room) => room.toJson(writeOptions)) };
       }
       case 'ListParticipants': {
         const room = request.room as string | undefined;
@@ -108,7 +119,7 @@ export async function startLiveKitApiServer(options: { apiKey: string; apiSecret
           throw new TwirpError('permission_denied', 'permissions denied: roomAdmin for this room required');
         }
         if (!state.rooms.some((open) => open.name === room)) throw new TwirpError('not_found', 'requested room does not exist');
-        return { participants: (state.participants.get(room) ?? []).map((participant) => participant.toJson()) };
+        return { participants: (state.participants.get(room) ?? []).map((participant) => participant.toJson(writeOptions)) };
       }
       case 'ListEgress': {
         if (!grant.roomRecord) throw new TwirpError('permission_denied', 'permissions denied: roomRecord required');
@@ -118,7 +129,7 @@ export async function startLiveKitApiServer(options: { apiKey: string; apiSecret
             (!request.egressId || info.egressId === request.egressId) &&
             (!request.active || ACTIVE_EGRESS.has(info.status)),
         );
-        return { items: items.map((info) => info.toJson()) };
+        return { items: items.map((info) => info.toJson(writeOptions)) };
       }
     }
   }
@@ -157,7 +168,7 @@ export async function startLiveKitApiServer(options: { apiKey: string; apiSecret
     try {
       if (misbehaviour?.kind === 'fail') throw new TwirpError('unavailable', 'service unavailable');
       if (request === undefined) throw new TwirpError('malformed', 'the body is not JSON');
-      const body = await answer(method, request, req.headers.authorization);
+      const body = await answer(call, req.headers.authorization);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     } catch (error) {
       if (!(error instanceof TwirpError)) throw error;

@@ -48,6 +48,19 @@ describe('the loopback LiveKit API server, through livekit-server-sdk', () => {
     ]);
   });
 
+  it('can answer with proto field names and zero values, as Twirp writes by default, which the SDK reads alike', async () => {
+    const twirpStyle = await startLiveKitApiServer({ apiKey, apiSecret, protoNames: true });
+    try {
+      twirpStyle.rooms.push(new Room({ sid: 'RM_a', name: 'session-a', numParticipants: 2 }));
+      const answer = await post(await token({ roomList: true }), 'livekit.RoomService/ListRooms', {}, twirpStyle.url);
+      expect((await answer.json()).rooms[0]).toMatchObject({ sid: 'RM_a', num_participants: 2, max_participants: 0 });
+      const api = createLiveKitApi({ url: twirpStyle.url, apiKey, apiSecret });
+      expect(await api.listRooms()).toMatchObject([{ sid: 'RM_a', numParticipants: 2 }]);
+    } finally {
+      await twirpStyle.close();
+    }
+  });
+
   it('checks the grant each method needs, as livekit-server does', async () => {
     const calls: Record<LiveKitApiMethod, (token: string) => Promise<Response>> = {
       ListRooms: (token) => post(token, 'livekit.RoomService/ListRooms', {}),
@@ -99,8 +112,8 @@ async function token(grant: Record<string, unknown>): Promise<string> {
   return at.toJwt();
 }
 
-function post(token: string, route: string, body: unknown): Promise<Response> {
-  return fetch(`${livekit.url}/twirp/${route}`, {
+function post(token: string, route: string, body: unknown, url = livekit.url): Promise<Response> {
+  return fetch(`${url}/twirp/${route}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),

@@ -132,7 +132,6 @@ const ENDED_EGRESS = new Set([
 export function decidePass(observed: PassObservations, state: ReconcileState): PassDecision {
   const { at, picture } = observed;
   const listed = new Map(observed.liveKitRooms.map((room) => [room.sid, room]));
-  const live = new Set(picture.rooms.map((room) => room.sid));
   const started: LiveKitEvent[] = [];
   const left: LiveKitEvent[] = [];
   const finished: LiveKitEvent[] = [];
@@ -166,10 +165,10 @@ export function decidePass(observed: PassObservations, state: ReconcileState): P
     }
   }
 
-  for (const room of observed.liveKitRooms) {
-    if (live.has(room.sid) || observed.recordedRoomSids.has(room.sid)) continue;
-    if (state.roomsUnknown.has(room.sid)) started.push(syntheticRoomStarted(room, at));
-    else roomsUnknown.add(room.sid);
+  for (const sid of roomsNotLive(picture, observed.liveKitRooms)) {
+    if (observed.recordedRoomSids.has(sid)) continue;
+    if (state.roomsUnknown.has(sid)) started.push(syntheticRoomStarted(listed.get(sid)!, at));
+    else roomsUnknown.add(sid);
   }
 
   const active = new Set(picture.egress.map((egress) => egress.egressId));
