@@ -53,7 +53,8 @@ describe('the loopback LiveKit API server, through livekit-server-sdk', () => {
     try {
       twirpStyle.rooms.push(new Room({ sid: 'RM_a', name: 'session-a', numParticipants: 2 }));
       const answer = await post(await token({ roomList: true }), 'livekit.RoomService/ListRooms', {}, twirpStyle.url);
-      expect((await answer.json()).rooms[0]).toMatchObject({ sid: 'RM_a', num_participants: 2, max_participants: 0 });
+      const { rooms } = (await answer.json()) as { rooms: unknown[] };
+      expect(rooms[0]).toMatchObject({ sid: 'RM_a', num_participants: 2, max_participants: 0 });
       const api = createLiveKitApi({ url: twirpStyle.url, apiKey, apiSecret });
       expect(await api.listRooms()).toMatchObject([{ sid: 'RM_a', numParticipants: 2 }]);
     } finally {
