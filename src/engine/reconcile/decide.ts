@@ -152,16 +152,16 @@ export function decidePass(observed: PassObservations, state: ReconcileState): P
       continue;
     }
     const answer = observed.participants.get(room.sid);
-    const present = answer && new Set(answer.filter(isConnected).map((participant) => participant.sid));
+    if (answer === undefined) {
+      // Not asked this pass, or no answer: its misses wait for the next observation.
+      for (const { sid } of room.participants) if (state.participantsAbsent.has(sid)) participantsAbsent.add(sid);
+      continue;
+    }
+    const connected = new Set(answer.filter(isConnected).map((participant) => participant.sid));
     for (const participant of room.participants) {
-      // A room not asked this pass keeps its misses for the next.
-      const missing = present ? !present.has(participant.sid) : state.participantsAbsent.has(participant.sid);
-      if (!missing) continue;
-      if (present && state.participantsAbsent.has(participant.sid)) {
-        left.push(syntheticParticipantLeft(liveKitRoom, participant, at));
-      } else {
-        participantsAbsent.add(participant.sid);
-      }
+      if (connected.has(participant.sid)) continue;
+      if (state.participantsAbsent.has(participant.sid)) left.push(syntheticParticipantLeft(liveKitRoom, participant, at));
+      else participantsAbsent.add(participant.sid);
     }
   }
 
