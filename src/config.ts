@@ -7,6 +7,7 @@ import { parseEnv } from 'node:util';
 import { parseDurationMs } from './duration.ts';
 import { SwitchboardError } from './errors.ts';
 import { keySetFrom } from './livekit/keys.ts';
+import { liveKitApiSettings, type LiveKitApiSettings } from './livekit/api.ts';
 
 export const DEV_API_KEY = 'devkey';
 export const DEV_API_SECRET = 'secret';
@@ -44,6 +45,12 @@ export interface Config {
   maxConnections: number;
   /** Proxies (addresses, CIDR ranges) whose X-Forwarded-For is believed. */
   trustProxy: string[];
+  /** Where and as whom to call LiveKit's server API; undefined without LIVEKIT_URL. */
+  liveKitApi: LiveKitApiSettings | undefined;
+  /** How often to reconcile the live picture with LiveKit's API; 0 when off. */
+  reconcileIntervalMs: number;
+  /** How long rooms may be live without a webhook before `switchboard.source_silent`; 0 when off. */
+  silenceAlertMs: number;
 }
 
 /** Each setting: its variable, its flag (the variable in kebab case), its default. The only place defaults live. */
@@ -76,6 +83,10 @@ export const SETTINGS = {
   LOG_LEVEL: 'info',
   MAX_CONNECTIONS: '500',
   TRUST_PROXY: undefined,
+  LIVEKIT_URL: undefined,
+  LIVEKIT_API_KEY_ID: undefined,
+  RECONCILE_INTERVAL: undefined,
+  SILENCE_ALERT: '5m',
 } as const satisfies Record<string, string | undefined>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -132,6 +143,13 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     ? keySetFrom({ apiKey: settings.LIVEKIT_API_KEY, apiSecret: settings.LIVEKIT_API_SECRET, keys: settings.LIVEKIT_KEYS })
     : new Map([[DEV_API_KEY, DEV_API_SECRET]]);
 
+  const liveKitApi = settings.LIVEKIT_URL
+    ? liveKitApiSettings(settings.LIVEKIT_URL, keys, settings.LIVEKIT_API_KEY_ID ?? settings.LIVEKIT_API_KEY)
+    : undefined;
+  const reconcileInterval = settings.RECONCILE_INTERVAL ?? (liveKitApi ? '60s' : '0');
+  const reconcileIntervalMs = parseSwitchableDuration('RECONCILE_INTERVAL', reconcileInterval);
+  if (reconcileIntervalMs > 0 && !liveKitApi) invalid('RECONCILE_INTERVAL', reconcileInterval, '0 unless LIVEKIT_URL is set');
+
   const webhookPath = settings.WEBHOOK_PATH;
   if (!webhookPath.startsWith('/')) invalid('WEBHOOK_PATH', webhookPath, 'a path starting with "/"');
 
@@ -159,6 +177,9 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     logLevel: parseLogLevel(settings.LOG_LEVEL),
     maxConnections: parseCount('MAX_CONNECTIONS', settings.MAX_CONNECTIONS, { min: 1, max: 1_000_000 }),
     trustProxy: (settings.TRUST_PROXY ?? '').split(',').map((entry) => entry.trim()).filter(Boolean),
+    liveKitApi,
+    reconcileIntervalMs,
+    silenceAlertMs: parseSwitchableDuration('SILENCE_ALERT', settings.SILENCE_ALERT),
   };
 }
 
@@ -229,6 +250,13 @@ export function parseByteSize(name: SettingName, value: string): number {
 export function parseDuration(name: SettingName, value: string): number {
   const ms = parseDurationMs(value);
   if (ms === undefined) invalid(name, value, 'a duration such as 60, 60s, 500ms or 2m');
+  return ms;
+}
+
+/** A duration of at least one second, or 0 for off. */
+function parseSwitchableDuration(name: SettingName, value: string): number {
+  const ms = parseDuration(name, value);
+  if (ms !== 0 && ms < 1000) invalid(name, value, 'a duration of at least 1s, or 0 to turn it off');
   return ms;
 }
 

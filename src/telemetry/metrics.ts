@@ -27,6 +27,8 @@ export interface Metrics {
   /** One delivery attempt finished: outcome is the state it left the delivery in. */
   attempt(rule: string, plugin: string, outcome: string, seconds: number): void;
   deadLetter(rule: string, plugin: string): void;
+  /** One call to LiveKit's server API finished: outcome is ok, timeout, unreachable, or LiveKit's error code. */
+  liveKitApiCall(method: string, outcome: string): void;
   readonly contentType: string;
   /** The Prometheus text exposition of every metric. */
   render(): Promise<string>;
@@ -99,6 +101,13 @@ export function createMetrics(sources: MetricSources): Metrics {
     registers,
   });
 
+  const liveKitApiCalls = new Counter({
+    name: 'switchboard_livekit_api_calls_total',
+    help: 'Calls to LiveKit\'s server API (reconciliation), by method and outcome (ok, timeout, unreachable, or LiveKit\'s error code).',
+    labelNames: ['method', 'outcome'],
+    registers,
+  });
+
   const { log } = sources;
   new Gauge({
     name: 'switchboard_deliveries',
@@ -161,6 +170,9 @@ export function createMetrics(sources: MetricSources): Metrics {
     },
     deadLetter(rule, plugin) {
       deadLetters.inc({ rule, plugin });
+    },
+    liveKitApiCall(method, outcome) {
+      liveKitApiCalls.inc({ method, outcome });
     },
     contentType: registry.contentType,
     render: () => registry.metrics(),
