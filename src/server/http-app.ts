@@ -1,13 +1,14 @@
-/** The HTTP surface: webhook ingest (ahead of express), health and metrics, the admin API, and JSON errors for the rest. */
+/** The HTTP surface: webhook ingest (ahead of express), health and metrics, the admin API, the dashboard, JSON errors for the rest. */
 import { createServer, type Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SwitchboardError } from '../errors.ts';
-import { adminRouter, type AdminRouteOptions } from './admin/router.ts';
+import { dashboardRouter, type DashboardOptions } from '../ui/dashboard.ts';
+import { adminRouter } from './admin/router.ts';
 import { sendError } from './error-response.ts';
 import { operationsRouter, type OperationsRouteOptions } from './operations.ts';
 import { webhookHandler, type WebhookRouteOptions } from './webhook-route.ts';
 
-export type HttpServerOptions = WebhookRouteOptions & AdminRouteOptions & OperationsRouteOptions;
+export type HttpServerOptions = WebhookRouteOptions & DashboardOptions & OperationsRouteOptions;
 
 /**
  * How long an idle keep-alive connection stays open. LiveKit's webhook client (Go's pooled transport) keeps idle
@@ -24,6 +25,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
 
   app.use(operationsRouter(options));
   app.use(adminRouter(options));
+  app.use(dashboardRouter(options));
   app.use((req: Request, res: Response) => {
     sendError(res, options.log, new SwitchboardError('E_NOT_FOUND', `no route for ${req.method} ${req.path}`));
   });
