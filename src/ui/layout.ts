@@ -35,7 +35,7 @@ export function layout(path: string, { title, body }: PageContent, viewer?: View
 <script src="/ui/assets/dashboard.js" defer></script>
 </head>
 <body>
-<header class="bar">
+<header class="topbar">
   <a class="brand" href="/ui">Switchboard</a>
   ${viewer && html`<nav>${NAV.map(([href, label]) => html`<a href="${href}"${href === current ? html` aria-current="page"` : ''}>${label}</a>`)}</nav>
   <div class="who">
@@ -43,7 +43,7 @@ export function layout(path: string, { title, body }: PageContent, viewer?: View
     <form method="post" action="/ui/logout">${csrfField(viewer)}<button class="link">Log out</button></form>
   </div>`}
 </header>
-<main>
+<main${viewer ? '' : html` class="anonymous"`}>
 <h1>${title}</h1>
 ${body}
 </main>

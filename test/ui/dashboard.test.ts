@@ -188,11 +188,11 @@ describe('dashboard in a browser', () => {
     expect(await page.locator('a:has-text("Replay the deliveries")').count()).toBe(0);
 
     // A valid CSRF token (the logout form's) does not make a read-only session an admin one.
-    const forged = await page.evaluate(async (path) => {
-      const csrf = (document.querySelector('input[name=csrf]') as HTMLInputElement).value;
-      const response = await fetch(path, { method: 'POST', body: new URLSearchParams({ csrf }) });
+    const csrf = await page.locator('input[name=csrf]').first().inputValue();
+    const forged = await page.evaluate(async ([path, token]) => {
+      const response = await fetch(path, { method: 'POST', body: new URLSearchParams({ csrf: token }) });
       return { status: response.status, text: await response.text() };
-    }, `/ui/deliveries/${id}/replay`);
+    }, [`/ui/deliveries/${id}/replay`, csrf]);
     expect(forged.status).toBe(403);
     expect(forged.text).toContain('E_READ_ONLY');
     expect((await sb.admin(`/api/v1/deliveries/${id}`)).json.results.state).toBe('dead');
