@@ -65,6 +65,11 @@ export function dashboardRouter(options: DashboardOptions): Router {
   const form = express.urlencoded({ extended: false, limit: FORM_LIMIT });
   router.get('/ui/login', (req, res) => sendPage(req, res, loginPage(nextPath(req.query.next))));
   router.post('/ui/login', form, (req, res) => {
+    // The login form carries no CSRF token (there is no session yet): a login posted from another site is refused.
+    if (!fromThisSite(req)) {
+      sendFailure(req, res, options, new SwitchboardError('E_CSRF_INVALID', 'log in from the dashboard\'s own login page'));
+      return;
+    }
     const role = roleOf(options, String(req.body?.token ?? ''));
     if (role === null) {
       sendPage(req, res, loginPage(nextPath(req.body?.next), 'That token is neither ADMIN_TOKEN nor ADMIN_READ_TOKEN.'), 401);
@@ -73,6 +78,14 @@ export function dashboardRouter(options: DashboardOptions): Router {
     setSessionCookie(req, res, seal.seal(newSession(role, options.uiSessionTtlMs, Date.now())), options.uiSessionTtlMs);
     res.redirect(303, nextPath(req.body?.next));
   });
+
+  const logout = (req: Request, res: Response) => {
+    clearSessionCookie(req, res);
+    res.redirect(303, '/ui/login');
+  };
+  // Logging out changes nothing worth protecting, and must work with an expired session too.
+  router.get('/ui/logout', logout);
+  router.post('/ui/logout', logout);
 
   router.use('/ui', (req, res, next) => {
     const session = seal.open(cookieOf(req, SESSION_COOKIE), Date.now());
@@ -92,11 +105,6 @@ export function dashboardRouter(options: DashboardOptions): Router {
     }
     next();
   });
-  const logout = (req: Request, res: Response) => {
-    clearSessionCookie(req, res);
-    res.redirect(303, '/ui/login');
-  };
-  router.post('/ui/logout', logout);
   router.post('/ui/*path', (req, res, next) => {
     if ((res.locals.viewer as Viewer).role === 'admin') next();
     else sendFailure(req, res, options, readOnly());
@@ -129,6 +137,17 @@ export function dashboardRouter(options: DashboardOptions): Router {
 /** Where to go after logging in: a dashboard path only, so the login form cannot send anyone elsewhere. */
 function nextPath(value: unknown): string {
   return typeof value === 'string' && /^\/ui(\/|\?|$)/.test(value) ? value : '/ui';
+}
+
+/** Whether a POST came from a page of this site: browsers send Origin with every POST. */
+function fromThisSite(req: Request): boolean {
+  const origin = req.get('origin');
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === req.get('host');
+  } catch {
+    return false;
+  }
 }
 
 function respond(req: Request, res: Response, options: DashboardOptions, work: () => Promise<void>): void {

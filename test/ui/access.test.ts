@@ -46,6 +46,23 @@ describe('dashboard and admin API access', () => {
     expect(page).not.toMatch(/<script>|<style|style="/);
   });
 
+  it('refuses a login posted from another site, and logs out at GET /ui/logout', async () => {
+    sb = await startTestSwitchboard();
+    const crossSite = await fetch(`${sb.url}/ui/login`, {
+      method: 'POST',
+      headers: { origin: 'https://elsewhere.example' },
+      body: new URLSearchParams({ token: ADMIN_TOKEN }),
+      redirect: 'manual',
+    });
+    expect(crossSite.status).toBe(403);
+    expect(crossSite.headers.get('set-cookie')).toBeNull();
+
+    const logout = await fetch(`${sb.url}/ui/logout`, { redirect: 'manual' });
+    expect(logout.status).toBe(303);
+    expect(logout.headers.get('location')).toBe('/ui/login');
+    expect(logout.headers.get('set-cookie')).toMatch(/^switchboard_session=; Path=\/ui; Expires=Thu, 01 Jan 1970/);
+  });
+
   it('is off without ADMIN_TOKEN, as the admin API is', async () => {
     sb = await startTestSwitchboard({ settings: { ADMIN_TOKEN: undefined } });
     for (const path of ['/ui', '/ui/login']) expect((await fetch(`${sb.url}${path}`)).status).toBe(503);

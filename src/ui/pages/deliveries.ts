@@ -10,7 +10,14 @@ import {
   replayMatching,
   type DeliveryListFilter,
 } from '../../server/admin/deliveries.ts';
-import { CANCELLABLE_STATES, DELIVERY_STATES, REPLAYABLE_STATES, replaySources, type DeliveryState } from '../../store/delivery-state.ts';
+import {
+  CANCELLABLE_STATES,
+  DELIVERY_STATES,
+  REPLAYABLE_STATES,
+  replaySources,
+  UNFINISHED_STATES,
+  type DeliveryState,
+} from '../../store/delivery-state.ts';
 import type { Store } from '../../store/store.ts';
 import type { DashboardOptions, Pages } from '../dashboard.ts';
 import { html, type Html } from '../html.ts';
@@ -19,7 +26,6 @@ import { param, pageQuery } from './query.ts';
 
 /** How many matches a bulk action's count reads before it stops and says "at least". */
 const COUNT_LIMIT = 5_000;
-const UNFINISHED: readonly DeliveryState[] = ['pending', 'running', 'failed-waiting-retry'];
 
 export function deliveryPages(pages: Pages, options: DashboardOptions): void {
   const { store } = options;
@@ -79,7 +85,7 @@ ${viewer.role === 'admin' && html`<form method="post" action="/ui/deliveries/rep
     return {
       title: `Delivery ${d.id}`,
       body: html`${notice(doneNotice(req))}
-<div id="delivery"${UNFINISHED.includes(d.state) ? html` data-refresh="1"` : ''}>
+<div id="delivery"${UNFINISHED_STATES.includes(d.state) ? html` data-refresh="1"` : ''}>
 <div class="actions">${badge(d.state)}${deliveryActions(viewer, d.id, d.state)}</div>
 <table class="facts"><tbody>
 <tr><th>Event</th><td><a href="/ui/events/${encodeURIComponent(d.event_id)}">${d.event_id}</a> <span class="muted">${d.event_type}</span></td></tr>
@@ -91,7 +97,7 @@ ${viewer.role === 'admin' && html`<form method="post" action="/ui/deliveries/rep
 <tr><th>Created, updated</th><td>${time(d.created_at)} · ${time(d.updated_at)}</td></tr>
 <tr><th>Last error</th><td>${d.last_error ? html`<code>${d.last_error.code}</code> ${d.last_error.message}` : html`<span class="muted">none</span>`}</td></tr>
 </tbody></table>
-${UNFINISHED.includes(d.state) && notAvailable('Why it is held (ordering group, open circuit, disabled target, rate limit)')}
+${UNFINISHED_STATES.includes(d.state) && notAvailable('Why it is held (ordering group, open circuit, disabled target, rate limit)')}
 <h2>Attempts</h2>
 <table class="attempts">
 <thead><tr><th class="num">#</th><th>Started</th><th class="num">Duration</th><th class="num">Status</th><th>Error</th><th>Answer (first KiB)</th></tr></thead>
