@@ -26,7 +26,8 @@ const NOTIFY_RULES = `rules:
         ordering: none
 `;
 
-describe('dashboard in a browser', () => {
+// A browser under a full parallel test run on two cores needs more than the default 20 s per test.
+describe('dashboard in a browser', { timeout: 60_000 }, () => {
   let sb: TestSwitchboard;
   let browser: Browser;
   let context: BrowserContext;

@@ -2,9 +2,14 @@
 import { SwitchboardError } from '../../errors.ts';
 import { switchTarget, targetViews } from '../../server/admin/targets.ts';
 import type { DashboardOptions, Pages } from '../dashboard.ts';
-import { html } from '../html.ts';
+import { html, type Html } from '../html.ts';
 import { actionButton, badge, csrfField, notAvailable, notice, time } from '../layout.ts';
 import { param } from './query.ts';
+
+function rateLimit(limit: { per_second: number | null; concurrency: number | null } | null): Html {
+  if (limit === null) return html`<span class="muted">none</span>`;
+  return html`${[limit.per_second !== null && `${limit.per_second}/s`, limit.concurrency !== null && `${limit.concurrency} at once`].filter(Boolean).join(', ')}`;
+}
 
 const DONE: Record<string, string> = { disabled: 'Target disabled: its deliveries wait until it is enabled.', enabled: 'Target enabled.' };
 
@@ -21,7 +26,7 @@ ${notAvailable('Latency p50/p95 over the last hour')}
 <td><a href="/ui/deliveries?target=${encodeURIComponent(t.target)}">${t.target}</a></td>
 <td>${badge(t.circuit)}${t.probe_at && html` <span class="muted">probe ${time(t.probe_at)}</span>`}</td>
 <td class="num">${t.consecutive_failures}</td><td class="num">${t.running}</td>
-<td>${t.rate_limit ? [t.rate_limit.per_second !== null && `${t.rate_limit.per_second}/s`, t.rate_limit.concurrency !== null && ` ${t.rate_limit.concurrency} at once`] : html`<span class="muted">none</span>`}</td>
+<td>${rateLimit(t.rate_limit)}</td>
 <td>${badge(t.disabled ? 'disabled' : 'enabled')}${t.disabled && html` ${t.reason ?? ''} <span class="muted">${time(t.changed_at)}</span>`}</td>
 <td>${t.disabled
         ? actionButton(viewer, '/ui/targets/enable', 'Enable', { target: t.target })

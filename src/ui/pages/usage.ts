@@ -1,7 +1,7 @@
 /** The usage ledger: totals by customer and meter over a date range, then its rows. */
 import { usageReport } from '../../server/admin/usage.ts';
 import type { DashboardOptions, Pages } from '../dashboard.ts';
-import { html } from '../html.ts';
+import { html, type Html } from '../html.ts';
 import { badge, pager, time } from '../layout.ts';
 import { pageQuery, param } from './query.ts';
 
@@ -30,9 +30,16 @@ ${totals.length === 0 && html`<p class="muted">No usage in this range.</p>`}
 <thead><tr><th>Occurred</th><th>Customer</th><th>Meter</th><th class="num">Quantity</th><th>Event</th><th>Rule</th><th>Report</th></tr></thead>
 <tbody>${records.map((r) => html`<tr><td>${time(r.occurred_at)}</td><td>${r.customer}</td><td>${r.meter}</td><td class="num">${r.quantity} ${r.unit}</td>
 <td><a href="/ui/events/${encodeURIComponent(r.event_id)}">${r.event_type}</a></td><td><code>${r.rule}</code></td>
-<td>${r.report === null ? html`<span class="muted">none</span>` : r.delivery_id === null ? badge(r.report) : html`<a href="/ui/deliveries/${r.delivery_id}">${badge(r.report)}</a>`}</td></tr>`)}</tbody>
+<td>${reportStatus(r.report, r.delivery_id)}</td></tr>`)}</tbody>
 </table>
+${records.length === 0 && html`<p class="muted">No records.</p>`}
 ${pager('/ui/usage', query, next_cursor)}`,
     };
   });
+}
+
+/** Where the usage's report to the provider stands, linked to the delivery that makes it. */
+function reportStatus(report: string | null, deliveryId: number | null): Html {
+  if (report === null) return html`<span class="muted">none</span>`;
+  return deliveryId === null ? badge(report) : html`<a href="/ui/deliveries/${deliveryId}">${badge(report)}</a>`;
 }
