@@ -15,6 +15,7 @@ const INTEGRATION = [
   'test/security/{admin-input,connections,failed-verifications,url-template}.test.ts',
   'test/server/{admin,audit,deliveries,operations,targets,webhook}.test.ts',
   'test/store/{postgres,sqlite,sqlite-durability}.test.ts',
+  'test/ui/{access,dashboard}.test.ts',
   'test/telemetry/{logs,metrics,otlp-export,tracing,tracing-off}.test.ts',
 ];
 

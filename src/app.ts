@@ -92,6 +92,8 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     log,
     accepting: () => accepting,
     adminToken: config.adminToken,
+    adminReadToken: config.adminReadToken,
+    uiSessionTtlMs: config.uiSessionTtlMs,
     store,
     currentRules: rules.current,
     worker,

@@ -27,6 +27,9 @@ export interface Config {
   /** Apply pending migrations at start-up; false when `switchboard migrate` runs them instead. */
   migrateOnStart: boolean;
   adminToken: string | undefined;
+  /** Grants the admin API's GETs and a read-only dashboard. */
+  adminReadToken: string | undefined;
+  uiSessionTtlMs: number;
   /** Bearer token GET /metrics requires; without one /metrics is open (scrapers usually reach it on an internal network). */
   metricsToken: string | undefined;
   webhookPath: string;
@@ -65,6 +68,8 @@ export const SETTINGS = {
   DATABASE_URL: 'file:./data/switchboard.db',
   MIGRATE_ON_START: 'true',
   ADMIN_TOKEN: undefined,
+  ADMIN_READ_TOKEN: undefined,
+  UI_SESSION_TTL: '12h',
   METRICS_TOKEN: undefined,
   WEBHOOK_PATH: '/api/v1/webhooks/livekit',
   MAX_BODY_BYTES: '1MiB',
@@ -163,6 +168,8 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     databaseUrl: settings.DATABASE_URL,
     migrateOnStart: parseBoolean('MIGRATE_ON_START', settings.MIGRATE_ON_START),
     adminToken: settings.ADMIN_TOKEN,
+    adminReadToken: settings.ADMIN_READ_TOKEN,
+    uiSessionTtlMs: parseDuration('UI_SESSION_TTL', settings.UI_SESSION_TTL),
     metricsToken: settings.METRICS_TOKEN,
     webhookPath,
     maxBodyBytes: parseByteSize('MAX_BODY_BYTES', settings.MAX_BODY_BYTES),

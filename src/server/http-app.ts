@@ -1,8 +1,9 @@
-/** The HTTP surface: webhook ingest (ahead of express), health and metrics, the admin API, and JSON errors for the rest. */
+/** The HTTP surface: webhook ingest (ahead of express), health and metrics, the admin API, the dashboard, JSON errors for the rest. */
 import { createServer, type Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SwitchboardError } from '../errors.ts';
 import type { AdminRouteOptions } from './admin/route-options.ts';
+import { dashboardRouter, type DashboardOptions } from '../ui/dashboard.ts';
 import { adminRouter } from './admin/router.ts';
 import { sendError } from './error-response.ts';
 import { operationsRouter, type OperationsRouteOptions } from './operations.ts';
@@ -11,7 +12,7 @@ import { sourceAddressResolver } from './source-address.ts';
 import { webhookHandler, type WebhookRouteOptions } from './webhook-route.ts';
 
 export type HttpServerOptions = Omit<WebhookRouteOptions, 'sourceAddress' | 'failures'> &
-  AdminRouteOptions &
+  DashboardOptions &
   OperationsRouteOptions & {
     /** Connections held at once (MAX_CONNECTIONS): kept below the descriptor limit, so a flood cannot take the rest. */
     maxConnections: number;
@@ -43,6 +44,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
 
   app.use(operationsRouter(options));
   app.use(adminRouter(options));
+  app.use(dashboardRouter(options));
   app.use((req: Request, res: Response) => {
     sendError(res, options.log, new SwitchboardError('E_NOT_FOUND', `no route for ${req.method} ${req.path}`));
   });

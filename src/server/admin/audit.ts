@@ -1,16 +1,18 @@
 /** The audit log of admin changes, newest first as the store pages it. */
 import type { Router } from 'express';
-import type { AuditRecord } from '../../store/store.ts';
+import type { AuditRecord, Store } from '../../store/store.ts';
 import { PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
 export function auditRoutes(router: Router, context: RouteContext, { store }: AdminRouteOptions): void {
   route<Record<string, never>, PageQuery>(router, context, 'get', '/api/v1/audit', {
     query: { type: 'object', additionalProperties: false, properties: PAGE_QUERY },
-  }, async ({ query }) => {
-    const page = await store.listAudit({ limit: query.limit, cursor: query.cursor });
-    return { entries: page.items.map(auditView), next_cursor: page.nextCursor };
-  });
+  }, async ({ query }) => auditPage(store, query));
+}
+
+export async function auditPage(store: Store, page: PageQuery) {
+  const { items, nextCursor } = await store.listAudit(page);
+  return { entries: items.map(auditView), next_cursor: nextCursor };
 }
 
 function auditView(entry: AuditRecord) {

@@ -3,11 +3,12 @@ import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
 import { DELIVERY_STATES, REPLAYABLE_STATES, type DeliveryState } from '../../store/delivery-state.ts';
 import type { Delivery, DeliveryAttempt, DeliveryFilter, Store } from '../../store/store.ts';
+import type { Actor } from './auth.ts';
 import { redactParams } from './redact.ts';
 import { NO_BODY, PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
-interface Filter {
+export interface DeliveryListFilter {
   status?: DeliveryState;
   rule?: string;
   target?: string;
@@ -21,34 +22,21 @@ const FILTER = {
 const FORCE = { type: 'boolean', default: false } as const;
 const DELIVERY_ID = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } };
 
-export function deliveryRoutes(router: Router, context: RouteContext, { store, worker }: AdminRouteOptions): void {
-  route<Record<string, never>, Filter & PageQuery>(router, context, 'get', '/api/v1/deliveries', {
+export function deliveryRoutes(router: Router, context: RouteContext, options: AdminRouteOptions): void {
+  const { store } = options;
+  route<Record<string, never>, DeliveryListFilter & PageQuery>(router, context, 'get', '/api/v1/deliveries', {
     query: { type: 'object', additionalProperties: false, properties: { ...FILTER, ...PAGE_QUERY } },
-  }, async ({ query }) => {
-    const page = await store.listDeliveries(storeFilter(query), { limit: query.limit, cursor: query.cursor });
-    return { deliveries: page.items.map(deliveryView), next_cursor: page.nextCursor };
-  });
+  }, async ({ query: { limit, cursor, ...filter } }) => deliveryPage(store, filter, { limit, cursor }));
 
-  route<{ id: number }>(router, context, 'get', '/api/v1/deliveries/:id', { params: DELIVERY_ID }, async ({ params }) => {
-    const delivery = await findDelivery(store, params.id);
-    return { ...deliveryView(delivery), attempts_log: delivery.attemptLog.map(attemptView) };
-  });
+  route<{ id: number }>(router, context, 'get', '/api/v1/deliveries/:id', { params: DELIVERY_ID }, async ({ params }) =>
+    deliveryWithAttempts(store, params.id));
 
   route<{ id: number }, Record<string, never>, { force: boolean }>(router, context, 'post', '/api/v1/deliveries/:id/replay', {
     params: DELIVERY_ID,
     body: { type: 'object', additionalProperties: false, properties: { force: FORCE } },
-  }, async ({ params: { id }, body: { force }, actor }) => {
-    const replayed = await store.transaction(async (tx) => {
-      const ids = await tx.replayDeliveries({ ids: [id] }, { force, now: new Date() });
-      if (ids.length > 0) await tx.appendAudit({ action: 'delivery.replay', subject: `delivery/${id}`, details: { ids, force, actor } });
-      return ids;
-    });
-    if (replayed.length > 0) worker.wake();
-    else refuseReplay(await findDelivery(store, id), force);
-    return { replayed };
-  });
+  }, async ({ params: { id }, body: { force }, actor }) => ({ replayed: await replayDelivery(options, id, force, actor) }));
 
-  route<Record<string, never>, Record<string, never>, Filter & { force: boolean }>(router, context, 'post', '/api/v1/deliveries/replay', {
+  route<Record<string, never>, Record<string, never>, DeliveryListFilter & { force: boolean }>(router, context, 'post', '/api/v1/deliveries/replay', {
     // Never everything by accident: a bulk replay names what it replays.
     body: {
       type: 'object',
@@ -57,32 +45,67 @@ export function deliveryRoutes(router: Router, context: RouteContext, { store, w
       anyOf: [{ required: ['status'] }, { required: ['rule'] }, { required: ['target'] }],
     },
   }, async ({ body: { force, ...filter }, actor }) => {
-    if (filter.status === 'succeeded' && !force) {
-      throw new SwitchboardError('E_DELIVERY_SUCCEEDED', 'replaying succeeded deliveries runs them again: pass "force": true to mean it');
-    }
-    const replayed = await store.transaction(async (tx) => {
-      const ids = await tx.replayDeliveries(storeFilter(filter), { force, now: new Date() });
-      if (ids.length > 0) {
-        await tx.appendAudit({ action: 'deliveries.replay', subject: `deliveries?${new URLSearchParams(filter)}`, details: { filter, force, ids, actor } });
-      }
-      return ids;
-    });
-    if (replayed.length > 0) worker.wake();
+    const replayed = await replayMatching(options, filter, force, actor);
     return { replayed, count: replayed.length };
   });
 
-  route<{ id: number }>(router, context, 'post', '/api/v1/deliveries/:id/cancel', { params: DELIVERY_ID, body: NO_BODY }, async ({ params: { id }, actor }) => {
-    const cancelled = await store.transaction(async (tx) => {
-      const done = await tx.cancelDelivery(id);
-      if (done) await tx.appendAudit({ action: 'delivery.cancel', subject: `delivery/${id}`, details: { ids: [id], actor } });
-      return done;
-    });
-    if (!cancelled) {
-      const { state } = await findDelivery(store, id);
-      throw new SwitchboardError('E_DELIVERY_NOT_CANCELLABLE', `delivery ${id} is ${state}; only pending deliveries and those waiting for a retry can be cancelled`);
-    }
-    return { cancelled: [id] };
+  route<{ id: number }>(router, context, 'post', '/api/v1/deliveries/:id/cancel', { params: DELIVERY_ID, body: NO_BODY }, async ({ params: { id }, actor }) =>
+    ({ cancelled: await cancelDelivery(store, id, actor) }));
+}
+
+/** One page of the queue, newest first, as the admin API and the dashboard show it. */
+export async function deliveryPage(store: Store, filter: DeliveryListFilter, page: PageQuery) {
+  const { items, nextCursor } = await store.listDeliveries(storeFilter(filter), page);
+  return { deliveries: items.map(deliveryView), next_cursor: nextCursor };
+}
+
+export async function deliveryWithAttempts(store: Store, id: number) {
+  const delivery = await findDelivery(store, id);
+  return { ...deliveryView(delivery), attempts_log: delivery.attemptLog.map(attemptView) };
+}
+
+type Operators = Pick<AdminRouteOptions, 'store' | 'worker'>;
+
+/** Re-queues one delivery with fresh attempts, audited; says why when it cannot. Returns the ids re-queued. */
+export async function replayDelivery({ store, worker }: Operators, id: number, force: boolean, actor: Actor): Promise<number[]> {
+  const replayed = await store.transaction(async (tx) => {
+    const ids = await tx.replayDeliveries({ ids: [id] }, { force, now: new Date() });
+    if (ids.length > 0) await tx.appendAudit({ action: 'delivery.replay', subject: `delivery/${id}`, details: { ids, force, actor } });
+    return ids;
   });
+  if (replayed.length > 0) worker.wake();
+  else refuseReplay(await findDelivery(store, id), force);
+  return replayed;
+}
+
+/** Re-queues every replayable delivery the filter matches, audited as one change. Returns the ids re-queued. */
+export async function replayMatching({ store, worker }: Operators, filter: DeliveryListFilter, force: boolean, actor: Actor): Promise<number[]> {
+  if (filter.status === 'succeeded' && !force) {
+    throw new SwitchboardError('E_DELIVERY_SUCCEEDED', 'replaying succeeded deliveries runs them again: pass "force": true to mean it');
+  }
+  const replayed = await store.transaction(async (tx) => {
+    const ids = await tx.replayDeliveries(storeFilter(filter), { force, now: new Date() });
+    if (ids.length > 0) {
+      await tx.appendAudit({ action: 'deliveries.replay', subject: `deliveries?${filterQuery(filter)}`, details: { filter, force, ids, actor } });
+    }
+    return ids;
+  });
+  if (replayed.length > 0) worker.wake();
+  return replayed;
+}
+
+/** Cancels a delivery that has not run yet, audited; says why when it cannot. */
+export async function cancelDelivery(store: Store, id: number, actor: Actor): Promise<number[]> {
+  const cancelled = await store.transaction(async (tx) => {
+    const done = await tx.cancelDelivery(id);
+    if (done) await tx.appendAudit({ action: 'delivery.cancel', subject: `delivery/${id}`, details: { ids: [id], actor } });
+    return done;
+  });
+  if (!cancelled) {
+    const { state } = await findDelivery(store, id);
+    throw new SwitchboardError('E_DELIVERY_NOT_CANCELLABLE', `delivery ${id} is ${state}; only pending deliveries and those waiting for a retry can be cancelled`);
+  }
+  return [id];
 }
 
 async function findDelivery(store: Store, id: number) {
@@ -101,7 +124,12 @@ function refuseReplay(delivery: Delivery, force: boolean): void {
   }
 }
 
-function storeFilter({ status, rule, target }: Filter): DeliveryFilter {
+/** The filter as a query string of the keys it sets: `status=dead&rule=notify`. */
+export function filterQuery(filter: DeliveryListFilter): URLSearchParams {
+  return new URLSearchParams(Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
+
+function storeFilter({ status, rule, target }: DeliveryListFilter): DeliveryFilter {
   return { state: status, rule, target };
 }
 

@@ -1,33 +1,38 @@
 /** What Switchboard has seen and runs: sessions, recorded events, the rules in force. */
 import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
-import type { SessionStatus, StoredEvent } from '../../store/store.ts';
+import type { RuleSet } from '../../rules/types.ts';
+import type { SessionStatus, Store, StoredEvent } from '../../store/store.ts';
 import { route, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
 export function recordRoutes(router: Router, context: RouteContext, { store, currentRules }: AdminRouteOptions): void {
-  route<{ key: string }>(router, context, 'get', '/api/v1/sessions/:key', {}, async ({ params }) => {
-    const session = await store.getSession(params.key);
-    if (!session) throw new SwitchboardError('E_NOT_FOUND', `no session "${params.key}" has been seen`);
-    return sessionView(session);
-  });
+  route<{ key: string }>(router, context, 'get', '/api/v1/sessions/:key', {}, async ({ params }) => findSession(store, params.key));
+  route<{ id: string }>(router, context, 'get', '/api/v1/events/:id', {}, async ({ params }) => findEvent(store, params.id));
+  route(router, context, 'get', '/api/v1/rules', {}, async () => ({ rules: rulesInForce(currentRules()) }));
+}
 
-  route<{ id: string }>(router, context, 'get', '/api/v1/events/:id', {}, async ({ params }) => {
-    const event = await store.getEvent(params.id);
-    if (!event) throw new SwitchboardError('E_NOT_FOUND', `no event "${params.id}" has been recorded`);
-    return eventView(event);
-  });
+export async function findSession(store: Store, key: string) {
+  const session = await store.getSession(key);
+  if (!session) throw new SwitchboardError('E_NOT_FOUND', `no session "${key}" has been seen`);
+  return sessionView(session);
+}
 
-  route(router, context, 'get', '/api/v1/rules', {}, async () => ({
-    rules: currentRules().rules.map((rule) => ({
-      id: rule.id,
-      description: rule.description,
-      enabled: rule.enabled,
-      on: rule.on,
-      file: rule.location.file,
-      line: rule.location.line,
-      actions: rule.actions.map((action) => ({ plugin: action.plugin, mode: action.mode })),
-    })),
+export async function findEvent(store: Store, id: string) {
+  const event = await store.getEvent(id);
+  if (!event) throw new SwitchboardError('E_NOT_FOUND', `no event "${id}" has been recorded`);
+  return eventView(event);
+}
+
+export function rulesInForce(rules: RuleSet) {
+  return rules.rules.map((rule) => ({
+    id: rule.id,
+    description: rule.description,
+    enabled: rule.enabled,
+    on: rule.on,
+    file: rule.location.file,
+    line: rule.location.line,
+    actions: rule.actions.map((action) => ({ plugin: action.plugin, mode: action.mode })),
   }));
 }
 

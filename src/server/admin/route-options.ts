@@ -4,9 +4,9 @@ import type { DeliveryWorker } from '../../engine/delivery/worker.ts';
 import type { RuleSet } from '../../rules/types.ts';
 import type { Store } from '../../store/store.ts';
 import type { Logger } from '../../telemetry/logger.ts';
+import type { AdminTokens } from './auth.ts';
 
-export interface AdminRouteOptions {
-  adminToken: string | undefined;
+export interface AdminRouteOptions extends AdminTokens {
   store: Store;
   currentRules: () => RuleSet;
   log: Logger;

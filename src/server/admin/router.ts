@@ -1,7 +1,7 @@
-/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN: reads, delivery operations, targets, audit log, usage. */
+/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN (GETs: or ADMIN_READ_TOKEN): reads, deliveries, targets, audit, usage. */
 import express, { type Router } from 'express';
 import { auditRoutes } from './audit.ts';
-import { actorOf, requireAdminToken } from './auth.ts';
+import { actorOf, requireAdminToken, type AdminTokens } from './auth.ts';
 import { deliveryRoutes } from './deliveries.ts';
 import { recordRoutes } from './records.ts';
 import type { RouteContext } from './request.ts';
@@ -11,7 +11,7 @@ import { usageRoutes } from './usage.ts';
 
 export function adminRouter(options: AdminRouteOptions): Router {
   const router = express.Router();
-  router.use('/api/v1', requireAdminToken(options.adminToken, options.log));
+  router.use('/api/v1', requireAdminToken(options, options.log));
   const context: RouteContext = { log: options.log, actor: actorOf(options.adminToken) };
   for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes]) routes(router, context, options);
   return router;

@@ -2,11 +2,11 @@
 import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
 import type { DeliveryState } from '../../store/delivery-state.ts';
-import type { UsageEntry, UsageFilter } from '../../store/store.ts';
+import type { Store, UsageEntry, UsageFilter } from '../../store/store.ts';
 import { PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
-interface UsageQuery extends PageQuery {
+export interface UsageQuery extends PageQuery {
   customer?: string;
   meter?: string;
   from?: string;
@@ -42,19 +42,19 @@ export function usageRoutes(router: Router, context: RouteContext, { store }: Ad
         ...PAGE_QUERY,
       },
     },
-  }, async ({ query }) => {
-    const filter: UsageFilter = {
-      customer: query.customer,
-      meter: query.meter,
-      from: query.from === undefined ? undefined : time('from', query.from),
-      to: query.to === undefined ? undefined : time('to', query.to),
-    };
-    const [totals, page] = await Promise.all([
-      store.sumUsage(filter),
-      store.listUsage(filter, { limit: query.limit, cursor: query.cursor }),
-    ]);
-    return { totals, records: page.items.map(usageView), next_cursor: page.nextCursor };
-  });
+  }, async ({ query: { limit, cursor, ...filter } }) => usageReport(store, filter, { limit, cursor }));
+}
+
+/** Totals by customer, meter and unit over the filter, and one page of its ledger rows. */
+export async function usageReport(store: Store, query: Omit<UsageQuery, keyof PageQuery>, page: PageQuery) {
+  const filter: UsageFilter = {
+    customer: query.customer,
+    meter: query.meter,
+    from: query.from === undefined ? undefined : time('from', query.from),
+    to: query.to === undefined ? undefined : time('to', query.to),
+  };
+  const [totals, records] = await Promise.all([store.sumUsage(filter), store.listUsage(filter, page)]);
+  return { totals, records: records.items.map(usageView), next_cursor: records.nextCursor };
 }
 
 function time(name: string, text: string): Date {

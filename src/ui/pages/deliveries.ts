@@ -1,0 +1,207 @@
+/** The delivery queue: a filtered list with bulk replay, and one delivery with every attempt, Replay and Cancel. */
+import type { Request } from 'express';
+import { SwitchboardError } from '../../errors.ts';
+import {
+  cancelDelivery,
+  deliveryPage,
+  deliveryWithAttempts,
+  filterQuery,
+  replayDelivery,
+  replayMatching,
+  type DeliveryListFilter,
+} from '../../server/admin/deliveries.ts';
+import {
+  CANCELLABLE_STATES,
+  DELIVERY_STATES,
+  REPLAYABLE_STATES,
+  replaySources,
+  UNFINISHED_STATES,
+  type DeliveryState,
+} from '../../store/delivery-state.ts';
+import type { Store } from '../../store/store.ts';
+import type { DashboardOptions, Pages } from '../dashboard.ts';
+import { html, type Html } from '../html.ts';
+import { actionButton, badge, csrfField, json, notAvailable, notice, pager, time, type Viewer } from '../layout.ts';
+import { param, pageQuery } from './query.ts';
+
+/** How many matches a bulk action's count reads before it stops and says "at least". */
+const COUNT_LIMIT = 5_000;
+
+export function deliveryPages(pages: Pages, options: DashboardOptions): void {
+  const { store } = options;
+
+  pages.get('/ui/deliveries', async (req, viewer) => {
+    const filter = filterOf(req.query);
+    const { page, query } = pageQuery(req);
+    const { deliveries, next_cursor } = await deliveryPage(store, filter, page);
+    const bulk = viewer.role === 'admin' && (filter.status === undefined || REPLAYABLE_STATES.includes(filter.status)) && hasFilter(filter);
+    return {
+      title: 'Deliveries',
+      body: html`${notice(doneNotice(req))}
+${filterForm(filter)}
+${bulk && html`<div class="actions"><a href="/ui/deliveries/replay?${filterQuery(filter).toString()}">Replay the deliveries this filter matches…</a></div>`}
+${notAvailable('Filtering by event and by time (event=, since=), and cancelling a filter in bulk')}
+<table>
+<thead><tr><th class="num">Id</th><th>State</th><th>Event</th><th>Rule</th><th>Plugin</th><th>Target</th><th class="num">Attempts</th><th>Due</th><th>Last error</th></tr></thead>
+<tbody>${deliveries.map((d) => html`<tr>
+<td class="num"><a href="/ui/deliveries/${d.id}">${d.id}</a></td><td>${badge(d.state)}</td>
+<td><a href="/ui/events/${encodeURIComponent(d.event_id)}">${d.event_type}</a></td>
+<td><a href="/ui/deliveries?rule=${encodeURIComponent(d.rule)}">${d.rule}</a></td><td>${d.plugin}</td>
+<td><a href="/ui/deliveries?target=${encodeURIComponent(d.target)}">${d.target}</a></td>
+<td class="num">${d.attempts}/${d.max_attempts}</td><td>${time(d.due_at)}</td><td>${d.last_error && html`<code>${d.last_error.code}</code> ${d.last_error.message}`}</td>
+</tr>`)}</tbody>
+</table>
+${deliveries.length === 0 && html`<p class="muted">No deliveries match.</p>`}
+${pager('/ui/deliveries', query, next_cursor)}`,
+    };
+  });
+
+  pages.get('/ui/deliveries/replay', async (req, viewer) => {
+    const filter = replayableFilter(req.query);
+    const force = filter.status === 'succeeded';
+    const { count, exact } = await replayCount(store, filter, force);
+    return {
+      title: 'Replay deliveries',
+      body: html`<section class="card">
+<p>Filter: <code>${filterQuery(filter).toString()}</code></p>
+<p class="figure">${exact ? count : `at least ${count}`} ${count === 1 ? 'delivery' : 'deliveries'}</p>
+<p>${exact ? 'will be queued again with fresh attempts.' : `were counted in the first ${COUNT_LIMIT} matches; the store cannot count a filter yet, so the replay may touch more.`}
+${force && html`<strong>These deliveries have succeeded: replaying runs their actions again.</strong>`}</p>
+${viewer.role === 'admin' && html`<form method="post" action="/ui/deliveries/replay">${csrfField(viewer)}${hiddenFilter(filter)}
+<button>Replay ${exact ? count : `${count}+`} ${count === 1 ? 'delivery' : 'deliveries'}</button>
+<a href="/ui/deliveries?${filterQuery(filter).toString()}">Back</a></form>`}
+</section>`,
+    };
+  });
+
+  pages.post('/ui/deliveries/replay', async (req, actor) => {
+    const filter = replayableFilter(req.body);
+    const replayed = await replayMatching(options, filter, filter.status === 'succeeded', actor);
+    return `/ui/deliveries?${filterQuery(filter)}&done=replayed&n=${replayed.length}`;
+  });
+
+  pages.get('/ui/deliveries/:id', async (req, viewer) => {
+    const d = await deliveryWithAttempts(store, deliveryId(req));
+    return {
+      title: `Delivery ${d.id}`,
+      body: html`${notice(doneNotice(req))}
+<div id="delivery"${UNFINISHED_STATES.includes(d.state) ? html` data-refresh="1"` : ''}>
+<div class="actions">${badge(d.state)}${deliveryActions(viewer, d.id, d.state)}</div>
+<table class="facts"><tbody>
+<tr><th>Event</th><td><a href="/ui/events/${encodeURIComponent(d.event_id)}">${d.event_id}</a> <span class="muted">${d.event_type}</span></td></tr>
+<tr><th>Rule, action</th><td><a href="/ui/deliveries?rule=${encodeURIComponent(d.rule)}">${d.rule}</a> #${d.action_index} <code>${d.plugin}</code></td></tr>
+<tr><th>Target</th><td><a href="/ui/deliveries?target=${encodeURIComponent(d.target)}">${d.target}</a></td></tr>
+<tr><th>Ordering key</th><td>${d.ordering_key ?? html`<span class="muted">none</span>`}</td></tr>
+<tr><th>Attempts</th><td>${d.attempts} of ${d.max_attempts}</td></tr>
+<tr><th>Due</th><td>${time(d.due_at)}</td></tr>
+<tr><th>Created, updated</th><td>${time(d.created_at)} · ${time(d.updated_at)}</td></tr>
+<tr><th>Last error</th><td>${d.last_error ? html`<code>${d.last_error.code}</code> ${d.last_error.message}` : html`<span class="muted">none</span>`}</td></tr>
+</tbody></table>
+${UNFINISHED_STATES.includes(d.state) && notAvailable('Why it is held (ordering group, open circuit, disabled target, rate limit)')}
+<h2>Attempts</h2>
+<table class="attempts">
+<thead><tr><th class="num">#</th><th>Started</th><th class="num">Duration</th><th class="num">Status</th><th>Error</th><th>Answer (first KiB)</th></tr></thead>
+<tbody>${d.attempts_log.map((a) => html`<tr><td class="num">${a.number}</td><td>${time(a.started_at)}</td><td class="num">${a.duration_ms} ms</td>
+<td class="num">${a.status_code ?? '—'} ${badge(a.succeeded ? 'succeeded' : 'failed')}</td>
+<td>${a.error && html`<code>${a.error.code}</code> ${a.error.message}`}</td><td>${a.response && html`<pre class="json">${a.response}</pre>`}</td></tr>`)}</tbody>
+</table>
+${d.attempts_log.length === 0 && html`<p class="muted">No attempt yet.</p>`}
+</div>
+<h2>Params</h2>
+${json(d.params)}`,
+    };
+  });
+
+  pages.post('/ui/deliveries/:id/replay', async (req, actor) => {
+    const id = deliveryId(req);
+    await replayDelivery(options, id, req.body?.force === 'true', actor);
+    return `/ui/deliveries/${id}?done=replayed`;
+  });
+
+  pages.post('/ui/deliveries/:id/cancel', async (req, actor) => {
+    const id = deliveryId(req);
+    await cancelDelivery(store, id, actor);
+    return `/ui/deliveries/${id}?done=cancelled`;
+  });
+}
+
+function deliveryActions(viewer: Viewer, id: number, state: DeliveryState): Html {
+  return html`${replaySources(false).includes(state) && actionButton(viewer, `/ui/deliveries/${id}/replay`, 'Replay')}${
+    state === 'succeeded' && actionButton(viewer, `/ui/deliveries/${id}/replay`, 'Run again', { force: 'true' }, 'secondary')
+  }${CANCELLABLE_STATES.includes(state) && actionButton(viewer, `/ui/deliveries/${id}/cancel`, 'Cancel', {}, 'danger')}`;
+}
+
+function filterForm(filter: DeliveryListFilter): Html {
+  return html`<form class="filters" method="get" action="/ui/deliveries">
+<label>Status <select name="status"><option value="">any</option>${DELIVERY_STATES.map(
+    (state) => html`<option${state === filter.status ? html` selected` : ''}>${state}</option>`,
+  )}</select></label>
+<label>Rule <input name="rule" value="${filter.rule ?? ''}" placeholder="rule id"></label>
+<label>Target <input name="target" value="${filter.target ?? ''}" placeholder="target"></label>
+<button>Filter</button> <a href="/ui/deliveries">Clear</a>
+</form>`;
+}
+
+function hiddenFilter(filter: DeliveryListFilter): Html {
+  return html`${[...filterQuery(filter)].map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`;
+}
+
+function filterOf(source: Record<string, unknown>): DeliveryListFilter {
+  const status = param(source, 'status');
+  if (status !== undefined && !DELIVERY_STATES.includes(status as DeliveryState)) {
+    throw new SwitchboardError('E_INVALID_REQUEST', `status "${status}" is not one of ${DELIVERY_STATES.join(', ')}`);
+  }
+  const filter: DeliveryListFilter = { status: status as DeliveryState | undefined, rule: param(source, 'rule'), target: param(source, 'target') };
+  return Object.fromEntries(Object.entries(filter).filter(([, value]) => value !== undefined));
+}
+
+function hasFilter(filter: DeliveryListFilter): boolean {
+  return filter.status !== undefined || filter.rule !== undefined || filter.target !== undefined;
+}
+
+/** A bulk replay names what it replays, as the admin API requires. */
+function replayableFilter(source: Record<string, unknown>): DeliveryListFilter {
+  const filter = filterOf(source);
+  if (!hasFilter(filter)) throw new SwitchboardError('E_INVALID_REQUEST', 'a bulk replay needs a status, rule or target to filter by');
+  if (filter.status !== undefined && !REPLAYABLE_STATES.includes(filter.status)) {
+    throw new SwitchboardError('E_INVALID_REQUEST', `${filter.status} deliveries cannot be replayed; replay ${REPLAYABLE_STATES.join(', ')}`);
+  }
+  return filter;
+}
+
+/**
+ * How many deliveries a bulk replay would touch: exact from the per-state counts when the filter is a status alone;
+ * otherwise counted over the filter's pages, up to COUNT_LIMIT (the store has no count by rule or target).
+ */
+async function replayCount(store: Store, filter: DeliveryListFilter, force: boolean): Promise<{ count: number; exact: boolean }> {
+  if (filter.status !== undefined && filter.rule === undefined && filter.target === undefined) {
+    return { count: (await store.countDeliveries())[filter.status], exact: true };
+  }
+  const states = filter.status ? [filter.status] : replaySources(force);
+  let count = 0;
+  let read = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await deliveryPage(store, filter, { limit: 500, cursor });
+    count += page.deliveries.filter((d) => states.includes(d.state)).length;
+    read += page.deliveries.length;
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor !== undefined && read < COUNT_LIMIT);
+  return { count, exact: cursor === undefined };
+}
+
+function deliveryId(req: Request): number {
+  const id = Number(req.params.id);
+  if (!Number.isSafeInteger(id) || id < 1) throw new SwitchboardError('E_NOT_FOUND', `no delivery ${req.params.id}`);
+  return id;
+}
+
+function doneNotice(req: Request): string | undefined {
+  const done = param(req.query, 'done');
+  if (done === 'replayed') {
+    const n = param(req.query, 'n');
+    return n === undefined ? 'Queued again with fresh attempts.' : `Queued ${n} ${n === '1' ? 'delivery' : 'deliveries'} again.`;
+  }
+  if (done === 'cancelled') return 'Cancelled.';
+  return undefined;
+}
