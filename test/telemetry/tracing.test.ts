@@ -171,7 +171,14 @@ describe('tracing', () => {
     });
     exporter.reset();
     await sb.deliver(sampleBody('room_started'));
-    await vi.waitFor(() => expect(named('action status')).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    // The alert's span ends inside the attempt's, so the attempt's may still be open when the alert's is exported.
+    await vi.waitFor(
+      () => {
+        expect(named('action status')).toHaveLength(1);
+        expect(named('deliver http')).toHaveLength(1);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     const [server] = named(WEBHOOK_SPAN);
     const [attempt] = named('deliver http');
     const [alert] = named('action status');
