@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { DatabaseSync, StatementSync, type SQLInputValue, type StatementResultingChanges } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { UNFINISHED_STATES } from '../../src/store/delivery-state.ts';
-import { sqliteMigrations } from '../../src/store/migrations/sqlite.ts';
+import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
 import { openStore } from '../../src/store/open.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { describeStoreContract, eventRecord } from './store-contract.ts';
 
 async function temporaryDirectory(): Promise<{ dir: string; remove(): Promise<void> }> {

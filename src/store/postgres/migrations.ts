@@ -1,9 +1,9 @@
 /**
- * The PostgreSQL schema as ordered, versioned steps: the same versions as migrations/sqlite.ts, in PostgreSQL's types.
+ * The PostgreSQL schema as ordered, versioned steps (its own list: SQLite's differs where its storage does).
  * JSON columns are `json`, not `jsonb`: they are stored and read whole, and jsonb refuses the escaped NUL (\u0000)
  * that event data rendered into params or outcomes may carry.
  */
-import type { Migration } from './migration.ts';
+import type { Migration } from '../sql/migration.ts';
 
 export const postgresMigrations: readonly Migration[] = [
   {
@@ -52,7 +52,7 @@ export const postgresMigrations: readonly Migration[] = [
   {
     version: 3,
     name: 'create_deliveries',
-    // As in SQLite, the partial index lists UNFINISHED_STATES as they were at version 3; a test keeps them in step.
+    // The partial index lists UNFINISHED_STATES as they were at version 3; a test keeps them in step.
     sql: `
       CREATE TABLE deliveries (
         id bigserial PRIMARY KEY,
@@ -118,7 +118,7 @@ export const postgresMigrations: readonly Migration[] = [
   {
     version: 4,
     name: 'create_usage_ledger',
-    // As in SQLite: the unique identifier keeps one row per usage, whichever replica records it.
+    // The unique identifier keeps one row per usage, whichever replica records it.
     sql: `
       CREATE TABLE usage_ledger (
         id bigserial PRIMARY KEY,
@@ -153,17 +153,15 @@ export const postgresMigrations: readonly Migration[] = [
   {
     version: 6,
     name: 'slim_session_tables',
-    // History rows need no foreign-key check against sessions, which are never deleted. (SQLite, at this version,
-    // keeps a session and its history in one b-tree so that a change and its history row share a page.)
+    // History rows need no foreign-key check against sessions, which are never deleted.
     sql: `
       ALTER TABLE session_history DROP CONSTRAINT IF EXISTS session_history_key_fkey;
     `,
   },
-  {
-    version: 7,
-    name: 'event_outcomes',
-    // Nothing to do here: SQLite moves an event's outcome out of the event's row at this version, so that writing it
-    // does not rewrite the body. PostgreSQL keeps it in the row.
-    sql: `SELECT 1;`,
-  },
 ];
+
+/**
+ * Versions earlier releases applied that did nothing here: 7 mirrored a SQLite-only change. A database that has
+ * them is not ahead of this release; the next migration takes version 8.
+ */
+export const postgresRetiredVersions: readonly number[] = [7];

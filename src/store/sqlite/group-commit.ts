@@ -6,8 +6,8 @@
  * it stays open until that flush ends, taking in each transaction as it arrives, so the CPU works while the disk does.
  */
 import { setImmediate as endOfTurn, setTimeout as sleep } from 'node:timers/promises';
-import { SwitchboardError } from '../errors.ts';
-import type { Connection } from './sqlite-connection.ts';
+import { SwitchboardError } from '../../errors.ts';
+import type { Connection } from './connection.ts';
 
 /** Bounds how long the first transaction of a batch waits for the others before its COMMIT. */
 const MAX_BATCH = 64;

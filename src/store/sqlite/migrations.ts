@@ -1,5 +1,5 @@
-/** The SQLite schema as ordered, versioned steps; the PostgreSQL schema mirrors each version. */
-import type { Migration } from './migration.ts';
+/** The SQLite schema as ordered, versioned steps (its own list: PostgreSQL's differs where its storage does). */
+import type { Migration } from '../sql/migration.ts';
 
 export const sqliteMigrations: readonly Migration[] = [
   {
@@ -184,7 +184,7 @@ export const sqliteMigrations: readonly Migration[] = [
     name: 'event_outcomes',
     // An event's outcome (matched rules, action results) is written at the end of its transaction. As an UPDATE of
     // the event's row it rewrote the whole row, body included; a narrow row of its own, keyed by the event's seq,
-    // is appended instead. The events table's own matched/actions columns are left as they were, unused.
+    // is appended instead. The events table's own matched/actions columns, left unused, go at version 8.
     sql: `
       CREATE TABLE event_outcomes (
         seq INTEGER PRIMARY KEY REFERENCES events (seq),
@@ -192,6 +192,15 @@ export const sqliteMigrations: readonly Migration[] = [
         actions TEXT NOT NULL
       );
       INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, matched, actions FROM events;
+    `,
+  },
+  {
+    version: 8,
+    name: 'drop_unused_event_columns',
+    // Nothing has read the events table's matched/actions since version 7 moved outcomes to event_outcomes.
+    sql: `
+      ALTER TABLE events DROP COLUMN matched;
+      ALTER TABLE events DROP COLUMN actions;
     `,
   },
 ];

@@ -4,7 +4,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { CheckpointReport, CheckpointRequest, CheckpointThreadData } from './sqlite-checkpointer.ts';
+import type { CheckpointReport, CheckpointRequest, CheckpointThreadData } from './checkpointer.ts';
 
 interface CheckpointRow {
   busy: number;

@@ -1,0 +1,202 @@
+/**
+ * The Store, written once over a Dialect. A dialect's store (sqlite/store.ts, postgres/store.ts) adds what truly
+ * differs: how it connects, runs a transaction, migrates and closes.
+ */
+import { zeroPerState, type DeliveryState } from '../delivery-state.ts';
+import type {
+  AttemptVerdict,
+  AuditRecord,
+  Delivery,
+  DeliveryAttempt,
+  DeliveryFilter,
+  DeliveryWithAttempts,
+  Page,
+  SessionHistoryEntry,
+  SessionStatus,
+  Store,
+  StoredEvent,
+  StoreTx,
+  TargetRecord,
+  UsageEntry,
+  UsageFilter,
+  UsageTotal,
+} from '../store.ts';
+import type { Migration } from './migration.ts';
+import { deliveryConditions, usageConditions } from './conditions.ts';
+import type { Dialect, Executor } from './dialect.ts';
+import { pageStart, toPage, type PageRequest } from './page.ts';
+import { rowDecoders, type AttemptRow, type DeliveryRow, type RowDecoders, type UsageRow } from './rows.ts';
+import { DELIVERY_COLUMNS, statements, USAGE_COLUMNS, type Statements } from './statements.ts';
+
+export const SESSION_HISTORY_LIMIT = 100;
+
+/** What one dialect shares between its store and its transactions: statements and decoders built once. */
+export interface DialectSql {
+  dialect: Dialect;
+  sql: Statements;
+  rows: RowDecoders;
+}
+
+export function dialectSql(dialect: Dialect): DialectSql {
+  return { dialect, sql: statements(dialect), rows: rowDecoders(dialect) };
+}
+
+interface EventRow extends Omit<StoredEvent, 'receivedAt' | 'matched' | 'actions'> {
+  receivedAt: unknown;
+  matched: unknown;
+  actions: unknown;
+}
+
+export abstract class SqlStore implements Store {
+  abstract readonly kind: Store['kind'];
+  readonly #dialect: Dialect;
+  readonly #sql: Statements;
+  readonly #rows: RowDecoders;
+
+  protected constructor({ dialect, sql, rows }: DialectSql) {
+    this.#dialect = dialect;
+    this.#sql = sql;
+    this.#rows = rows;
+  }
+
+  abstract migrate(): Promise<Migration[]>;
+  abstract transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  abstract completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
+  abstract close(): Promise<void>;
+  /** Runs `work` with what reads committed data, refusing once the store is closing. */
+  protected abstract read<T>(work: (db: Executor) => Promise<T>): Promise<T>;
+
+  getEvent(id: string): Promise<StoredEvent | null> {
+    return this.read(async (db) => {
+      const [row] = await db.rows<EventRow>(this.#dialect.outcomes.selectEvent, [id]);
+      if (!row) return null;
+      const { readDate, readJson } = this.#dialect;
+      return { ...row, receivedAt: readDate(row.receivedAt), matched: readJson(row.matched), actions: readJson(row.actions) };
+    });
+  }
+
+  getSession(key: string): Promise<SessionStatus | null> {
+    return this.read(async (db) => {
+      const { selectSession, selectHistory } = this.#dialect.sessions;
+      const [session] = await db.rows<Omit<SessionStatus, 'history' | 'updatedAt'> & { updatedAt: unknown }>(selectSession, [key]);
+      if (!session) return null;
+      const history = await db.rows<Omit<SessionHistoryEntry, 'at'> & { at: unknown }>(selectHistory, [key, SESSION_HISTORY_LIMIT]);
+      const { readDate } = this.#dialect;
+      return {
+        ...session,
+        updatedAt: readDate(session.updatedAt),
+        history: history.map((entry) => ({ ...entry, at: readDate(entry.at) })),
+      };
+    });
+  }
+
+  listDeliveries(filter: DeliveryFilter, page: PageRequest): Promise<Page<Delivery>> {
+    return this.read(async (db) => {
+      const start = pageStart(page);
+      const values: unknown[] = [];
+      const where = [...deliveryConditions(this.#dialect, filter, values), `id < $${values.length + 1}`].join(' AND ');
+      const rows = await db.rows<DeliveryRow>(
+        this.#dialect.statement(
+          `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE ${where} ORDER BY id DESC LIMIT $${values.length + 2}`,
+        ),
+        [...values, start.beforeId, start.limit + 1],
+      );
+      return toPage(rows.map(this.#rows.toDelivery), start);
+    });
+  }
+
+  getDelivery(id: number): Promise<DeliveryWithAttempts | null> {
+    return this.read(async (db) => {
+      const [row] = await db.rows<DeliveryRow>(this.#sql.selectDelivery, [id]);
+      if (!row) return null;
+      const attempts = await db.rows<AttemptRow>(this.#sql.selectAttempts, [id]);
+      return { ...this.#rows.toDelivery(row), attemptLog: attempts.map(this.#rows.toAttempt) };
+    });
+  }
+
+  countDeliveries(): Promise<Record<DeliveryState, number>> {
+    return this.read(async (db) => {
+      const counts = zeroPerState();
+      for (const row of await db.rows<{ state: DeliveryState; count: number }>(this.#sql.countDeliveries)) {
+        counts[row.state] = row.count;
+      }
+      return counts;
+    });
+  }
+
+  oldestDueAt(now: Date): Promise<Date | null> {
+    return this.read(async (db) => {
+      const [row] = await db.rows<{ dueAt: unknown }>(this.#sql.oldestDueAt, [now]);
+      return row?.dueAt == null ? null : this.#dialect.readDate(row.dueAt);
+    });
+  }
+
+  listTargets(): Promise<TargetRecord[]> {
+    return this.read(async (db) => {
+      const rows = await db.rows<{ target: string; disabled: unknown; reason: string | null; changedAt: unknown }>(this.#sql.selectTargets);
+      return rows.map((row) => ({
+        target: row.target,
+        disabled: row.disabled !== null && this.#dialect.readBool(row.disabled),
+        reason: row.reason,
+        changedAt: this.#rows.dateOrNull(row.changedAt),
+      }));
+    });
+  }
+
+  listAudit(page: PageRequest): Promise<Page<AuditRecord>> {
+    return this.read(async (db) => {
+      const start = pageStart(page);
+      const rows = await db.rows<Omit<AuditRecord, 'at' | 'details'> & { at: unknown; details: unknown }>(
+        this.#sql.selectAudit,
+        [start.beforeId, start.limit + 1],
+      );
+      const { readDate, readJson } = this.#dialect;
+      return toPage(
+        rows.map((row) => ({ ...row, at: readDate(row.at), details: readJson<Record<string, unknown>>(row.details) })),
+        start,
+      );
+    });
+  }
+
+  listUsage(filter: UsageFilter, page: PageRequest): Promise<Page<UsageEntry>> {
+    return this.read(async (db) => {
+      const start = pageStart(page);
+      const values: unknown[] = [];
+      const where = [...usageConditions(filter, values), `usage.id < $${values.length + 1}`].join(' AND ');
+      const rows = await db.rows<UsageRow>(
+        this.#dialect.statement(
+          `SELECT ${USAGE_COLUMNS}, delivery.id AS "deliveryId", delivery.state AS "deliveryState"
+          FROM usage_ledger AS usage
+          LEFT JOIN deliveries AS delivery ON delivery.event_id = usage.event_id AND delivery.rule_id = usage.rule_id
+            AND delivery.action_index = usage.action_index
+          WHERE ${where} ORDER BY usage.id DESC LIMIT $${values.length + 2}`,
+        ),
+        [...values, start.beforeId, start.limit + 1],
+      );
+      return toPage(rows.map(this.#rows.toUsage), start);
+    });
+  }
+
+  sumUsage(filter: UsageFilter): Promise<UsageTotal[]> {
+    return this.read(async (db) => {
+      const values: unknown[] = [];
+      const conditions = usageConditions(filter, values);
+      const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+      // PostgreSQL's SUM of bigint is numeric; back to bigint (read as a number) for a total typed like the rows.
+      return db.rows<UsageTotal>(
+        this.#dialect.statement(
+          `SELECT customer, meter, unit, CAST(SUM(quantity) AS bigint) AS quantity, COUNT(*) AS records
+          FROM usage_ledger AS usage ${where}
+          GROUP BY customer, meter, unit ORDER BY customer, meter, unit`,
+        ),
+        values,
+      );
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.read(async (db) => {
+      await db.rows(this.#sql.ping);
+    });
+  }
+}
