@@ -32,14 +32,15 @@ for (const checkout of checkouts) {
 }
 
 async function claimTimes(checkout: string): Promise<number[]> {
-  const { PostgresStore } = (await import(resolve(checkout, 'src/store/postgres.ts'))) as { PostgresStore: new (url: string) => Store };
+  // open.ts: where the store lives under src/store differs between checkouts; openStore does not.
+  const { openStore } = (await import(resolve(checkout, 'src/store/open.ts'))) as { openStore: (url: string) => Promise<Store> };
   const schema = `bench_claim_${process.pid}`;
   const admin = new pg.Client({ connectionString: flags['pg-url'] });
   await admin.connect();
   const url = new URL(flags['pg-url']!);
   url.searchParams.set('schema', schema);
   url.searchParams.set('pool_size', '1');
-  const store = new PostgresStore(url.toString());
+  const store = await openStore(url.toString());
   try {
     await store.migrate();
     const claim = (limit: number, owner = 'worker') =>

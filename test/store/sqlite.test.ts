@@ -99,6 +99,14 @@ describe('SQLite store', () => {
     await reopened.close();
   });
 
+  it('keeps no column in the events table that nothing reads', async () => {
+    const store = new SqliteStore(path);
+    await store.migrate();
+    await store.close();
+    const columns = inspect((db) => db.prepare('SELECT name FROM pragma_table_info(?)').all('events')) as { name: string }[];
+    expect(columns.map((column) => column.name)).toEqual(['seq', 'id', 'name', 'created_at', 'api_key', 'body', 'received_at']);
+  });
+
   it('puts the database in WAL mode', async () => {
     const store = new SqliteStore(path);
     await store.migrate();

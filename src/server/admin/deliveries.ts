@@ -1,7 +1,7 @@
 /** The delivery queue as operators see it: list, inspect with every attempt, replay, cancel. */
 import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
-import { DELIVERY_STATES, REPLAYABLE_STATES, type DeliveryState } from '../../store/delivery-state.ts';
+import { canMove, DELIVERY_STATES, REPLAYABLE_STATES, replayMove, type DeliveryState } from '../../store/delivery-state.ts';
 import type { Delivery, DeliveryAttempt, DeliveryFilter, Store } from '../../store/store.ts';
 import { redactParams } from './redact.ts';
 import { NO_BODY, PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
@@ -57,7 +57,7 @@ export function deliveryRoutes(router: Router, context: RouteContext, { store, w
       anyOf: [{ required: ['status'] }, { required: ['rule'] }, { required: ['target'] }],
     },
   }, async ({ body: { force, ...filter }, actor }) => {
-    if (filter.status === 'succeeded' && !force) {
+    if (filter.status !== undefined && !canMove(replayMove(force), filter.status)) {
       throw new SwitchboardError('E_DELIVERY_SUCCEEDED', 'replaying succeeded deliveries runs them again: pass "force": true to mean it');
     }
     const replayed = await store.transaction(async (tx) => {
@@ -96,7 +96,7 @@ function refuseReplay(delivery: Delivery, force: boolean): void {
   if (delivery.state === 'running') {
     throw new SwitchboardError('E_DELIVERY_RUNNING', `delivery ${delivery.id} is running now; replay it once its attempt has finished`);
   }
-  if (delivery.state === 'succeeded' && !force) {
+  if (!canMove(replayMove(force), delivery.state) && canMove('forcedReplay', delivery.state)) {
     throw new SwitchboardError('E_DELIVERY_SUCCEEDED', `delivery ${delivery.id} has succeeded; pass {"force": true} to run it again`);
   }
 }

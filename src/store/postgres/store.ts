@@ -7,6 +7,7 @@ import pg from 'pg';
 import { SwitchboardError } from '../../errors.ts';
 import type { Executor } from '../sql/dialect.ts';
 import { pendingMigrations, type Migration } from '../sql/migration.ts';
+import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql, SqlStore } from '../sql/store.ts';
 import { completionValues, SqlTx } from '../sql/transaction.ts';
 import type { AttemptVerdict, DeliveryAttempt, StoreTx } from '../store.ts';
@@ -20,17 +21,10 @@ const POSTGRES = dialectSql(postgresDialect);
 const MIGRATION_LOCK_KEY = `hashtextextended('switchboard', 0)`;
 
 const MIGRATION_SQL = {
-  createSchemaMigrations: `
-    CREATE TABLE IF NOT EXISTS schema_migrations (
-      version integer PRIMARY KEY,
-      name text NOT NULL,
-      applied_at timestamptz NOT NULL
-    )`,
+  ...migrationRecord(COLUMN_TYPES.postgres, (text) => text),
   lockMigrations: `SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`,
   unlockMigrations: `SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`,
   schemaExists: 'SELECT 1 FROM pg_namespace WHERE nspname = $1',
-  appliedVersions: 'SELECT version FROM schema_migrations ORDER BY version',
-  recordMigration: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
 };
 
 export class PostgresStore extends SqlStore {
@@ -68,13 +62,13 @@ export class PostgresStore extends SqlStore {
         if (schema !== null && (await run(MIGRATION_SQL.schemaExists, [schema])).rowCount === 0) {
           await run(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
         }
-        await run(MIGRATION_SQL.createSchemaMigrations);
+        await run(MIGRATION_SQL.create);
         const applied = (await run(MIGRATION_SQL.appliedVersions)).rows.map((row) => row.version as number);
         const pending = pendingMigrations(postgresMigrations, applied, postgresRetiredVersions);
         for (const migration of pending) {
           await run('BEGIN');
           await run(migration.sql);
-          await run(MIGRATION_SQL.recordMigration, [migration.version, migration.name, new Date()]);
+          await run(MIGRATION_SQL.record, [migration.version, migration.name, new Date()]);
           await run('COMMIT');
         }
         await run(MIGRATION_SQL.unlockMigrations);

@@ -5,6 +5,7 @@
  */
 import { SwitchboardError } from '../../errors.ts';
 import { pendingMigrations, type Migration } from '../sql/migration.ts';
+import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql, SqlStore } from '../sql/store.ts';
 import { SqlTx } from '../sql/transaction.ts';
 import type { Executor } from '../sql/dialect.ts';
@@ -23,7 +24,7 @@ const BUSY_TIMEOUT_MS = 5_000;
 // acknowledged, so an acknowledged event survives a crash or power loss, as with FULL, without blocking the loop.
 // wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of the COMMIT that crosses the threshold.
 // temp_store = MEMORY: every transaction and inline action runs in a savepoint, whose journal SQLite otherwise
-// spills to a temporary file, created, written and deleted for nearly every batch (docs/benchmarks.md).
+// spills to a temporary file, created, written and deleted for nearly every batch.
 // cache_size: 64 MiB for the writer (SQLite's default is 2 MiB), so the index pages that new events and sessions
 // land in are seldom read back from the files.
 const WRITER_PRAGMAS = `
@@ -43,15 +44,8 @@ const READER_PRAGMAS = `
 const SQLITE = dialectSql(sqliteDialect);
 
 const MIGRATION_SQL = {
-  createSchemaMigrations: `
-    CREATE TABLE IF NOT EXISTS schema_migrations (
-      version INTEGER PRIMARY KEY,
-      name TEXT NOT NULL,
-      applied_at TEXT NOT NULL
-    )`,
-  appliedVersions: 'SELECT version FROM schema_migrations ORDER BY version',
+  ...migrationRecord(COLUMN_TYPES.sqlite, (text) => sqliteDialect.statement(text) as string),
   isApplied: 'SELECT 1 AS applied FROM schema_migrations WHERE version = ?',
-  recordMigration: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
 };
 
 export interface SqliteStoreOptions {
@@ -97,7 +91,7 @@ export class SqliteStore extends SqlStore {
   async migrate(): Promise<Migration[]> {
     this.#assertOpen();
     const applied = await this.#writes.run(async () => {
-      this.#writer.exec(MIGRATION_SQL.createSchemaMigrations);
+      this.#writer.exec(MIGRATION_SQL.create);
       const done = this.#writer.all<{ version: number }>(MIGRATION_SQL.appliedVersions).map((row) => row.version);
       return pendingMigrations(sqliteMigrations, done).filter((migration) => this.#applyMigration(migration));
     });
@@ -169,7 +163,7 @@ export class SqliteStore extends SqlStore {
       const pending = !this.#writer.get(MIGRATION_SQL.isApplied, migration.version);
       if (pending) {
         this.#writer.exec(migration.sql);
-        this.#writer.run(MIGRATION_SQL.recordMigration, migration.version, migration.name, new Date().toISOString());
+        this.#writer.run(MIGRATION_SQL.record, migration.version, migration.name, new Date().toISOString());
       }
       this.#writer.exec('COMMIT');
       return pending;
