@@ -52,8 +52,8 @@ export function canMove(move: DeliveryMoveName, state: DeliveryState): boolean {
 export const CLAIMABLE_STATES: readonly DeliveryState[] = DELIVERY_MOVES.claim.from;
 
 /** States that hold back later deliveries of the same ordering group: not yet finished one way or another. */
-export const UNFINISHED_STATES: readonly DeliveryState[] = [...CLAIMABLE_STATES, ...DELIVERY_MOVES.reclaim.from].sort(
-  (a, b) => DELIVERY_STATES.indexOf(a) - DELIVERY_STATES.indexOf(b),
+export const UNFINISHED_STATES: readonly DeliveryState[] = DELIVERY_STATES.filter(
+  (state) => canMove('claim', state) || canMove('reclaim', state),
 );
 
 /** States an operator may replay from (succeeded only with force). */

@@ -99,6 +99,24 @@ describe('SQLite store', () => {
     await reopened.close();
   });
 
+  it('switchboard migrate lists the SQLite migrations it applied and the version of its own list', async () => {
+    const migrate = () => {
+      const child = spawn(process.execPath, ['src/cli.ts', 'migrate'], {
+        env: { PATH: process.env.PATH, DATABASE_URL: `file:${path}` },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let stdout = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      return new Promise<{ code: number | null; stdout: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout })));
+    };
+    const latest = sqliteMigrations.at(-1)!.version;
+    expect(await migrate()).toEqual({
+      code: 0,
+      stdout: [...sqliteMigrations.map(({ version, name }) => `applied ${version} ${name}`), `SQLite schema is at version ${latest}`, ''].join('\n'),
+    });
+    expect(await migrate()).toEqual({ code: 0, stdout: `nothing to apply\nSQLite schema is at version ${latest}\n` });
+  });
+
   it('keeps no column in the events table that nothing reads', async () => {
     const store = new SqliteStore(path);
     await store.migrate();

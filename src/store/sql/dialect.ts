@@ -50,13 +50,17 @@ export interface Dialect {
   readBool(value: unknown): boolean;
 
   /**
-   * The claim: one statement that leases the candidates of its two scans (see sql/statements.ts), with `set` the
-   * assignments that lease and `returning` what it returns. `scan` is what each scan adds to use its index and lock.
+   * The claim: one statement that leases the candidates its two scans (due deliveries, expired leases) find, with
+   * `set` the assignments that lease them and `returning` what it returns.
    */
   claim(parts: { due: string; expired: string; set: string; returning: string }): string;
+  /** What a claim's scan adds after its table (to use `index`) and at its end (to lock what it found). */
   claimScan(index: 'deliveries_claimable' | 'deliveries_leased'): { from: string; lock: string };
 
-  /** Records an attempt and finishes its delivery, with the values of `completionValues`; false when the lease was lost. */
+  /**
+   * Moves a delivery on from its attempt and records the attempt (FINISH_ATTEMPT, then the attempt's row), with the
+   * values of `completionValues`; false, and nothing written, when the lease was lost.
+   */
   completeAttempt(db: Executor, values: readonly unknown[]): Promise<boolean>;
 
   /** Called before a delivery of an ordering group is queued, so concurrent writers of the group take turns. */

@@ -1,11 +1,6 @@
 /** The delivery moves and queue rules as SQL, the same in either dialect: states as literals, taken from DELIVERY_MOVES. */
 import { DELIVERY_MOVES, UNFINISHED_STATES, type DeliveryMoveName, type DeliveryState } from '../delivery-state.ts';
 
-export const SESSION_HISTORY_LIMIT = 100;
-
-/** The name of every StoreTx savepoint: they nest, and RELEASE or ROLLBACK TO names the innermost of a name. */
-export const TX_SAVEPOINT = 'step';
-
 /** A state as an SQL literal; the parameter's type refuses a name that is not a state. */
 export function state(name: DeliveryState): string {
   return `'${name}'`;
