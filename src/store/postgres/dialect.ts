@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import type { Dialect, Executor, SessionChange, Sql, StoredSession } from '../sql/dialect.ts';
-import { ATTEMPT_VALUES, FINISH_ATTEMPT, INSERT_ATTEMPT } from '../sql/statements.ts';
+import { ATTEMPT_VALUES, FINISH_ATTEMPT, HISTORY_COLUMNS, INSERT_ATTEMPT, SESSION_EVENT_UPDATE } from '../sql/statements.ts';
 import { query } from './connection.ts';
 
 /** Prepared once per connection, under its name. */
@@ -15,13 +15,10 @@ function prepared(name: string, text: string): Sql {
 
 /** Statements on a pool or a checked-out client; `display` names the database in messages. */
 export function executor(on: pg.Pool | pg.PoolClient, display: string): Executor {
+  const send = (sql: Sql, values: readonly unknown[] = []) => query(on, display, sql, [...values]);
   return {
-    async rows<Row>(sql: Sql, values: readonly unknown[] = []) {
-      return (await query<Row & pg.QueryResultRow>(on, display, sql, [...values])).rows;
-    },
-    async run(sql: Sql, values: readonly unknown[] = []) {
-      return (await query(on, display, sql, [...values])).rowCount ?? 0;
-    },
+    rows: async <Row>(sql: Sql, values?: readonly unknown[]) => (await send(sql, values)).rows as Row[],
+    run: async (sql, values) => (await send(sql, values)).rowCount ?? 0,
   };
 }
 
@@ -56,9 +53,7 @@ const SESSIONS = {
     'upsertSession',
     `INSERT INTO sessions (key, status, event_id, event_created_at, event_seq, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (key) DO UPDATE SET
-      status = excluded.status, event_id = excluded.event_id, event_created_at = excluded.event_created_at,
-      event_seq = excluded.event_seq, updated_at = excluded.updated_at`,
+    ON CONFLICT (key) DO UPDATE SET ${SESSION_EVENT_UPDATE}, updated_at = excluded.updated_at`,
   ),
   insertHistory: prepared(
     'insertHistory',
@@ -87,23 +82,19 @@ export const postgresDialect: Dialect = {
   // Never prepared, planned afresh at each call: a plan cached while the tables were nearly empty checks each
   // candidate against every unfinished delivery, not through the ordering-group index
   // (docs/decisions/0004-postgres-claim-planned-per-call.md).
-  claim: ({ due, expired, set, returning }) => `
+  claimChosen: ({ due, expired, firstDue }) => ({
+    before: `
     WITH due AS (${due}
     ), expired AS (${expired}
     ), chosen AS (
       SELECT id AS chosen_id FROM (SELECT id, due_at FROM due UNION ALL SELECT id, due_at FROM expired) AS both_kinds
-      ORDER BY due_at, id
-      LIMIT $5
-    )
-    UPDATE deliveries
-    SET ${set}
-    FROM chosen
-    WHERE deliveries.id = chosen.chosen_id
-    RETURNING ${returning}`,
+      ${firstDue}
+    )`,
+    from: '\n    FROM chosen',
+    where: 'deliveries.id = chosen.chosen_id',
+  }),
 
-  async completeAttempt(db, values) {
-    return (await db.run(COMPLETE_ATTEMPT, values)) > 0;
-  },
+  completeAttempt: async (db, values) => (await db.run(COMPLETE_ATTEMPT, values)) > 0,
 
   async lockOrderingGroup(db, group) {
     await db.run(LOCK_ORDERING_GROUP, [group]);
@@ -144,9 +135,7 @@ export const postgresDialect: Dialect = {
     ),
     selectHistory: prepared(
       'selectHistory',
-      `SELECT status, old_status AS "oldStatus", event_id AS "eventId", event_name AS "eventName",
-        event_created_at AS "eventCreatedAt", at
-      FROM session_history WHERE key = $1 ORDER BY id DESC LIMIT $2`,
+      `SELECT ${HISTORY_COLUMNS} FROM session_history WHERE key = $1 ORDER BY id DESC LIMIT $2`,
     ),
   },
 };

@@ -4,12 +4,12 @@
  * keep dedupe, session statuses, claims and ordering groups correct between them (see dialect.ts).
  */
 import pg from 'pg';
-import { SwitchboardError } from '../../errors.ts';
 import type { Executor } from '../sql/dialect.ts';
 import { pendingMigrations, type Migration } from '../sql/migration.ts';
 import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
-import { dialectSql, SqlStore } from '../sql/store.ts';
-import { completionValues, SqlTx } from '../sql/transaction.ts';
+import { dialectSql } from '../sql/dialect-sql.ts';
+import { SqlStore } from '../sql/store.ts';
+import { completionValues } from '../sql/transaction.ts';
 import type { AttemptVerdict, DeliveryAttempt, StoreTx } from '../store.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { executor, postgresDialect } from './dialect.ts';
@@ -34,7 +34,6 @@ export class PostgresStore extends SqlStore {
   readonly #poolSql: Executor;
   /** Operations under way, which `close()` lets finish. */
   readonly #running = new Set<Promise<void>>();
-  #closing: Promise<void> | null = null;
 
   /** Reads `url` (see `postgresTarget` for its parameters); connects only when first used. */
   constructor(url: string) {
@@ -97,14 +96,8 @@ export class PostgresStore extends SqlStore {
       };
       try {
         await query(client, display, 'BEGIN');
-        const tx = new SqlTx(executor(client, display), POSTGRES);
-        let result: T;
-        try {
-          result = await work(tx);
-        } finally {
-          // Before COMMIT, so a stray call after `work` settled cannot run outside the transaction.
-          tx.end();
-        }
+        // Ended before COMMIT, so a stray call after `work` settled cannot run outside the transaction.
+        const result = await this.runWork(executor(client, display), work);
         await query(client, display, 'COMMIT');
         finish(false);
         return result;
@@ -120,7 +113,7 @@ export class PostgresStore extends SqlStore {
   }
 
   /** One statement on the pool, with no BEGIN and COMMIT around it (Dialect.completeAttempt). */
-  completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
+  override completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
     return this.#use(() => postgresDialect.completeAttempt(this.#poolSql, completionValues(owner, attempt, verdict)));
   }
 
@@ -128,17 +121,14 @@ export class PostgresStore extends SqlStore {
     return this.#use(() => work(this.#poolSql));
   }
 
-  /** Lets operations already under way finish, then closes the pool; later calls get E_STORE_UNAVAILABLE. */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      await Promise.all(this.#running);
-      await this.#pool.end();
-    })();
-    return this.#closing;
+  /** Lets operations already under way finish, then closes the pool. */
+  protected async shutdown(): Promise<void> {
+    await Promise.all(this.#running);
+    await this.#pool.end();
   }
 
   async #use<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.#closing) throw new SwitchboardError('E_STORE_UNAVAILABLE', 'The store is closed.');
+    this.assertOpen();
     const result = operation();
     const settled = result.then(
       () => undefined,

@@ -50,10 +50,10 @@ export interface Dialect {
   readBool(value: unknown): boolean;
 
   /**
-   * The claim: one statement that leases the candidates its two scans (due deliveries, expired leases) find, with
-   * `set` the assignments that lease them and `returning` what it returns.
+   * How the claim's UPDATE picks the first of the candidates its two scans found (due deliveries, expired leases) in
+   * `firstDue` order: what stands before the UPDATE, after its SET, and as its WHERE.
    */
-  claim(parts: { due: string; expired: string; set: string; returning: string }): string;
+  claimChosen(scans: { due: string; expired: string; firstDue: string }): { before: string; from: string; where: string };
   /** What a claim's scan adds after its table (to use `index`) and at its end (to lock what it found). */
   claimScan(index: 'deliveries_claimable' | 'deliveries_leased'): { from: string; lock: string };
 

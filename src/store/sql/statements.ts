@@ -20,6 +20,36 @@ export const USAGE_COLUMNS = `
   usage.action_index AS "actionIndex", usage.customer, usage.meter, usage.quantity, usage.unit,
   usage.occurred_at AS "occurredAt", usage.recorded_at AS "recordedAt"`;
 
+/** A session's history entry, as the admin API reads it. */
+export const HISTORY_COLUMNS = `status, old_status AS "oldStatus", event_id AS "eventId", event_name AS "eventName",
+        event_created_at AS "eventCreatedAt", at`;
+
+/** What a session's current row takes from the event that moved it (an upsert's ON CONFLICT … SET). */
+export const SESSION_EVENT_UPDATE =
+  'status = excluded.status, event_id = excluded.event_id, event_created_at = excluded.event_created_at, ' +
+  'event_seq = excluded.event_seq';
+
+type Scan = (index: 'deliveries_claimable' | 'deliveries_leased', where: string, order: string) => string;
+
+/**
+ * The claim, one statement: it reads and leases, so two workers never claim the same delivery. A delivery waits
+ * while an earlier one of its ordering group is unfinished, which also keeps a later one out of the batch that claims
+ * the earlier one; an expired lease is reclaimed like any due delivery. Never prepared: see Dialect.claimChosen.
+ */
+function claim(dialect: Dialect, scan: Scan): string {
+  const chosen = dialect.claimChosen({
+    due: scan('deliveries_claimable', `${movableBy('claim', 'candidate.state')} AND candidate.due_at <= $3`, 'candidate.due_at, candidate.id'),
+    expired: scan('deliveries_leased', `${movableBy('reclaim', 'candidate.state')} AND candidate.lease_expires_at <= $3`, 'candidate.lease_expires_at'),
+    firstDue: `ORDER BY due_at, id
+      LIMIT $5`,
+  });
+  return `${chosen.before}
+    UPDATE deliveries
+    SET state = ${state('running')}, lease_owner = $1, lease_expires_at = $2, updated_at = $3${chosen.from}
+    WHERE ${chosen.where}
+    RETURNING ${DELIVERY_COLUMNS}, ${CLAIMED_EVENT_COLUMNS}`;
+}
+
 /** The statements, in `dialect`. */
 export function statements(dialect: Dialect) {
   const { statement, typed } = dialect;
@@ -30,7 +60,7 @@ export function statements(dialect: Dialect) {
           AND ${FIRST_OF_ITS_GROUP}`;
   // Due deliveries and expired leases are found apart, each by an ordered scan of its own partial index that stops
   // at the limit, so a claim costs the same with a backlog of ten or of a hundred thousand.
-  const scan = (index: 'deliveries_claimable' | 'deliveries_leased', where: string, order: string) => {
+  const scan: Scan = (index, where, order) => {
     const { from, lock } = dialect.claimScan(index);
     return `
           SELECT candidate.id, candidate.due_at FROM deliveries AS candidate${from}
@@ -77,22 +107,7 @@ export function statements(dialect: Dialect) {
     // One statement reads and leases, so two workers never claim the same delivery. A delivery waits while an
     // earlier one of its ordering group is unfinished, which also keeps a later one out of the batch that claims the
     // earlier one; an expired lease is reclaimed like any due delivery. Never prepared: see Dialect.claim.
-    claimDeliveries: statement(
-      dialect.claim({
-        due: scan(
-          'deliveries_claimable',
-          `${movableBy('claim', 'candidate.state')} AND candidate.due_at <= $3`,
-          'candidate.due_at, candidate.id',
-        ),
-        expired: scan(
-          'deliveries_leased',
-          `${movableBy('reclaim', 'candidate.state')} AND candidate.lease_expires_at <= $3`,
-          'candidate.lease_expires_at',
-        ),
-        set: `state = ${state('running')}, lease_owner = $1, lease_expires_at = $2, updated_at = $3`,
-        returning: `${DELIVERY_COLUMNS}, ${CLAIMED_EVENT_COLUMNS}`,
-      }),
-    ),
+    claimDeliveries: statement(claim(dialect, scan)),
     deferDelivery: statement(
       `UPDATE deliveries
       SET state = ${GIVEN_BACK_STATE}, due_at = $1, lease_owner = NULL, lease_expires_at = NULL, updated_at = $2

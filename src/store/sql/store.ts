@@ -2,6 +2,7 @@
  * The Store, written once over a Dialect. A dialect's store (sqlite/store.ts, postgres/store.ts) adds what truly
  * differs: how it connects, runs a transaction, migrates and closes.
  */
+import { SwitchboardError } from '../../errors.ts';
 import { zeroPerState, type DeliveryState } from '../delivery-state.ts';
 import type {
   AttemptVerdict,
@@ -25,21 +26,12 @@ import type { Migration } from './migration.ts';
 import { deliveryConditions, usageConditions } from './conditions.ts';
 import type { Dialect, Executor } from './dialect.ts';
 import { pageStart, toPage, type PageRequest } from './page.ts';
-import { rowDecoders, type AttemptRow, type DeliveryRow, type RowDecoders, type UsageRow } from './rows.ts';
-import { DELIVERY_COLUMNS, statements, USAGE_COLUMNS, type Statements } from './statements.ts';
+import type { DialectSql } from './dialect-sql.ts';
+import type { AttemptRow, DeliveryRow, RowDecoders, UsageRow } from './rows.ts';
+import { DELIVERY_COLUMNS, USAGE_COLUMNS, type Statements } from './statements.ts';
+import { SqlTx } from './transaction.ts';
 
 export const SESSION_HISTORY_LIMIT = 100;
-
-/** What one dialect shares between its store and its transactions: statements and decoders built once. */
-export interface DialectSql {
-  dialect: Dialect;
-  sql: Statements;
-  rows: RowDecoders;
-}
-
-export function dialectSql(dialect: Dialect): DialectSql {
-  return { dialect, sql: statements(dialect), rows: rowDecoders(dialect) };
-}
 
 interface EventRow extends Omit<StoredEvent, 'receivedAt' | 'matched' | 'actions'> {
   receivedAt: unknown;
@@ -49,22 +41,51 @@ interface EventRow extends Omit<StoredEvent, 'receivedAt' | 'matched' | 'actions
 
 export abstract class SqlStore implements Store {
   abstract readonly kind: Store['kind'];
+  readonly #on: DialectSql;
   readonly #dialect: Dialect;
   readonly #sql: Statements;
   readonly #rows: RowDecoders;
+  #closing: Promise<void> | null = null;
 
-  protected constructor({ dialect, sql, rows }: DialectSql) {
-    this.#dialect = dialect;
-    this.#sql = sql;
-    this.#rows = rows;
+  protected constructor(on: DialectSql) {
+    this.#on = on;
+    ({ dialect: this.#dialect, sql: this.#sql, rows: this.#rows } = on);
   }
 
   abstract migrate(): Promise<Migration[]>;
   abstract transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
-  abstract completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
-  abstract close(): Promise<void>;
-  /** Runs `work` with what reads committed data, refusing once the store is closing. */
+  /** Runs `work` with what reads committed data. */
   protected abstract read<T>(work: (db: Executor) => Promise<T>): Promise<T>;
+  /** Lets the work already under way finish, then lets go of the database. */
+  protected abstract shutdown(): Promise<void>;
+
+  /** In a transaction of its own, unless the dialect has a cheaper way to make it durable. */
+  completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
+    return this.transaction((tx) => tx.completeAttempt(owner, attempt, verdict));
+  }
+
+  /** Later calls get E_STORE_UNAVAILABLE. */
+  close(): Promise<void> {
+    this.#closing ??= this.shutdown();
+    return this.#closing;
+  }
+
+  protected assertOpen(): void {
+    if (this.#closing) throw new SwitchboardError('E_STORE_UNAVAILABLE', 'The store is closed.');
+  }
+
+  /**
+   * Runs `work` on the writes of a transaction over `executor`, ended as soon as `work` settles: a stray call after
+   * that, which would run outside the transaction, is refused.
+   */
+  protected async runWork<T>(executor: Executor, work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const tx = new SqlTx(executor, this.#on);
+    try {
+      return await work(tx);
+    } finally {
+      tx.end();
+    }
+  }
 
   getEvent(id: string): Promise<StoredEvent | null> {
     return this.read(async (db) => {

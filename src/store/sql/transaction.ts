@@ -24,7 +24,7 @@ import type { Executor } from './dialect.ts';
 import { movableBy, state } from './moves.ts';
 import { byDueTimeThenId, type ClaimedDeliveryRow, type UsageRow } from './rows.ts';
 import { decideTransition } from './session-transition.ts';
-import type { DialectSql } from './store.ts';
+import type { DialectSql } from './dialect-sql.ts';
 
 /** The name of every StoreTx savepoint: they nest, and RELEASE or ROLLBACK TO names the innermost of a name. */
 const TX_SAVEPOINT = 'step';

@@ -4,7 +4,7 @@
  */
 import type { SQLInputValue } from 'node:sqlite';
 import type { Dialect, Executor, SessionChange, Sql, StoredSession } from '../sql/dialect.ts';
-import { ATTEMPT_VALUES, FINISH_ATTEMPT, INSERT_ATTEMPT } from '../sql/statements.ts';
+import { ATTEMPT_VALUES, FINISH_ATTEMPT, HISTORY_COLUMNS, INSERT_ATTEMPT, SESSION_EVENT_UPDATE } from '../sql/statements.ts';
 import type { Connection } from './connection.ts';
 
 /** `$n` as SQLite's `?n`: the same numbered parameter. */
@@ -21,13 +21,10 @@ function bound(value: unknown): SQLInputValue {
 
 /** Statements on `connection`, which prepares each text once. */
 export function executor(connection: Connection): Executor {
+  const bind = (values: readonly unknown[] = []) => values.map(bound);
   return {
-    async rows<Row>(sql: Sql, values: readonly unknown[] = []) {
-      return connection.all<Row>(sql as string, ...values.map(bound));
-    },
-    async run(sql: Sql, values: readonly unknown[] = []) {
-      return Number(connection.run(sql as string, ...values.map(bound)).changes);
-    },
+    rows: async <Row>(sql: Sql, values?: readonly unknown[]) => connection.all<Row>(sql as string, ...bind(values)),
+    run: async (sql: Sql, values?: readonly unknown[]) => Number(connection.run(sql as string, ...bind(values)).changes),
   };
 }
 
@@ -43,9 +40,7 @@ const SESSIONS = {
   upsert: numbered(`
     INSERT INTO session_rows (key, n, status, event_id, event_created_at, event_seq, at, history)
     VALUES ($1, 0, $2, $3, $4, $5, $6, $7)
-    ON CONFLICT (key, n) DO UPDATE SET
-      status = excluded.status, event_id = excluded.event_id, event_created_at = excluded.event_created_at,
-      event_seq = excluded.event_seq, at = excluded.at, history = excluded.history`),
+    ON CONFLICT (key, n) DO UPDATE SET ${SESSION_EVENT_UPDATE}, at = excluded.at, history = excluded.history`),
   insertHistory: numbered(`
     INSERT INTO session_rows (key, n, status, old_status, event_id, event_name, event_created_at, at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
@@ -64,21 +59,20 @@ export const sqliteDialect: Dialect = {
 
   // INDEXED BY, because without statistics the planner prefers an index that makes it sort every due row.
   claimScan: (index) => ({ from: ` INDEXED BY ${index}`, lock: '' }),
-  claim: ({ due, expired, set, returning }) => `
-    UPDATE deliveries
-    SET ${set}
-    WHERE id IN (
+  claimChosen: ({ due, expired, firstDue }) => ({
+    before: '',
+    from: '',
+    where: `id IN (
       SELECT id FROM (
         SELECT id, due_at FROM (${due}
         )
         UNION ALL
         SELECT id, due_at FROM (${expired}
         )
-        ORDER BY due_at, id
-        LIMIT $5
+        ${firstDue}
       )
-    )
-    RETURNING ${returning}`,
+    )`,
+  }),
 
   async completeAttempt(db, values) {
     if ((await db.run(FINISH, values.slice(0, 7))) === 0) return false;
@@ -118,9 +112,8 @@ export const sqliteDialect: Dialect = {
     selectSession: numbered(
       'SELECT key, status, at AS "updatedAt", event_id AS "eventId" FROM session_rows WHERE key = $1 AND n = 0',
     ),
-    selectHistory: numbered(`
-      SELECT status, old_status AS "oldStatus", event_id AS "eventId", event_name AS "eventName",
-        event_created_at AS "eventCreatedAt", at
-      FROM session_rows WHERE key = $1 AND n > 0 ORDER BY n DESC LIMIT $2`),
+    selectHistory: numbered(
+      `SELECT ${HISTORY_COLUMNS} FROM session_rows WHERE key = $1 AND n > 0 ORDER BY n DESC LIMIT $2`,
+    ),
   },
 };

@@ -3,13 +3,12 @@
  * (group-commit.ts); reads use a second connection, so while a transaction awaits plugin code they see only
  * what is committed.
  */
-import { SwitchboardError } from '../../errors.ts';
 import { pendingMigrations, type Migration } from '../sql/migration.ts';
 import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
-import { dialectSql, SqlStore } from '../sql/store.ts';
-import { SqlTx } from '../sql/transaction.ts';
+import { dialectSql } from '../sql/dialect-sql.ts';
+import { SqlStore } from '../sql/store.ts';
 import type { Executor } from '../sql/dialect.ts';
-import type { AttemptVerdict, DeliveryAttempt, StoreTx } from '../store.ts';
+import type { StoreTx } from '../store.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { Connection } from './connection.ts';
 import { executor, sqliteDialect } from './dialect.ts';
@@ -64,7 +63,6 @@ export class SqliteStore extends SqlStore {
   /** Both null in memory, where there is no disk to wait for and no log. */
   readonly #walFlush: WalFlush | null;
   readonly #checkpointer: Checkpointer | null;
-  #closing: Promise<void> | null = null;
 
   /** Opens, creating if needed, the database at `location`: a file path or `:memory:`. */
   constructor(location: string, options: SqliteStoreOptions = {}) {
@@ -89,7 +87,7 @@ export class SqliteStore extends SqlStore {
   }
 
   async migrate(): Promise<Migration[]> {
-    this.#assertOpen();
+    this.assertOpen();
     const applied = await this.#writes.run(async () => {
       this.#writer.exec(MIGRATION_SQL.create);
       const done = this.#writer.all<{ version: number }>(MIGRATION_SQL.appliedVersions).map((row) => row.version);
@@ -101,38 +99,24 @@ export class SqliteStore extends SqlStore {
 
   /** Transactions queued together commit together: each resolves once its batch is durable (see GroupCommit). */
   async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
-    this.#assertOpen();
-    return this.#commits.run(async () => {
-      const tx = new SqlTx(this.#writerSql, SQLITE);
-      try {
-        return await work(tx);
-      } finally {
-        tx.end();
-      }
-    });
-  }
-
-  /** In a transaction of its own, committed with its group: SQLite has no cheaper way to make it durable. */
-  completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
-    return this.transaction((tx) => tx.completeAttempt(owner, attempt, verdict));
+    this.assertOpen();
+    return this.#commits.run(() => this.runWork(this.#writerSql, work));
   }
 
   protected async read<T>(work: (db: Executor) => Promise<T>): Promise<T> {
-    this.#assertOpen();
+    this.assertOpen();
     return work(this.#readerSql);
   }
 
-  /** Lets transactions already started or queued finish, then closes; later calls get E_STORE_UNAVAILABLE. */
-  close(): Promise<void> {
-    this.#closing ??= this.#commits.drained().then(() =>
-      this.#writes.run(async () => {
-        await this.#checkpointer?.stop();
-        await this.#walFlush?.close();
-        this.#reader.close();
-        this.#writer.close();
-      }),
-    );
-    return this.#closing;
+  /** Lets transactions already started or queued finish, then closes. */
+  protected async shutdown(): Promise<void> {
+    await this.#commits.drained();
+    await this.#writes.run(async () => {
+      await this.#checkpointer?.stop();
+      await this.#walFlush?.close();
+      this.#reader.close();
+      this.#writer.close();
+    });
   }
 
   #durable(): Promise<void> {
@@ -146,10 +130,6 @@ export class SqliteStore extends SqlStore {
       this.#writer.close();
       throw error;
     }
-  }
-
-  #assertOpen(): void {
-    if (this.#closing) throw new SwitchboardError('E_STORE_UNAVAILABLE', 'The store is closed.');
   }
 
   /**
