@@ -3,8 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwitchboardError } from '../errors.ts';
-import { PostgresStore } from './postgres.ts';
-import { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
+import { PostgresStore } from './postgres/store.ts';
+import { SqliteStore, type SqliteStoreOptions } from './sqlite/store.ts';
 import type { Store } from './store.ts';
 
 const ACCEPTED_FORMS =

@@ -4,7 +4,7 @@
  */
 import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
 import type { DeliveryState } from './delivery-state.ts';
-import type { Migration } from './migrations/migration.ts';
+import type { Migration } from './sql/migration.ts';
 
 export interface EventRecord {
   /** LiveKit's event id (`EV_…`), or `sha256:<hex of the body>` when the body carried none. */

@@ -2,9 +2,8 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UNFINISHED_STATES } from '../../src/store/delivery-state.ts';
-import { postgresMigrations } from '../../src/store/migrations/postgres.ts';
-import { sqliteMigrations } from '../../src/store/migrations/sqlite.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
+import { postgresMigrations, postgresRetiredVersions } from '../../src/store/postgres/migrations.ts';
+import { PostgresStore } from '../../src/store/postgres/store.ts';
 import { DEFAULT_POOL_SIZE, postgresTarget } from '../../src/store/postgres/connection.ts';
 import type { Delivery, NewDelivery, OrderingEvent, Store } from '../../src/store/store.ts';
 import { adminQuery, createTestSchema, requirePostgres, SKIP_POSTGRES, type TestSchema } from '../helpers/postgres.ts';
@@ -141,9 +140,23 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
       await schema.drop();
     });
 
-    it('applies the same migration versions as SQLite, recording each with its name and time', async () => {
+    it('lists its own migrations in strictly increasing version order, none of them retired', () => {
+      const versions = postgresMigrations.map((migration) => migration.version);
+      expect(versions).toEqual([...versions].sort((a, b) => a - b));
+      expect(new Set(versions).size).toBe(versions.length);
+      expect(versions.filter((version) => postgresRetiredVersions.includes(version))).toEqual([]);
+      expect(postgresMigrations.some((migration) => /^\s*SELECT 1;?\s*$/.test(migration.sql))).toBe(false);
+    });
+
+    it('migrates a database on which an earlier release applied the retired no-op version 7', async () => {
+      const store = open();
+      await store.migrate();
+      await adminQuery(`INSERT INTO ${schema.name}.schema_migrations VALUES (7, 'event_outcomes', now())`);
+      await expect(open().migrate()).resolves.toEqual([]);
+    });
+
+    it('applies its migrations, recording each with its name and time', async () => {
       const names = (migrations: typeof postgresMigrations) => migrations.map(({ version, name }) => ({ version, name }));
-      expect(names(postgresMigrations)).toEqual(names(sqliteMigrations));
       const store = open();
       expect((await store.migrate()).map((migration) => migration.version)).toEqual(postgresMigrations.map((m) => m.version));
       expect(await store.migrate()).toEqual([]);

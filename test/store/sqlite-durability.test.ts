@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Connection } from '../../src/store/sqlite-connection.ts';
-import { GroupCommit, SerialQueue } from '../../src/store/sqlite-group-commit.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { Connection } from '../../src/store/sqlite/connection.ts';
+import { GroupCommit, SerialQueue } from '../../src/store/sqlite/group-commit.ts';
+import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { eventRecord } from './store-contract.ts';
 
 /** The prototype of node:fs/promises' FileHandle, which the store flushes its write-ahead log through. */

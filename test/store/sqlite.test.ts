@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { DatabaseSync, StatementSync, type SQLInputValue, type StatementResultingChanges } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { UNFINISHED_STATES } from '../../src/store/delivery-state.ts';
-import { sqliteMigrations } from '../../src/store/migrations/sqlite.ts';
+import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
 import { openStore } from '../../src/store/open.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { describeStoreContract, eventRecord } from './store-contract.ts';
 
 async function temporaryDirectory(): Promise<{ dir: string; remove(): Promise<void> }> {
@@ -97,6 +97,32 @@ describe('SQLite store', () => {
       message: expect.stringContaining('schema version 999'),
     });
     await reopened.close();
+  });
+
+  it('switchboard migrate lists the SQLite migrations it applied and the version of its own list', async () => {
+    const migrate = () => {
+      const child = spawn(process.execPath, ['src/cli.ts', 'migrate'], {
+        env: { PATH: process.env.PATH, DATABASE_URL: `file:${path}` },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let stdout = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      return new Promise<{ code: number | null; stdout: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout })));
+    };
+    const latest = sqliteMigrations.at(-1)!.version;
+    expect(await migrate()).toEqual({
+      code: 0,
+      stdout: [...sqliteMigrations.map(({ version, name }) => `applied ${version} ${name}`), `SQLite schema is at version ${latest}`, ''].join('\n'),
+    });
+    expect(await migrate()).toEqual({ code: 0, stdout: `nothing to apply\nSQLite schema is at version ${latest}\n` });
+  });
+
+  it('keeps no column in the events table that nothing reads', async () => {
+    const store = new SqliteStore(path);
+    await store.migrate();
+    await store.close();
+    const columns = inspect((db) => db.prepare('SELECT name FROM pragma_table_info(?)').all('events')) as { name: string }[];
+    expect(columns.map((column) => column.name)).toEqual(['seq', 'id', 'name', 'created_at', 'api_key', 'body', 'received_at']);
   });
 
   it('puts the database in WAL mode', async () => {

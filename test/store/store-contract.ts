@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSwitchboardError } from '../../src/errors.ts';
 import type { EventRecord, OrderingEvent, Store, StoreTx } from '../../src/store/store.ts';
 import { describeDeliveryContract } from './delivery-contract.ts';
+import { describeDeliveryMovesContract } from './delivery-moves-contract.ts';
 import { describeUsageContract } from './usage-contract.ts';
 
 export interface StoreUnderTest {
@@ -480,6 +481,10 @@ export function describeStoreContract(
 
     describe('deliveries', () => {
       describeDeliveryContract(() => store);
+    });
+
+    describe('delivery moves', () => {
+      describeDeliveryMovesContract(() => store);
     });
 
     describe('usage ledger', () => {

@@ -1,7 +1,7 @@
 /** The delivery queue as operators see it: list, inspect with every attempt, replay, cancel. */
 import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
-import { DELIVERY_STATES, REPLAYABLE_STATES, type DeliveryState } from '../../store/delivery-state.ts';
+import { canMove, DELIVERY_STATES, REPLAYABLE_STATES, replayMove, type DeliveryState } from '../../store/delivery-state.ts';
 import type { Delivery, DeliveryAttempt, DeliveryFilter, Store } from '../../store/store.ts';
 import type { Actor } from './auth.ts';
 import { redactParams } from './redact.ts';
@@ -80,7 +80,7 @@ export async function replayDelivery({ store, worker }: Operators, id: number, f
 
 /** Re-queues every replayable delivery the filter matches, audited as one change. Returns the ids re-queued. */
 export async function replayMatching({ store, worker }: Operators, filter: DeliveryListFilter, force: boolean, actor: Actor): Promise<number[]> {
-  if (filter.status === 'succeeded' && !force) {
+  if (filter.status !== undefined && !canMove(replayMove(force), filter.status)) {
     throw new SwitchboardError('E_DELIVERY_SUCCEEDED', 'replaying succeeded deliveries runs them again: pass "force": true to mean it');
   }
   const replayed = await store.transaction(async (tx) => {
@@ -119,7 +119,7 @@ function refuseReplay(delivery: Delivery, force: boolean): void {
   if (delivery.state === 'running') {
     throw new SwitchboardError('E_DELIVERY_RUNNING', `delivery ${delivery.id} is running now; replay it once its attempt has finished`);
   }
-  if (delivery.state === 'succeeded' && !force) {
+  if (!canMove(replayMove(force), delivery.state) && canMove('forcedReplay', delivery.state)) {
     throw new SwitchboardError('E_DELIVERY_SUCCEEDED', `delivery ${delivery.id} has succeeded; pass {"force": true} to run it again`);
   }
 }

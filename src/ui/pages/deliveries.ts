@@ -11,10 +11,11 @@ import {
   type DeliveryListFilter,
 } from '../../server/admin/deliveries.ts';
 import {
-  CANCELLABLE_STATES,
   DELIVERY_STATES,
   REPLAYABLE_STATES,
-  replaySources,
+  canMove,
+  DELIVERY_MOVES,
+  replayMove,
   UNFINISHED_STATES,
   type DeliveryState,
 } from '../../store/delivery-state.ts';
@@ -126,9 +127,9 @@ ${json(d.params)}`,
 }
 
 function deliveryActions(viewer: Viewer, id: number, state: DeliveryState): Html {
-  return html`${replaySources(false).includes(state) && actionButton(viewer, `/ui/deliveries/${id}/replay`, 'Replay')}${
-    state === 'succeeded' && actionButton(viewer, `/ui/deliveries/${id}/replay`, 'Run again', { force: 'true' }, 'secondary')
-  }${CANCELLABLE_STATES.includes(state) && actionButton(viewer, `/ui/deliveries/${id}/cancel`, 'Cancel', {}, 'danger')}`;
+  return html`${canMove('replay', state) && actionButton(viewer, `/ui/deliveries/${id}/replay`, 'Replay')}${
+    !canMove('replay', state) && canMove('forcedReplay', state) && actionButton(viewer, `/ui/deliveries/${id}/replay`, 'Run again', { force: 'true' }, 'secondary')
+  }${canMove('cancel', state) && actionButton(viewer, `/ui/deliveries/${id}/cancel`, 'Cancel', {}, 'danger')}`;
 }
 
 function filterForm(filter: DeliveryListFilter): Html {
@@ -177,7 +178,7 @@ async function replayCount(store: Store, filter: DeliveryListFilter, force: bool
   if (filter.status !== undefined && filter.rule === undefined && filter.target === undefined) {
     return { count: (await store.countDeliveries())[filter.status], exact: true };
   }
-  const states = filter.status ? [filter.status] : replaySources(force);
+  const states = filter.status ? [filter.status] : [...DELIVERY_MOVES[replayMove(force)].from];
   let count = 0;
   let read = 0;
   let cursor: string | undefined;

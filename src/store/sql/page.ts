@@ -1,6 +1,6 @@
 /** Keyset pagination shared by the stores: pages run newest first by id, and a cursor is the last id handed out. */
-import { SwitchboardError } from '../errors.ts';
-import type { Page } from './store.ts';
+import { SwitchboardError } from '../../errors.ts';
+import type { Page } from '../store.ts';
 
 export interface PageRequest {
   limit: number;

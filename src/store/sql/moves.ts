@@ -1,10 +1,5 @@
-/** SQL both stores write alike: delivery states as literals and the queue rules that are plain SQL in either dialect. */
-import { UNFINISHED_STATES, type DeliveryState } from './delivery-state.ts';
-
-export const SESSION_HISTORY_LIMIT = 100;
-
-/** The name of every StoreTx savepoint: they nest, and RELEASE or ROLLBACK TO names the innermost of a name. */
-export const TX_SAVEPOINT = 'step';
+/** The delivery moves and queue rules as SQL, the same in either dialect: states as literals, taken from DELIVERY_MOVES. */
+import { DELIVERY_MOVES, UNFINISHED_STATES, type DeliveryMoveName, type DeliveryState } from '../delivery-state.ts';
 
 /** A state as an SQL literal; the parameter's type refuses a name that is not a state. */
 export function state(name: DeliveryState): string {
@@ -13,6 +8,12 @@ export function state(name: DeliveryState): string {
 
 export function states(names: readonly DeliveryState[]): string {
   return names.map(state).join(', ');
+}
+
+/** The condition that `column` holds a state `move` may start from (`=` for a single state, as the planners like). */
+export function movableBy(move: DeliveryMoveName, column = 'state'): string {
+  const from: readonly DeliveryState[] = DELIVERY_MOVES[move].from;
+  return from.length === 1 ? `${column} = ${state(from[0])}` : `${column} IN (${states(from)})`;
 }
 
 /**

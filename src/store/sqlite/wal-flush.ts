@@ -5,11 +5,11 @@
  * whole process waits for the disk. The writer runs with `synchronous = NORMAL` instead (COMMIT writes the log but
  * does not sync it; checkpoints still sync) and this flushes the log with `fdatasync` on libuv's thread pool before
  * anyone is told that a transaction committed. What is acknowledged is on disk, as under FULL; while a flush runs,
- * the next batch of transactions is already being written.
+ * the next batch of transactions is already being written (docs/decisions/0002-wal-flush-off-event-loop.md).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { SwitchboardError } from '../errors.ts';
+import { SwitchboardError } from '../../errors.ts';
 
 export class WalFlush {
   readonly #walPath: string;

@@ -1,6 +1,6 @@
 /** The rule every store applies to a session status change: newer events win, `from` guards hold. */
-import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
-import type { OrderingEvent } from './store.ts';
+import type { SessionTransition, SessionTransitionRequest } from '../../plugins/contract.ts';
+import type { OrderingEvent } from '../store.ts';
 
 export const INITIAL_SESSION_STATUS = 'ready';
 

@@ -1,22 +1,22 @@
 /**
- * Group commit for the SQLite writer. Transactions run one at a time, and each COMMIT costs a flush of the log to
- * disk; so transactions queued while a batch runs share one BEGIN … COMMIT, and one flush serves them all. Each runs
- * in its own savepoint: a failing one is undone alone and its caller rejected at once, while the others resolve only
- * once the batch's COMMIT is durable (`committed`, see WalFlush). The next batch is written while a flush runs:
- * it stays open until that flush ends, taking in each transaction as it arrives, so the CPU works while the disk does.
+ * Group commit for the SQLite writer (docs/decisions/0001-sqlite-group-commit.md). Transactions run one at a time,
+ * and each COMMIT costs a flush of the log to disk; so transactions queued while a batch runs share one BEGIN …
+ * COMMIT, and one flush serves them all. Each runs in its own savepoint: a failing one is undone alone and its caller
+ * rejected at once, while the others resolve only once the batch's COMMIT is durable (`committed`, see WalFlush).
+ * The next batch is written while a flush runs: it stays open until that flush ends, taking in each transaction as
+ * it arrives, so the CPU works while the disk does.
  */
 import { setImmediate as endOfTurn, setTimeout as sleep } from 'node:timers/promises';
-import { SwitchboardError } from '../errors.ts';
-import type { Connection } from './sqlite-connection.ts';
+import { SwitchboardError } from '../../errors.ts';
+import type { Connection } from './connection.ts';
 
 /** Bounds how long the first transaction of a batch waits for the others before its COMMIT. */
 const MAX_BATCH = 64;
 /**
  * A batch smaller than this stays open up to COMMIT_WINDOW_MS for more. BEGIN and COMMIT cost about as much as a
  * transaction's own statements; at a steady few hundred transactions a second a batch of one would pay them for
- * each. Larger batches mean the load is already high enough to fill them without waiting. 2 ms saved more CPU
- * under steady delivery load, but its wait is in every answer at moderate rates; 1 ms keeps the p99 at
- * 1,000 events/s within its 10 ms (docs/benchmarks.md).
+ * each. Larger batches mean the load is already high enough to fill them without waiting. The window is short
+ * because its wait is in every answer at moderate rates (docs/decisions/0001-sqlite-group-commit.md).
  */
 const SMALL_BATCH = 4;
 const COMMIT_WINDOW_MS = 1;

@@ -1,6 +1,6 @@
 /** One SQLite connection for the SQLite store: prepared statements, and driver failures reported as E_STORE_UNAVAILABLE. */
 import { DatabaseSync, type SQLInputValue, type StatementResultingChanges, type StatementSync } from 'node:sqlite';
-import { SwitchboardError } from '../errors.ts';
+import { SwitchboardError } from '../../errors.ts';
 
 /** SQLite primary result codes that mean the database cannot serve us now, as opposed to a mistake in our SQL. */
 const UNAVAILABLE_RESULT_CODES = new Set([

@@ -103,7 +103,7 @@ export class Checkpointer {
 
   #threadStarted(): Worker {
     if (this.#thread !== null) return this.#thread;
-    const thread = new Worker(new URL('./sqlite-checkpoint-thread.ts', import.meta.url), { workerData: this.#data });
+    const thread = new Worker(new URL('./checkpoint-thread.ts', import.meta.url), { workerData: this.#data });
     // Checkpoints are housekeeping: they must never keep the process alive.
     thread.unref();
     thread.on('message', (report: CheckpointReport) => this.#settle(report));

@@ -1,0 +1,25 @@
+/**
+ * The PostgreSQL schema as ordered, versioned steps: the shared steps, then its own. JSON columns are `json`, not
+ * `jsonb`: they are stored and read whole, and jsonb refuses the escaped NUL (\u0000) that event data rendered into
+ * params or outcomes may carry.
+ */
+import type { Migration } from '../sql/migration.ts';
+import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
+
+export const postgresMigrations: readonly Migration[] = [
+  ...sharedMigrations(COLUMN_TYPES.postgres),
+  {
+    version: 6,
+    name: 'slim_session_tables',
+    // History rows need no foreign-key check against sessions, which are never deleted.
+    sql: `
+      ALTER TABLE session_history DROP CONSTRAINT IF EXISTS session_history_key_fkey;
+    `,
+  },
+];
+
+/**
+ * Versions earlier releases applied that did nothing here: 7 mirrored a SQLite-only change. A database that has
+ * them is not ahead of this release; the next migration takes version 8.
+ */
+export const postgresRetiredVersions: readonly number[] = [7];

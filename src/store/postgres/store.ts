@@ -1,0 +1,142 @@
+/**
+ * The Store on PostgreSQL (`pg`), for several replicas on one database. Each transaction runs on a pooled connection
+ * of its own, so replicas and concurrent requests write side by side; row locks, advisory locks and `SKIP LOCKED`
+ * keep dedupe, session statuses, claims and ordering groups correct between them (see dialect.ts).
+ */
+import pg from 'pg';
+import type { Executor } from '../sql/dialect.ts';
+import { pendingMigrations, type Migration } from '../sql/migration.ts';
+import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
+import { dialectSql } from '../sql/dialect-sql.ts';
+import { SqlStore } from '../sql/store.ts';
+import { completionValues } from '../sql/transaction.ts';
+import type { AttemptVerdict, DeliveryAttempt, StoreTx } from '../store.ts';
+import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
+import { executor, postgresDialect } from './dialect.ts';
+import { postgresMigrations, postgresRetiredVersions } from './migrations.ts';
+
+const POSTGRES = dialectSql(postgresDialect);
+
+/** Held by `migrate()` for its duration, so replicas starting together migrate one at a time. */
+const MIGRATION_LOCK_KEY = `hashtextextended('switchboard', 0)`;
+
+const MIGRATION_SQL = {
+  ...migrationRecord(COLUMN_TYPES.postgres, (text) => text),
+  lockMigrations: `SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`,
+  unlockMigrations: `SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`,
+  schemaExists: 'SELECT 1 FROM pg_namespace WHERE nspname = $1',
+};
+
+export class PostgresStore extends SqlStore {
+  readonly kind = 'postgres';
+  readonly #target: PostgresTarget;
+  readonly #pool: pg.Pool;
+  readonly #poolSql: Executor;
+  /** Operations under way, which `close()` lets finish. */
+  readonly #running = new Set<Promise<void>>();
+
+  /** Reads `url` (see `postgresTarget` for its parameters); connects only when first used. */
+  constructor(url: string) {
+    super(POSTGRES);
+    this.#target = postgresTarget(url);
+    this.#pool = new pg.Pool(this.#target.pool);
+    this.#poolSql = executor(this.#pool, this.#target.display);
+    // An idle connection that breaks (a server restart, a terminated backend) leaves the pool, which opens another
+    // when needed; a lasting failure is reported by the next query. Without a listener it would crash the process.
+    this.#pool.on('error', () => undefined);
+  }
+
+  /**
+   * Applies the migrations the database lacks, each in its own transaction, under an advisory lock so replicas
+   * starting together take turns; returns those it applied. Creates the schema `?schema=` names.
+   */
+  migrate(): Promise<Migration[]> {
+    return this.#use(async () => {
+      const client = await connect(this.#pool, this.#target.display);
+      const run = (sql: Sql, values: unknown[] = []) => query(client, this.#target.display, sql, values);
+      try {
+        await run(MIGRATION_SQL.lockMigrations);
+        const { schema } = this.#target;
+        // Looked up first: creating, even IF NOT EXISTS, needs a privilege a role that only uses the schema may lack.
+        if (schema !== null && (await run(MIGRATION_SQL.schemaExists, [schema])).rowCount === 0) {
+          await run(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        }
+        await run(MIGRATION_SQL.create);
+        const applied = (await run(MIGRATION_SQL.appliedVersions)).rows.map((row) => row.version as number);
+        const pending = pendingMigrations(postgresMigrations, applied, postgresRetiredVersions);
+        for (const migration of pending) {
+          await run('BEGIN');
+          await run(migration.sql);
+          await run(MIGRATION_SQL.record, [migration.version, migration.name, new Date()]);
+          await run('COMMIT');
+        }
+        await run(MIGRATION_SQL.unlockMigrations);
+        client.release();
+        return pending;
+      } catch (error) {
+        // Closing the connection rolls back the failed migration and releases the lock.
+        client.release(true);
+        throw error;
+      }
+    });
+  }
+
+  /** Commits when `work` resolves, rolls back when it throws; each transaction has a connection of its own. */
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.#use(async () => {
+      const { display } = this.#target;
+      const client = await connect(this.#pool, display);
+      // A connection that breaks while `work` awaits something else would otherwise crash the process with an
+      // unhandled 'error'; the failure shows in the next statement instead.
+      const ignore = () => undefined;
+      client.on('error', ignore);
+      const finish = (discard: boolean) => {
+        client.off('error', ignore);
+        client.release(discard);
+      };
+      try {
+        await query(client, display, 'BEGIN');
+        // Ended before COMMIT, so a stray call after `work` settled cannot run outside the transaction.
+        const result = await this.runWork(executor(client, display), work);
+        await query(client, display, 'COMMIT');
+        finish(false);
+        return result;
+      } catch (error) {
+        const rolledBack = await query(client, display, 'ROLLBACK').then(
+          () => true,
+          () => false,
+        );
+        finish(!rolledBack);
+        throw error;
+      }
+    });
+  }
+
+  /** One statement on the pool, with no BEGIN and COMMIT around it (Dialect.completeAttempt). */
+  override completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
+    return this.#use(() => postgresDialect.completeAttempt(this.#poolSql, completionValues(owner, attempt, verdict)));
+  }
+
+  protected read<T>(work: (db: Executor) => Promise<T>): Promise<T> {
+    return this.#use(() => work(this.#poolSql));
+  }
+
+  /** Lets operations already under way finish, then closes the pool. */
+  protected async shutdown(): Promise<void> {
+    await Promise.all(this.#running);
+    await this.#pool.end();
+  }
+
+  async #use<T>(operation: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const result = operation();
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#running.add(settled);
+    void settled.then(() => this.#running.delete(settled));
+    return result;
+  }
+}
+

@@ -1,0 +1,243 @@
+/** StoreTx, written once: the writes of one transaction, over the executor its dialect's store opened it on. */
+import { SwitchboardError } from '../../errors.ts';
+import type { SessionTransition, SessionTransitionRequest } from '../../plugins/contract.ts';
+import { replayMove } from '../delivery-state.ts';
+import type {
+  AttemptVerdict,
+  AuditEntry,
+  ClaimedDelivery,
+  ClaimRequest,
+  DeliveryAttempt,
+  DeliveryFilter,
+  DeliveryLease,
+  Enqueued,
+  EventOutcome,
+  EventRecord,
+  NewDelivery,
+  NewUsage,
+  OrderingEvent,
+  StoreTx,
+} from '../store.ts';
+import { truncateResponse } from './attempt-response.ts';
+import { deliveryConditions } from './conditions.ts';
+import type { Executor } from './dialect.ts';
+import { movableBy, state } from './moves.ts';
+import { byDueTimeThenId, type ClaimedDeliveryRow, type UsageRow } from './rows.ts';
+import { decideTransition } from './session-transition.ts';
+import type { DialectSql } from './dialect-sql.ts';
+
+/** The name of every StoreTx savepoint: they nest, and RELEASE or ROLLBACK TO names the innermost of a name. */
+const TX_SAVEPOINT = 'step';
+
+/** JSON parameters go as JSON text: PostgreSQL's driver would send a JS array as an array, SQLite binds no objects. */
+function json(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+/** The values of a completion's statements (FINISH_ATTEMPT, then the attempt's row), in their `$n` order. */
+export function completionValues(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): unknown[] {
+  return [
+    verdict.state,
+    attempt.number,
+    verdict.state === 'failed-waiting-retry' ? verdict.dueAt : null,
+    jsonOrNull(attempt.error),
+    new Date(),
+    attempt.deliveryId,
+    owner,
+    attempt.startedAt,
+    attempt.durationMs,
+    attempt.succeeded,
+    attempt.statusCode ?? null,
+    attempt.response === undefined ? null : truncateResponse(attempt.response),
+  ];
+}
+
+/** The writes of one transaction. Refuses use once the transaction has ended, so a stray call cannot autocommit. */
+export class SqlTx implements StoreTx {
+  readonly #executor: Executor;
+  readonly #on: DialectSql;
+  #ended = false;
+
+  constructor(executor: Executor, on: DialectSql) {
+    this.#executor = executor;
+    this.#on = on;
+  }
+
+  end(): void {
+    this.#ended = true;
+  }
+
+  async recordEvent(record: EventRecord): Promise<{ duplicate: false; seq: number } | { duplicate: true }> {
+    // A concurrent insert of the same id waits for the first transaction: if it commits, this one does nothing.
+    const [inserted] = await this.#db.rows<{ seq: number }>(this.#on.sql.insertEvent, [
+      record.id,
+      record.name,
+      record.createdAt,
+      record.apiKey,
+      record.body,
+      record.receivedAt,
+    ]);
+    return inserted ? { duplicate: false, seq: inserted.seq } : { duplicate: true };
+  }
+
+  async saveOutcome(eventId: string, outcome: EventOutcome): Promise<void> {
+    const values = [json(outcome.matched), json(outcome.actions), eventId];
+    const changes = await this.#db.run(this.#on.dialect.outcomes.save, values);
+    if (changes === 0) {
+      throw new SwitchboardError('E_INTERNAL', `Cannot save the outcome of event ${eventId}: it was never recorded.`);
+    }
+  }
+
+  async transitionSession(request: SessionTransitionRequest, event: OrderingEvent): Promise<SessionTransition> {
+    const { sessions } = this.#on.dialect;
+    const current = await sessions.current(this.#db, request.key);
+    const transition = decideTransition(current, request, event);
+    if (transition.applied) await sessions.save(this.#db, { key: request.key, transition, event, current, at: new Date() });
+    return transition;
+  }
+
+  async savepoint<T>(work: () => Promise<T>): Promise<T> {
+    await this.#db.run(`SAVEPOINT ${TX_SAVEPOINT}`);
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      await this.#db.run(`ROLLBACK TO SAVEPOINT ${TX_SAVEPOINT}`);
+      await this.#db.run(`RELEASE SAVEPOINT ${TX_SAVEPOINT}`);
+      throw error;
+    }
+    await this.#db.run(`RELEASE SAVEPOINT ${TX_SAVEPOINT}`);
+    return result;
+  }
+
+  /** See StoreTx.enqueueDelivery; the ordering group's lock keeps its lease decision and insert together. */
+  async enqueueDelivery(delivery: NewDelivery, lease?: DeliveryLease): Promise<Enqueued> {
+    const { sql, dialect } = this.#on;
+    if (delivery.orderingKey !== null) {
+      await dialect.lockOrderingGroup(this.#db, json([delivery.ruleId, delivery.actionIndex, delivery.orderingKey]));
+    }
+    const [inserted] = await this.#db.rows<{ id: number; state: string }>(sql.insertDelivery, [
+      delivery.eventId,
+      delivery.eventSeq,
+      delivery.eventName,
+      delivery.ruleId,
+      delivery.actionIndex,
+      delivery.plugin,
+      json(delivery.params),
+      delivery.target,
+      delivery.orderingKey,
+      delivery.maxAttempts,
+      json(delivery.retrySchedule),
+      delivery.timeoutMs,
+      delivery.dueAt,
+      jsonOrNull(delivery.traceContext),
+      new Date(),
+      lease?.owner ?? null,
+      lease?.expiresAt ?? null,
+    ]);
+    if (inserted) return { id: inserted.id, leased: inserted.state === 'running' };
+    const [existing] = await this.#db.rows<{ id: number }>(sql.selectDeliveryId, [
+      delivery.eventId,
+      delivery.ruleId,
+      delivery.actionIndex,
+    ]);
+    return { id: existing.id, leased: false };
+  }
+
+  async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    const rows = await this.#db.rows<ClaimedDeliveryRow>(this.#on.sql.claimDeliveries, [
+      request.owner,
+      new Date(request.now.getTime() + request.leaseMs),
+      request.now,
+      request.skipTargets,
+      request.limit,
+    ]);
+    // RETURNING gives rows in no promised order.
+    return rows.map(this.#on.rows.toClaimedDelivery).sort(byDueTimeThenId);
+  }
+
+  async completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
+    return this.#on.dialect.completeAttempt(this.#db, completionValues(owner, attempt, verdict));
+  }
+
+  /** Back to pending, or to waiting for a retry when attempts were already spent; the attempt count stays. */
+  async deferDelivery(owner: string, deliveryId: number, dueAt: Date): Promise<boolean> {
+    return (await this.#db.run(this.#on.sql.deferDelivery, [dueAt, new Date(), deliveryId, owner])) > 0;
+  }
+
+  /** Leases `owner` no longer holds (taken over after they expired) stay with their new owner. */
+  async extendLeases(owner: string, deliveryIds: number[], until: Date): Promise<void> {
+    await this.#db.run(this.#on.sql.extendLeases, [until, new Date(), owner, deliveryIds]);
+  }
+
+  async releaseLeases(owner: string): Promise<number> {
+    return this.#db.run(this.#on.sql.releaseLeases, [new Date(), owner]);
+  }
+
+  async replayDeliveries(
+    filter: DeliveryFilter & { ids?: number[] },
+    options: { force: boolean; now: Date },
+  ): Promise<number[]> {
+    const { dialect } = this.#on;
+    const values: unknown[] = [options.now];
+    const where = [movableBy(replayMove(options.force)), ...deliveryConditions(dialect, filter, values)].join(' AND ');
+    const rows = await this.#db.rows<{ id: number }>(
+      dialect.statement(
+        `UPDATE deliveries
+        SET state = ${state('pending')}, attempts = 0, due_at = $1, last_error = NULL,
+          lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+        WHERE ${where}
+        RETURNING id`,
+      ),
+      values,
+    );
+    return rows.map((row) => row.id).sort((a, b) => a - b);
+  }
+
+  async cancelDelivery(deliveryId: number): Promise<boolean> {
+    return (await this.#db.run(this.#on.sql.cancelDelivery, [new Date(), deliveryId])) > 0;
+  }
+
+  async setTargetDisabled(target: string, disabled: boolean, reason: string | null): Promise<void> {
+    await this.#db.run(this.#on.sql.upsertTarget, [target, disabled, reason, new Date()]);
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await this.#db.run(this.#on.sql.insertAudit, [new Date(), entry.action, entry.subject, json(entry.details)]);
+  }
+
+  /** A concurrent insert of the same identifier waits for the first transaction: if it commits, this one is a duplicate. */
+  async recordUsage(usage: NewUsage): Promise<{ duplicate: false } | { duplicate: true; existing: NewUsage }> {
+    const { sql, rows } = this.#on;
+    const [inserted] = await this.#db.rows<{ id: number }>(sql.insertUsage, [
+      usage.identifier,
+      usage.eventId,
+      usage.eventName,
+      usage.ruleId,
+      usage.actionIndex,
+      usage.customer,
+      usage.meter,
+      usage.quantity,
+      usage.unit,
+      usage.occurredAt,
+      new Date(),
+    ]);
+    if (inserted) return { duplicate: false };
+    const [existing] = await this.#db.rows<UsageRow>(sql.selectUsageByIdentifier, [usage.identifier]);
+    return { duplicate: true, existing: rows.toUsage(existing) };
+  }
+
+  get #db(): Executor {
+    if (this.#ended) {
+      throw new SwitchboardError(
+        'E_INTERNAL',
+        'A store transaction was used after it ended: its writes must be awaited inside the transaction callback.',
+      );
+    }
+    return this.#executor;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The SQLite schema as ordered, versioned steps: the shared steps, then its own. Times are ISO text of one length (so
+ * they order as text), JSON is text and booleans are 0 or 1.
+ */
+import type { Migration } from '../sql/migration.ts';
+import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
+
+export const sqliteMigrations: readonly Migration[] = [
+  ...sharedMigrations(COLUMN_TYPES.sqlite),
+  {
+    version: 6,
+    name: 'slim_session_tables',
+    // Every status change writes a session's current row and, when the status changes, a history row, in the ingest
+    // transaction. In one b-tree keyed by (key, n), n = 0 the current row and 1, 2, … its history oldest first, the
+    // two writes land on the same page (keys are spread at random over the tree: separate tables dirtied a page
+    // each). `history` on the current row counts its history rows, so the next n needs no lookup.
+    sql: `
+      CREATE TABLE session_rows (
+        key TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        old_status TEXT,
+        event_id TEXT NOT NULL,
+        event_name TEXT,
+        event_created_at INTEGER,
+        event_seq INTEGER,
+        at TEXT NOT NULL,
+        history INTEGER,
+        PRIMARY KEY (key, n)
+      ) WITHOUT ROWID;
+      INSERT INTO session_rows (key, n, status, event_id, event_created_at, event_seq, at, history)
+        SELECT key, 0, status, event_id, event_created_at, event_seq, updated_at,
+          (SELECT COUNT(*) FROM session_history AS history WHERE history.key = sessions.key)
+        FROM sessions;
+      INSERT INTO session_rows (key, n, status, old_status, event_id, event_name, event_created_at, at)
+        SELECT key, ROW_NUMBER() OVER (PARTITION BY key ORDER BY id), status, old_status, event_id, event_name,
+          event_created_at, at
+        FROM session_history;
+      DROP TABLE session_history;
+      DROP TABLE sessions;
+    `,
+  },
+  {
+    version: 7,
+    name: 'event_outcomes',
+    // An event's outcome (matched rules, action results) is written at the end of its transaction. As an UPDATE of
+    // the event's row it rewrote the whole row, body included; a narrow row of its own, keyed by the event's seq,
+    // is appended instead. The events table's own matched/actions columns, left unused, go at version 8.
+    sql: `
+      CREATE TABLE event_outcomes (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq),
+        matched TEXT NOT NULL,
+        actions TEXT NOT NULL
+      );
+      INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, matched, actions FROM events;
+    `,
+  },
+  {
+    version: 8,
+    name: 'drop_unused_event_columns',
+    // Nothing has read the events table's matched/actions since version 7 moved outcomes to event_outcomes.
+    sql: `
+      ALTER TABLE events DROP COLUMN matched;
+      ALTER TABLE events DROP COLUMN actions;
+    `,
+  },
+];

@@ -1,0 +1,156 @@
+/**
+ * The Store on SQLite (`node:sqlite`). Transactions run one at a time on a writer connection, committed in groups
+ * (group-commit.ts); reads use a second connection, so while a transaction awaits plugin code they see only
+ * what is committed.
+ */
+import { pendingMigrations, type Migration } from '../sql/migration.ts';
+import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
+import { dialectSql } from '../sql/dialect-sql.ts';
+import { SqlStore } from '../sql/store.ts';
+import type { Executor } from '../sql/dialect.ts';
+import type { StoreTx } from '../store.ts';
+import { Checkpointer } from './checkpointer.ts';
+import { Connection } from './connection.ts';
+import { executor, sqliteDialect } from './dialect.ts';
+import { GroupCommit, SerialQueue } from './group-commit.ts';
+import { sqliteMigrations } from './migrations.ts';
+import { WalFlush } from './wal-flush.ts';
+
+// node:sqlite is synchronous: waiting on another process's lock blocks the event loop for up to this long.
+const BUSY_TIMEOUT_MS = 5_000;
+
+// synchronous = NORMAL: COMMIT does not wait for the disk, WalFlush makes each batch durable before it is
+// acknowledged, so an acknowledged event survives a crash or power loss, as with FULL, without blocking the loop.
+// wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of the COMMIT that crosses the threshold.
+// temp_store = MEMORY: every transaction and inline action runs in a savepoint, whose journal SQLite otherwise
+// spills to a temporary file, created, written and deleted for nearly every batch.
+// cache_size: 64 MiB for the writer (SQLite's default is 2 MiB), so the index pages that new events and sessions
+// land in are seldom read back from the files.
+const WRITER_PRAGMAS = `
+  PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
+  PRAGMA journal_mode = WAL;
+  PRAGMA synchronous = NORMAL;
+  PRAGMA wal_autocheckpoint = 0;
+  PRAGMA foreign_keys = ON;
+  PRAGMA cache_size = -65536;
+  PRAGMA temp_store = MEMORY;
+`;
+const READER_PRAGMAS = `
+  PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
+  PRAGMA query_only = ON;
+`;
+
+const SQLITE = dialectSql(sqliteDialect);
+
+const MIGRATION_SQL = {
+  ...migrationRecord(COLUMN_TYPES.sqlite, (text) => sqliteDialect.statement(text) as string),
+  isApplied: 'SELECT 1 AS applied FROM schema_migrations WHERE version = ?',
+};
+
+export interface SqliteStoreOptions {
+  /** Told about trouble in background work (a failed checkpoint) that no caller is waiting on. */
+  onWarning?: (message: string) => void;
+}
+
+export class SqliteStore extends SqlStore {
+  readonly kind = 'sqlite';
+  readonly #writer: Connection;
+  readonly #reader: Connection;
+  readonly #writerSql: Executor;
+  readonly #readerSql: Executor;
+  readonly #writes = new SerialQueue();
+  readonly #commits: GroupCommit;
+  /** Both null in memory, where there is no disk to wait for and no log. */
+  readonly #walFlush: WalFlush | null;
+  readonly #checkpointer: Checkpointer | null;
+
+  /** Opens, creating if needed, the database at `location`: a file path or `:memory:`. */
+  constructor(location: string, options: SqliteStoreOptions = {}) {
+    super(SQLITE);
+    const inMemory = location === ':memory:';
+    this.#writer = new Connection(location, WRITER_PRAGMAS);
+    // A second connection to `:memory:` would open another, empty database; in memory, reads share the writer.
+    this.#reader = inMemory ? this.#writer : this.#openReader(location);
+    this.#writerSql = executor(this.#writer);
+    this.#readerSql = executor(this.#reader);
+    this.#walFlush = inMemory ? null : new WalFlush(location);
+    this.#commits = new GroupCommit(this.#writer, this.#writes, () => {
+      this.#checkpointer?.committed();
+      return this.#durable();
+    });
+    this.#checkpointer = inMemory
+      ? null
+      : new Checkpointer({ location, busyTimeoutMs: BUSY_TIMEOUT_MS }, {
+          pauseWrites: () => this.#commits.pause(),
+          onWarning: options.onWarning,
+        });
+  }
+
+  async migrate(): Promise<Migration[]> {
+    this.assertOpen();
+    const applied = await this.#writes.run(async () => {
+      this.#writer.exec(MIGRATION_SQL.create);
+      const done = this.#writer.all<{ version: number }>(MIGRATION_SQL.appliedVersions).map((row) => row.version);
+      return pendingMigrations(sqliteMigrations, done).filter((migration) => this.#applyMigration(migration));
+    });
+    await this.#durable();
+    return applied;
+  }
+
+  /** Transactions queued together commit together: each resolves once its batch is durable (see GroupCommit). */
+  async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    return this.#commits.run(() => this.runWork(this.#writerSql, work));
+  }
+
+  protected async read<T>(work: (db: Executor) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    return work(this.#readerSql);
+  }
+
+  /** Lets transactions already started or queued finish, then closes. */
+  protected async shutdown(): Promise<void> {
+    await this.#commits.drained();
+    await this.#writes.run(async () => {
+      await this.#checkpointer?.stop();
+      await this.#walFlush?.close();
+      this.#reader.close();
+      this.#writer.close();
+    });
+  }
+
+  #durable(): Promise<void> {
+    return this.#walFlush?.flush() ?? Promise.resolve();
+  }
+
+  #openReader(location: string): Connection {
+    try {
+      return new Connection(location, READER_PRAGMAS);
+    } catch (error) {
+      this.#writer.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Applies one migration in its own transaction; the caller holds the writer. True when this call applied it;
+   * false when another process had, since we looked.
+   */
+  #applyMigration(migration: Migration): boolean {
+    this.#writer.exec('BEGIN IMMEDIATE');
+    try {
+      // Another process may have applied it since we looked; holding the write lock now settles that.
+      const pending = !this.#writer.get(MIGRATION_SQL.isApplied, migration.version);
+      if (pending) {
+        this.#writer.exec(migration.sql);
+        this.#writer.run(MIGRATION_SQL.record, migration.version, migration.name, new Date().toISOString());
+      }
+      this.#writer.exec('COMMIT');
+      return pending;
+    } catch (error) {
+      this.#writer.rollback();
+      throw error;
+    }
+  }
+}
+
