@@ -10,8 +10,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { isSwitchboardError, SwitchboardError } from '../errors.ts';
 import { timingSafeEqualStrings } from '../livekit/constant-time.ts';
-import { actorOf, adminDisabled, readOnly, roleOf, type Actor } from '../server/admin/auth.ts';
-import type { AdminRouteOptions } from '../server/admin/route-options.ts';
+import { actorOf, adminDisabled, readOnly, roleOf } from '../server/admin/auth.ts';
 import { serveAsset } from './assets.ts';
 import { html, type Html } from './html.ts';
 import { layout, type PageContent, type Viewer } from './layout.ts';
@@ -24,19 +23,8 @@ import { rulePages } from './pages/rules.ts';
 import { sessionPages } from './pages/sessions.ts';
 import { targetPages } from './pages/targets.ts';
 import { usagePages } from './pages/usage.ts';
+import type { DashboardOptions, Pages } from './pages.ts';
 import { clearSessionCookie, cookieOf, newSession, SESSION_COOKIE, sessionSeal, setSessionCookie } from './session.ts';
-
-export interface DashboardOptions extends AdminRouteOptions {
-  uiSessionTtlMs: number;
-}
-
-/** How a page module registers its pages and changes. */
-export interface Pages {
-  /** A page, or a redirect (`{ redirect }`) such as a search that found its one answer. */
-  get(path: string, render: (req: Request, viewer: Viewer) => Promise<PageContent | { redirect: string }>): void;
-  /** A change, for admin sessions only, its CSRF token already checked; returns where to go next. */
-  post(path: string, act: (req: Request, actor: Actor) => Promise<string>): void;
-}
 
 // Scripts and styles come only from /ui/assets: no inline script, no third party.
 const SECURITY_HEADERS = {
@@ -48,6 +36,8 @@ const SECURITY_HEADERS = {
   'Cache-Control': 'no-store',
 };
 const FORM_LIMIT = '16kb';
+
+export type { DashboardOptions } from './pages.ts';
 
 export function dashboardRouter(options: DashboardOptions): Router {
   const router = express.Router();

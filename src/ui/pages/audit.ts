@@ -1,6 +1,6 @@
 /** The audit log: every change made through the admin API or the dashboard, newest first. */
 import { auditPage } from '../../server/admin/audit.ts';
-import type { DashboardOptions, Pages } from '../dashboard.ts';
+import type { DashboardOptions, Pages } from '../pages.ts';
 import { html } from '../html.ts';
 import { json, pager, time } from '../layout.ts';
 import { pageQuery } from './query.ts';

@@ -20,7 +20,7 @@ import {
   type DeliveryState,
 } from '../../store/delivery-state.ts';
 import type { Store } from '../../store/store.ts';
-import type { DashboardOptions, Pages } from '../dashboard.ts';
+import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
 import { actionButton, badge, csrfField, json, notAvailable, notice, pager, time, type Viewer } from '../layout.ts';
 import { param, pageQuery } from './query.ts';

@@ -1,6 +1,6 @@
 /** Recorded events: found by id, shown with their payload, matched rules, each action's outcome and deliveries. */
 import { findEvent } from '../../server/admin/records.ts';
-import type { DashboardOptions, Pages } from '../dashboard.ts';
+import type { DashboardOptions, Pages } from '../pages.ts';
 import { html } from '../html.ts';
 import { badge, json, notAvailable, time } from '../layout.ts';
 import { param } from './query.ts';

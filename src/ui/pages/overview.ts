@@ -1,7 +1,7 @@
 /** The overview: the queue by state, how far the workers lag, targets that hold deliveries back, the rules loaded. */
 import { targetViews } from '../../server/admin/targets.ts';
 import { DELIVERY_STATES } from '../../store/delivery-state.ts';
-import type { DashboardOptions, Pages } from '../dashboard.ts';
+import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
 import { badge, notAvailable, time } from '../layout.ts';
 

@@ -1,6 +1,6 @@
 /** The rules in force, with where each is written. */
 import { rulesInForce } from '../../server/admin/records.ts';
-import type { DashboardOptions, Pages } from '../dashboard.ts';
+import type { DashboardOptions, Pages } from '../pages.ts';
 import { html } from '../html.ts';
 import { badge, notAvailable } from '../layout.ts';
 

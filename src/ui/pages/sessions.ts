@@ -1,6 +1,6 @@
 /** Session statuses the status plugin keeps: one session by key, with its history. */
 import { findSession } from '../../server/admin/records.ts';
-import type { DashboardOptions, Pages } from '../dashboard.ts';
+import type { DashboardOptions, Pages } from '../pages.ts';
 import { html } from '../html.ts';
 import { badge, notAvailable, time } from '../layout.ts';
 import { param } from './query.ts';

@@ -1,7 +1,7 @@
 /** The systems actions call: circuit, failures, the stored switch, and Enable/Disable. */
 import { SwitchboardError } from '../../errors.ts';
 import { switchTarget, targetViews } from '../../server/admin/targets.ts';
-import type { DashboardOptions, Pages } from '../dashboard.ts';
+import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
 import { actionButton, badge, csrfField, notAvailable, notice, time } from '../layout.ts';
 import { param } from './query.ts';

@@ -1,6 +1,6 @@
 /** The usage ledger: totals by customer and meter over a date range, then its rows. */
 import { usageReport } from '../../server/admin/usage.ts';
-import type { DashboardOptions, Pages } from '../dashboard.ts';
+import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
 import { badge, pager, time } from '../layout.ts';
 import { pageQuery, param } from './query.ts';
