@@ -1,4 +1,15 @@
-import { definePlugin, isTemplated, PermanentError } from '../src/plugins/contract.ts';
+import {
+  checkTimeout,
+  definePlugin,
+  destination,
+  failureFor,
+  HEADER_NAME,
+  isTemplated,
+  PermanentError,
+  sendRequest,
+  TIMEOUT_PARAM,
+  timeoutMs,
+} from 'livekit-switchboard/plugin';
 import {
   DURATION_UNITS,
   durationQuantity,
@@ -11,10 +22,6 @@ import {
   type Rounding,
 } from './billing/measure.ts';
 import { providerUrl, usageRequest, type Provider, type ReportedUsage } from './billing/providers.ts';
-import { checkTimeout, HEADER_NAME, TIMEOUT_PARAM, timeoutMs } from './http-client/params.ts';
-import { failureFor } from './http-client/response.ts';
-import { send } from './http-client/send.ts';
-import { destination } from './http-client/url-policy.ts';
 
 /** An action's `with:`, rendered. */
 export interface BillingParams {
@@ -154,7 +161,7 @@ export default definePlugin<BillingParams, BillingResult, UsageReport>({
     const started = performance.now();
     const request = usageRequest(report.provider, report.usage);
     const timeout = timeoutMs(report.timeout);
-    const answer = await send(
+    const answer = await sendRequest(
       request.url,
       { method: 'POST', headers: request.headers, body: request.body },
       { timeoutMs: timeout, outer: ctx.signal },

@@ -1,10 +1,20 @@
-import { definePlugin, isTemplated, PermanentError, type PluginContext } from '../src/plugins/contract.ts';
+import {
+  checkDestination,
+  checkTimeout,
+  definePlugin,
+  destination,
+  failureFor,
+  HEADER_NAME,
+  isTemplated,
+  PermanentError,
+  type PluginContext,
+  sendRequest,
+  TIMEOUT_PARAM,
+  timeoutMs,
+  USER_AGENT,
+} from 'livekit-switchboard/plugin';
 import { encodeBody, type ContentType, type EncodedBody } from './http/request-body.ts';
-import { checkTimeout, HEADER_NAME, TIMEOUT_PARAM, timeoutMs, USER_AGENT } from './http-client/params.ts';
-import { failureFor } from './http-client/response.ts';
-import { send } from './http-client/send.ts';
 import { checkSigning, signatureHeaders, signingHeaderNames, type Signing } from './http/signing.ts';
-import { checkDestination, destination } from './http-client/url-policy.ts';
 
 export interface HttpParams {
   url: string;
@@ -120,7 +130,7 @@ export default definePlugin<HttpParams, HttpResult>({
     const method = params.method ?? 'POST';
     const body = method === 'GET' ? undefined : encodeBody(params.body === undefined ? ctx.event : params.body, params.contentType ?? 'json');
     const timeout = timeoutMs(params.timeout);
-    const answer = await send(
+    const answer = await sendRequest(
       url,
       { method, headers: Object.fromEntries(requestHeaders(params, body, ctx)), body: body?.text },
       { timeoutMs: timeout, outer: ctx.signal },

@@ -15,7 +15,7 @@ import {
   type UsageLedger,
 } from '../plugins/contract.ts';
 import type { LoadedPlugin, PluginRegistry } from '../plugins/registry.ts';
-import { validateRenderedParams } from '../rules/params.ts';
+import { validateRenderedParams } from '../plugins/params.ts';
 import { isPlainObject } from '../rules/plain-object.ts';
 import type { CompiledAction, CompiledRule } from '../rules/types.ts';
 import type { EventContext } from '../livekit/event-types.ts';

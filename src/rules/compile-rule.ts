@@ -5,12 +5,13 @@ import jsonLogic from 'json-logic-js';
 import { compileDeliveryOptions, type DeliveryDocument } from './delivery-options.ts';
 import { compileFilter, requiredStarts } from './filter.ts';
 import { compileEventGlob, type StringMatcher } from './glob.ts';
-import { formatNodePath, type NodePath, type ReportIssue } from './issues.ts';
+import type { ReportIssue } from './issues.ts';
 import { compileLogic } from './logic.ts';
-import { checkParams, pluginCheckMessages } from './params.ts';
+import { checkParams, pluginCheckMessages, type PluginSpec, type PluginSpecs } from '../plugins/params.ts';
 import { RuleRenderError } from './render-error.ts';
 import { compileTemplate } from './template.ts';
-import type { CompiledAction, CompiledRule, PluginSpec, PluginSpecs, SourceLocation } from './types.ts';
+import type { CompiledAction, CompiledRule, SourceLocation } from './types.ts';
+import { formatNodePath, type NodePath } from '../schema-issues.ts';
 
 /** A rule as the schema admits it. */
 export interface RuleDocument {

@@ -6,7 +6,8 @@ import { rulesInvalid } from './problems.ts';
 import { ruleFileErrors } from './rule-schema.ts';
 import { createRuleSet } from './rule-set.ts';
 import type { RuleSource } from './source.ts';
-import type { PluginSpecs, RuleProblem, RuleSet, SourceLocation } from './types.ts';
+import type { RuleProblem, RuleSet, SourceLocation } from './types.ts';
+import type { PluginSpecs } from '../plugins/params.ts';
 
 export interface RuleSourcesOptions {
   /** In load order: rule order is file order, then the order within each file. */

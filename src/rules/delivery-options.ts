@@ -1,9 +1,10 @@
 /** An action's delivery options (`retry`, `timeout`, `rateLimit`, `ordering`), checked and compiled at load. */
 import type { ActionMode } from '../plugins/contract.ts';
 import { durationMs } from '../duration.ts';
-import { formatNodePath, type NodePath, type ReportIssue } from './issues.ts';
+import type { ReportIssue } from './issues.ts';
 import { compileOrdering } from './ordering.ts';
 import type { CompiledAction, RateLimit, RetryPolicy } from './types.ts';
+import { formatNodePath, type NodePath } from '../schema-issues.ts';
 
 /** A number of seconds or a string such as "5s", as the schema admits it. */
 type Duration = number | string;

@@ -4,8 +4,8 @@
  */
 import type { ErrorObject } from 'ajv';
 import { substituteEnv, type Environment } from './env.ts';
-import { formatNodePath, type NodePath, type ReportIssue } from './issues.ts';
-import { describeSchemaErrors } from './schema-errors.ts';
+import type { ReportIssue } from './issues.ts';
+import { describeSchemaErrors, formatNodePath, type NodePath } from '../schema-issues.ts';
 import { parseSource, type ParsedSource, type RuleSource } from './source.ts';
 import type { RuleProblem } from './types.ts';
 

@@ -3,7 +3,8 @@ import { SwitchboardError } from '../errors.ts';
 import { compileRuleSources } from './compile.ts';
 import type { Environment } from './env.ts';
 import { readYamlTree, RULE_TESTS_DIR } from './files.ts';
-import type { PluginSpecs, RuleSet } from './types.ts';
+import type { RuleSet } from './types.ts';
+import type { PluginSpecs } from '../plugins/params.ts';
 
 export interface LoadRulesOptions {
   /** Every *.yaml / *.yml below it is a rule file, except those in its top-level `tests/` folder. */

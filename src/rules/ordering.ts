@@ -3,8 +3,9 @@
  * thing the event is about: the egress for egress events, the ingress for ingress events, else the room.
  */
 import type { EventContext } from '../livekit/event-types.ts';
-import type { NodePath, ReportIssue } from './issues.ts';
+import type { ReportIssue } from './issues.ts';
 import { compileTemplate } from './template.ts';
+import type { NodePath } from '../schema-issues.ts';
 
 type OrderingKey = (context: EventContext) => string | null;
 

@@ -3,7 +3,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import schema from '../../schema/rules.schema.json' with { type: 'json' };
 
 const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true });
-// The message editors show when a value breaks `pattern` (VS Code's extension keyword); schema-errors.ts uses it too.
+// The message editors show when a value breaks `pattern` (VS Code's extension keyword); src/schema-issues.ts uses it too.
 ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' });
 ajv.addSchema(schema);
 

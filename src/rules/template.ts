@@ -4,11 +4,12 @@
  * In a URL, each interpolated value is percent-encoded for the part it lands in (see url-template.ts).
  */
 import type { EventContext } from '../livekit/event-types.ts';
-import { throwIssue, type NodePath, type ReportIssue } from './issues.ts';
+import { throwIssue, type ReportIssue } from './issues.ts';
 import { compileLogic } from './logic.ts';
 import { isPlainObject } from './plain-object.ts';
 import { compilePath, parsePath, type PathReader } from './paths.ts';
 import { urlEncoders } from './url-template.ts';
+import type { NodePath } from '../schema-issues.ts';
 
 /** Returns undefined when a whole-value template names a missing path: the caller omits the value. */
 type Renderer = (context: EventContext) => unknown;

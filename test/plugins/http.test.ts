@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import http, { type HttpParams } from '../../plugins/http.ts';
-import { hostAllowed, originAllowed } from '../../plugins/http-client/url-policy.ts';
+import { hostAllowed, originAllowed } from '../../src/plugins/http-client/url-policy.ts';
 import {
   PermanentError,
   RetryableError,

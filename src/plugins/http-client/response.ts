@@ -1,6 +1,6 @@
 /** What a target answered: a bounded excerpt of the body, and the outcome class of the status. */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
+import { PermanentError, RetryableError } from '../contract.ts';
 
 /** Kept for the attempt record and error messages. */
 const EXCERPT_BYTES = 1024;

@@ -1,5 +1,5 @@
 /** What every plugin that calls a web service (http, billing) takes and sends the same way. */
-import { DURATION_PATTERN, durationMs } from '../../src/plugins/contract.ts';
+import { DURATION_PATTERN, durationMs } from '../../duration.ts';
 
 export const USER_AGENT = 'livekit-switchboard';
 /** An HTTP header name (RFC 9110 token). */

@@ -9,7 +9,7 @@ import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, tra
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import pRetry from 'p-retry';
-import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
+import { PermanentError, RetryableError } from '../contract.ts';
 import { readExcerpt, type Answer } from './response.ts';
 
 /** Failures of a connection that the same request, sent again a moment later, usually gets past. */
@@ -38,7 +38,7 @@ export interface OutgoingRequest {
  * Sends the request and reads the answer's excerpt within the limits. Safe to repeat after a reset connection even
  * if the target saw the first copy: every copy carries the same Idempotency-Key (and webhook-id).
  */
-export async function send(url: URL, outgoing: OutgoingRequest, limits: Limits): Promise<Answer> {
+export async function sendRequest(url: URL, outgoing: OutgoingRequest, limits: Limits): Promise<Answer> {
   const deadline = new Deadline(limits);
   const { signal } = deadline;
   let tries = 0;
