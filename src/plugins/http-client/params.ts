@@ -4,19 +4,19 @@ import { DURATION_PATTERN, durationMs } from '../../duration.ts';
 export const USER_AGENT = 'livekit-switchboard';
 /** An HTTP header name (RFC 9110 token). */
 export const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
-export const DEFAULT_TIMEOUT = '15s';
 
 /** The `timeout` param's schema. */
 export const TIMEOUT_PARAM = {
   type: ['number', 'string'],
   exclusiveMinimum: 0,
   pattern: DURATION_PATTERN,
-  description: 'Per attempt: seconds, or "500ms", "10s", "2m". Default 15s.',
+  description:
+    'The request\'s own deadline: seconds, or "500ms", "10s", "2m". Without it the attempt\'s deadline (ACTION_TIMEOUT or the action\'s timeout:) bounds the request.',
 };
 
-/** The `timeout` param in milliseconds, the default when it is not given. */
-export function timeoutMs(timeout: string | number | undefined): number {
-  return durationMs(timeout ?? DEFAULT_TIMEOUT);
+/** The `timeout` param in milliseconds; undefined without one, when only the engine's deadline (`ctx.signal`) applies. */
+export function timeoutMs(timeout: string | number | undefined): number | undefined {
+  return timeout === undefined ? undefined : durationMs(timeout);
 }
 
 export function checkTimeout(timeout: unknown): string[] {

@@ -21,8 +21,8 @@ const tracer = trace.getTracer('livekit-switchboard/http');
 const CLIENT: SpanOptions = Object.freeze({ kind: SpanKind.CLIENT });
 
 export interface Limits {
-  /** The plugin's own `timeout`, for sending the request and reading the answer's excerpt. */
-  timeoutMs: number;
+  /** The plugin's own `timeout`, for sending the request and reading the answer's excerpt; without it only `outer` applies. */
+  timeoutMs?: number;
   /** The engine's signal: the action's time is up or the process is stopping. */
   outer: AbortSignal;
 }
@@ -66,16 +66,18 @@ export async function sendRequest(url: URL, outgoing: OutgoingRequest, limits: L
 class Deadline {
   readonly #controller = new AbortController();
   readonly #outer: AbortSignal;
-  readonly #timer: NodeJS.Timeout;
+  readonly #timer: NodeJS.Timeout | undefined;
   readonly #onOuterAbort = () => this.#controller.abort(this.#outer.reason);
   timedOut = false;
 
   constructor({ timeoutMs, outer }: Limits) {
     this.#outer = outer;
-    this.#timer = setTimeout(() => {
-      this.timedOut = true;
-      this.#controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
-    }, timeoutMs);
+    if (timeoutMs !== undefined) {
+      this.#timer = setTimeout(() => {
+        this.timedOut = true;
+        this.#controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+      }, timeoutMs);
+    }
     if (outer.aborted) this.#onOuterAbort();
     else outer.addEventListener('abort', this.#onOuterAbort, { once: true });
   }
