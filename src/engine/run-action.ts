@@ -23,18 +23,18 @@ import type { ActionOutcome } from '../store/store.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { withDeadline, type Cancellation } from './action-deadline.ts';
 
-type PreparedAction =
+type RenderedParams =
   | { ready: true; plugin: LoadedPlugin; params: Record<string, unknown> }
   | { ready: false; outcome: ActionOutcome };
 
 /** Renders the action's params for this event and checks them against the plugin's schema. */
-export function prepareAction(
+export function renderParams(
   plugins: PluginRegistry,
   rule: CompiledRule,
   action: CompiledAction,
   context: EventContext,
-): PreparedAction {
-  const failed = (code: string, message: string): PreparedAction => ({
+): RenderedParams {
+  const failed = (code: string, message: string): RenderedParams => ({
     ready: false,
     outcome: { rule: rule.id, plugin: action.plugin, status: 'failed', error: { code, message } },
   });
@@ -160,7 +160,7 @@ export function invokePlugin(
  * The params `run` receives: what the plugin's `prepare` makes of the rendered ones (they stay as they are without
  * one). Bounded like `invokePlugin`; the caller runs it inside the event's transaction.
  */
-export async function preparePlugin(
+export async function invokePrepare(
   plugin: LoadedPlugin,
   params: Record<string, unknown>,
   context: (cancel: Cancellation) => PrepareContext,

@@ -119,7 +119,7 @@ export class ClaimLoop {
 export function claimedEvent(delivery: ClaimedDelivery): KnownEvent | null {
   if (delivery.event === null) return null;
   return {
-    body: JSON.parse(delivery.event.body) as LiveKitEvent,
+    payload: JSON.parse(delivery.event.body) as LiveKitEvent,
     ordering: { id: delivery.eventId, name: delivery.eventName, createdAt: delivery.event.createdAt, seq: delivery.eventSeq },
   };
 }
