@@ -1,5 +1,6 @@
 import {
   checkTimeout,
+  CLIENT_HEADERS,
   definePlugin,
   destination,
   failureFor,
@@ -59,7 +60,6 @@ const STRIPE_ONLY = ['secretKey', 'baseUrl'] as const;
 const HTTP_ONLY = ['url', 'headers', 'cloudevents', 'source', 'type'] as const;
 /** Say where the usage goes and who pays for it: event data must not choose either's destination or credentials. */
 const LITERAL = ['measure', 'meter', 'unit', 'round', 'provider', ...STRIPE_ONLY, ...HTTP_ONLY, 'timeout'] as const;
-const PLUGIN_HEADERS = new Set(['content-type', 'content-length', 'transfer-encoding', 'connection', 'host', 'user-agent', 'idempotency-key']);
 
 /**
  * Usage metering: measures a LiveKit event (participant, room, egress or ingress minutes, or a quantity the rule
@@ -222,7 +222,7 @@ function checkProvider(params: Record<string, unknown>): string[] {
   const headers = params.headers;
   if (typeof headers === 'object' && headers !== null) {
     for (const name of Object.keys(headers)) {
-      if (PLUGIN_HEADERS.has(name.toLowerCase())) problems.push(`headers.${name} cannot be set: the billing plugin writes it`);
+      if (Object.hasOwn(CLIENT_HEADERS, name.toLowerCase())) problems.push(`headers.${name} cannot be set: the billing plugin writes it`);
     }
   }
   if (params.source !== undefined || params.type !== undefined) {

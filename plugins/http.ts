@@ -1,5 +1,6 @@
 import {
   checkDestination,
+  CLIENT_HEADERS,
   checkTimeout,
   definePlugin,
   destination,
@@ -33,17 +34,6 @@ export interface HttpResult {
 }
 
 const METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'] as const;
-
-/** Headers the plugin writes itself, as signing does its own: a rule setting them would be silently overridden. */
-const PLUGIN_HEADERS: Record<string, string> = {
-  'content-type': 'it follows contentType',
-  'content-length': 'it follows the body',
-  'transfer-encoding': 'it follows the body',
-  connection: 'the connection is managed by the plugin',
-  host: 'it follows url',
-  'user-agent': `it is always ${USER_AGENT}`,
-  'idempotency-key': 'it is the delivery’s idempotency key',
-};
 
 /**
  * Forwards an event (or a transform of it) to an HTTP endpoint, signed and idempotent. The engine retries, breaks
@@ -178,7 +168,7 @@ function checkHeaders(headers: unknown, sign: unknown): string[] {
   return Object.keys(headers).flatMap((name) => {
     const lower = name.toLowerCase();
     if (signing.has(lower)) return [`headers.${name} is written by sign; remove it`];
-    const why = PLUGIN_HEADERS[lower];
+    const why = Object.hasOwn(CLIENT_HEADERS, lower) ? CLIENT_HEADERS[lower] : undefined;
     return why === undefined ? [] : [`headers.${name} cannot be set: ${why}`];
   });
 }

@@ -16,7 +16,7 @@ import {
 } from '../plugins/contract.ts';
 import type { LoadedPlugin, PluginRegistry } from '../plugins/registry.ts';
 import { validateRenderedParams } from '../plugins/params.ts';
-import { isPlainObject } from '../rules/plain-object.ts';
+import { isPlainObject } from '../plain-object.ts';
 import type { CompiledAction, CompiledRule } from '../rules/types.ts';
 import type { EventContext } from '../livekit/event-types.ts';
 import type { ActionOutcome } from '../store/store.ts';

@@ -14,7 +14,7 @@ export { isTemplated } from './templated.ts';
 // Calling a web service as the built-in http and billing plugins do: destinations held to the rule's hosts, one
 // attempt on keep-alive connections within the plugin's timeout and the engine's deadline, answers turned into
 // the contract's errors.
-export { checkTimeout, HEADER_NAME, TIMEOUT_PARAM, timeoutMs, USER_AGENT } from './http-client/params.ts';
+export { checkTimeout, CLIENT_HEADERS, HEADER_NAME, TIMEOUT_PARAM, timeoutMs, USER_AGENT } from './http-client/params.ts';
 export { failureFor, type Answer } from './http-client/response.ts';
 export { sendRequest, type Limits, type OutgoingRequest } from './http-client/send.ts';
 export { checkDestination, destination } from './http-client/url-policy.ts';

@@ -1,6 +1,6 @@
 /** `${env:NAME}` in any string of a file (keys included), replaced at load from the environment given. */
 import type { ReportIssue } from './issues.ts';
-import { isPlainObject } from './plain-object.ts';
+import { isPlainObject } from '../plain-object.ts';
 import type { NodePath } from '../schema-issues.ts';
 
 const REFERENCE = /\$\{env:([^}]*)\}/g;

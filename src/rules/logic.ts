@@ -2,7 +2,7 @@
 import jsonLogic from 'json-logic-js';
 import type { EventContext } from '../livekit/event-types.ts';
 import { throwIssue, type ReportIssue } from './issues.ts';
-import { isPlainObject } from './plain-object.ts';
+import { isPlainObject } from '../plain-object.ts';
 import type { NodePath } from '../schema-issues.ts';
 
 export type LogicEvaluator = (context: EventContext) => unknown;

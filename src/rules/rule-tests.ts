@@ -8,7 +8,7 @@ import type { EventContext, LiveKitEvent } from '../livekit/event-types.ts';
 import { checkDocument, type DocumentKind } from './document.ts';
 import type { Environment } from './env.ts';
 import { readYamlTree, RULE_TESTS_DIR } from './files.ts';
-import { isPlainObject } from './plain-object.ts';
+import { isPlainObject } from '../plain-object.ts';
 import { rulesInvalid } from './problems.ts';
 import { ruleTestFileErrors } from './rule-schema.ts';
 import type { RuleSource } from './source.ts';

@@ -6,7 +6,7 @@
 import type { EventContext } from '../livekit/event-types.ts';
 import { throwIssue, type ReportIssue } from './issues.ts';
 import { compileLogic } from './logic.ts';
-import { isPlainObject } from './plain-object.ts';
+import { isPlainObject } from '../plain-object.ts';
 import { compilePath, parsePath, type PathReader } from './paths.ts';
 import { urlEncoders } from './url-template.ts';
 import type { NodePath } from '../schema-issues.ts';

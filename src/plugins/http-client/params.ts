@@ -5,6 +5,20 @@ export const USER_AGENT = 'livekit-switchboard';
 /** An HTTP header name (RFC 9110 token). */
 export const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 
+/**
+ * Headers (lower case) a plugin calling a web service writes itself, each with why: a rule's `headers:` setting one
+ * would be silently overridden, so the plugin's `check` refuses it.
+ */
+export const CLIENT_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'it follows the body and its encoding',
+  'content-length': 'it follows the body',
+  'transfer-encoding': 'it follows the body',
+  connection: 'the connection is managed by the plugin',
+  host: 'it follows the url',
+  'user-agent': `it is always ${USER_AGENT}`,
+  'idempotency-key': 'it is the delivery’s idempotency key',
+};
+
 /** The `timeout` param's schema. */
 export const TIMEOUT_PARAM = {
   type: ['number', 'string'],
