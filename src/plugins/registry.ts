@@ -6,8 +6,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SwitchboardError } from '../errors.ts';
-import { paramsValidator, type PluginSpec, type PluginSpecs } from './params.ts';
 import type { PluginDefinition } from './contract.ts';
+import { paramsValidator, type PluginSpec, type PluginSpecs } from './params.ts';
 
 export interface LoadedPlugin {
   definition: PluginDefinition;

@@ -5,13 +5,13 @@
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { EventContext, LiveKitEvent } from '../livekit/event-types.ts';
-import { checkDocument, type DocumentKind } from './document.ts';
-import type { Environment } from './env.ts';
-import { readYamlTree, RULE_TESTS_DIR } from './files.ts';
 import { isPlainObject } from '../plain-object.ts';
+import { checkDocument, type DocumentKind } from './document/check.ts';
+import type { Environment } from './document/env.ts';
+import { readYamlTree, RULE_TESTS_DIR } from './document/files.ts';
+import { ruleTestFileErrors } from './document/schema.ts';
+import type { RuleSource } from './document/source.ts';
 import { rulesInvalid } from './problems.ts';
-import { ruleTestFileErrors } from './rule-schema.ts';
-import type { RuleSource } from './source.ts';
 import type { RuleProblem, RuleSet, SourceLocation } from './types.ts';
 
 export interface ExpectedAction {

@@ -1,6 +1,6 @@
 /** The compiled form of the rule files: what the engine matches events against. */
-import type { ActionMode } from '../plugins/contract.ts';
 import type { EventContext } from '../livekit/event-types.ts';
+import type { ActionMode } from '../plugins/contract.ts';
 
 /** Where a rule or value was written, for error messages. */
 export interface SourceLocation {

@@ -1,9 +1,9 @@
 /** json-logic conditions and computed values: validated at load, evaluated with json-logic-js. */
 import jsonLogic from 'json-logic-js';
-import type { EventContext } from '../livekit/event-types.ts';
-import { throwIssue, type ReportIssue } from './issues.ts';
-import { isPlainObject } from '../plain-object.ts';
-import type { NodePath } from '../schema-issues.ts';
+import type { EventContext } from '../../livekit/event-types.ts';
+import { isPlainObject } from '../../plain-object.ts';
+import type { NodePath } from '../../schema-issues.ts';
+import { throwIssue, type ReportIssue } from '../problems.ts';
 
 export type LogicEvaluator = (context: EventContext) => unknown;
 
