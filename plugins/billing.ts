@@ -50,7 +50,7 @@ export interface UsageReport {
   usage: ReportedUsage;
 }
 
-export interface BillingResult {
+interface BillingResult {
   status: number;
   identifier: string;
   durationMs: number;

@@ -28,7 +28,7 @@ export interface HttpParams {
   sign?: Signing;
 }
 
-export interface HttpResult {
+interface HttpResult {
   status: number;
   durationMs: number;
 }

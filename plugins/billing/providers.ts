@@ -8,7 +8,7 @@ import { USER_AGENT } from 'livekit-switchboard/plugin';
 const DEFAULT_STRIPE_BASE_URL = 'https://api.stripe.com';
 const STRIPE_METER_EVENTS_PATH = '/v1/billing/meter_events';
 const DEFAULT_CLOUDEVENTS_SOURCE = 'livekit-switchboard';
-export const DEFAULT_CLOUDEVENTS_TYPE = 'switchboard.usage';
+const DEFAULT_CLOUDEVENTS_TYPE = 'switchboard.usage';
 
 export type Provider =
   | { provider: 'stripe'; secretKey: string; baseUrl?: string }

@@ -10,7 +10,7 @@ import type { RuleSet } from '../rules/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { PluginSpecs } from '../plugins/params.ts';
 
-export interface RulesSource {
+interface RulesSource {
   dir: string;
   plugins: PluginSpecs;
   env: Record<string, string | undefined>;

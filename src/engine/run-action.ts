@@ -52,7 +52,7 @@ export function renderParams(
 }
 
 /** Names one action of one rule on one event: the same across retries, replays and redeliveries. */
-export function idempotencyKey(eventId: string, ruleId: string, actionIndex: number): string {
+function idempotencyKey(eventId: string, ruleId: string, actionIndex: number): string {
   return `${eventId}/${ruleId}/${actionIndex}`;
 }
 

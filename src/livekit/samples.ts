@@ -8,7 +8,7 @@ import { isPlainObject } from '../plain-object.ts';
 const SAMPLES_DIR = join(import.meta.dirname, 'samples');
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
-export interface SampleOverrides {
+interface SampleOverrides {
   /** Replaces the room name wherever the event names its room. */
   room?: string;
   /** Replaces the participant identity wherever the event names its participant. */

@@ -27,7 +27,7 @@ export interface WebhookDelivery {
   clockToleranceSeconds: number;
 }
 
-export interface VerifiedWebhook {
+interface VerifiedWebhook {
   apiKey: string;
   claims: Record<string, unknown>;
 }

@@ -9,7 +9,7 @@ import { createRuleSet } from './match/rule-set.ts';
 import { rulesInvalid } from './problems.ts';
 import type { RuleProblem, RuleSet, SourceLocation } from './types.ts';
 
-export interface RuleSourcesOptions {
+interface RuleSourcesOptions {
   /** In load order: rule order is file order, then the order within each file. */
   sources: readonly RuleSource[];
   plugins: PluginSpecs;

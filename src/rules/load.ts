@@ -6,7 +6,7 @@ import type { Environment } from './document/env.ts';
 import { readYamlTree, RULE_TESTS_DIR } from './document/files.ts';
 import type { RuleSet } from './types.ts';
 
-export interface LoadRulesOptions {
+interface LoadRulesOptions {
   /** Every *.yaml / *.yml below it is a rule file, except those in its top-level `tests/` folder. */
   dir: string;
   plugins: PluginSpecs;

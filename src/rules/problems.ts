@@ -14,7 +14,7 @@ export const throwIssue: ReportIssue = (path, message) => {
   throw new Error(path.length === 0 ? message : `${formatNodePath(path)}: ${message}`);
 };
 
-export function formatProblem(problem: RuleProblem): string {
+function formatProblem(problem: RuleProblem): string {
   const rule = problem.ruleId === undefined ? '' : `[${problem.ruleId}] `;
   return `${problem.file}:${problem.line}:${problem.column}: ${rule}${problem.message}`;
 }

@@ -14,14 +14,14 @@ import type { RuleSource } from './document/source.ts';
 import { rulesInvalid } from './problems.ts';
 import type { RuleProblem, RuleSet, SourceLocation } from './types.ts';
 
-export interface ExpectedAction {
+interface ExpectedAction {
   rule: string;
   plugin: string;
   /** When given, the rendered params must deep-equal these. */
   params?: Record<string, unknown>;
 }
 
-export interface RuleTest extends SourceLocation {
+interface RuleTest extends SourceLocation {
   name: string;
   /** A sample event name, or fields deep-merged onto the sample named by their `event`. */
   event: string | (Partial<LiveKitEvent> & { event: string });
@@ -33,7 +33,7 @@ export interface RuleTest extends SourceLocation {
   };
 }
 
-export interface RuleTestResult extends SourceLocation {
+interface RuleTestResult extends SourceLocation {
   name: string;
   passed: boolean;
   /** What differed from the expectation, one readable line each; empty when passed. */

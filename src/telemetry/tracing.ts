@@ -49,7 +49,7 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-export interface TracingOptions {
+interface TracingOptions {
   spanProcessors: SpanProcessor[];
   sampler?: Sampler;
   resource?: Resource;

@@ -26,7 +26,7 @@ export interface KnownEvent {
 }
 
 /** A delivery an attempt has just made dead. */
-export interface DeadDelivery {
+interface DeadDelivery {
   delivery: Delivery;
   /** The event it was for; undefined when that could not be read. */
   event: LiveKitEvent | undefined;

@@ -16,7 +16,7 @@ import type { KnownEvent } from './attempt.ts';
  */
 const MIN_CLAIM_GAP_MS = 5;
 
-export interface ClaimLoopOptions {
+interface ClaimLoopOptions {
   store: Store;
   /** The worker the claimed deliveries are leased to. */
   owner: string;

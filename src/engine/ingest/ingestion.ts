@@ -29,7 +29,7 @@ import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
 import { describeFailure, invokePlugin, invokePrepare, pluginContext, prepareContext, renderParams, type ActionParts } from '../run-action.ts';
 import { usageLedger } from './usage-ledger.ts';
 
-export interface IncomingEvent {
+interface IncomingEvent {
   /** The body exactly as received. */
   body: Buffer;
   event: LiveKitEvent;
@@ -46,7 +46,7 @@ export interface IngestResult {
   actions: ActionOutcome[];
 }
 
-export interface IngestDependencies {
+interface IngestDependencies {
   store: Store;
   plugins: PluginRegistry;
   /** The rules in force now; read once per event so a reload never splits one. */

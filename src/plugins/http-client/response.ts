@@ -65,7 +65,7 @@ export function failureFor(origin: string, { status, headers, excerpt }: Answer)
 }
 
 /** Milliseconds from a Retry-After header: delay-seconds or an HTTP-date. Undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
   if (header === null) return undefined;
   const value = header.trim();
   if (/^\d+$/.test(value)) return Number(value) * 1000;

@@ -99,7 +99,7 @@ type OrderingKey = (context: EventContext) => string | null;
 const UNORDERED = 'none';
 
 /** Absent: the default key; `none`: never ordered; anything else: a template rendered to the key. */
-export function compileOrdering(ordering: string | undefined, report: ReportIssue, at: NodePath): OrderingKey {
+function compileOrdering(ordering: string | undefined, report: ReportIssue, at: NodePath): OrderingKey {
   if (ordering === undefined) return defaultOrderingKey;
   if (ordering === UNORDERED) return () => null;
   const template = compileTemplate(ordering, report, at);

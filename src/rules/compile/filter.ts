@@ -5,7 +5,7 @@ import { throwIssue, type ReportIssue } from '../problems.ts';
 import { compileGlob, literalStart } from './glob.ts';
 import { compilePath, parsePath, type PathReader } from './paths.ts';
 
-export type EventPredicate = (context: EventContext) => boolean;
+type EventPredicate = (context: EventContext) => boolean;
 type ValueTest = (value: unknown) => boolean;
 
 interface PathTest {

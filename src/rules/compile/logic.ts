@@ -5,7 +5,7 @@ import { isPlainObject } from '../../plain-object.ts';
 import type { NodePath } from '../../schema-issues.ts';
 import { throwIssue, type ReportIssue } from '../problems.ts';
 
-export type LogicEvaluator = (context: EventContext) => unknown;
+type LogicEvaluator = (context: EventContext) => unknown;
 
 /** The standard json-logic-js operations. Others (custom or misspelled) are rejected at load. */
 export const LOGIC_OPERATORS: ReadonlySet<string> = new Set([

@@ -36,7 +36,7 @@ export interface IndexedRule extends CompiledRule {
   requiredStarts: ReadonlyMap<string, readonly string[]>;
 }
 
-export interface RuleCompilation {
+interface RuleCompilation {
   plugins: PluginSpecs;
   location: SourceLocation;
   /** Paths are relative to the rule. */

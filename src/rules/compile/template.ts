@@ -14,7 +14,7 @@ import { compilePath, parsePath, type PathReader } from './paths.ts';
 /** Returns undefined when a whole-value template names a missing path: the caller omits the value. */
 type Renderer = (context: EventContext) => unknown;
 
-export interface CompiledTemplate {
+interface CompiledTemplate {
   render: Renderer;
   /**
    * JSON pointers (relative to the template, "" for the whole of it) to values known only once rendered. Schema
@@ -135,7 +135,7 @@ type Encoder = (value: string) => string;
  * One encoder per placeholder, the placeholders standing between `literals` (as many as placeholders plus one).
  * The part a placeholder lands in follows from the literal text before it alone: encoded values hold no `/?#`.
  */
-export function urlEncoders(literals: readonly string[]): Encoder[] {
+function urlEncoders(literals: readonly string[]): Encoder[] {
   const encoders: Encoder[] = [];
   let before = '';
   for (let i = 0; i < literals.length - 1; i++) {

@@ -19,7 +19,7 @@ export interface DocumentKind {
   ruleIdOf?(item: unknown): string | undefined;
 }
 
-export interface CheckedDocument {
+interface CheckedDocument {
   locate: ParsedSource['locate'];
   /** Reports a problem at a path of the document. */
   report: ReportIssue;
