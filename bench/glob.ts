@@ -2,7 +2,7 @@
  * Glob matching against hostile values: the time to match 100 KB of input for patterns that make a backtracking
  * matcher take minutes. `npm run bench:glob`; the target is under 10 ms each.
  */
-import { compileGlob } from '../src/rules/glob.ts';
+import { compileGlob } from '../src/rules/compile/glob.ts';
 
 const CASES: [string, string][] = [
   ['*-*-*-prod', '-'],

@@ -1,4 +1,16 @@
-import { definePlugin, isTemplated, PermanentError } from '../src/plugins/contract.ts';
+import {
+  checkTimeout,
+  CLIENT_HEADERS,
+  definePlugin,
+  destination,
+  failureFor,
+  HEADER_NAME,
+  isTemplated,
+  PermanentError,
+  sendRequest,
+  TIMEOUT_PARAM,
+  timeoutMs,
+} from 'livekit-switchboard/plugin';
 import {
   DURATION_UNITS,
   durationQuantity,
@@ -11,10 +23,6 @@ import {
   type Rounding,
 } from './billing/measure.ts';
 import { providerUrl, usageRequest, type Provider, type ReportedUsage } from './billing/providers.ts';
-import { checkTimeout, HEADER_NAME, TIMEOUT_PARAM, timeoutMs } from './http-client/params.ts';
-import { failureFor } from './http-client/response.ts';
-import { send } from './http-client/send.ts';
-import { destination } from './http-client/url-policy.ts';
 
 /** An action's `with:`, rendered. */
 export interface BillingParams {
@@ -42,7 +50,7 @@ export interface UsageReport {
   usage: ReportedUsage;
 }
 
-export interface BillingResult {
+interface BillingResult {
   status: number;
   identifier: string;
   durationMs: number;
@@ -52,7 +60,6 @@ const STRIPE_ONLY = ['secretKey', 'baseUrl'] as const;
 const HTTP_ONLY = ['url', 'headers', 'cloudevents', 'source', 'type'] as const;
 /** Say where the usage goes and who pays for it: event data must not choose either's destination or credentials. */
 const LITERAL = ['measure', 'meter', 'unit', 'round', 'provider', ...STRIPE_ONLY, ...HTTP_ONLY, 'timeout'] as const;
-const PLUGIN_HEADERS = new Set(['content-type', 'content-length', 'transfer-encoding', 'connection', 'host', 'user-agent', 'idempotency-key']);
 
 /**
  * Usage metering: measures a LiveKit event (participant, room, egress or ingress minutes, or a quantity the rule
@@ -154,7 +161,7 @@ export default definePlugin<BillingParams, BillingResult, UsageReport>({
     const started = performance.now();
     const request = usageRequest(report.provider, report.usage);
     const timeout = timeoutMs(report.timeout);
-    const answer = await send(
+    const answer = await sendRequest(
       request.url,
       { method: 'POST', headers: request.headers, body: request.body },
       { timeoutMs: timeout, outer: ctx.signal },
@@ -215,7 +222,7 @@ function checkProvider(params: Record<string, unknown>): string[] {
   const headers = params.headers;
   if (typeof headers === 'object' && headers !== null) {
     for (const name of Object.keys(headers)) {
-      if (PLUGIN_HEADERS.has(name.toLowerCase())) problems.push(`headers.${name} cannot be set: the billing plugin writes it`);
+      if (Object.hasOwn(CLIENT_HEADERS, name.toLowerCase())) problems.push(`headers.${name} cannot be set: the billing plugin writes it`);
     }
   }
   if (params.source !== undefined || params.type !== undefined) {

@@ -1,10 +1,21 @@
-import { definePlugin, isTemplated, PermanentError, type PluginContext } from '../src/plugins/contract.ts';
+import {
+  checkDestination,
+  CLIENT_HEADERS,
+  checkTimeout,
+  definePlugin,
+  destination,
+  failureFor,
+  HEADER_NAME,
+  isTemplated,
+  PermanentError,
+  type PluginContext,
+  sendRequest,
+  TIMEOUT_PARAM,
+  timeoutMs,
+  USER_AGENT,
+} from 'livekit-switchboard/plugin';
 import { encodeBody, type ContentType, type EncodedBody } from './http/request-body.ts';
-import { checkTimeout, HEADER_NAME, TIMEOUT_PARAM, timeoutMs, USER_AGENT } from './http-client/params.ts';
-import { failureFor } from './http-client/response.ts';
-import { send } from './http-client/send.ts';
 import { checkSigning, signatureHeaders, signingHeaderNames, type Signing } from './http/signing.ts';
-import { checkDestination, destination } from './http-client/url-policy.ts';
 
 export interface HttpParams {
   url: string;
@@ -17,23 +28,12 @@ export interface HttpParams {
   sign?: Signing;
 }
 
-export interface HttpResult {
+interface HttpResult {
   status: number;
   durationMs: number;
 }
 
 const METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'] as const;
-
-/** Headers the plugin writes itself, as signing does its own: a rule setting them would be silently overridden. */
-const PLUGIN_HEADERS: Record<string, string> = {
-  'content-type': 'it follows contentType',
-  'content-length': 'it follows the body',
-  'transfer-encoding': 'it follows the body',
-  connection: 'the connection is managed by the plugin',
-  host: 'it follows url',
-  'user-agent': `it is always ${USER_AGENT}`,
-  'idempotency-key': 'it is the delivery’s idempotency key',
-};
 
 /**
  * Forwards an event (or a transform of it) to an HTTP endpoint, signed and idempotent. The engine retries, breaks
@@ -120,7 +120,7 @@ export default definePlugin<HttpParams, HttpResult>({
     const method = params.method ?? 'POST';
     const body = method === 'GET' ? undefined : encodeBody(params.body === undefined ? ctx.event : params.body, params.contentType ?? 'json');
     const timeout = timeoutMs(params.timeout);
-    const answer = await send(
+    const answer = await sendRequest(
       url,
       { method, headers: Object.fromEntries(requestHeaders(params, body, ctx)), body: body?.text },
       { timeoutMs: timeout, outer: ctx.signal },
@@ -168,7 +168,7 @@ function checkHeaders(headers: unknown, sign: unknown): string[] {
   return Object.keys(headers).flatMap((name) => {
     const lower = name.toLowerCase();
     if (signing.has(lower)) return [`headers.${name} is written by sign; remove it`];
-    const why = PLUGIN_HEADERS[lower];
+    const why = Object.hasOwn(CLIENT_HEADERS, lower) ? CLIENT_HEADERS[lower] : undefined;
     return why === undefined ? [] : [`headers.${name} cannot be set: ${why}`];
   });
 }

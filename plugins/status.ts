@@ -1,4 +1,4 @@
-import { definePlugin, type SessionTransition, type SessionTransitionRequest } from '../src/plugins/contract.ts';
+import { definePlugin, type SessionTransition, type SessionTransitionRequest } from 'livekit-switchboard/plugin';
 
 /**
  * Keyed session status. Monotonic: an event older than the one that set the current status never overwrites it,

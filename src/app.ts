@@ -35,7 +35,7 @@ export interface Switchboard {
   close(): Promise<void>;
 }
 
-export interface StartOptions {
+interface StartOptions {
   env?: Record<string, string | undefined>;
   /** Reload rules when files under RULES_DIR change. */
   watchRules?: boolean;

@@ -244,7 +244,7 @@ function parsePort(value: string): number {
 const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1000, kib: 1024, mb: 1000 ** 2, mib: 1024 ** 2 };
 
 /** `1048576`, `512KiB`, `1MiB`, `1mb`. */
-export function parseByteSize(name: SettingName, value: string): number {
+function parseByteSize(name: SettingName, value: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
   const unit = match ? BYTE_UNITS[match[2].toLowerCase()] : undefined;
   if (!match || unit === undefined) invalid(name, value, 'a size such as 1048576, 512KiB or 1MiB');
@@ -254,7 +254,7 @@ export function parseByteSize(name: SettingName, value: string): number {
 }
 
 /** Milliseconds from `60`, `60s`, `500ms`, `2m`: a bare number is seconds. */
-export function parseDuration(name: SettingName, value: string): number {
+function parseDuration(name: SettingName, value: string): number {
   const ms = parseDurationMs(value);
   if (ms === undefined) invalid(name, value, 'a duration such as 60, 60s, 500ms or 2m');
   return ms;

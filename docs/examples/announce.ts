@@ -1,4 +1,4 @@
-import { definePlugin, PermanentError } from '../../src/plugins/contract.ts';
+import { definePlugin, PermanentError } from 'livekit-switchboard/plugin';
 
 /** The worked example from the README: a plugin that keeps the last announcement per channel. */
 export default definePlugin<{ channel: string; text: string }>({

@@ -4,7 +4,7 @@
  * times in nanoseconds). Pure and exact: durations are whole nanoseconds in BigInt, rounded once into the unit.
  * Anything missing or inconsistent is a PermanentError saying what, never a zero.
  */
-import { PermanentError } from '../../src/plugins/contract.ts';
+import { PermanentError } from 'livekit-switchboard/plugin';
 
 export const MEASURES = ['participant_minutes', 'room_minutes', 'egress_minutes', 'ingress_minutes'] as const;
 export type Measure = (typeof MEASURES)[number];

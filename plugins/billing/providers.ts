@@ -3,12 +3,12 @@
  * API, or JSON (optionally a CloudEvents 1.0 structured event) to any URL. Both carry the usage's identifier as
  * their idempotency key, so a provider that honours it applies each usage once however often it is sent.
  */
-import { USER_AGENT } from '../http-client/params.ts';
+import { USER_AGENT } from 'livekit-switchboard/plugin';
 
 const DEFAULT_STRIPE_BASE_URL = 'https://api.stripe.com';
 const STRIPE_METER_EVENTS_PATH = '/v1/billing/meter_events';
 const DEFAULT_CLOUDEVENTS_SOURCE = 'livekit-switchboard';
-export const DEFAULT_CLOUDEVENTS_TYPE = 'switchboard.usage';
+const DEFAULT_CLOUDEVENTS_TYPE = 'switchboard.usage';
 
 export type Provider =
   | { provider: 'stripe'; secretKey: string; baseUrl?: string }

@@ -1,5 +1,5 @@
 /** The bytes the http plugin sends, and their Content-Type. */
-import { PermanentError } from '../../src/plugins/contract.ts';
+import { PermanentError } from 'livekit-switchboard/plugin';
 
 export type ContentType = 'json' | 'form';
 

@@ -1,7 +1,7 @@
 /** Signs what the http plugin sends: Standard Webhooks (with key rotation) or a plain hex HMAC-SHA256 header. */
 import { createHash, createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { isTemplated } from '../../src/plugins/contract.ts';
+import { isTemplated } from 'livekit-switchboard/plugin';
 
 export type Signing =
   | { scheme: 'standard-webhooks'; secret: string | string[] }

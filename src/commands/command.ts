@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { flagName, readSettings, SETTING_NAMES, SETTINGS, type ResolvedSettings, type SettingName, type Settings } from '../config.ts';
 
-export interface Option {
+interface Option {
   type: 'string' | 'boolean';
   /** What a string option's value is, as help shows it: `URL`, `NAME`. */
   value?: string;

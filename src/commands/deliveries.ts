@@ -3,7 +3,7 @@ import { SwitchboardError } from '../errors.ts';
 import { callAdmin, type AdminClient } from './admin-client.ts';
 import { clip, shortTime, table } from './table.ts';
 
-export interface DeliveryFilterOptions {
+interface DeliveryFilterOptions {
   status?: string;
   rule?: string;
   target?: string;

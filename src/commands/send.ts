@@ -4,7 +4,7 @@ import { SwitchboardError } from '../errors.ts';
 import { sampleEvent, sampleEventNames } from '../livekit/samples.ts';
 import { signWebhook } from '../livekit/sign.ts';
 
-export interface SendOptions {
+interface SendOptions {
   what: string;
   /** The whole webhook URL. */
   url: string;
@@ -15,7 +15,7 @@ export interface SendOptions {
 }
 
 /** The body to send: a sample by event name, or a file's bytes as they are. */
-export function bodyToSend(options: Pick<SendOptions, 'what' | 'room' | 'participant'>): string {
+function bodyToSend(options: Pick<SendOptions, 'what' | 'room' | 'participant'>): string {
   if (/\.json$/i.test(options.what)) {
     if (options.room || options.participant) {
       throw new SwitchboardError('E_CONFIG_INVALID', '--room and --participant apply to samples, not to a file sent as it is');

@@ -11,7 +11,7 @@ import { loadPlugins } from '../plugins/registry.ts';
 import { compileRuleTestSources, loadRuleTests, runRuleTests } from '../rules/rule-tests.ts';
 import type { RuleSet } from '../rules/types.ts';
 
-export interface TestOptions {
+interface TestOptions {
   /** An event file, `-` for stdin, a rule test file (.yaml/.yml), or nothing for every test under <rules>/tests. */
   input: string | undefined;
   rulesDir: string;
@@ -37,7 +37,7 @@ function readEvent(input: string): Buffer {
 }
 
 /** What the engine would do with this event, without doing any of it. */
-export function dryRun(rules: RuleSet, body: Buffer) {
+function dryRun(rules: RuleSet, body: Buffer) {
   const event = parseEvent(body);
   const context = buildContext(event);
   return {

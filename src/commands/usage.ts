@@ -2,7 +2,7 @@
 import { callAdmin, type AdminClient } from './admin-client.ts';
 import { clip, shortTime, table } from './table.ts';
 
-export interface UsageOptions {
+interface UsageOptions {
   customer?: string;
   meter?: string;
   from?: string;

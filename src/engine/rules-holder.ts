@@ -6,10 +6,11 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { SwitchboardError } from '../errors.ts';
 import { loadRules } from '../rules/load.ts';
-import type { PluginSpecs, RuleSet } from '../rules/types.ts';
+import type { RuleSet } from '../rules/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { PluginSpecs } from '../plugins/params.ts';
 
-export interface RulesSource {
+interface RulesSource {
   dir: string;
   plugins: PluginSpecs;
   env: Record<string, string | undefined>;

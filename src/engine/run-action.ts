@@ -15,26 +15,26 @@ import {
   type UsageLedger,
 } from '../plugins/contract.ts';
 import type { LoadedPlugin, PluginRegistry } from '../plugins/registry.ts';
-import { validateRenderedParams } from '../rules/params.ts';
-import { isPlainObject } from '../rules/plain-object.ts';
+import { validateRenderedParams } from '../plugins/params.ts';
+import { isPlainObject } from '../plain-object.ts';
 import type { CompiledAction, CompiledRule } from '../rules/types.ts';
 import type { EventContext } from '../livekit/event-types.ts';
 import type { ActionOutcome } from '../store/store.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { withDeadline, type Cancellation } from './action-deadline.ts';
 
-type PreparedAction =
+type RenderedParams =
   | { ready: true; plugin: LoadedPlugin; params: Record<string, unknown> }
   | { ready: false; outcome: ActionOutcome };
 
 /** Renders the action's params for this event and checks them against the plugin's schema. */
-export function prepareAction(
+export function renderParams(
   plugins: PluginRegistry,
   rule: CompiledRule,
   action: CompiledAction,
   context: EventContext,
-): PreparedAction {
-  const failed = (code: string, message: string): PreparedAction => ({
+): RenderedParams {
+  const failed = (code: string, message: string): RenderedParams => ({
     ready: false,
     outcome: { rule: rule.id, plugin: action.plugin, status: 'failed', error: { code, message } },
   });
@@ -52,7 +52,7 @@ export function prepareAction(
 }
 
 /** Names one action of one rule on one event: the same across retries, replays and redeliveries. */
-export function idempotencyKey(eventId: string, ruleId: string, actionIndex: number): string {
+function idempotencyKey(eventId: string, ruleId: string, actionIndex: number): string {
   return `${eventId}/${ruleId}/${actionIndex}`;
 }
 
@@ -160,7 +160,7 @@ export function invokePlugin(
  * The params `run` receives: what the plugin's `prepare` makes of the rendered ones (they stay as they are without
  * one). Bounded like `invokePlugin`; the caller runs it inside the event's transaction.
  */
-export async function preparePlugin(
+export async function invokePrepare(
   plugin: LoadedPlugin,
   params: Record<string, unknown>,
   context: (cancel: Cancellation) => PrepareContext,

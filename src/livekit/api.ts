@@ -15,9 +15,9 @@ export interface LiveKitApiSettings {
 export type LiveKitApiMethod = 'ListRooms' | 'ListParticipants' | 'ListEgress';
 
 /** `ok`, `timeout`, `unreachable` (no answer), the Twirp error code LiveKit answered, or `error`. */
-export type LiveKitApiOutcome = string;
+type LiveKitApiOutcome = string;
 
-export interface EgressFilter {
+interface EgressFilter {
   active?: boolean;
   egressId?: string;
   roomName?: string;
@@ -29,7 +29,7 @@ export interface LiveKitApi {
   listEgress(filter: EgressFilter): Promise<EgressInfo[]>;
 }
 
-export interface LiveKitApiOptions {
+interface LiveKitApiOptions {
   /** The deadline of each call. */
   timeoutMs?: number;
   /** Told of every call once it is over, e.g. to count it in a metric. */

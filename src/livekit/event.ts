@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { SwitchboardError } from '../errors.ts';
 import type { EventContext, LiveKitEvent, LiveKitParticipant, LiveKitRoom } from './event-types.ts';
-import { isJsonObject } from './json-object.ts';
+import { isPlainObject } from '../plain-object.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const DIGITS = /^\d+$/;
@@ -27,7 +27,7 @@ export function parseEvent(body: Uint8Array): LiveKitEvent {
   } catch (error) {
     throw invalid(`webhook body is not valid JSON: ${(error as Error).message}`);
   }
-  if (!isJsonObject(value)) throw invalid('webhook body must be a JSON object');
+  if (!isPlainObject(value)) throw invalid('webhook body must be a JSON object');
   if (typeof value.event !== 'string' || value.event === '') throw invalid('webhook body has no "event" name');
   if (value.id !== undefined && typeof value.id !== 'string') throw invalid('webhook "id" must be a string');
   // protojson readers accept int64 as a number too; storing it as the usual string keeps one type downstream.
@@ -38,7 +38,7 @@ export function parseEvent(body: Uint8Array): LiveKitEvent {
     throw invalid('webhook "createdAt" must be whole seconds since the epoch');
   }
   for (const field of ['room', 'participant']) {
-    if (value[field] !== undefined && !isJsonObject(value[field])) throw invalid(`webhook "${field}" must be an object`);
+    if (value[field] !== undefined && !isPlainObject(value[field])) throw invalid(`webhook "${field}" must be an object`);
   }
   return value as LiveKitEvent;
 }

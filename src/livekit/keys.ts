@@ -20,7 +20,7 @@ export function parseKeySet(text: string): Map<string, string> {
   return keys;
 }
 
-export interface KeySources {
+interface KeySources {
   /** LIVEKIT_API_KEY */
   apiKey?: string;
   /** LIVEKIT_API_SECRET */

@@ -3,12 +3,12 @@ import { randomInt } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LiveKitEvent } from './event-types.ts';
-import { isJsonObject } from './json-object.ts';
+import { isPlainObject } from '../plain-object.ts';
 
 const SAMPLES_DIR = join(import.meta.dirname, 'samples');
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
-export interface SampleOverrides {
+interface SampleOverrides {
   /** Replaces the room name wherever the event names its room. */
   room?: string;
   /** Replaces the participant identity wherever the event names its participant. */
@@ -49,7 +49,7 @@ export function sampleEvent(name: string, overrides: SampleOverrides = {}): Live
 function replaceField(value: unknown, field: string, replacement: string): void {
   if (Array.isArray(value)) {
     for (const item of value) replaceField(item, field, replacement);
-  } else if (isJsonObject(value)) {
+  } else if (isPlainObject(value)) {
     for (const [key, child] of Object.entries(value)) {
       if (key === field && typeof child === 'string') value[key] = replacement;
       else replaceField(child, field, replacement);

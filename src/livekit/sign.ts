@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { AccessToken } from 'livekit-server-sdk';
 
-export interface WebhookSigning {
+interface WebhookSigning {
   body: string | Uint8Array;
   apiKey: string;
   apiSecret: string;

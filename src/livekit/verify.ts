@@ -2,7 +2,7 @@
 import { createHmac, hash } from 'node:crypto';
 import { SwitchboardError } from '../errors.ts';
 import { timingSafeEqualBytes } from './constant-time.ts';
-import { isJsonObject } from './json-object.ts';
+import { isPlainObject } from '../plain-object.ts';
 
 export type SignatureFailure =
   | 'missing_header'
@@ -27,7 +27,7 @@ export interface WebhookDelivery {
   clockToleranceSeconds: number;
 }
 
-export interface VerifiedWebhook {
+interface VerifiedWebhook {
   apiKey: string;
   claims: Record<string, unknown>;
 }
@@ -122,7 +122,7 @@ function decodeJsonObject(segment: string, part: 'header' | 'claims'): Record<st
   } catch {
     value = undefined;
   }
-  if (!isJsonObject(value)) fail('malformed_token', `token ${part} is not a base64url-encoded JSON object`);
+  if (!isPlainObject(value)) fail('malformed_token', `token ${part} is not a base64url-encoded JSON object`);
   return value;
 }
 

@@ -1,11 +1,8 @@
 /**
- * The public plugin contract. A plugin is a file in PLUGINS_DIR whose default export is `definePlugin({...})`
- * (or the same plain object). Plugins use only what this module exposes; they never reach into the engine.
+ * The plugin contract: what a plugin is (`definePlugin`), what it is given (the contexts) and how it fails (the
+ * two errors). Published with the helpers every plugin may use as `livekit-switchboard/plugin` (./index.ts).
  */
 import type { LiveKitEvent } from '../livekit/event-types.ts';
-
-export { DURATION_PATTERN, durationMs, parseDurationMs } from '../duration.ts';
-export { isTemplated } from './templated.ts';
 
 export type JsonSchema = Record<string, unknown>;
 export type ActionMode = 'inline' | 'async';

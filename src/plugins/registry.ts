@@ -6,9 +6,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SwitchboardError } from '../errors.ts';
-import { paramsValidator } from '../rules/params.ts';
-import type { PluginSpec, PluginSpecs } from '../rules/types.ts';
 import type { PluginDefinition } from './contract.ts';
+import { paramsValidator, type PluginSpec, type PluginSpecs } from './params.ts';
 
 export interface LoadedPlugin {
   definition: PluginDefinition;

@@ -1,14 +1,15 @@
 /** Rule files (already read) compiled into a RuleSet, or one E_RULES_INVALID naming every problem in all of them. */
-import { compileRule, type IndexedRule, type RuleDocument } from './compile-rule.ts';
-import { checkDocument, type DocumentKind } from './document.ts';
-import type { Environment } from './env.ts';
+import type { PluginSpecs } from '../plugins/params.ts';
+import { compileRule, type IndexedRule, type RuleDocument } from './compile/rule.ts';
+import { checkDocument, type DocumentKind } from './document/check.ts';
+import type { Environment } from './document/env.ts';
+import { ruleFileErrors } from './document/schema.ts';
+import type { RuleSource } from './document/source.ts';
+import { createRuleSet } from './match/rule-set.ts';
 import { rulesInvalid } from './problems.ts';
-import { ruleFileErrors } from './rule-schema.ts';
-import { createRuleSet } from './rule-set.ts';
-import type { RuleSource } from './source.ts';
-import type { PluginSpecs, RuleProblem, RuleSet, SourceLocation } from './types.ts';
+import type { RuleProblem, RuleSet, SourceLocation } from './types.ts';
 
-export interface RuleSourcesOptions {
+interface RuleSourcesOptions {
   /** In load order: rule order is file order, then the order within each file. */
   sources: readonly RuleSource[];
   plugins: PluginSpecs;

@@ -1,11 +1,12 @@
 /** Loads the rules directory into a RuleSet: the one place rule files are read. */
 import { SwitchboardError } from '../errors.ts';
+import type { PluginSpecs } from '../plugins/params.ts';
 import { compileRuleSources } from './compile.ts';
-import type { Environment } from './env.ts';
-import { readYamlTree, RULE_TESTS_DIR } from './files.ts';
-import type { PluginSpecs, RuleSet } from './types.ts';
+import type { Environment } from './document/env.ts';
+import { readYamlTree, RULE_TESTS_DIR } from './document/files.ts';
+import type { RuleSet } from './types.ts';
 
-export interface LoadRulesOptions {
+interface LoadRulesOptions {
   /** Every *.yaml / *.yml below it is a rule file, except those in its top-level `tests/` folder. */
   dir: string;
   plugins: PluginSpecs;

@@ -5,23 +5,23 @@
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { EventContext, LiveKitEvent } from '../livekit/event-types.ts';
-import { checkDocument, type DocumentKind } from './document.ts';
-import type { Environment } from './env.ts';
-import { readYamlTree, RULE_TESTS_DIR } from './files.ts';
-import { isPlainObject } from './plain-object.ts';
+import { isPlainObject } from '../plain-object.ts';
+import { checkDocument, type DocumentKind } from './document/check.ts';
+import type { Environment } from './document/env.ts';
+import { readYamlTree, RULE_TESTS_DIR } from './document/files.ts';
+import { ruleTestFileErrors } from './document/schema.ts';
+import type { RuleSource } from './document/source.ts';
 import { rulesInvalid } from './problems.ts';
-import { ruleTestFileErrors } from './rule-schema.ts';
-import type { RuleSource } from './source.ts';
 import type { RuleProblem, RuleSet, SourceLocation } from './types.ts';
 
-export interface ExpectedAction {
+interface ExpectedAction {
   rule: string;
   plugin: string;
   /** When given, the rendered params must deep-equal these. */
   params?: Record<string, unknown>;
 }
 
-export interface RuleTest extends SourceLocation {
+interface RuleTest extends SourceLocation {
   name: string;
   /** A sample event name, or fields deep-merged onto the sample named by their `event`. */
   event: string | (Partial<LiveKitEvent> & { event: string });
@@ -33,7 +33,7 @@ export interface RuleTest extends SourceLocation {
   };
 }
 
-export interface RuleTestResult extends SourceLocation {
+interface RuleTestResult extends SourceLocation {
   name: string;
   passed: boolean;
   /** What differed from the expectation, one readable line each; empty when passed. */

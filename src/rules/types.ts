@@ -1,19 +1,6 @@
 /** The compiled form of the rule files: what the engine matches events against. */
-import type { ActionMode, JsonSchema } from '../plugins/contract.ts';
 import type { EventContext } from '../livekit/event-types.ts';
-
-/** What the rule loader needs to know of a plugin: its params schema and default mode. */
-export interface PluginSpec {
-  name: string;
-  params: JsonSchema;
-  inline: boolean;
-  /** The modes the plugin can run in; undefined: both. */
-  modes?: readonly ActionMode[];
-  /** The plugin's own load-time check of an action's `with:` as written; one message per problem. */
-  check?(params: Record<string, unknown>): string[];
-}
-
-export type PluginSpecs = ReadonlyMap<string, PluginSpec>;
+import type { ActionMode } from '../plugins/contract.ts';
 
 /** Where a rule or value was written, for error messages. */
 export interface SourceLocation {

@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 import { SwitchboardError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
-export interface ErrorBody {
+interface ErrorBody {
   success: false;
   errcode: string;
   erresid: string;

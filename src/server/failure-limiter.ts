@@ -7,7 +7,7 @@
  * holds more than `maxAddresses` (the longest-idle go first).
  */
 
-export interface FailureLimits {
+interface FailureLimits {
   /** Failures an address may have in a burst. */
   burst: number;
   /** Failures per second an address gets back. */

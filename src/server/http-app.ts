@@ -11,7 +11,7 @@ import { FailureLimiter } from './failure-limiter.ts';
 import { sourceAddressResolver } from './source-address.ts';
 import { webhookHandler, type WebhookRouteOptions } from './webhook-route.ts';
 
-export type HttpServerOptions = Omit<WebhookRouteOptions, 'sourceAddress' | 'failures'> &
+type HttpServerOptions = Omit<WebhookRouteOptions, 'sourceAddress' | 'failures'> &
   DashboardOptions &
   OperationsRouteOptions & {
     /** Connections held at once (MAX_CONNECTIONS): kept below the descriptor limit, so a flood cannot take the rest. */
@@ -26,7 +26,7 @@ export type HttpServerOptions = Omit<WebhookRouteOptions, 'sourceAddress' | 'fai
  * sends the next event on it, which then fails as a connection error and waits for LiveKit's retry. With a longer
  * timeout the client is always the side that closes.
  */
-export const KEEP_ALIVE_TIMEOUT_MS = 95_000;
+const KEEP_ALIVE_TIMEOUT_MS = 95_000;
 
 /**
  * A request's headers must arrive within HEADERS_TIMEOUT_MS and the whole request within REQUEST_TIMEOUT_MS (Node's

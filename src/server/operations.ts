@@ -12,6 +12,7 @@ import type { RuleSet } from '../rules/types.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { waitAtMost } from '../wait-at-most.ts';
 import { sendError } from './error-response.ts';
 
 export interface OperationsRouteOptions {
@@ -78,7 +79,9 @@ function readinessChecks(options: OperationsRouteOptions): Record<string, Check>
   return {
     async store() {
       try {
-        await withDeadline(options.store.ping(), STORE_PING_TIMEOUT_MS, `did not answer within ${STORE_PING_TIMEOUT_MS} ms`);
+        await waitAtMost(options.store.ping(), STORE_PING_TIMEOUT_MS, () => {
+          throw new Error(`did not answer within ${STORE_PING_TIMEOUT_MS} ms`);
+        });
       } catch (error) {
         // Its message may name the database's address or file: the log has it, the answer does not.
         options.log.warn({ err: error }, 'readiness: the store did not answer');
@@ -99,18 +102,4 @@ function readinessChecks(options: OperationsRouteOptions): Record<string, Check>
       return 'ok';
     },
   };
-}
-
-async function withDeadline(work: Promise<void>, ms: number, message: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

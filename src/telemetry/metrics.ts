@@ -7,7 +7,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Logger } from './logger.ts';
 import type { ActionMode } from '../plugins/contract.ts';
 
-export interface MetricSources {
+interface MetricSources {
   /** Deliveries by state, across every process sharing the store. */
   deliveryCounts(): Promise<Record<string, number>>;
   /** When the delivery that has waited longest past its due time became due; null when none is due. */

@@ -36,6 +36,7 @@ import {
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { SwitchboardError } from '../errors.ts';
 import type { Logger } from './logger.ts';
+import { waitAtMost } from '../wait-at-most.ts';
 
 export interface Tracing {
   /** Exports what is buffered now. */
@@ -48,7 +49,7 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-export interface TracingOptions {
+interface TracingOptions {
   spanProcessors: SpanProcessor[];
   sampler?: Sampler;
   resource?: Resource;
@@ -72,7 +73,8 @@ export function startTracing(options: TracingOptions): Tracing {
     shutdown() {
       stopped ??= (async () => {
         try {
-          await withTimeout(provider.shutdown(), SHUTDOWN_TIMEOUT_MS);
+          // Past the limit the last spans are given up rather than holding the process.
+          await waitAtMost(provider.shutdown(), SHUTDOWN_TIMEOUT_MS, () => undefined);
         } finally {
           trace.disable();
           propagation.disable();
@@ -185,17 +187,4 @@ function isTrue(value: string | undefined): boolean {
 
 function invalid(name: string, value: string, expected: string): never {
   throw new SwitchboardError('E_CONFIG_INVALID', `${name} is "${value}": expected ${expected}`);
-}
-
-async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-    timer.unref();
-  });
-  try {
-    await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

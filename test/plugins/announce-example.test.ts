@@ -1,7 +1,6 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
 
@@ -20,10 +19,11 @@ const RULE = `rules:
 function pluginsDirWithExample(root: string): string {
   const dir = join(root, 'plugins');
   mkdirSync(dir);
-  const contract = pathToFileURL(resolve('src/plugins/contract.ts')).href;
-  const source = (file: string) => readFileSync(file, 'utf8').replace(/'[./]+src\/plugins\/contract\.ts'/, `'${contract}'`);
-  writeFileSync(join(dir, 'status.ts'), source('plugins/status.ts'));
-  writeFileSync(join(dir, 'announce.ts'), source('docs/examples/announce.ts'));
+  // As if the package were linked into the user's project: their plugins import `livekit-switchboard/plugin`.
+  mkdirSync(join(root, 'node_modules'));
+  symlinkSync(resolve('.'), join(root, 'node_modules', 'livekit-switchboard'), 'dir');
+  copyFileSync('plugins/status.ts', join(dir, 'status.ts'));
+  copyFileSync('docs/examples/announce.ts', join(dir, 'announce.ts'));
   return dir;
 }
 

@@ -2,14 +2,14 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import http, { type HttpParams } from '../../plugins/http.ts';
-import { hostAllowed, originAllowed } from '../../plugins/http-client/url-policy.ts';
+import type { LiveKitEvent } from '../../src/livekit/event-types.ts';
 import {
   PermanentError,
   RetryableError,
   type AttemptResponse,
   type PluginContext,
 } from '../../src/plugins/contract.ts';
-import type { LiveKitEvent } from '../../src/livekit/event-types.ts';
+import { hostAllowed, originAllowed } from '../../src/plugins/http-client/url-policy.ts';
 import {
   failTimes,
   hang,

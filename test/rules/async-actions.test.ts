@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventContext } from '../../src/livekit/event-types.ts';
-import type { CompiledAction, PluginSpec } from '../../src/rules/types.ts';
+import type { PluginSpec } from '../../src/plugins/params.ts';
+import type { CompiledAction } from '../../src/rules/types.ts';
 import { compile, plugins, problemsOf, roomStarted } from './helpers.ts';
 
 /** A rule on room_started whose one action is `plugin` (notify: async by default) with the given key lines. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileFilter } from '../../src/rules/filter.ts';
 import type { EventContext } from '../../src/livekit/event-types.ts';
+import { compileFilter } from '../../src/rules/compile/filter.ts';
 import { roomStarted } from './helpers.ts';
 
 const passes = (filter: Record<string, unknown>, context: EventContext) => compileFilter(filter)(context);

@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
 import { describe, expect, it } from 'vitest';
-import { compileEventGlob, compileGlob } from '../../src/rules/glob.ts';
+import { compileEventGlob, compileGlob } from '../../src/rules/compile/glob.ts';
 
 describe('compileGlob', () => {
   // compileGlob turns values away on the pattern's literal start before its regex runs; that must never change

@@ -2,9 +2,10 @@
 import { expect } from 'vitest';
 import { isSwitchboardError } from '../../src/errors.ts';
 import type { EventContext } from '../../src/livekit/event-types.ts';
+import type { PluginSpec, PluginSpecs } from '../../src/plugins/params.ts';
 import { compileRuleSources } from '../../src/rules/compile.ts';
-import type { Environment } from '../../src/rules/env.ts';
-import type { PluginSpec, PluginSpecs, RuleProblem, RuleSet } from '../../src/rules/types.ts';
+import type { Environment } from '../../src/rules/document/env.ts';
+import type { RuleProblem, RuleSet } from '../../src/rules/types.ts';
 
 export const statusPlugin: PluginSpec = {
   name: 'status',

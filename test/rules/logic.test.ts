@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileLogic, LOGIC_OPERATORS } from '../../src/rules/logic.ts';
+import { compileLogic, LOGIC_OPERATORS } from '../../src/rules/compile/logic.ts';
 import { compile, roomStarted, ruleWith } from './helpers.ts';
 
 describe('when (json-logic)', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { validateRenderedParams } from '../../src/rules/params.ts';
+import { validateRenderedParams } from '../../src/plugins/params.ts';
 import { compile, notifyPlugin, problemsOf, roomStarted, statusPlugin } from './helpers.ts';
 
 describe('plugin params', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileTemplate } from '../../src/rules/template.ts';
-import { RuleRenderError } from '../../src/rules/render-error.ts';
+import { RuleRenderError } from '../../src/rules/compile/rule.ts';
+import { compileTemplate } from '../../src/rules/compile/template.ts';
 import { compile, roomStarted } from './helpers.ts';
 
 const context = roomStarted(

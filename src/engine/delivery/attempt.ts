@@ -20,12 +20,13 @@ const attemptSpanName = spanNames('deliver');
 
 /** The event of a delivery, as its ingest or its claim has it in memory. */
 export interface KnownEvent {
-  body: LiveKitEvent;
+  /** Parsed from the body as received. */
+  payload: LiveKitEvent;
   ordering: OrderingEvent;
 }
 
 /** A delivery an attempt has just made dead. */
-export interface DeadDelivery {
+interface DeadDelivery {
   delivery: Delivery;
   /** The event it was for; undefined when that could not be read. */
   event: LiveKitEvent | undefined;
@@ -105,7 +106,7 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
             (cancel) =>
               pluginContext(
                 {
-                  event: event.body,
+                  event: event.payload,
                   eventId: delivery.eventId,
                   ruleId: delivery.ruleId,
                   actionIndex: delivery.actionIndex,
@@ -161,7 +162,7 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
         ? await store.transaction(async (tx) => {
             if (!(await tx.completeAttempt(owner, attempt, verdict))) return false;
             if (disableTarget) await tx.setTargetDisabled(delivery.target, true, `${failure?.code}: ${failure?.message}`);
-            queued = await deps.announceDead(tx, { delivery, event: source?.body, attempts: number, lastError: failure }, spanContext);
+            queued = await deps.announceDead(tx, { delivery, event: source?.payload, attempts: number, lastError: failure }, spanContext);
             return true;
           })
         : await store.completeAttempt(owner, attempt, verdict);

@@ -16,7 +16,7 @@ import type { KnownEvent } from './attempt.ts';
  */
 const MIN_CLAIM_GAP_MS = 5;
 
-export interface ClaimLoopOptions {
+interface ClaimLoopOptions {
   store: Store;
   /** The worker the claimed deliveries are leased to. */
   owner: string;
@@ -119,7 +119,7 @@ export class ClaimLoop {
 export function claimedEvent(delivery: ClaimedDelivery): KnownEvent | null {
   if (delivery.event === null) return null;
   return {
-    body: JSON.parse(delivery.event.body) as LiveKitEvent,
+    payload: JSON.parse(delivery.event.body) as LiveKitEvent,
     ordering: { id: delivery.eventId, name: delivery.eventName, createdAt: delivery.event.createdAt, seq: delivery.eventSeq },
   };
 }

@@ -6,7 +6,7 @@
 import type { DeliveryLease, Store } from '../../store/store.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 
-export interface LeaseKeeperOptions {
+interface LeaseKeeperOptions {
   store: Store;
   /** The worker the leases are held for. */
   owner: string;

@@ -22,7 +22,7 @@ export const DEFAULT_RETRY_SCHEDULE: readonly number[] = [
 /** Each delay is spread by up to this fraction either way, so failures of many deliveries do not retry in step. */
 const JITTER = 0.2;
 
-export interface RetrySchedule {
+interface RetrySchedule {
   maxAttempts: number;
   /** Delays before attempt 1, 2, …, one per attempt. */
   delays: number[];

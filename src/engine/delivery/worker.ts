@@ -13,7 +13,7 @@ import { LocalHandoff, type Reservation } from './handoff.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 
 /** What the attempts need (the store, plugins, guards, rules, dead-letter announcer …), and the worker's sizes. */
-export interface WorkerOptions extends Omit<AttemptDependencies, 'owner' | 'stop' | 'onQueued'> {
+interface WorkerOptions extends Omit<AttemptDependencies, 'owner' | 'stop' | 'onQueued'> {
   /** Attempts running at once in this process. */
   concurrency: number;
   /** How often an idle worker looks for due deliveries (it is also woken when deliveries are queued here). */

@@ -26,10 +26,10 @@ import type { Cancellation } from '../action-deadline.ts';
 import type { KnownEvent } from '../delivery/attempt.ts';
 import type { Reservation } from '../delivery/handoff.ts';
 import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
-import { describeFailure, invokePlugin, pluginContext, prepareAction, prepareContext, preparePlugin, type ActionParts } from '../run-action.ts';
+import { describeFailure, invokePlugin, invokePrepare, pluginContext, prepareContext, renderParams, type ActionParts } from '../run-action.ts';
 import { usageLedger } from './usage-ledger.ts';
 
-export interface IncomingEvent {
+interface IncomingEvent {
   /** The body exactly as received. */
   body: Buffer;
   event: LiveKitEvent;
@@ -46,7 +46,7 @@ export interface IngestResult {
   actions: ActionOutcome[];
 }
 
-export interface IngestDependencies {
+interface IngestDependencies {
   store: Store;
   plugins: PluginRegistry;
   /** The rules in force now; read once per event so a reload never splits one. */
@@ -163,18 +163,18 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
 
   async function runPlugin(step: Step, span: Span): Promise<ActionOutcome> {
     const { tx, ordering, rule, action } = step;
-    const prepared = prepareAction(deps.plugins, rule, action, step.context);
-    if (!prepared.ready) return prepared.outcome;
+    const rendered = renderParams(deps.plugins, rule, action, step.context);
+    if (!rendered.ready) return rendered.outcome;
     const outcome = { rule: rule.id, plugin: action.plugin };
     const parts = { ...actionParts(step, 'inline'), logFields: traceLogFields(span) };
     const context = (cancel: Cancellation) =>
       pluginContext({ ...parts, attempt: 1, transition: (request) => tx.transitionSession(request, ordering) }, cancel);
     try {
-      const { plugin } = prepared;
+      const { plugin } = rendered;
       const result = await tx.savepoint(async () => {
         const params = plugin.definition.prepare === undefined
-          ? prepared.params
-          : await preparePlugin(plugin, prepared.params, preparation(step, parts), deps.inlineActionTimeoutMs);
+          ? rendered.params
+          : await invokePrepare(plugin, rendered.params, contextForPrepare(step, parts), deps.inlineActionTimeoutMs);
         return invokePlugin(plugin, params, context, action.timeoutMs ?? deps.inlineActionTimeoutMs);
       });
       return { ...outcome, status: 'succeeded', result };
@@ -193,7 +193,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
 
   async function writeDelivery(step: Step): Promise<ActionOutcome> {
     const { tx, context: eventContext, ordering, rule, action, parent } = step;
-    const rendered = prepareAction(deps.plugins, rule, action, eventContext);
+    const rendered = renderParams(deps.plugins, rule, action, eventContext);
     if (!rendered.ready) return rendered.outcome;
     const { plugin } = rendered;
     let params = rendered.params;
@@ -201,7 +201,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       // In a savepoint of its own: a prepare that fails leaves nothing it recorded behind.
       const parts = actionParts(step, 'async');
       try {
-        params = await tx.savepoint(() => preparePlugin(plugin, rendered.params, preparation(step, parts), deps.inlineActionTimeoutMs));
+        params = await tx.savepoint(() => invokePrepare(plugin, rendered.params, contextForPrepare(step, parts), deps.inlineActionTimeoutMs));
       } catch (error) {
         if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
         return { rule: rule.id, plugin: action.plugin, status: 'failed', error: describeFailure(error) };
@@ -231,7 +231,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       step.handoffs!.push({
         reservation,
         delivery: leased ? leasedDelivery(queued, id, reservation.lease) : null,
-        event: { body: step.event, ordering },
+        event: { payload: step.event, ordering },
       });
     }
     return { rule: rule.id, plugin: action.plugin, status: 'queued', result: { delivery_id: id } };
@@ -242,7 +242,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
   }
 
   /** The context of the action's `prepare`, whose usage ledger writes in the event's transaction. */
-  function preparation({ tx, ordering, rule, action }: Step, parts: ActionParts): (cancel: Cancellation) => PrepareContext {
+  function contextForPrepare({ tx, ordering, rule, action }: Step, parts: ActionParts): (cancel: Cancellation) => PrepareContext {
     const origin = { eventId: ordering.id, eventName: ordering.name, ruleId: rule.id, actionIndex: action.index };
     return (cancel) => prepareContext(parts, cancel, usageLedger(tx, origin, cancel));
   }

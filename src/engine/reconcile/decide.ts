@@ -50,7 +50,7 @@ export const FIRST_PASS: ReconcileState = {
   fullCheckLeft: [],
 };
 
-export interface ParticipantPlan {
+interface ParticipantPlan {
   /** The store's rooms to ask ListParticipants about: rooms with a pending miss, then a disagreeing count, then the full check. */
   rooms: LiveRoom[];
   fullCheckLeft: string[];
@@ -100,7 +100,7 @@ export function planEgressLookups(
     .map((egress) => egress.egressId);
 }
 
-export interface PassObservations {
+interface PassObservations {
   /** The time of the pass: the synthetic events' `createdAt`. */
   at: Date;
   picture: LivePicture;

@@ -17,7 +17,7 @@ import {
 } from './decide.ts';
 import type { LivePictureSource } from './picture.ts';
 
-export interface PassOutcome extends PassDecision {
+interface PassOutcome extends PassDecision {
   /** The calls that failed; without ListRooms' answer nothing is decided and the state stays as it was. */
   failures: Array<{ method: LiveKitApiMethod; error: unknown }>;
 }

@@ -5,8 +5,8 @@
  */
 import type { LiveKitEvent } from '../../livekit/event-types.ts';
 
-export const SOURCE_SILENT_EVENT = 'switchboard.source_silent';
-export const SOURCE_RESUMED_EVENT = 'switchboard.source_resumed';
+const SOURCE_SILENT_EVENT = 'switchboard.source_silent';
+const SOURCE_RESUMED_EVENT = 'switchboard.source_resumed';
 
 export interface SilenceWatch {
   /** The last webhook before the silence announced; undefined while none is. */
@@ -15,7 +15,7 @@ export interface SilenceWatch {
 
 export const NOT_SILENT: SilenceWatch = { silentSince: undefined };
 
-export interface SilenceObservation {
+interface SilenceObservation {
   now: Date;
   /** When the latest real webhook was received (synthetic events do not count); undefined when none ever was. */
   lastWebhookAt: Date | undefined;

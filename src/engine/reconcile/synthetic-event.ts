@@ -9,7 +9,7 @@ import { Room, type EgressInfo } from 'livekit-server-sdk';
 import type { LiveKitEvent, LiveKitRoom } from '../../livekit/event-types.ts';
 import type { LiveRoom, PresentParticipant } from './picture.ts';
 
-export type SyntheticEventName = 'room_started' | 'room_finished' | 'participant_left' | 'egress_ended';
+type SyntheticEventName = 'room_started' | 'room_finished' | 'participant_left' | 'egress_ended';
 
 export function syntheticEventId(event: SyntheticEventName, resourceId: string): string {
   return `EV_synthetic_${event}_${resourceId}`;

@@ -41,7 +41,7 @@ export function readOnly(): SwitchboardError {
 }
 
 /** Reads (GET, HEAD) pass with either token; anything else needs ADMIN_TOKEN. */
-export function isRead(method: string): boolean {
+function isRead(method: string): boolean {
   return method === 'GET' || method === 'HEAD';
 }
 

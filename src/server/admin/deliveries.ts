@@ -8,7 +8,8 @@ import { redactParams } from './redact.ts';
 import { NO_BODY, PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
-export interface DeliveryListFilter {
+/** A delivery filter in the admin API's words: its `status` is the delivery's `state` (DeliveryFilter) in the store. */
+interface DeliveryFilterQuery {
   status?: DeliveryState;
   rule?: string;
   target?: string;
@@ -24,9 +25,9 @@ const DELIVERY_ID = { type: 'object', required: ['id'], properties: { id: { type
 
 export function deliveryRoutes(router: Router, context: RouteContext, options: AdminRouteOptions): void {
   const { store } = options;
-  route<Record<string, never>, DeliveryListFilter & PageQuery>(router, context, 'get', '/api/v1/deliveries', {
+  route<Record<string, never>, DeliveryFilterQuery & PageQuery>(router, context, 'get', '/api/v1/deliveries', {
     query: { type: 'object', additionalProperties: false, properties: { ...FILTER, ...PAGE_QUERY } },
-  }, async ({ query: { limit, cursor, ...filter } }) => deliveryPage(store, filter, { limit, cursor }));
+  }, async ({ query: { limit, cursor, ...filter } }) => deliveryPage(store, filterOfQuery(filter), { limit, cursor }));
 
   route<{ id: number }>(router, context, 'get', '/api/v1/deliveries/:id', { params: DELIVERY_ID }, async ({ params }) =>
     deliveryWithAttempts(store, params.id));
@@ -36,7 +37,7 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
     body: { type: 'object', additionalProperties: false, properties: { force: FORCE } },
   }, async ({ params: { id }, body: { force }, actor }) => ({ replayed: await replayDelivery(options, id, force, actor) }));
 
-  route<Record<string, never>, Record<string, never>, DeliveryListFilter & { force: boolean }>(router, context, 'post', '/api/v1/deliveries/replay', {
+  route<Record<string, never>, Record<string, never>, DeliveryFilterQuery & { force: boolean }>(router, context, 'post', '/api/v1/deliveries/replay', {
     // Never everything by accident: a bulk replay names what it replays.
     body: {
       type: 'object',
@@ -45,7 +46,7 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
       anyOf: [{ required: ['status'] }, { required: ['rule'] }, { required: ['target'] }],
     },
   }, async ({ body: { force, ...filter }, actor }) => {
-    const replayed = await replayMatching(options, filter, force, actor);
+    const replayed = await replayMatching(options, filterOfQuery(filter), force, actor);
     return { replayed, count: replayed.length };
   });
 
@@ -54,8 +55,8 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
 }
 
 /** One page of the queue, newest first, as the admin API and the dashboard show it. */
-export async function deliveryPage(store: Store, filter: DeliveryListFilter, page: PageQuery) {
-  const { items, nextCursor } = await store.listDeliveries(storeFilter(filter), page);
+export async function deliveryPage(store: Store, filter: DeliveryFilter, page: PageQuery) {
+  const { items, nextCursor } = await store.listDeliveries(filter, page);
   return { deliveries: items.map(deliveryView), next_cursor: nextCursor };
 }
 
@@ -79,14 +80,15 @@ export async function replayDelivery({ store, worker }: Operators, id: number, f
 }
 
 /** Re-queues every replayable delivery the filter matches, audited as one change. Returns the ids re-queued. */
-export async function replayMatching({ store, worker }: Operators, filter: DeliveryListFilter, force: boolean, actor: Actor): Promise<number[]> {
-  if (filter.status !== undefined && !canMove(replayMove(force), filter.status)) {
+export async function replayMatching({ store, worker }: Operators, filter: DeliveryFilter, force: boolean, actor: Actor): Promise<number[]> {
+  if (filter.state !== undefined && !canMove(replayMove(force), filter.state)) {
     throw new SwitchboardError('E_DELIVERY_SUCCEEDED', 'replaying succeeded deliveries runs them again: pass "force": true to mean it');
   }
   const replayed = await store.transaction(async (tx) => {
-    const ids = await tx.replayDeliveries(storeFilter(filter), { force, now: new Date() });
+    const ids = await tx.replayDeliveries(filter, { force, now: new Date() });
     if (ids.length > 0) {
-      await tx.appendAudit({ action: 'deliveries.replay', subject: `deliveries?${filterQuery(filter)}`, details: { filter, force, ids, actor } });
+      const query = filterQuery(filter);
+      await tx.appendAudit({ action: 'deliveries.replay', subject: `deliveries?${query}`, details: { filter: Object.fromEntries(query), force, ids, actor } });
     }
     return ids;
   });
@@ -124,12 +126,13 @@ function refuseReplay(delivery: Delivery, force: boolean): void {
   }
 }
 
-/** The filter as a query string of the keys it sets: `status=dead&rule=notify`. */
-export function filterQuery(filter: DeliveryListFilter): URLSearchParams {
-  return new URLSearchParams(Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined));
+/** The filter as the admin API's query string of the keys it sets: `status=dead&rule=notify`. */
+export function filterQuery({ state, rule, target }: DeliveryFilter): URLSearchParams {
+  const query: DeliveryFilterQuery = { status: state, rule, target };
+  return new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-function storeFilter({ status, rule, target }: DeliveryListFilter): DeliveryFilter {
+function filterOfQuery({ status, rule, target }: DeliveryFilterQuery): DeliveryFilter {
   return { state: status, rule, target };
 }
 

@@ -6,8 +6,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import express, { type Request, type Response, type Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
-import { formatNodePath } from '../../rules/issues.ts';
-import { describeSchemaErrors } from '../../rules/schema-errors.ts';
+import { describeSchemaErrors, formatNodePath } from '../../schema-issues.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { sendError } from '../error-response.ts';
 import type { Actor } from './auth.ts';

@@ -6,7 +6,7 @@ import type { Store, UsageEntry, UsageFilter } from '../../store/store.ts';
 import { PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
-export interface UsageQuery extends PageQuery {
+interface UsageQuery extends PageQuery {
   customer?: string;
   meter?: string;
   from?: string;

@@ -8,7 +8,6 @@ import {
   filterQuery,
   replayDelivery,
   replayMatching,
-  type DeliveryListFilter,
 } from '../../server/admin/deliveries.ts';
 import {
   DELIVERY_STATES,
@@ -19,7 +18,7 @@ import {
   UNFINISHED_STATES,
   type DeliveryState,
 } from '../../store/delivery-state.ts';
-import type { Store } from '../../store/store.ts';
+import type { DeliveryFilter, Store } from '../../store/store.ts';
 import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
 import { actionButton, badge, csrfField, json, notAvailable, notice, pager, time, type Viewer } from '../layout.ts';
@@ -35,7 +34,7 @@ export function deliveryPages(pages: Pages, options: DashboardOptions): void {
     const filter = filterOf(req.query);
     const { page, query } = pageQuery(req);
     const { deliveries, next_cursor } = await deliveryPage(store, filter, page);
-    const bulk = viewer.role === 'admin' && (filter.status === undefined || REPLAYABLE_STATES.includes(filter.status)) && hasFilter(filter);
+    const bulk = viewer.role === 'admin' && (filter.state === undefined || REPLAYABLE_STATES.includes(filter.state)) && hasFilter(filter);
     return {
       title: 'Deliveries',
       body: html`${notice(doneNotice(req))}
@@ -59,7 +58,7 @@ ${pager('/ui/deliveries', query, next_cursor)}`,
 
   pages.get('/ui/deliveries/replay', async (req, viewer) => {
     const filter = replayableFilter(req.query);
-    const force = filter.status === 'succeeded';
+    const force = filter.state === 'succeeded';
     const { count, exact } = await replayCount(store, filter, force);
     return {
       title: 'Replay deliveries',
@@ -77,7 +76,7 @@ ${viewer.role === 'admin' && html`<form method="post" action="/ui/deliveries/rep
 
   pages.post('/ui/deliveries/replay', async (req, actor) => {
     const filter = replayableFilter(req.body);
-    const replayed = await replayMatching(options, filter, filter.status === 'succeeded', actor);
+    const replayed = await replayMatching(options, filter, filter.state === 'succeeded', actor);
     return `/ui/deliveries?${filterQuery(filter)}&done=replayed&n=${replayed.length}`;
   });
 
@@ -132,10 +131,10 @@ function deliveryActions(viewer: Viewer, id: number, state: DeliveryState): Html
   }${canMove('cancel', state) && actionButton(viewer, `/ui/deliveries/${id}/cancel`, 'Cancel', {}, 'danger')}`;
 }
 
-function filterForm(filter: DeliveryListFilter): Html {
+function filterForm(filter: DeliveryFilter): Html {
   return html`<form class="filters" method="get" action="/ui/deliveries">
 <label>Status <select name="status"><option value="">any</option>${DELIVERY_STATES.map(
-    (state) => html`<option${state === filter.status ? html` selected` : ''}>${state}</option>`,
+    (state) => html`<option${state === filter.state ? html` selected` : ''}>${state}</option>`,
   )}</select></label>
 <label>Rule <input name="rule" value="${filter.rule ?? ''}" placeholder="rule id"></label>
 <label>Target <input name="target" value="${filter.target ?? ''}" placeholder="target"></label>
@@ -143,29 +142,29 @@ function filterForm(filter: DeliveryListFilter): Html {
 </form>`;
 }
 
-function hiddenFilter(filter: DeliveryListFilter): Html {
+function hiddenFilter(filter: DeliveryFilter): Html {
   return html`${[...filterQuery(filter)].map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`;
 }
 
-function filterOf(source: Record<string, unknown>): DeliveryListFilter {
+function filterOf(source: Record<string, unknown>): DeliveryFilter {
   const status = param(source, 'status');
   if (status !== undefined && !DELIVERY_STATES.includes(status as DeliveryState)) {
     throw new SwitchboardError('E_INVALID_REQUEST', `status "${status}" is not one of ${DELIVERY_STATES.join(', ')}`);
   }
-  const filter: DeliveryListFilter = { status: status as DeliveryState | undefined, rule: param(source, 'rule'), target: param(source, 'target') };
+  const filter: DeliveryFilter = { state: status as DeliveryState | undefined, rule: param(source, 'rule'), target: param(source, 'target') };
   return Object.fromEntries(Object.entries(filter).filter(([, value]) => value !== undefined));
 }
 
-function hasFilter(filter: DeliveryListFilter): boolean {
-  return filter.status !== undefined || filter.rule !== undefined || filter.target !== undefined;
+function hasFilter(filter: DeliveryFilter): boolean {
+  return filter.state !== undefined || filter.rule !== undefined || filter.target !== undefined;
 }
 
 /** A bulk replay names what it replays, as the admin API requires. */
-function replayableFilter(source: Record<string, unknown>): DeliveryListFilter {
+function replayableFilter(source: Record<string, unknown>): DeliveryFilter {
   const filter = filterOf(source);
   if (!hasFilter(filter)) throw new SwitchboardError('E_INVALID_REQUEST', 'a bulk replay needs a status, rule or target to filter by');
-  if (filter.status !== undefined && !REPLAYABLE_STATES.includes(filter.status)) {
-    throw new SwitchboardError('E_INVALID_REQUEST', `${filter.status} deliveries cannot be replayed; replay ${REPLAYABLE_STATES.join(', ')}`);
+  if (filter.state !== undefined && !REPLAYABLE_STATES.includes(filter.state)) {
+    throw new SwitchboardError('E_INVALID_REQUEST', `${filter.state} deliveries cannot be replayed; replay ${REPLAYABLE_STATES.join(', ')}`);
   }
   return filter;
 }
@@ -174,11 +173,11 @@ function replayableFilter(source: Record<string, unknown>): DeliveryListFilter {
  * How many deliveries a bulk replay would touch: exact from the per-state counts when the filter is a status alone;
  * otherwise counted over the filter's pages, up to COUNT_LIMIT (the store has no count by rule or target).
  */
-async function replayCount(store: Store, filter: DeliveryListFilter, force: boolean): Promise<{ count: number; exact: boolean }> {
-  if (filter.status !== undefined && filter.rule === undefined && filter.target === undefined) {
-    return { count: (await store.countDeliveries())[filter.status], exact: true };
+async function replayCount(store: Store, filter: DeliveryFilter, force: boolean): Promise<{ count: number; exact: boolean }> {
+  if (filter.state !== undefined && filter.rule === undefined && filter.target === undefined) {
+    return { count: (await store.countDeliveries())[filter.state], exact: true };
   }
-  const states = filter.status ? [filter.status] : [...DELIVERY_MOVES[replayMove(force)].from];
+  const states = filter.state ? [filter.state] : [...DELIVERY_MOVES[replayMove(force)].from];
   let count = 0;
   let read = 0;
   let cursor: string | undefined;

@@ -3,11 +3,11 @@
  * Schema. Problems are collected, never thrown, so one run reports all of them.
  */
 import type { ErrorObject } from 'ajv';
+import { describeSchemaErrors, formatNodePath, type NodePath } from '../../schema-issues.ts';
+import type { ReportIssue } from '../problems.ts';
+import type { RuleProblem } from '../types.ts';
 import { substituteEnv, type Environment } from './env.ts';
-import { formatNodePath, type NodePath, type ReportIssue } from './issues.ts';
-import { describeSchemaErrors } from './schema-errors.ts';
 import { parseSource, type ParsedSource, type RuleSource } from './source.ts';
-import type { RuleProblem } from './types.ts';
 
 export interface DocumentKind {
   /** The top-level key holding the list of items ("rules", "tests"). */
@@ -19,7 +19,7 @@ export interface DocumentKind {
   ruleIdOf?(item: unknown): string | undefined;
 }
 
-export interface CheckedDocument {
+interface CheckedDocument {
   locate: ParsedSource['locate'];
   /** Reports a problem at a path of the document. */
   report: ReportIssue;

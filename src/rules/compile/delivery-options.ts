@@ -1,9 +1,15 @@
-/** An action's delivery options (`retry`, `timeout`, `rateLimit`, `ordering`), checked and compiled at load. */
-import type { ActionMode } from '../plugins/contract.ts';
-import { durationMs } from '../duration.ts';
-import { formatNodePath, type NodePath, type ReportIssue } from './issues.ts';
-import { compileOrdering } from './ordering.ts';
-import type { CompiledAction, RateLimit, RetryPolicy } from './types.ts';
+/**
+ * An action's delivery options (`retry`, `timeout`, `rateLimit`, `ordering`), checked and compiled at load. The
+ * ordering key: deliveries that share one run in event order; by default the thing the event is about (the egress
+ * for egress events, the ingress for ingress events, else the room).
+ */
+import { durationMs } from '../../duration.ts';
+import type { EventContext } from '../../livekit/event-types.ts';
+import type { ActionMode } from '../../plugins/contract.ts';
+import { formatNodePath, type NodePath } from '../../schema-issues.ts';
+import type { ReportIssue } from '../problems.ts';
+import type { CompiledAction, RateLimit, RetryPolicy } from '../types.ts';
+import { compileTemplate } from './template.ts';
 
 /** A number of seconds or a string such as "5s", as the schema admits it. */
 type Duration = number | string;
@@ -85,4 +91,30 @@ function compileRetry(retry: RetryDocument, report: ReportIssue, at: NodePath): 
   if (retry.initial !== undefined && initialMs === 0) report([...at, 'initial'], `${name('initial')} must be more than 0`);
   else if (retry.max !== undefined && initialMs > maxMs) report([...at, 'initial'], `${name('initial')} must not be more than ${name('max')}`);
   return { attempts, backoff, initialMs, maxMs };
+}
+
+type OrderingKey = (context: EventContext) => string | null;
+
+/** What `ordering:` says for "no ordering at all". */
+const UNORDERED = 'none';
+
+/** Absent: the default key; `none`: never ordered; anything else: a template rendered to the key. */
+function compileOrdering(ordering: string | undefined, report: ReportIssue, at: NodePath): OrderingKey {
+  if (ordering === undefined) return defaultOrderingKey;
+  if (ordering === UNORDERED) return () => null;
+  const template = compileTemplate(ordering, report, at);
+  return (context) => asKey(template.render(context));
+}
+
+/** egressInfo.egressId for `egress_*` events, ingressInfo.ingressId for `ingress_*` events, else room.name. */
+function defaultOrderingKey(context: EventContext): string | null {
+  if (context.event.startsWith('egress_')) return asKey(context.egressInfo?.egressId);
+  if (context.event.startsWith('ingress_')) return asKey(context.ingressInfo?.ingressId);
+  return asKey(context.room?.name);
+}
+
+/** An empty or missing value leaves the delivery unordered rather than ordering it behind every other such one. */
+function asKey(value: unknown): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }

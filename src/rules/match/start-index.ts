@@ -4,10 +4,10 @@
  * patterns require (see requiredStarts), only those whose start the event's value has are run, with the rules that
  * do not constrain that path. Either way the answer is what running every candidate would give, in the same order.
  */
-import type { EventContext } from '../livekit/event-types.ts';
-import type { IndexedRule } from './compile-rule.ts';
-import { compilePath, parsePath } from './paths.ts';
-import type { CompiledRule } from './types.ts';
+import type { EventContext } from '../../livekit/event-types.ts';
+import { compilePath, parsePath } from '../compile/paths.ts';
+import type { IndexedRule } from '../compile/rule.ts';
+import type { CompiledRule } from '../types.ts';
 
 export type CandidateMatcher = (context: EventContext) => CompiledRule[];
 

@@ -3,7 +3,8 @@
  * At load the scheme, host and port must be literal unless `allowHosts` lists what a template may produce; at run
  * the rendered URL is held to the same list.
  */
-import { isTemplated, PermanentError } from '../../src/plugins/contract.ts';
+import { PermanentError } from '../contract.ts';
+import { isTemplated } from '../templated.ts';
 
 // The authority of an http(s) URL ends at the first of these; WHATWG URL parsing treats "\" like "/".
 const LITERAL_ORIGIN = /^([a-z][a-z0-9+.-]*:\/\/[^/?#\\]+)[/?#\\]/i;

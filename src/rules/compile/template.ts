@@ -1,19 +1,20 @@
 /**
  * Templates in an action's `with:`, compiled once at load so rendering is a call per value:
  * "{{ path }}" alone keeps the value's type, "a {{ path }} b" interpolates, { $logic: … } computes a value.
- * In a URL, each interpolated value is percent-encoded for the part it lands in (see url-template.ts).
+ * Values interpolated into a URL are data, never URL syntax: each is percent-encoded for the part of the URL it
+ * lands in, so it cannot add a path segment, a `..`, a query parameter or a fragment, nor change the host.
  */
-import type { EventContext } from '../livekit/event-types.ts';
-import { throwIssue, type NodePath, type ReportIssue } from './issues.ts';
+import type { EventContext } from '../../livekit/event-types.ts';
+import { isPlainObject } from '../../plain-object.ts';
+import type { NodePath } from '../../schema-issues.ts';
+import { throwIssue, type ReportIssue } from '../problems.ts';
 import { compileLogic } from './logic.ts';
-import { isPlainObject } from './plain-object.ts';
 import { compilePath, parsePath, type PathReader } from './paths.ts';
-import { urlEncoders } from './url-template.ts';
 
 /** Returns undefined when a whole-value template names a missing path: the caller omits the value. */
 type Renderer = (context: EventContext) => unknown;
 
-export interface CompiledTemplate {
+interface CompiledTemplate {
   render: Renderer;
   /**
    * JSON pointers (relative to the template, "" for the whole of it) to values known only once rendered. Schema
@@ -126,4 +127,36 @@ function interpolate(value: unknown): string {
 
 function escapePointer(key: string): string {
   return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+type Encoder = (value: string) => string;
+
+/**
+ * One encoder per placeholder, the placeholders standing between `literals` (as many as placeholders plus one).
+ * The part a placeholder lands in follows from the literal text before it alone: encoded values hold no `/?#`.
+ */
+function urlEncoders(literals: readonly string[]): Encoder[] {
+  const encoders: Encoder[] = [];
+  let before = '';
+  for (let i = 0; i < literals.length - 1; i++) {
+    before += literals[i];
+    encoders.push(inPath(before) ? encodePathValue : encodeURIComponent);
+  }
+  return encoders;
+}
+
+/** True once the authority has ended and neither a query nor a fragment has begun. */
+function inPath(before: string): boolean {
+  const authority = before.indexOf('//');
+  if (authority === -1 || /[?#]/.test(before)) return false;
+  return before.slice(authority + 2).includes('/');
+}
+
+/**
+ * URL parsing treats `.`, `..` and their encodings (`%2e`) as moves between segments, whatever their spelling:
+ * a value made of them alone cannot be written into a path safely, so rendering fails instead.
+ */
+function encodePathValue(value: string): string {
+  if (value === '.' || value === '..') throw new Error(`the value "${value}" cannot stand in a URL path`);
+  return encodeURIComponent(value);
 }

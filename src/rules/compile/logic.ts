@@ -1,10 +1,11 @@
 /** json-logic conditions and computed values: validated at load, evaluated with json-logic-js. */
 import jsonLogic from 'json-logic-js';
-import type { EventContext } from '../livekit/event-types.ts';
-import { throwIssue, type NodePath, type ReportIssue } from './issues.ts';
-import { isPlainObject } from './plain-object.ts';
+import type { EventContext } from '../../livekit/event-types.ts';
+import { isPlainObject } from '../../plain-object.ts';
+import type { NodePath } from '../../schema-issues.ts';
+import { throwIssue, type ReportIssue } from '../problems.ts';
 
-export type LogicEvaluator = (context: EventContext) => unknown;
+type LogicEvaluator = (context: EventContext) => unknown;
 
 /** The standard json-logic-js operations. Others (custom or misspelled) are rejected at load. */
 export const LOGIC_OPERATORS: ReadonlySet<string> = new Set([

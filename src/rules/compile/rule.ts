@@ -1,16 +1,16 @@
 /** One schema-valid rule compiled into its matcher and renderable actions. */
-import type { ActionMode } from '../plugins/contract.ts';
-import type { EventContext } from '../livekit/event-types.ts';
 import jsonLogic from 'json-logic-js';
+import type { EventContext } from '../../livekit/event-types.ts';
+import type { ActionMode } from '../../plugins/contract.ts';
+import { checkParams, pluginCheckMessages, type PluginSpec, type PluginSpecs } from '../../plugins/params.ts';
+import { formatNodePath, type NodePath } from '../../schema-issues.ts';
+import type { ReportIssue } from '../problems.ts';
+import type { CompiledAction, CompiledRule, SourceLocation } from '../types.ts';
 import { compileDeliveryOptions, type DeliveryDocument } from './delivery-options.ts';
 import { compileFilter, requiredStarts } from './filter.ts';
 import { compileEventGlob, type StringMatcher } from './glob.ts';
-import { formatNodePath, type NodePath, type ReportIssue } from './issues.ts';
 import { compileLogic } from './logic.ts';
-import { checkParams, pluginCheckMessages } from './params.ts';
-import { RuleRenderError } from './render-error.ts';
 import { compileTemplate } from './template.ts';
-import type { CompiledAction, CompiledRule, PluginSpec, PluginSpecs, SourceLocation } from './types.ts';
 
 /** A rule as the schema admits it. */
 export interface RuleDocument {
@@ -36,7 +36,7 @@ export interface IndexedRule extends CompiledRule {
   requiredStarts: ReadonlyMap<string, readonly string[]>;
 }
 
-export interface RuleCompilation {
+interface RuleCompilation {
   plugins: PluginSpecs;
   location: SourceLocation;
   /** Paths are relative to the rule. */
@@ -132,4 +132,16 @@ function urlParams(spec: PluginSpec): string[] {
   return Object.keys(properties)
     .filter((name) => properties[name]?.format === 'uri')
     .map((name) => `/${name.replaceAll('~', '~0').replaceAll('/', '~1')}`);
+}
+
+export class RuleRenderError extends Error {
+  readonly ruleId: string;
+  readonly plugin: string;
+
+  constructor(ruleId: string, plugin: string, cause: unknown) {
+    super(`rule "${ruleId}": rendering params for plugin "${plugin}" failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'RuleRenderError';
+    this.ruleId = ruleId;
+    this.plugin = plugin;
+  }
 }

@@ -1,6 +1,6 @@
 /** What a target answered: a bounded excerpt of the body, and the outcome class of the status. */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
+import { PermanentError, RetryableError } from '../contract.ts';
 
 /** Kept for the attempt record and error messages. */
 const EXCERPT_BYTES = 1024;
@@ -65,7 +65,7 @@ export function failureFor(origin: string, { status, headers, excerpt }: Answer)
 }
 
 /** Milliseconds from a Retry-After header: delay-seconds or an HTTP-date. Undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
   if (header === null) return undefined;
   const value = header.trim();
   if (/^\d+$/.test(value)) return Number(value) * 1000;

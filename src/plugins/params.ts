@@ -1,13 +1,24 @@
 /**
- * Plugin params against the plugin's own JSON Schema (at load for what is static, at run time once rendered), and
- * against the plugin's own load-time `check`.
+ * What the rule loader and the engine know of a plugin (its PluginSpec), and how they check an action's params:
+ * against the plugin's JSON Schema (at load for what is static, at run time once rendered) and its load-time `check`.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { SwitchboardError } from '../errors.ts';
-import type { JsonSchema } from '../plugins/contract.ts';
-import { formatNodePath, type NodePath } from './issues.ts';
-import { describeSchemaErrors, type SchemaIssue } from './schema-errors.ts';
-import type { PluginSpec } from './types.ts';
+import { describeSchemaErrors, formatNodePath, type NodePath, type SchemaIssue } from '../schema-issues.ts';
+import type { ActionMode, JsonSchema } from './contract.ts';
+
+/** What the rule loader needs to know of a plugin: its params schema and default mode. */
+export interface PluginSpec {
+  name: string;
+  params: JsonSchema;
+  inline: boolean;
+  /** The modes the plugin can run in; undefined: both. */
+  modes?: readonly ActionMode[];
+  /** The plugin's own load-time check of an action's `with:` as written; one message per problem. */
+  check?(params: Record<string, unknown>): string[];
+}
+
+export type PluginSpecs = ReadonlyMap<string, PluginSpec>;
 
 // Plugin schemas are their authors'; there is no ajv-formats here, so unknown formats and keywords are ignored
 // rather than making the plugin unusable.

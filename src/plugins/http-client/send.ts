@@ -9,7 +9,7 @@ import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, tra
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import pRetry from 'p-retry';
-import { PermanentError, RetryableError } from '../../src/plugins/contract.ts';
+import { PermanentError, RetryableError } from '../contract.ts';
 import { readExcerpt, type Answer } from './response.ts';
 
 /** Failures of a connection that the same request, sent again a moment later, usually gets past. */
@@ -21,8 +21,8 @@ const tracer = trace.getTracer('livekit-switchboard/http');
 const CLIENT: SpanOptions = Object.freeze({ kind: SpanKind.CLIENT });
 
 export interface Limits {
-  /** The plugin's own `timeout`, for sending the request and reading the answer's excerpt. */
-  timeoutMs: number;
+  /** The plugin's own `timeout`, for sending the request and reading the answer's excerpt; without it only `outer` applies. */
+  timeoutMs?: number;
   /** The engine's signal: the action's time is up or the process is stopping. */
   outer: AbortSignal;
 }
@@ -38,7 +38,7 @@ export interface OutgoingRequest {
  * Sends the request and reads the answer's excerpt within the limits. Safe to repeat after a reset connection even
  * if the target saw the first copy: every copy carries the same Idempotency-Key (and webhook-id).
  */
-export async function send(url: URL, outgoing: OutgoingRequest, limits: Limits): Promise<Answer> {
+export async function sendRequest(url: URL, outgoing: OutgoingRequest, limits: Limits): Promise<Answer> {
   const deadline = new Deadline(limits);
   const { signal } = deadline;
   let tries = 0;
@@ -66,16 +66,18 @@ export async function send(url: URL, outgoing: OutgoingRequest, limits: Limits):
 class Deadline {
   readonly #controller = new AbortController();
   readonly #outer: AbortSignal;
-  readonly #timer: NodeJS.Timeout;
+  readonly #timer: NodeJS.Timeout | undefined;
   readonly #onOuterAbort = () => this.#controller.abort(this.#outer.reason);
   timedOut = false;
 
   constructor({ timeoutMs, outer }: Limits) {
     this.#outer = outer;
-    this.#timer = setTimeout(() => {
-      this.timedOut = true;
-      this.#controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
-    }, timeoutMs);
+    if (timeoutMs !== undefined) {
+      this.#timer = setTimeout(() => {
+        this.timedOut = true;
+        this.#controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+      }, timeoutMs);
+    }
     if (outer.aborted) this.#onOuterAbort();
     else outer.addEventListener('abort', this.#onOuterAbort, { once: true });
   }

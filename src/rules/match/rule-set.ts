@@ -1,9 +1,9 @@
 /** The rules indexed by event name: each name's candidates and their matcher are worked out once, then reused. */
-import type { EventContext } from '../livekit/event-types.ts';
-import type { IndexedRule } from './compile-rule.ts';
-import { isGlob } from './glob.ts';
+import type { EventContext } from '../../livekit/event-types.ts';
+import { isGlob } from '../compile/glob.ts';
+import type { IndexedRule } from '../compile/rule.ts';
+import type { CompiledRule, RuleSet } from '../types.ts';
 import { candidateMatcher, type CandidateMatcher } from './start-index.ts';
-import type { CompiledRule, RuleSet } from './types.ts';
 
 interface EventNameRules {
   candidates: readonly CompiledRule[];

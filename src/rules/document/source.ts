@@ -1,7 +1,7 @@
 /** A YAML file parsed for validation: its plain value, and where any path inside it was written. */
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import type { NodePath } from './issues.ts';
-import type { RuleProblem, SourceLocation } from './types.ts';
+import type { NodePath } from '../../schema-issues.ts';
+import type { RuleProblem, SourceLocation } from '../types.ts';
 
 export interface RuleSource {
   file: string;

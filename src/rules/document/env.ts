@@ -1,6 +1,7 @@
 /** `${env:NAME}` in any string of a file (keys included), replaced at load from the environment given. */
-import type { NodePath, ReportIssue } from './issues.ts';
-import { isPlainObject } from './plain-object.ts';
+import { isPlainObject } from '../../plain-object.ts';
+import type { NodePath } from '../../schema-issues.ts';
+import type { ReportIssue } from '../problems.ts';
 
 const REFERENCE = /\$\{env:([^}]*)\}/g;
 

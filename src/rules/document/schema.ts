@@ -1,9 +1,9 @@
 /** The rule file and rule test file schemas (schema/rules.schema.json), compiled once. */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import schema from '../../schema/rules.schema.json' with { type: 'json' };
+import schema from '../../../schema/rules.schema.json' with { type: 'json' };
 
 const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true });
-// The message editors show when a value breaks `pattern` (VS Code's extension keyword); schema-errors.ts uses it too.
+// The message editors show when a value breaks `pattern` (VS Code's extension keyword); src/schema-issues.ts uses it too.
 ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' });
 ajv.addSchema(schema);
 

@@ -1,10 +1,11 @@
 /** A rule's `filter:`: dotted paths mapped to patterns, compiled at load into one predicate over the event. */
-import type { EventContext } from '../livekit/event-types.ts';
+import type { EventContext } from '../../livekit/event-types.ts';
+import type { NodePath } from '../../schema-issues.ts';
+import { throwIssue, type ReportIssue } from '../problems.ts';
 import { compileGlob, literalStart } from './glob.ts';
-import { throwIssue, type NodePath, type ReportIssue } from './issues.ts';
 import { compilePath, parsePath, type PathReader } from './paths.ts';
 
-export type EventPredicate = (context: EventContext) => boolean;
+type EventPredicate = (context: EventContext) => boolean;
 type ValueTest = (value: unknown) => boolean;
 
 interface PathTest {

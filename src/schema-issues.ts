@@ -1,6 +1,21 @@
-/** Turns ajv errors into messages a rule author can act on, each pointing at a path in the document. */
+/**
+ * Turns ajv errors into messages a user can act on, each pointing at a path in the checked value: a rule file, a
+ * plugin's params, an admin API body.
+ */
 import type { ErrorObject } from 'ajv';
-import type { NodePath } from './issues.ts';
+
+/** Where a value sits in a document: keys and list indexes from its root. */
+export type NodePath = readonly (string | number)[];
+
+/** `actions[0].with.key` for ['actions', 0, 'with', 'key']. */
+export function formatNodePath(path: NodePath): string {
+  let text = '';
+  for (const segment of path) {
+    text += typeof segment === 'number' ? `[${segment}]` : text === '' ? segment : `.${segment}`;
+  }
+  return text;
+}
+
 
 export interface SchemaIssue {
   path: NodePath;
