@@ -2,7 +2,6 @@
 import { createServer, type Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SwitchboardError } from '../errors.ts';
-import type { AdminRouteOptions } from './admin/route-options.ts';
 import { dashboardRouter, type DashboardOptions } from '../ui/dashboard.ts';
 import { adminRouter } from './admin/router.ts';
 import { sendError } from './error-response.ts';

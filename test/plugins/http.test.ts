@@ -13,7 +13,6 @@ import { hostAllowed, originAllowed } from '../../src/plugins/http-client/url-po
 import {
   failTimes,
   hang,
-  ok,
   refusingUrl,
   resetConnection,
   startReceiver,

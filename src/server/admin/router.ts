@@ -1,7 +1,7 @@
 /** The admin API under /api/v1, behind Bearer ADMIN_TOKEN (GETs: or ADMIN_READ_TOKEN): reads, deliveries, targets, audit, usage. */
 import express, { type Router } from 'express';
 import { auditRoutes } from './audit.ts';
-import { actorOf, requireAdminToken, type AdminTokens } from './auth.ts';
+import { actorOf, requireAdminToken } from './auth.ts';
 import { deliveryRoutes } from './deliveries.ts';
 import { recordRoutes } from './records.ts';
 import type { RouteContext } from './request.ts';
