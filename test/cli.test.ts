@@ -56,6 +56,29 @@ describe('switchboard CLI', () => {
     expect(stderr).toMatch(/bad\.yaml:5:\d+: \[broken\] .*nope/);
   });
 
+  it("validate resolves ${env:NAME} from flags, the environment and .env, as settings are read", async () => {
+    const cwd = join(dir, 'env-sources');
+    mkdirSync(join(cwd, 'rules'), { recursive: true });
+    writeFileSync(join(cwd, '.env'), 'HOOK_URL=https://hooks.example.com\n');
+    writeFileSync(
+      join(cwd, 'rules', 'hooks.yaml'),
+      'rules:\n  - id: forward\n    on: room_started\n    actions:\n' +
+        '      - plugin: http\n        mode: async\n' +
+        '        with: { url: "${env:HOOK_URL}/rooms", method: POST, headers: { X-Token: "${env:ADMIN_TOKEN}" } }\n',
+    );
+    const pluginsDir = resolve('plugins');
+    const fromDotenv = await switchboard(['validate', 'rules', '--plugins-dir', pluginsDir, '--admin-token', 'flag-token'], { cwd });
+    expect(fromDotenv).toMatchObject({ code: 0, stdout: expect.stringMatching(/1 rules valid/) });
+
+    rmSync(join(cwd, '.env'));
+    const missing = await switchboard(['validate', 'rules', '--plugins-dir', pluginsDir], { cwd, env: { ADMIN_TOKEN: 'env-token' } });
+    expect(missing.code).toBe(1);
+    // One line: not also "url … is not a valid URL" about the text the missing variable left.
+    expect(missing.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/hooks\.yaml:7:\d+: \[forward\] environment variable HOOK_URL is not set \(referenced as \$\{env:HOOK_URL\}\)$/),
+    ]);
+  });
+
   it('test runs the rule test files and reports each', async () => {
     const { code, stdout } = await switchboard(['test']);
     expect(code).toBe(0);

@@ -3,7 +3,7 @@
  * the OTEL_* variables, so the app's spans have somewhere to go; it is flushed last, after the final attempts.
  */
 import { startSwitchboard } from '../app.ts';
-import { loadConfig, readEnvironment, type ResolvedSettings } from '../config.ts';
+import { loadConfig, ruleEnvironment, type ResolvedSettings } from '../config.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { startTracingFromEnvironment } from '../telemetry/tracing.ts';
 
@@ -12,8 +12,7 @@ export async function serve(options: { settings: ResolvedSettings; dev: boolean 
   const log = createLogger({ level: config.logLevel, pretty: config.dev });
   const tracing = await startTracingFromEnvironment(process.env, log);
   const switchboard = await startSwitchboard(config, log, {
-    // A rule's ${env:NAME} also sees the settings .env holds.
-    env: { ...readEnvironment(process.env, process.cwd()), ...process.env },
+    env: ruleEnvironment(options.settings),
     watchRules: true,
   });
 

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isSwitchboardError } from '../errors.ts';
+import type { Environment } from '../rules/env.ts';
 import { loadRules } from '../rules/load.ts';
 import { buildContext, parseEvent } from '../livekit/event.ts';
 import { sampleEvent } from '../livekit/samples.ts';
@@ -16,12 +17,14 @@ export interface TestOptions {
   input: string | undefined;
   rulesDir: string;
   pluginsDir: string;
+  /** What `${env:NAME}` reads (src/config.ts `ruleEnvironment`). */
+  env: Environment;
 }
 
 export async function testRules(options: TestOptions): Promise<number> {
   try {
     const plugins = await loadPlugins(options.pluginsDir);
-    const rules = await loadRules({ dir: options.rulesDir, plugins: plugins.specs(), env: process.env });
+    const rules = await loadRules({ dir: options.rulesDir, plugins: plugins.specs(), env: options.env });
     if (options.input === undefined || /\.ya?ml$/i.test(options.input)) return runTestFiles(rules, options);
     console.log(JSON.stringify(dryRun(rules, readEvent(options.input)), null, 2));
     return 0;
@@ -58,8 +61,8 @@ export function dryRun(rules: RuleSet, body: Buffer) {
 
 async function runTestFiles(rules: RuleSet, options: TestOptions): Promise<number> {
   const tests = options.input
-    ? compileRuleTestSources({ sources: [{ file: options.input, text: readFileSync(options.input, 'utf8') }], env: process.env })
-    : await loadRuleTests(options.rulesDir, { env: process.env });
+    ? compileRuleTestSources({ sources: [{ file: options.input, text: readFileSync(options.input, 'utf8') }], env: options.env })
+    : await loadRuleTests(options.rulesDir, { env: options.env });
   const results = runRuleTests(rules, tests, { sampleFor: (name) => sampleEvent(name), buildContext });
   for (const result of results) {
     console.log(`${result.passed ? 'PASS' : 'FAIL'} ${result.file}:${result.line} ${result.name}`);
