@@ -56,6 +56,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     deliveryCounts: () => store.countDeliveries(),
     oldestDueAt: (now) => store.oldestDueAt(now),
     circuits: () => guards.snapshot(),
+    rulesStatus: rules.status,
     log,
   });
   const ingestion = createIngestion({
@@ -96,6 +97,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     uiSessionTtlMs: config.uiSessionTtlMs,
     store,
     currentRules: rules.current,
+    rulesStatus: rules.status,
     worker,
     workerEnabled: config.workerConcurrency > 0,
     guards,

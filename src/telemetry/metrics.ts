@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 import type { ActionMode } from '../plugins/contract.ts';
+import type { RulesStatus } from '../engine/rules-holder.ts';
 
 export interface MetricSources {
   /** Deliveries by state, across every process sharing the store. */
@@ -14,6 +15,8 @@ export interface MetricSources {
   oldestDueAt(now: Date): Promise<Date | null>;
   /** Each target's circuit in this process. */
   circuits(): Array<{ target: string; circuit: 'closed' | 'half-open' | 'open' }>;
+  /** The rules' loads: how many by outcome, when the last one that succeeded ran. */
+  rulesStatus(): Pick<RulesStatus, 'loads' | 'lastSuccess'>;
   log: Logger;
 }
 
@@ -147,6 +150,26 @@ export function createMetrics(sources: MetricSources): Metrics {
     collect() {
       this.reset();
       for (const { target, circuit } of sources.circuits()) this.set({ target }, CIRCUIT_VALUES[circuit]);
+    },
+  });
+
+  // Read from the rules holder when scraped: it counts its loads, so a reload need not know about metrics.
+  new Counter({
+    name: 'switchboard_rules_reloads_total',
+    help: 'Loads of the rules (start-up included), by outcome: success, or failure (the last good rules stay in force).',
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [outcome, count] of Object.entries(sources.rulesStatus().loads)) this.inc({ outcome }, count);
+    },
+  });
+  new Gauge({
+    name: 'switchboard_rules_last_reload_success_timestamp_seconds',
+    help: 'When the rules in force were loaded (Unix time, seconds).',
+    registers,
+    collect() {
+      this.set(sources.rulesStatus().lastSuccess.at.getTime() / 1000);
     },
   });
 
