@@ -42,7 +42,7 @@ describe('rule reload', () => {
 
     const ready = await fetch(`${sb.url}/readyz`);
     expect(ready.status).toBe(200);
-    const { results } = await ready.json();
+    const { results } = (await ready.json()) as { results: { checks: Record<string, string> } };
     expect(results.checks.rules).toMatch(/^stale: last reload failed at \d{4}-\d\d-\d\dT[\d:.]+Z: 1 problems$/);
 
     const { status, json } = await sb.admin('/api/v1/rules');
@@ -63,7 +63,7 @@ describe('rule reload', () => {
 
     writeFileSync(join(sb.rulesDir, 'session-status.yaml'), SHIPPED_STATUS_RULES);
     expect(await sb.rules.reload('fixed')).toBe(true);
-    expect((await (await fetch(`${sb.url}/readyz`)).json()).results.checks.rules).toBe('ok: 2 rules');
+    expect(((await (await fetch(`${sb.url}/readyz`)).json()) as any).results.checks.rules).toBe('ok: 2 rules');
     expect((await sb.admin('/api/v1/rules')).json.results.last_reload).toMatchObject({ reason: 'fixed', outcome: 'success', problems: [] });
   });
 
