@@ -32,8 +32,7 @@ const COMMANDS: readonly Command[] = [
     settings: SETTING_NAMES,
     async run({ values, settings }) {
       const { serve } = await import('./commands/serve.ts');
-      await serve({ settings: values['no-migrate'] ? { ...settings, MIGRATE_ON_START: 'false' } : settings, dev: values.dev === true });
-      return undefined;
+      return serve({ settings: values['no-migrate'] ? { ...settings, MIGRATE_ON_START: 'false' } : settings, dev: values.dev === true });
     },
   }),
   defineCommand({

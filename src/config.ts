@@ -203,6 +203,15 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
   };
 }
 
+/** livekit-server generates secrets of this length; a shorter one is within reach of guessing. */
+const MIN_SECRET_LENGTH = 32;
+
+/** The API keys whose secret is short, to warn about at start-up: dev mode's own dev credentials excepted. */
+export function shortSecretKeys(config: Pick<Config, 'dev' | 'keys'>): string[] {
+  const devPair = (key: string, secret: string) => config.dev && key === DEV_API_KEY && secret === DEV_API_SECRET;
+  return [...config.keys].filter(([key, secret]) => secret.length < MIN_SECRET_LENGTH && !devPair(key, secret)).map(([key]) => key);
+}
+
 /** A target's circuit breaker (src/engine/delivery/target-guards.ts), from the CIRCUIT_* settings. */
 export interface CircuitOptions {
   /** Opens after this many failures in a row. */

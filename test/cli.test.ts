@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBillingReceiver, type BillingReceiver } from './helpers/billing-receiver.ts';
+import { startServeProcess } from './helpers/serve-process.ts';
 import { ADMIN_TOKEN, sampleBody, startTestSwitchboard, type TestSwitchboard } from './helpers/switchboard.ts';
 import { TEST_KEY, TEST_SECRET } from './helpers/tokens.ts';
 import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from './server/fixtures/deliveries.ts';
@@ -39,6 +40,49 @@ describe('switchboard CLI', () => {
     const { code, stderr } = await switchboard(['serve'], { env: { RULES_DIR: 'rules' } });
     expect(code).toBe(1);
     expect(stderr).toMatch(/E_CONFIG_INVALID: LIVEKIT_API_KEY and LIVEKIT_API_SECRET must be set/);
+  });
+
+  it('serve logs a failed start as one JSON line, as its logs are, naming the error code', async () => {
+    const { code, stderr } = await switchboard(['serve', '--port', 'eighty'], { env: { LIVEKIT_KEYS: `${TEST_KEY}: ${TEST_SECRET}` } });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 60, errcode: 'E_CONFIG_INVALID', msg: 'E_CONFIG_INVALID: PORT is "eighty": expected a port number from 0 to 65535' });
+  });
+
+  it('serve warns about a LiveKit API secret shorter than 32 characters', async () => {
+    const served = await startServeProcess({
+      LIVEKIT_KEYS: `${TEST_KEY}: ${TEST_SECRET}, short-key: 0123456789abcdef0123456789abcde`,
+      DATABASE_URL: `file:${join(dir, 'short-secret.db')}`,
+      RULES_DIR: resolve('rules'),
+    });
+    await served.stop();
+    const warnings = served.stdout.trim().split('\n').map((line) => JSON.parse(line)).filter((line) => /shorter than 32/.test(line.msg));
+    expect(warnings.map((line) => [line.level, line.api_key])).toEqual([[40, 'short-key']]);
+  });
+
+  it('serve --dev turns the admin API on with a token it makes, prints and saves in .env for the commands run there', async () => {
+    const cwd = join(dir, 'dev-mode');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, '.env'), 'LOG_LEVEL=warn');
+    const settings = { RULES_DIR: resolve('rules'), PLUGINS_DIR: resolve('plugins'), DATABASE_URL: `file:${join(cwd, 'dev.db')}` };
+    const served = await startServeProcess(settings, { args: ['--dev'], cwd });
+    try {
+      const token = /^ADMIN_TOKEN=(\S+)$/m.exec(readFileSync(join(cwd, '.env'), 'utf8'))?.[1];
+      expect(token).toMatch(/^[\w-]{32}$/);
+      expect(served.stdout).toContain(token);
+      const answer = await fetch(`${served.url}/api/v1/deliveries`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(answer.status).toBe(200);
+      const listed = await switchboard(['deliveries', 'ls', '--url', served.url, '--json'], { cwd });
+      expect(listed).toMatchObject({ code: 0 });
+      expect(JSON.parse(listed.stdout)).toEqual({ deliveries: [], next_cursor: null });
+    } finally {
+      await served.stop();
+    }
+    // The next start in the same directory keeps the token it saved.
+    const again = await startServeProcess(settings, { args: ['--dev'], cwd });
+    await again.stop();
+    expect(readFileSync(join(cwd, '.env'), 'utf8').match(/ADMIN_TOKEN=/g)).toHaveLength(1);
   });
 
   it('validate passes the shipped rules', async () => {
