@@ -140,6 +140,41 @@ describe('switchboard CLI', () => {
     });
   });
 
+  it('test hides credentials in the params it prints, as the admin API does', async () => {
+    const cwd = join(dir, 'redacted');
+    mkdirSync(join(cwd, 'rules', 'tests'), { recursive: true });
+    writeFileSync(
+      join(cwd, 'rules', 'forward.yaml'),
+      'rules:\n  - id: forward\n    on: room_started\n    actions:\n' +
+        '      - plugin: http\n        mode: async\n        with:\n' +
+        '          url: "https://hooks.example.com/rooms?token=${env:PARTNER_TOKEN}&room={{ room.name }}"\n' +
+        '          method: POST\n' +
+        '          headers: { Authorization: "Bearer ${env:PARTNER_TOKEN}" }\n' +
+        '          sign: { scheme: standard-webhooks, secret: "${env:PARTNER_WHSEC}" }\n',
+    );
+    writeFileSync(
+      join(cwd, 'rules', 'tests', 'forward.yaml'),
+      'tests:\n  - name: forwards\n    event: room_started\n    expect:\n      matched: [forward]\n' +
+        '      actions: [{ rule: forward, plugin: http, params: { url: "https://elsewhere.example.com" } }]\n',
+    );
+    const env = { PARTNER_TOKEN: 'tok_live_4f2a9c', PARTNER_WHSEC: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' };
+    const event = JSON.stringify({ event: 'room_started', id: 'EV_redact', room: { name: 'session-9' } });
+    const dry = await switchboard(['test', '-', '--plugins-dir', resolve('plugins')], { cwd, env, stdin: event });
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout).matched[0].actions[0].params).toMatchObject({
+      url: 'https://hooks.example.com/rooms?token=[redacted]&room=[redacted]',
+      headers: { Authorization: '[redacted]' },
+      sign: { scheme: 'standard-webhooks', secret: '[redacted]' },
+    });
+    const tests = await switchboard(['test', '--plugins-dir', resolve('plugins')], { cwd, env });
+    expect(tests.code).toBe(1);
+    expect(tests.stdout).toMatch(/FAIL .*forwards/);
+    for (const output of [dry.stdout, tests.stdout]) {
+      expect(output).not.toContain(env.PARTNER_TOKEN);
+      expect(output).not.toContain(env.PARTNER_WHSEC);
+    }
+  });
+
   describe('help and usage errors', () => {
     it('switchboard --help lists every command', async () => {
       const { code, stdout } = await switchboard(['--help']);

@@ -1,6 +1,7 @@
 /**
  * `switchboard test`: a dry run of the rules against one event (matched rules and rendered params, no side
- * effects), or the rule test files under <rules dir>/tests.
+ * effects), or the rule test files under <rules dir>/tests. Params are shown with credentials hidden, as the admin
+ * API shows them.
  */
 import { readFileSync } from 'node:fs';
 import { isSwitchboardError } from '../errors.ts';
@@ -11,6 +12,7 @@ import { sampleEvent } from '../livekit/samples.ts';
 import { loadPlugins } from '../plugins/registry.ts';
 import { compileRuleTestSources, loadRuleTests, runRuleTests } from '../rules/rule-tests.ts';
 import type { RuleSet } from '../rules/types.ts';
+import { redactParams } from '../server/admin/redact.ts';
 
 export interface TestOptions {
   /** An event file, `-` for stdin, a rule test file (.yaml/.yml), or nothing for every test under <rules>/tests. */
@@ -50,7 +52,7 @@ export function dryRun(rules: RuleSet, body: Buffer) {
       rule: rule.id,
       actions: rule.actions.map((action) => {
         try {
-          return { plugin: action.plugin, mode: action.mode, params: action.render(context) };
+          return { plugin: action.plugin, mode: action.mode, params: redactParams(action.render(context)) };
         } catch (error) {
           return { plugin: action.plugin, mode: action.mode, error: (error as Error).message };
         }
@@ -63,7 +65,7 @@ async function runTestFiles(rules: RuleSet, options: TestOptions): Promise<numbe
   const tests = options.input
     ? compileRuleTestSources({ sources: [{ file: options.input, text: readFileSync(options.input, 'utf8') }], env: options.env })
     : await loadRuleTests(options.rulesDir, { env: options.env });
-  const results = runRuleTests(rules, tests, { sampleFor: (name) => sampleEvent(name), buildContext });
+  const results = runRuleTests(rules, tests, { sampleFor: (name) => sampleEvent(name), buildContext, showParams: redactParams });
   for (const result of results) {
     console.log(`${result.passed ? 'PASS' : 'FAIL'} ${result.file}:${result.line} ${result.name}`);
     for (const difference of result.differences) console.log(`     ${difference}`);
