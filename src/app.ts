@@ -60,6 +60,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     deliveryCounts: () => store.countDeliveries(),
     oldestDueAt: (now) => store.oldestDueAt(now),
     circuits: () => guards.snapshot(),
+    targetSwitches: () => store.listTargets(),
     rulesStatus: rules.status,
     log,
   });

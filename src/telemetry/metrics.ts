@@ -15,6 +15,8 @@ export interface MetricSources {
   oldestDueAt(now: Date): Promise<Date | null>;
   /** Each target's circuit in this process. */
   circuits(): Array<{ target: string; circuit: 'closed' | 'half-open' | 'open' }>;
+  /** Each target's stored on/off switch (all processes sharing the store). */
+  targetSwitches(): Promise<Array<{ target: string; disabled: boolean }>>;
   /** The rules' loads: how many by outcome, when the last one that succeeded ran. */
   rulesStatus(): Pick<RulesStatus, 'loads' | 'lastSuccess'>;
   log: Logger;
@@ -153,6 +155,20 @@ export function createMetrics(sources: MetricSources): Metrics {
     },
   });
 
+  new Gauge({
+    name: 'switchboard_target_disabled',
+    help: 'Whether each target is disabled (1) or enabled (0), by an operator or by its plugin; read from the store.',
+    labelNames: ['target'],
+    registers,
+    async collect() {
+      this.reset();
+      try {
+        for (const { target, disabled } of await sources.targetSwitches()) this.set({ target }, disabled ? 1 : 0);
+      } catch (error) {
+        log.warn({ err: error }, 'metrics: could not read the targets');
+      }
+    },
+  });
   // Read from the rules holder when scraped: it counts its loads, so a reload need not know about metrics.
   new Counter({
     name: 'switchboard_rules_reloads_total',

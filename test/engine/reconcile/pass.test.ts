@@ -34,6 +34,7 @@ beforeEach(async () => {
     deliveryCounts: async () => ({}),
     oldestDueAt: async () => null,
     circuits: () => [],
+    targetSwitches: async () => [],
     rulesStatus: () => ({ loads: { success: 1, failure: 0 }, lastSuccess: startUp }),
     log: pino({ level: 'silent' }),
   });
