@@ -83,7 +83,7 @@ describe('switchboard CLI', () => {
     const again = await startServeProcess(settings, { args: ['--dev'], cwd });
     await again.stop();
     expect(readFileSync(join(cwd, '.env'), 'utf8').match(/ADMIN_TOKEN=/g)).toHaveLength(1);
-  });
+  }, 60_000); // two starts of a whole process, each allowed 30 s on a busy machine
 
   it('validate passes the shipped rules', async () => {
     const { code, stdout } = await switchboard(['validate', 'rules']);
