@@ -51,11 +51,17 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   if (config.migrateOnStart) await store.migrate();
 
   let accepting = true;
-  const guards = new TargetGuards({ circuit: config.circuit, isFailure: isRetryable });
+  const guards = new TargetGuards({
+    circuit: config.circuit,
+    isFailure: isRetryable,
+    onOpen: (target, probeAt) => log.warn({ target, probe_at: probeAt.toISOString() }, 'circuit opened: attempts to this target wait for its probe'),
+  });
   const metrics = createMetrics({
     deliveryCounts: () => store.countDeliveries(),
     oldestDueAt: (now) => store.oldestDueAt(now),
     circuits: () => guards.snapshot(),
+    targetSwitches: () => store.listTargets(),
+    rulesStatus: rules.status,
     log,
   });
   const ingestion = createIngestion({
@@ -96,6 +102,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     uiSessionTtlMs: config.uiSessionTtlMs,
     store,
     currentRules: rules.current,
+    rulesStatus: rules.status,
     worker,
     workerEnabled: config.workerConcurrency > 0,
     guards,

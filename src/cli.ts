@@ -3,7 +3,7 @@
  * The `switchboard` command: a table of commands, each handing off to src/commands/. A command loads its module
  * when it runs, so that `--help` and the light commands do not load the service (Express, OpenTelemetry, pg).
  */
-import { DEV_API_KEY, DEV_API_SECRET, SETTING_NAMES } from './config.ts';
+import { DEV_API_KEY, DEV_API_SECRET, ruleEnvironment, SETTING_NAMES } from './config.ts';
 import { isSwitchboardError } from './errors.ts';
 import { adminClient } from './commands/admin-client.ts';
 import { commandHelp, commandList, defineCommand, flag, runCommand, text, UsageError, type Command } from './commands/command.ts';
@@ -32,8 +32,7 @@ const COMMANDS: readonly Command[] = [
     settings: SETTING_NAMES,
     async run({ values, settings }) {
       const { serve } = await import('./commands/serve.ts');
-      await serve({ settings: values['no-migrate'] ? { ...settings, MIGRATE_ON_START: 'false' } : settings, dev: values.dev === true });
-      return undefined;
+      return serve({ settings: values['no-migrate'] ? { ...settings, MIGRATE_ON_START: 'false' } : settings, dev: values.dev === true });
     },
   }),
   defineCommand({
@@ -51,7 +50,7 @@ const COMMANDS: readonly Command[] = [
     options: {},
     settings: ['RULES_DIR', 'PLUGINS_DIR'],
     run: async ({ args: [dir], settings }) =>
-      (await import('./commands/validate.ts')).validate({ dir: dir ?? settings.RULES_DIR, pluginsDir: settings.PLUGINS_DIR }),
+      (await import('./commands/validate.ts')).validate({ dir: dir ?? settings.RULES_DIR, pluginsDir: settings.PLUGINS_DIR, env: ruleEnvironment(settings) }),
   }),
   defineCommand({
     name: 'test',
@@ -61,7 +60,12 @@ const COMMANDS: readonly Command[] = [
     options: { rules: text('DIR', 'the rules to test (default RULES_DIR)') },
     settings: ['RULES_DIR', 'PLUGINS_DIR'],
     run: async ({ values, args: [input], settings }) =>
-      (await import('./commands/test.ts')).testRules({ input, rulesDir: values.rules ?? settings.RULES_DIR, pluginsDir: settings.PLUGINS_DIR }),
+      (await import('./commands/test.ts')).testRules({
+        input,
+        rulesDir: values.rules ?? settings.RULES_DIR,
+        pluginsDir: settings.PLUGINS_DIR,
+        env: ruleEnvironment(settings),
+      }),
   }),
   defineCommand({
     name: 'send',

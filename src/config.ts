@@ -110,14 +110,27 @@ export function flagName(setting: SettingName): string {
 
 /** Reads `.env` from `cwd` when present; variables already in the environment win over it. */
 export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Settings {
-  const dotenvPath = `${cwd}/.env`;
-  const fromFile = existsSync(dotenvPath) ? parseEnv(readFileSync(dotenvPath, 'utf8')) : {};
+  const fromFile = readDotenv(cwd);
   const merged: Settings = {};
   for (const name of SETTING_NAMES) {
     const value = env[name] ?? fromFile[name];
     if (value !== undefined && value !== '') merged[name] = value;
   }
   return merged;
+}
+
+function readDotenv(cwd: string): Record<string, string | undefined> {
+  const dotenvPath = `${cwd}/.env`;
+  return existsSync(dotenvPath) ? parseEnv(readFileSync(dotenvPath, 'utf8')) : {};
+}
+
+/**
+ * What a rule's `${env:NAME}` sees: the same sources as the settings, in the same order (flags, then the
+ * environment, then `.env`). Every variable counts, not only the settings: `.env` may hold a partner's token.
+ */
+export function ruleEnvironment(settings: ResolvedSettings, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Record<string, string | undefined> {
+  const fromSettings = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+  return { ...readDotenv(cwd), ...env, ...fromSettings };
 }
 
 /** Each setting from the first source that has it, in the order given (flags, then the environment), else its default. */
@@ -188,6 +201,15 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     reconcileIntervalMs,
     silenceAlertMs: parseSwitchableDuration('SILENCE_ALERT', settings.SILENCE_ALERT),
   };
+}
+
+/** livekit-server generates secrets of this length; a shorter one is within reach of guessing. */
+const MIN_SECRET_LENGTH = 32;
+
+/** The API keys whose secret is short, to warn about at start-up: dev mode's own dev credentials excepted. */
+export function shortSecretKeys(config: Pick<Config, 'dev' | 'keys'>): string[] {
+  const devPair = (key: string, secret: string) => config.dev && key === DEV_API_KEY && secret === DEV_API_SECRET;
+  return [...config.keys].filter(([key, secret]) => secret.length < MIN_SECRET_LENGTH && !devPair(key, secret)).map(([key]) => key);
 }
 
 /** A target's circuit breaker (src/engine/delivery/target-guards.ts), from the CIRCUIT_* settings. */

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBillingReceiver, type BillingReceiver } from './helpers/billing-receiver.ts';
+import { startServeProcess } from './helpers/serve-process.ts';
 import { ADMIN_TOKEN, sampleBody, startTestSwitchboard, type TestSwitchboard } from './helpers/switchboard.ts';
 import { TEST_KEY, TEST_SECRET } from './helpers/tokens.ts';
 import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from './server/fixtures/deliveries.ts';
@@ -41,6 +42,49 @@ describe('switchboard CLI', () => {
     expect(stderr).toMatch(/E_CONFIG_INVALID: LIVEKIT_API_KEY and LIVEKIT_API_SECRET must be set/);
   });
 
+  it('serve logs a failed start as one JSON line, as its logs are, naming the error code', async () => {
+    const { code, stderr } = await switchboard(['serve', '--port', 'eighty'], { env: { LIVEKIT_KEYS: `${TEST_KEY}: ${TEST_SECRET}` } });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 60, errcode: 'E_CONFIG_INVALID', msg: 'E_CONFIG_INVALID: PORT is "eighty": expected a port number from 0 to 65535' });
+  });
+
+  it('serve warns about a LiveKit API secret shorter than 32 characters', async () => {
+    const served = await startServeProcess({
+      LIVEKIT_KEYS: `${TEST_KEY}: ${TEST_SECRET}, short-key: 0123456789abcdef0123456789abcde`,
+      DATABASE_URL: `file:${join(dir, 'short-secret.db')}`,
+      RULES_DIR: resolve('rules'),
+    });
+    await served.stop();
+    const warnings = served.stdout.trim().split('\n').map((line) => JSON.parse(line)).filter((line) => /shorter than 32/.test(line.msg));
+    expect(warnings.map((line) => [line.level, line.api_key])).toEqual([[40, 'short-key']]);
+  });
+
+  it('serve --dev turns the admin API on with a token it makes, prints and saves in .env for the commands run there', async () => {
+    const cwd = join(dir, 'dev-mode');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, '.env'), 'LOG_LEVEL=warn');
+    const settings = { RULES_DIR: resolve('rules'), PLUGINS_DIR: resolve('plugins'), DATABASE_URL: `file:${join(cwd, 'dev.db')}` };
+    const served = await startServeProcess(settings, { args: ['--dev'], cwd });
+    try {
+      const token = /^ADMIN_TOKEN=(\S+)$/m.exec(readFileSync(join(cwd, '.env'), 'utf8'))?.[1];
+      expect(token).toMatch(/^[\w-]{32}$/);
+      expect(served.stdout).toContain(token);
+      const answer = await fetch(`${served.url}/api/v1/deliveries`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(answer.status).toBe(200);
+      const listed = await switchboard(['deliveries', 'ls', '--url', served.url, '--json'], { cwd });
+      expect(listed).toMatchObject({ code: 0 });
+      expect(JSON.parse(listed.stdout)).toEqual({ deliveries: [], next_cursor: null });
+    } finally {
+      await served.stop();
+    }
+    // The next start in the same directory keeps the token it saved.
+    const again = await startServeProcess(settings, { args: ['--dev'], cwd });
+    await again.stop();
+    expect(readFileSync(join(cwd, '.env'), 'utf8').match(/ADMIN_TOKEN=/g)).toHaveLength(1);
+  }, 60_000); // two starts of a whole process, each allowed 30 s on a busy machine
+
   it('validate passes the shipped rules', async () => {
     const { code, stdout } = await switchboard(['validate', 'rules']);
     expect(code).toBe(0);
@@ -54,6 +98,29 @@ describe('switchboard CLI', () => {
     const { code, stderr } = await switchboard(['validate', rulesDir]);
     expect(code).toBe(1);
     expect(stderr).toMatch(/bad\.yaml:5:\d+: \[broken\] .*nope/);
+  });
+
+  it("validate resolves ${env:NAME} from flags, the environment and .env, as settings are read", async () => {
+    const cwd = join(dir, 'env-sources');
+    mkdirSync(join(cwd, 'rules'), { recursive: true });
+    writeFileSync(join(cwd, '.env'), 'HOOK_URL=https://hooks.example.com\n');
+    writeFileSync(
+      join(cwd, 'rules', 'hooks.yaml'),
+      'rules:\n  - id: forward\n    on: room_started\n    actions:\n' +
+        '      - plugin: http\n        mode: async\n' +
+        '        with: { url: "${env:HOOK_URL}/rooms", method: POST, headers: { X-Token: "${env:ADMIN_TOKEN}" } }\n',
+    );
+    const pluginsDir = resolve('plugins');
+    const fromDotenv = await switchboard(['validate', 'rules', '--plugins-dir', pluginsDir, '--admin-token', 'flag-token'], { cwd });
+    expect(fromDotenv).toMatchObject({ code: 0, stdout: expect.stringMatching(/1 rules valid/) });
+
+    rmSync(join(cwd, '.env'));
+    const missing = await switchboard(['validate', 'rules', '--plugins-dir', pluginsDir], { cwd, env: { ADMIN_TOKEN: 'env-token' } });
+    expect(missing.code).toBe(1);
+    // One line: not also "url … is not a valid URL" about the text the missing variable left.
+    expect(missing.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/hooks\.yaml:7:\d+: \[forward\] environment variable HOOK_URL is not set \(referenced as \$\{env:HOOK_URL\}\)$/),
+    ]);
   });
 
   it('test runs the rule test files and reports each', async () => {
@@ -71,6 +138,41 @@ describe('switchboard CLI', () => {
       event_id: 'EV_cli',
       matched: [{ rule: 'session-stopped', actions: [{ plugin: 'status', mode: 'inline', params: { key: 'session-9', status: 'stopped' } }] }],
     });
+  });
+
+  it('test hides credentials in the params it prints, as the admin API does', async () => {
+    const cwd = join(dir, 'redacted');
+    mkdirSync(join(cwd, 'rules', 'tests'), { recursive: true });
+    writeFileSync(
+      join(cwd, 'rules', 'forward.yaml'),
+      'rules:\n  - id: forward\n    on: room_started\n    actions:\n' +
+        '      - plugin: http\n        mode: async\n        with:\n' +
+        '          url: "https://hooks.example.com/rooms?token=${env:PARTNER_TOKEN}&room={{ room.name }}"\n' +
+        '          method: POST\n' +
+        '          headers: { Authorization: "Bearer ${env:PARTNER_TOKEN}" }\n' +
+        '          sign: { scheme: standard-webhooks, secret: "${env:PARTNER_WHSEC}" }\n',
+    );
+    writeFileSync(
+      join(cwd, 'rules', 'tests', 'forward.yaml'),
+      'tests:\n  - name: forwards\n    event: room_started\n    expect:\n      matched: [forward]\n' +
+        '      actions: [{ rule: forward, plugin: http, params: { url: "https://elsewhere.example.com" } }]\n',
+    );
+    const env = { PARTNER_TOKEN: 'tok_live_4f2a9c', PARTNER_WHSEC: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' };
+    const event = JSON.stringify({ event: 'room_started', id: 'EV_redact', room: { name: 'session-9' } });
+    const dry = await switchboard(['test', '-', '--plugins-dir', resolve('plugins')], { cwd, env, stdin: event });
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout).matched[0].actions[0].params).toMatchObject({
+      url: 'https://hooks.example.com/rooms?token=[redacted]&room=[redacted]',
+      headers: { Authorization: '[redacted]' },
+      sign: { scheme: 'standard-webhooks', secret: '[redacted]' },
+    });
+    const tests = await switchboard(['test', '--plugins-dir', resolve('plugins')], { cwd, env });
+    expect(tests.code).toBe(1);
+    expect(tests.stdout).toMatch(/FAIL .*forwards/);
+    for (const output of [dry.stdout, tests.stdout]) {
+      expect(output).not.toContain(env.PARTNER_TOKEN);
+      expect(output).not.toContain(env.PARTNER_WHSEC);
+    }
   });
 
   describe('help and usage errors', () => {

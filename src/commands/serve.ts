@@ -2,29 +2,35 @@
  * `switchboard serve`: runs the service until SIGINT/SIGTERM; SIGHUP reloads the rules. Tracing starts first, from
  * the OTEL_* variables, so the app's spans have somewhere to go; it is flushed last, after the final attempts.
  */
-import { startSwitchboard } from '../app.ts';
-import { loadConfig, readEnvironment, type ResolvedSettings } from '../config.ts';
-import { createLogger } from '../telemetry/logger.ts';
+import { startSwitchboard, type Switchboard } from '../app.ts';
+import { loadConfig, ruleEnvironment, shortSecretKeys, type Config, type ResolvedSettings } from '../config.ts';
+import { isSwitchboardError } from '../errors.ts';
+import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { startTracingFromEnvironment } from '../telemetry/tracing.ts';
+import { devAdminToken, type DevAdminToken } from './dev-admin-token.ts';
 
-export async function serve(options: { settings: ResolvedSettings; dev: boolean }): Promise<void> {
-  const config = loadConfig({ env: options.settings, dev: options.dev });
-  const log = createLogger({ level: config.logLevel, pretty: config.dev });
-  const tracing = await startTracingFromEnvironment(process.env, log);
-  const switchboard = await startSwitchboard(config, log, {
-    // A rule's ${env:NAME} also sees the settings .env holds.
-    env: { ...readEnvironment(process.env, process.cwd()), ...process.env },
-    watchRules: true,
-  });
-
-  if (config.dev) {
-    const [apiKey] = config.keys.keys();
-    console.log(
-      `\nSwitchboard (dev) is listening on ${switchboard.url}${config.webhookPath} with API key "${apiKey}".\n` +
-        `Send a signed test event from another terminal:\n` +
-        `  npm run switchboard -- send room_started --url ${switchboard.url}\n`,
-    );
+/** Resolves once serving (undefined), or 1 when start-up failed and said why. */
+export async function serve(options: { settings: ResolvedSettings; dev: boolean }): Promise<number | undefined> {
+  try {
+    await start(options);
+    return undefined;
+  } catch (error) {
+    // Dev mode's logs are for reading: the command line prints the error as it prints any other.
+    if (options.dev) throw error;
+    logStartupFailure(error);
+    return 1;
   }
+}
+
+async function start(options: { settings: ResolvedSettings; dev: boolean }): Promise<void> {
+  const adminToken = options.dev ? devAdminToken(options.settings.ADMIN_TOKEN, process.cwd()) : undefined;
+  const settings = adminToken ? { ...options.settings, ADMIN_TOKEN: adminToken.token } : options.settings;
+  const config = loadConfig({ env: settings, dev: options.dev });
+  const log = createLogger({ level: config.logLevel, pretty: config.dev });
+  warnAboutConfig(config, log);
+  const tracing = await startTracingFromEnvironment(process.env, log);
+  const switchboard = await startSwitchboard(config, log, { env: ruleEnvironment(settings), watchRules: true });
+  if (config.dev) printDevBanner(config, switchboard, adminToken!);
 
   process.on('SIGHUP', () => void switchboard.rules.reload('SIGHUP'));
   const stop = (signal: string) => {
@@ -41,4 +47,34 @@ export async function serve(options: { settings: ResolvedSettings; dev: boolean 
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * With JSON logs a failed start is one JSON line too, so the platform collecting them sees why. It goes to stderr,
+ * where the plain-text message went, at `fatal`, whatever LOG_LEVEL says (it may be the setting that was wrong).
+ */
+function logStartupFailure(error: unknown): void {
+  const log = createLogger({ level: 'fatal', destination: process.stderr });
+  if (isSwitchboardError(error)) log.fatal({ errcode: error.code, details: error.details }, `${error.code}: ${error.message}`);
+  else log.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);
+}
+
+function warnAboutConfig(config: Config, log: Logger): void {
+  for (const apiKey of shortSecretKeys(config)) {
+    log.warn({ api_key: apiKey }, 'the LiveKit API secret of this key is shorter than 32 characters: a short secret can be guessed; use one as long as livekit-server generates');
+  }
+}
+
+function printDevBanner(config: Config, switchboard: Switchboard, admin: DevAdminToken): void {
+  const [apiKey] = config.keys.keys();
+  const token = admin.writtenTo
+    ? `Admin API and dashboard token (new, saved as ADMIN_TOKEN in ${admin.writtenTo}, so commands run here use it):\n  ${admin.token}\n`
+    : `Admin API and dashboard: the ADMIN_TOKEN of your settings.\n`;
+  console.log(
+    `\nSwitchboard (dev) is listening on ${switchboard.url}${config.webhookPath} with API key "${apiKey}".\n` +
+      `Send a signed test event from another terminal:\n` +
+      `  npm run switchboard -- send room_started --url ${switchboard.url}\n` +
+      token +
+      `Dashboard: ${switchboard.url}/ui\n`,
+  );
 }

@@ -1,27 +1,32 @@
 /**
  * `switchboard test`: a dry run of the rules against one event (matched rules and rendered params, no side
- * effects), or the rule test files under <rules dir>/tests.
+ * effects), or the rule test files under <rules dir>/tests. Params are shown with credentials hidden, as the admin
+ * API shows them.
  */
 import { readFileSync } from 'node:fs';
 import { isSwitchboardError } from '../errors.ts';
+import type { Environment } from '../rules/document/env.ts';
 import { loadRules } from '../rules/load.ts';
 import { buildContext, parseEvent } from '../livekit/event.ts';
 import { sampleEvent } from '../livekit/samples.ts';
 import { loadPlugins } from '../plugins/registry.ts';
 import { compileRuleTestSources, loadRuleTests, runRuleTests } from '../rules/rule-tests.ts';
 import type { RuleSet } from '../rules/types.ts';
+import { redactParams } from '../server/admin/redact.ts';
 
 interface TestOptions {
   /** An event file, `-` for stdin, a rule test file (.yaml/.yml), or nothing for every test under <rules>/tests. */
   input: string | undefined;
   rulesDir: string;
   pluginsDir: string;
+  /** What `${env:NAME}` reads (src/config.ts `ruleEnvironment`). */
+  env: Environment;
 }
 
 export async function testRules(options: TestOptions): Promise<number> {
   try {
     const plugins = await loadPlugins(options.pluginsDir);
-    const rules = await loadRules({ dir: options.rulesDir, plugins: plugins.specs(), env: process.env });
+    const rules = await loadRules({ dir: options.rulesDir, plugins: plugins.specs(), env: options.env });
     if (options.input === undefined || /\.ya?ml$/i.test(options.input)) return runTestFiles(rules, options);
     console.log(JSON.stringify(dryRun(rules, readEvent(options.input)), null, 2));
     return 0;
@@ -47,7 +52,7 @@ function dryRun(rules: RuleSet, body: Buffer) {
       rule: rule.id,
       actions: rule.actions.map((action) => {
         try {
-          return { plugin: action.plugin, mode: action.mode, params: action.render(context) };
+          return { plugin: action.plugin, mode: action.mode, params: redactParams(action.render(context)) };
         } catch (error) {
           return { plugin: action.plugin, mode: action.mode, error: (error as Error).message };
         }
@@ -58,9 +63,9 @@ function dryRun(rules: RuleSet, body: Buffer) {
 
 async function runTestFiles(rules: RuleSet, options: TestOptions): Promise<number> {
   const tests = options.input
-    ? compileRuleTestSources({ sources: [{ file: options.input, text: readFileSync(options.input, 'utf8') }], env: process.env })
-    : await loadRuleTests(options.rulesDir, { env: process.env });
-  const results = runRuleTests(rules, tests, { sampleFor: (name) => sampleEvent(name), buildContext });
+    ? compileRuleTestSources({ sources: [{ file: options.input, text: readFileSync(options.input, 'utf8') }], env: options.env })
+    : await loadRuleTests(options.rulesDir, { env: options.env });
+  const results = runRuleTests(rules, tests, { sampleFor: (name) => sampleEvent(name), buildContext, showParams: redactParams });
   for (const result of results) {
     console.log(`${result.passed ? 'PASS' : 'FAIL'} ${result.file}:${result.line} ${result.name}`);
     for (const difference of result.differences) console.log(`     ${difference}`);

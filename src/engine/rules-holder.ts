@@ -4,9 +4,9 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import type { SwitchboardError } from '../errors.ts';
+import { isSwitchboardError } from '../errors.ts';
 import { loadRules } from '../rules/load.ts';
-import type { RuleSet } from '../rules/types.ts';
+import type { RuleProblem, RuleSet } from '../rules/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { PluginSpecs } from '../plugins/params.ts';
 
@@ -16,8 +16,27 @@ interface RulesSource {
   env: Record<string, string | undefined>;
 }
 
+/** One load of the rules: the first at start-up, then each reload. */
+export interface RulesLoad {
+  at: Date;
+  /** What asked for it: `start-up`, `SIGHUP`, `file change`, … */
+  reason: string;
+  outcome: 'success' | 'failure';
+  /** Why a failed load failed; a problem outside any rule file (a missing directory) has no location. */
+  problems: ReadonlyArray<Pick<RuleProblem, 'message' | 'ruleId'> & Partial<RuleProblem>>;
+}
+
+export interface RulesStatus {
+  /** The latest load; when it failed, the rules in force are those of `lastSuccess`. */
+  last: RulesLoad;
+  lastSuccess: RulesLoad;
+  /** Loads so far by outcome, start-up included. */
+  loads: Record<RulesLoad['outcome'], number>;
+}
+
 export interface RulesHolder {
   current(): RuleSet;
+  status(): RulesStatus;
   /** Loads the rules again; on failure keeps the ones in force and resolves false. */
   reload(reason: string): Promise<boolean>;
   /** Reloads after files under the rules directory change, once they settle. */
@@ -27,6 +46,8 @@ export interface RulesHolder {
 
 export async function createRulesHolder(source: RulesSource, log: Logger): Promise<RulesHolder> {
   let rules = await loadRules(source);
+  const started: RulesLoad = { at: new Date(), reason: 'start-up', outcome: 'success', problems: [] };
+  const status: RulesStatus = { last: started, lastSuccess: started, loads: { success: 1, failure: 0 } };
   let watcher: FSWatcher | undefined;
   let parentWatcher: FSWatcher | undefined;
   let debounce: NodeJS.Timeout | undefined;
@@ -35,17 +56,26 @@ export async function createRulesHolder(source: RulesSource, log: Logger): Promi
   async function loadOnce(reason: string): Promise<boolean> {
     try {
       rules = await loadRules(source);
+      record({ at: new Date(), reason, outcome: 'success', problems: [] });
       log.info({ reason, rules: rules.rules.length }, 'rules reloaded');
       return true;
     } catch (error) {
-      const problems = (error as SwitchboardError).details ?? { message: (error as Error).message };
-      log.error({ reason, err: error, ...problems }, 'rules reload failed; keeping the rules in force');
+      const problems = problemsOf(error);
+      record({ at: new Date(), reason, outcome: 'failure', problems });
+      log.error({ reason, err: error, problems }, 'rules reload failed; keeping the rules in force');
       return false;
     }
   }
 
+  function record(load: RulesLoad): void {
+    status.last = load;
+    if (load.outcome === 'success') status.lastSuccess = load;
+    status.loads[load.outcome] += 1;
+  }
+
   const holder: RulesHolder = {
     current: () => rules,
+    status: () => ({ ...status, loads: { ...status.loads } }),
     reload(reason) {
       reloading = reloading.then(() => loadOnce(reason));
       return reloading;
@@ -80,4 +110,9 @@ export async function createRulesHolder(source: RulesSource, log: Logger): Promi
     },
   };
   return holder;
+}
+
+function problemsOf(error: unknown): RulesLoad['problems'] {
+  const problems = isSwitchboardError(error, 'E_RULES_INVALID') ? (error.details as { problems?: RuleProblem[] } | undefined)?.problems : undefined;
+  return problems && problems.length > 0 ? problems : [{ message: (error as Error).message }];
 }

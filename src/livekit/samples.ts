@@ -24,7 +24,8 @@ export function sampleEventNames(): string[] {
 }
 
 /**
- * A fresh copy of the sample for `name`, with a new `id` and `createdAt` = now; undefined when there is none.
+ * A fresh copy of the sample for `name`, with a new `id` and `createdAt` = now, its other times moved by as much;
+ * undefined when there is none.
  *
  * @example
  * sampleEvent('participant_joined', { room: 'standup', participant: 'bob' });
@@ -34,7 +35,9 @@ export function sampleEvent(name: string, overrides: SampleOverrides = {}): Live
   if (!sampleEventNames().includes(name)) return undefined;
   const event = JSON.parse(readFileSync(join(SAMPLES_DIR, `${name}.json`), 'utf8')) as LiveKitEvent;
   event.id = `EV_${randomId(12)}`;
-  event.createdAt = String(Math.floor(Date.now() / 1000));
+  // Every time in the sample moves with its createdAt, so the sample stays coherent: a participant_left sent now
+  // left a participant who joined its ten minutes before, not on the day the sample was written.
+  shiftTimes(event, BigInt(Math.floor(Date.now() / 1000)) - BigInt(event.createdAt ?? 0));
   if (overrides.room !== undefined) {
     if (event.room !== undefined) event.room.name = overrides.room;
     replaceField(event, 'roomName', overrides.room);
@@ -44,6 +47,33 @@ export function sampleEvent(name: string, overrides: SampleOverrides = {}): Live
     replaceField(event, 'participantIdentity', overrides.participant);
   }
   return event;
+}
+
+/** LiveKit's times (int64 as strings) by field name, as nanoseconds per unit of each. */
+const TIME_FIELDS: Record<string, bigint> = {
+  createdAt: 1_000_000_000n,
+  creationTime: 1_000_000_000n,
+  joinedAt: 1_000_000_000n,
+  creationTimeMs: 1_000_000n,
+  joinedAtMs: 1_000_000n,
+  startedAt: 1n,
+  endedAt: 1n,
+  updatedAt: 1n,
+};
+
+function shiftTimes(value: unknown, seconds: bigint): void {
+  if (Array.isArray(value)) {
+    for (const item of value) shiftTimes(item, seconds);
+  } else if (isPlainObject(value)) {
+    for (const [key, child] of Object.entries(value)) {
+      const nsPerUnit = TIME_FIELDS[key];
+      if (nsPerUnit !== undefined && typeof child === 'string' && /^\d+$/.test(child)) {
+        value[key] = String(BigInt(child) + (seconds * 1_000_000_000n) / nsPerUnit);
+      } else {
+        shiftTimes(child, seconds);
+      }
+    }
+  }
 }
 
 function replaceField(value: unknown, field: string, replacement: string): void {

@@ -44,6 +44,8 @@ interface RuleTestResult extends SourceLocation {
 export interface TestEvents {
   sampleFor(eventName: string): LiveKitEvent | undefined;
   buildContext(event: LiveKitEvent): EventContext;
+  /** Params as a difference prints them: the command line hides credentials as the admin API does. */
+  showParams?(params: unknown): unknown;
 }
 
 const RULE_TEST_FILE: DocumentKind = { listKey: 'tests', itemName: 'test', schemaErrors: ruleTestFileErrors };
@@ -109,10 +111,9 @@ function runRuleTest(ruleSet: RuleSet, test: RuleTest, events: TestEvents): stri
     if (same.length === 0) {
       differences.push(`expected an action of rule "${expected.rule}" with plugin "${expected.plugin}"; there is none`);
     } else if (expected.params !== undefined && !same.some((action) => isDeepStrictEqual(action.params, expected.params))) {
-      const rendered = same.map((action) => JSON.stringify(action.params)).join(' or ');
-      differences.push(
-        `rule "${expected.rule}", plugin "${expected.plugin}": expected params ${JSON.stringify(expected.params)}, rendered ${rendered}`,
-      );
+      const show = (params: unknown) => JSON.stringify(events.showParams ? events.showParams(params) : params);
+      const rendered = same.map((action) => show(action.params)).join(' or ');
+      differences.push(`rule "${expected.rule}", plugin "${expected.plugin}": expected params ${show(expected.params)}, rendered ${rendered}`);
     }
   }
   return differences;

@@ -6,11 +6,11 @@ import { dashboardRouter, type DashboardOptions } from '../ui/dashboard.ts';
 import { adminRouter } from './admin/router.ts';
 import { sendError } from './error-response.ts';
 import { operationsRouter, type OperationsRouteOptions } from './operations.ts';
-import { FailureLimiter } from './failure-limiter.ts';
+import { FAILURE_LOG_LIMITS, FailureLimiter } from './failure-limiter.ts';
 import { sourceAddressResolver } from './source-address.ts';
 import { webhookHandler, type WebhookRouteOptions } from './webhook-route.ts';
 
-type HttpServerOptions = Omit<WebhookRouteOptions, 'sourceAddress' | 'failures'> &
+type HttpServerOptions = Omit<WebhookRouteOptions, 'sourceAddress' | 'failures' | 'failureLog'> &
   DashboardOptions &
   OperationsRouteOptions & {
     /** Connections held at once (MAX_CONNECTIONS): kept below the descriptor limit, so a flood cannot take the rest. */
@@ -53,7 +53,12 @@ export function createHttpServer(options: HttpServerOptions): Server {
     sendError(res, options.log, error);
   });
 
-  const webhook = webhookHandler({ ...options, sourceAddress: sourceAddressResolver(options.trustProxy), failures: new FailureLimiter() });
+  const webhook = webhookHandler({
+    ...options,
+    sourceAddress: sourceAddressResolver(options.trustProxy),
+    failures: new FailureLimiter(),
+    failureLog: new FailureLimiter(FAILURE_LOG_LIMITS),
+  });
   const server = createServer(
     {
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,

@@ -7,6 +7,7 @@ import type { Request, Response, Router } from 'express';
 import express from 'express';
 import { SwitchboardError } from '../errors.ts';
 import type { DeliveryWorker } from '../engine/delivery/worker.ts';
+import type { RulesStatus } from '../engine/rules-holder.ts';
 import { presentsBearer } from './admin/auth.ts';
 import type { RuleSet } from '../rules/types.ts';
 import type { Store } from '../store/store.ts';
@@ -19,6 +20,7 @@ export interface OperationsRouteOptions {
   log: Logger;
   store: Pick<Store, 'ping'>;
   currentRules: () => RuleSet;
+  rulesStatus: () => RulesStatus;
   worker: Pick<DeliveryWorker, 'running'>;
   /** False with WORKER_CONCURRENCY=0: this process runs no deliveries, and is ready without a worker. */
   workerEnabled: boolean;
@@ -89,7 +91,10 @@ function readinessChecks(options: OperationsRouteOptions): Record<string, Check>
       }
       return 'ok';
     },
+    // A failed reload leaves the last good rules serving: still ready, but the check says the rules are stale.
     async rules() {
+      const { last } = options.rulesStatus();
+      if (last.outcome === 'failure') return `stale: last reload failed at ${last.at.toISOString()}: ${last.problems.length} problems`;
       return `ok: ${options.currentRules().rules.length} rules`;
     },
     async worker() {

@@ -13,7 +13,7 @@ import type { Ingestion, IngestResult } from '../engine/ingest/ingestion.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { contextWithSpan, failSpan, SpanKind, traceLogFields, tracer, type Context, type Span } from '../telemetry/spans.ts';
-import { sendError, sendJson } from './error-response.ts';
+import { answerError, logError, sendJson } from './error-response.ts';
 import type { FailureLimiter } from './failure-limiter.ts';
 import type { SourceAddress } from './source-address.ts';
 
@@ -30,6 +30,8 @@ export interface WebhookRouteOptions {
   sourceAddress: SourceAddress;
   /** Failed verifications per source address: past the limit, 429 before the body is read. */
   failures: FailureLimiter;
+  /** The log lines of those failures (and of their 429s) per source address: past the limit, counted, not written. */
+  failureLog: FailureLimiter;
 }
 
 /** The whole body must arrive this soon after the headers: LiveKit sends a small body at once. */
@@ -159,11 +161,19 @@ function refuse(exchange: Exchange, options: WebhookRouteOptions, error: unknown
     options.failures.recordFailure(exchange.source);
   }
   const durationMs = performance.now() - exchange.started;
-  const answered = sendError(exchange.res, options.log, error, {
-    duration_ms: Math.round(durationMs * 100) / 100,
-    ...(event && { event_id: event.id, event: event.event, room: event.room?.name }),
-    ...traceLogFields(span),
-  });
+  const answered = answerError(exchange.res, error);
+  // A forger's flood is answered in full but logged a few lines a second, each saying how many it stands for.
+  const limited = reason !== undefined || isSwitchboardError(error, 'E_RATE_LIMITED');
+  const line = limited ? options.failureLog.take(exchange.source) : { granted: true, refusedBefore: 0 };
+  if (line.granted) {
+    logError(options.log, error, answered, {
+      duration_ms: Math.round(durationMs * 100) / 100,
+      ...(event && { event_id: event.id, event: event.event, room: event.room?.name }),
+      ...(limited && { source: exchange.source }),
+      ...(line.refusedBefore > 0 && { suppressed: line.refusedBefore }),
+      ...traceLogFields(span),
+    });
+  }
   options.metrics.webhook(event?.event, answered.errcode, durationMs / 1000);
   if (reason !== undefined) options.metrics.verificationFailed(reason);
   if (span.isRecording()) {

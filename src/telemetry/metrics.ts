@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 import type { ActionMode } from '../plugins/contract.ts';
+import type { RulesStatus } from '../engine/rules-holder.ts';
 
 interface MetricSources {
   /** Deliveries by state, across every process sharing the store. */
@@ -14,6 +15,10 @@ interface MetricSources {
   oldestDueAt(now: Date): Promise<Date | null>;
   /** Each target's circuit in this process. */
   circuits(): Array<{ target: string; circuit: 'closed' | 'half-open' | 'open' }>;
+  /** Each target's stored on/off switch (all processes sharing the store). */
+  targetSwitches(): Promise<Array<{ target: string; disabled: boolean }>>;
+  /** The rules' loads: how many by outcome, when the last one that succeeded ran. */
+  rulesStatus(): Pick<RulesStatus, 'loads' | 'lastSuccess'>;
   log: Logger;
 }
 
@@ -147,6 +152,40 @@ export function createMetrics(sources: MetricSources): Metrics {
     collect() {
       this.reset();
       for (const { target, circuit } of sources.circuits()) this.set({ target }, CIRCUIT_VALUES[circuit]);
+    },
+  });
+
+  new Gauge({
+    name: 'switchboard_target_disabled',
+    help: 'Whether each target is disabled (1) or enabled (0), by an operator or by its plugin; read from the store.',
+    labelNames: ['target'],
+    registers,
+    async collect() {
+      this.reset();
+      try {
+        for (const { target, disabled } of await sources.targetSwitches()) this.set({ target }, disabled ? 1 : 0);
+      } catch (error) {
+        log.warn({ err: error }, 'metrics: could not read the targets');
+      }
+    },
+  });
+  // Read from the rules holder when scraped: it counts its loads, so a reload need not know about metrics.
+  new Counter({
+    name: 'switchboard_rules_reloads_total',
+    help: 'Loads of the rules (start-up included), by outcome: success, or failure (the last good rules stay in force).',
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [outcome, count] of Object.entries(sources.rulesStatus().loads)) this.inc({ outcome }, count);
+    },
+  });
+  new Gauge({
+    name: 'switchboard_rules_last_reload_success_timestamp_seconds',
+    help: 'When the rules in force were loaded (Unix time, seconds).',
+    registers,
+    collect() {
+      this.set(sources.rulesStatus().lastSuccess.at.getTime() / 1000);
     },
   });
 

@@ -36,6 +36,37 @@ describe('rule reload', () => {
     expect(JSON.stringify(failure)).toMatch(/session-status\.yaml:\d+:\d+.*nope/);
   });
 
+  it('after a failed reload stays ready on the last good rules, and says so in /readyz, /api/v1/rules and /metrics', async () => {
+    writeFileSync(join(sb.rulesDir, 'session-status.yaml'), SHIPPED_STATUS_RULES.replace('plugin: status', 'plugin: nope'));
+    expect(await sb.rules.reload('test')).toBe(false);
+
+    const ready = await fetch(`${sb.url}/readyz`);
+    expect(ready.status).toBe(200);
+    const { results } = (await ready.json()) as { results: { checks: Record<string, string> } };
+    expect(results.checks.rules).toMatch(/^stale: last reload failed at \d{4}-\d\d-\d\dT[\d:.]+Z: 1 problems$/);
+
+    const { status, json } = await sb.admin('/api/v1/rules');
+    expect(status).toBe(200);
+    expect(json.results.rules.map((rule: { id: string }) => rule.id)).toEqual(['session-live', 'session-stopped']);
+    expect(json.results.last_reload).toMatchObject({
+      reason: 'test',
+      outcome: 'failure',
+      problems: [{ file: expect.stringMatching(/session-status\.yaml$/), line: 5, rule_id: 'session-live', message: expect.stringMatching(/nope/) }],
+    });
+    expect(Date.parse(json.results.loaded_at)).toBeLessThan(Date.parse(json.results.last_reload.at));
+
+    const metrics = await (await fetch(`${sb.url}/metrics`)).text();
+    expect(metrics).toMatch(/^switchboard_rules_reloads_total\{outcome="success"\} 1$/m);
+    expect(metrics).toMatch(/^switchboard_rules_reloads_total\{outcome="failure"\} 1$/m);
+    const lastSuccess = Number(/^switchboard_rules_last_reload_success_timestamp_seconds (\S+)$/m.exec(metrics)?.[1]);
+    expect(lastSuccess * 1000).toBe(Date.parse(json.results.loaded_at));
+
+    writeFileSync(join(sb.rulesDir, 'session-status.yaml'), SHIPPED_STATUS_RULES);
+    expect(await sb.rules.reload('fixed')).toBe(true);
+    expect(((await (await fetch(`${sb.url}/readyz`)).json()) as any).results.checks.rules).toBe('ok: 2 rules');
+    expect((await sb.admin('/api/v1/rules')).json.results.last_reload).toMatchObject({ reason: 'fixed', outcome: 'success', problems: [] });
+  });
+
   it('reloads by itself when a file under RULES_DIR changes', async () => {
     sb.rules.watch(20);
     writeFileSync(join(sb.rulesDir, 'participants.yaml'), EXTRA_RULE);

@@ -46,12 +46,17 @@ function freePort(): Promise<number> {
 
 /**
  * Starts `switchboard serve` with only PATH and `env` in its environment, on top of these defaults: a free loopback
- * port, the test key pair, the built-in plugins and warnings-only logs. Resolves once it answers /healthz (it has
- * migrated by then); fails with its stderr when it exits or stays silent instead.
+ * port, the test key pair, the built-in plugins and warnings-only logs; `options` adds arguments (`--dev`) and a
+ * working directory. Resolves once it answers /healthz (it has migrated by then); fails with its stderr when it
+ * exits or stays silent instead.
  */
-export async function startServeProcess(env: Record<string, string>): Promise<ServeProcess> {
+export async function startServeProcess(
+  env: Record<string, string>,
+  options: { args?: string[]; cwd?: string } = {},
+): Promise<ServeProcess> {
   const port = env.PORT ?? String(await freePort());
-  const child = spawn(process.execPath, [resolve('src/cli.ts'), 'serve'], {
+  const child = spawn(process.execPath, [resolve('src/cli.ts'), 'serve', ...(options.args ?? [])], {
+    cwd: options.cwd,
     env: {
       PATH: process.env.PATH,
       HOST: '127.0.0.1',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { KNOWN_EVENT_NAMES } from '../../src/livekit/event-types.ts';
 import { parseEvent } from '../../src/livekit/event.ts';
 import { sampleEvent, sampleEventNames } from '../../src/livekit/samples.ts';
+import { measuredDuration } from '../../plugins/billing/measure.ts';
 
 describe('sampleEventNames', () => {
   it('lists a sample for every event LiveKit sends today', () => {
@@ -24,6 +25,21 @@ describe('sampleEvent', () => {
       expect(Number(event.createdAt)).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
     }
     expect(new Set(events.map((event) => event.id)).size).toBe(events.length);
+  });
+
+  it('moves every time of the sample with its createdAt, so a participant_left bills its ten minutes, not the months since', () => {
+    const left = sampleEvent('participant_left') as any;
+    const createdAt = BigInt(left.createdAt);
+    expect(Number(createdAt)).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) - 1);
+    expect(BigInt(left.participant.joinedAt!)).toBe(createdAt - 600n);
+    expect(BigInt(left.participant.joinedAtMs!)).toBe((createdAt - 600n) * 1000n + 210n);
+    expect(BigInt(left.room.creationTimeMs!)).toBe((createdAt - 605n) * 1000n + 123n);
+    expect(measuredDuration('participant_minutes', left)).toBe(599_790_000_000n);
+
+    const egress = sampleEvent('egress_ended') as any;
+    expect(measuredDuration('egress_minutes', egress)).toBe(600_000_000_000n);
+    expect(BigInt(egress.egressInfo.endedAt)).toBe((BigInt(egress.createdAt) - 1n) * 1_000_000_000n);
+    expect(egress.egressInfo.fileResults[0].duration).toBe('600000000000');
   });
 
   it('returns independent copies', () => {

@@ -253,6 +253,23 @@ describe('rule file validation', () => {
     ]);
   });
 
+  it('reports a missing variable once per file, however often it is referenced', () => {
+    const problems = problemsOf(() =>
+      compile(
+        lines(
+          'rules:',
+          '  - id: a',
+          '    on: room_started',
+          '    actions:',
+          '      - plugin: notify',
+          '        with: { url: "${env:HOOK_URL}/rooms", body: { hook: "${env:HOOK_URL}" } }',
+        ),
+        { env: {} },
+      ),
+    );
+    expect(problems.map((problem) => problem.message)).toEqual(['environment variable HOOK_URL is not set (referenced as ${env:HOOK_URL})']);
+  });
+
   it('collects every problem of every file into one error, one line each', () => {
     const error = (() => {
       try {

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_FAILURE_LIMITS, FailureLimiter } from '../../src/server/failure-limiter.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_FAILURE_LIMITS, FAILURE_LOG_LIMITS, FailureLimiter } from '../../src/server/failure-limiter.ts';
 import { sourceAddressResolver } from '../../src/server/source-address.ts';
 import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
 
@@ -51,6 +51,35 @@ describe('failed verifications from one address', () => {
     }
   });
 
+  it('are logged a few lines at a time, each later line counting the ones left out', async () => {
+    sb = await startTestSwitchboard({ settings: { TRUST_PROXY: '127.0.0.1, ::1' } });
+    const body = sampleBody('room_started');
+    const flood = 60;
+    const started = Date.now();
+    for (let i = 0; i < flood; i++) await sb.deliver(body, { token: 'forged', ...from('203.0.113.9') });
+    const seconds = (Date.now() - started) / 1000;
+    const linesOf = () => sb.logs.filter((line) => line.source === '203.0.113.9');
+    // At most the burst, and what refilled while the flood was sent.
+    expect(linesOf().length).toBeLessThanOrEqual(FAILURE_LOG_LIMITS.burst + Math.ceil(seconds * FAILURE_LOG_LIMITS.refillPerSecond) + 1);
+    expect(linesOf().map((line) => line.errcode)).toContain('E_WEBHOOK_INVALID_SIGNATURE');
+
+    // Once a line may be written again, it says how many were left out: no failure goes uncounted.
+    let sent = flood;
+    const afterFlood = linesOf().length;
+    await vi.waitFor(
+      async () => {
+        await sb.deliver(body, { token: 'forged', ...from('203.0.113.9') });
+        sent += 1;
+        expect(linesOf().length).toBeGreaterThan(afterFlood);
+      },
+      { timeout: 5_000, interval: 100 },
+    );
+    expect(linesOf().some((line) => (line.suppressed as number) > 0)).toBe(true);
+    const counted = linesOf().reduce((total, line) => total + 1 + ((line.suppressed as number | undefined) ?? 0), 0);
+    expect(counted).toBe(sent);
+    expect(linesOf().every((line) => line.level === 40 && !('err' in line))).toBe(true);
+  });
+
   it('count the peer, not X-Forwarded-For, unless the peer is a trusted proxy', async () => {
     sb = await startTestSwitchboard();
     const body = sampleBody('room_started');
@@ -92,5 +121,20 @@ describe('FailureLimiter', () => {
     expect(limiter.retryAfterSeconds('a')).toBe(0);
     for (const address of ['b', 'c', 'd', 'e']) limiter.recordFailure(address);
     expect(limiter.size).toBe(3);
+  });
+
+  it('grants takes while tokens last, then counts the refused ones for the next granted take', () => {
+    let now = 0;
+    const limiter = new FailureLimiter({ burst: 2, refillPerSecond: 1, maxAddresses: 10 }, () => now);
+    expect([limiter.take('a'), limiter.take('a')]).toEqual([
+      { granted: true, refusedBefore: 0 },
+      { granted: true, refusedBefore: 0 },
+    ]);
+    expect(limiter.take('a').granted).toBe(false);
+    expect(limiter.take('a').granted).toBe(false);
+    expect(limiter.take('b')).toEqual({ granted: true, refusedBefore: 0 });
+    now += 1000;
+    expect(limiter.take('a')).toEqual({ granted: true, refusedBefore: 2 });
+    expect(limiter.take('a').granted).toBe(false);
   });
 });

@@ -21,4 +21,18 @@ describe('params shown by the admin API', () => {
       body: { room: 'session-42', count: 3 },
     });
   });
+
+  it("hides a URL's query values and its user and password, keeping the rest of it", () => {
+    expect(
+      redactParams({
+        url: 'https://bot:hunter2@partner.example.com/hook?token=abc&room=session-42&token=def#top',
+        plain: 'https://partner.example.com/hook',
+        note: 'see ?token=abc',
+      }),
+    ).toEqual({
+      url: `https://partner.example.com/hook?token=${REDACTED}&room=${REDACTED}#top`,
+      plain: 'https://partner.example.com/hook',
+      note: 'see ?token=abc',
+    });
+  });
 });

@@ -91,4 +91,44 @@ describe('admin API: targets', () => {
     expect((await fetch(`${sb.url}/api/v1/targets`)).status).toBe(401);
     expect((await sb.adminPost('/api/v1/targets/room-d/enable', undefined, 'wrong')).status).toBe(401);
   });
+
+  it('gives probe_at as when the open circuit lets its probe through, however long ago the target was first seen', async () => {
+    await start({ CIRCUIT_FAILURES: '1', CIRCUIT_RESET: '2s' });
+    await deliveryWhen(sb, await emit(sb, 'room-flaky'));
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    probe.answers.set('room-flaky', 'retryable');
+    const dead = await deliveryWhen(sb, await emit(sb, 'room-flaky'));
+    const target = await targetNamed('room-flaky');
+    expect(target).toMatchObject({ circuit: 'open' });
+    // The circuit opened just before the attempt was recorded, and waits CIRCUIT_RESET from then.
+    expect(Date.parse(target.probe_at)).toBeGreaterThan(Date.parse(dead.updated_at));
+    expect(Date.parse(target.probe_at)).toBeLessThanOrEqual(Date.parse(dead.updated_at) + 2_000);
+  });
+
+  it('says why a waiting delivery is held, in the list and in the delivery, and exports each target switch', async () => {
+    await start({ CIRCUIT_FAILURES: '1', CIRCUIT_RESET: '60s' });
+    probe.answers.set('room-down', 'retryable');
+    const dead = await deliveryWhen(sb, await emit(sb, 'room-down'));
+    const behindCircuit = await emit(sb, 'room-down');
+    await sb.adminPost('/api/v1/targets/room-off/disable', { reason: 'vendor maintenance' });
+    const behindSwitch = await emit(sb, 'room-off');
+    const running = await deliveryWhen(sb, await emit(sb, 'room-up'));
+
+    const listed = (await sb.admin('/api/v1/deliveries')).json.results.deliveries;
+    const heldOf = (id: number) => listed.find((delivery: { id: number }) => delivery.id === id).held;
+    expect([heldOf(behindCircuit), heldOf(behindSwitch), heldOf(dead.id), heldOf(running.id)]).toEqual([
+      'circuit-open',
+      'target-disabled',
+      null,
+      null,
+    ]);
+    expect((await sb.admin(`/api/v1/deliveries/${behindSwitch}`)).json.results).toMatchObject({ state: 'pending', held: 'target-disabled' });
+    expect((await sb.admin(`/api/v1/deliveries/${behindCircuit}`)).json.results).toMatchObject({ state: 'pending', held: 'circuit-open' });
+
+    const metrics = async () => (await fetch(`${sb.url}/metrics`)).text();
+    expect(await metrics()).toMatch(/^switchboard_target_disabled\{target="room-off"\} 1$/m);
+    expect(await metrics()).toMatch(/^switchboard_target_disabled\{target="room-up"\} 0$/m);
+    await sb.adminPost('/api/v1/targets/room-off/enable');
+    expect(await metrics()).toMatch(/^switchboard_target_disabled\{target="room-off"\} 0$/m);
+  });
 });

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/telemetry/logger.ts';
 import { startReceiver, status, type Receiver } from '../helpers/receivers.ts';
 import { ADMIN_TOKEN, sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
 import { livekitToken, TEST_SECRET } from '../helpers/tokens.ts';
+import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from '../server/fixtures/deliveries.ts';
 
 const PARTNER_TOKEN = 'partner-token-3f9a1c77e0b24d6e';
 const SIGNING_KEY = Buffer.from('partner-signing-key-do-not-log-0123').toString('base64');
@@ -107,5 +108,61 @@ describe('log lines', () => {
     const written = lines.join('');
     for (const secret of [PARTNER_TOKEN, PARTNER_WHSEC, TEST_SECRET, ADMIN_TOKEN, METRICS_TOKEN]) expect(written).not.toContain(secret);
     expect(JSON.parse(lines[0]).params.url).toBe('https://partner.example.com/hook');
+  });
+});
+
+const WARN = 40;
+const ERROR = 50;
+
+describe('log levels', () => {
+  let sb: TestSwitchboard;
+  afterEach(() => sb.stop());
+
+  it('warns when a delivery goes dead, a target is disabled and a circuit opens', async () => {
+    resetProbe();
+    sb = await startDeliverySwitchboard({ CIRCUIT_FAILURES: '1' });
+    probe.answers.set('room-down', 'retryable');
+    probe.answers.set('room-gone', 'gone');
+    await deliveryWhen(sb, await emit(sb, 'room-down'));
+    await deliveryWhen(sb, await emit(sb, 'room-gone'));
+    await deliveryWhen(sb, await emit(sb, 'room-up'));
+    await vi.waitFor(() => expect(sb.logs.filter((line) => line.msg === 'delivery attempt')).toHaveLength(3));
+
+    const attempts = sb.logs.filter((line) => line.msg === 'delivery attempt');
+    expect(attempts.map((line) => [line.target, line.state, line.level]).sort()).toEqual([
+      ['room-down', 'dead', WARN],
+      ['room-gone', 'dead', WARN],
+      ['room-up', 'succeeded', 30],
+    ]);
+    expect(sb.logs.filter((line) => line.msg === 'target disabled: enable it when it is fixed')).toEqual([
+      expect.objectContaining({ level: WARN, target: 'room-gone' }),
+    ]);
+    const opened = sb.logs.filter((line) => /^circuit opened/.test(String(line.msg)));
+    expect(opened.map((line) => [line.level, line.target])).toEqual([[WARN, 'room-down']]);
+  });
+
+  it("logs a client's mistake (4xx) and a state answer without a stack, a 5xx it caused with one", async () => {
+    sb = await startTestSwitchboard();
+    await sb.deliver(sampleBody('room_started'), { token: 'forged' });
+    await sb.admin('/api/v1/sessions/session-42', 'wrong-token');
+    const disabled = await startTestSwitchboard({ settings: { ADMIN_TOKEN: '' } });
+    try {
+      await disabled.admin('/api/v1/sessions/session-42');
+      expect(disabled.logs.find((line) => line.errcode === 'E_ADMIN_DISABLED')).toMatchObject({ level: WARN, status: 503 });
+      expect(disabled.logs.find((line) => line.errcode === 'E_ADMIN_DISABLED')).not.toHaveProperty('err');
+    } finally {
+      await disabled.stop();
+    }
+    for (const errcode of ['E_WEBHOOK_INVALID_SIGNATURE', 'E_ADMIN_UNAUTHORIZED']) {
+      const line = sb.logs.find((candidate) => candidate.errcode === errcode);
+      expect(line).toMatchObject({ level: WARN });
+      expect(line).not.toHaveProperty('err');
+    }
+
+    await sb.store.close();
+    const failed = await sb.admin('/api/v1/sessions/session-42');
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    const line = sb.logs.find((candidate) => candidate.erresid === failed.json.erresid);
+    expect(line).toMatchObject({ level: ERROR, err: { stack: expect.any(String) } });
   });
 });

@@ -173,9 +173,13 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
     if (!recorded) {
       log.warn({ delivery_id: delivery.id, ...traceFields }, 'lost the lease before the attempt was recorded; another worker runs it');
     }
+    if (recorded && verdict.state === 'dead' && disableTarget) {
+      log.warn({ target: delivery.target, delivery_id: delivery.id, error: failure, ...traceFields }, 'target disabled: enable it when it is fixed');
+    }
     metrics.attempt(delivery.ruleId, delivery.plugin, verdict.state, attempt.durationMs / 1000);
     if (recorded && verdict.state === 'dead') metrics.deadLetter(delivery.ruleId, delivery.plugin);
-    log.info(
+    // A delivery going dead needs an operator (replay, or fix the target): it is a warning, not news.
+    log[recorded && verdict.state === 'dead' ? 'warn' : 'info'](
       {
         delivery_id: delivery.id,
         event_id: delivery.eventId,

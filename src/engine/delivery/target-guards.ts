@@ -34,6 +34,8 @@ interface Guard {
   breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
   consecutiveFailures: number;
   running: number;
+  /** When the circuit last opened: its probe is due resetMs later. */
+  openedAt: number;
   /** Token bucket: tokens left and when they were last topped up. */
   tokens: number;
   refilledAt: number;
@@ -43,12 +45,21 @@ interface Guard {
 export class TargetGuards {
   readonly #circuit: CircuitOptions;
   readonly #isFailure: (error: unknown) => boolean;
+  readonly #onOpen: ((target: string, probeAt: Date) => void) | undefined;
   readonly #guards = new Map<string, Guard>();
 
-  /** `isFailure` says which errors count against a target's health (a rejected request does not). */
-  constructor(options: { circuit?: Partial<CircuitOptions>; isFailure: (error: unknown) => boolean }) {
+  /**
+   * `isFailure` says which errors count against a target's health (a rejected request does not); `onOpen` hears of
+   * each circuit that opens (or opens again after a failed probe).
+   */
+  constructor(options: {
+    circuit?: Partial<CircuitOptions>;
+    isFailure: (error: unknown) => boolean;
+    onOpen?: (target: string, probeAt: Date) => void;
+  }) {
     this.#circuit = { ...DEFAULT_CIRCUIT, ...options.circuit };
     this.#isFailure = options.isFailure;
+    this.#onOpen = options.onOpen;
   }
 
   /** Targets that must not be claimed for now: circuit open (or probing), rate or concurrency used up. */
@@ -102,13 +113,13 @@ export class TargetGuards {
 
   snapshot(): TargetSnapshot[] {
     return [...this.#guards].map(([target, guard]) => {
-      const status = guard.breaker.toJSON().state as unknown as { lastTimerAt?: number };
       const circuit: CircuitState = guard.breaker.opened ? 'open' : guard.breaker.halfOpen ? 'half-open' : 'closed';
       return {
         target,
         circuit,
         consecutiveFailures: guard.consecutiveFailures,
-        probeAt: circuit === 'open' && status.lastTimerAt ? new Date(status.lastTimerAt + this.#circuit.resetMs) : null,
+        // Not opossum's `lastTimerAt`: that is set once, when the breaker is made, not each time it opens.
+        probeAt: circuit === 'open' ? this.#probeAt(guard) : null,
         rateLimit: guard.limit,
         running: guard.running,
       };
@@ -118,6 +129,10 @@ export class TargetGuards {
   close(): void {
     for (const guard of this.#guards.values()) guard.breaker.shutdown();
     this.#guards.clear();
+  }
+
+  #probeAt(guard: Guard): Date {
+    return new Date(guard.openedAt + this.#circuit.resetMs);
   }
 
   #circuitAdmits(guard: Guard): boolean {
@@ -149,7 +164,11 @@ export class TargetGuards {
       errorFilter: (error: unknown) => !this.#isFailure(error),
     });
     // The bucket starts full; its size is only known once a limit applies.
-    const created: Guard = { breaker, consecutiveFailures: 0, running: 0, tokens: Infinity, refilledAt: Date.now(), limit: null };
+    const created: Guard = { breaker, consecutiveFailures: 0, running: 0, openedAt: 0, tokens: Infinity, refilledAt: Date.now(), limit: null };
+    breaker.on('open', () => {
+      created.openedAt = Date.now();
+      this.#onOpen?.(target, this.#probeAt(created));
+    });
     breaker.on('success', () => {
       created.consecutiveFailures = 0;
     });

@@ -48,16 +48,24 @@ export function checkDocument(
     report([], `the file is empty; write "${kind.listKey}: []" if it is meant to hold no ${kind.listKey}`);
     return checked;
   }
-  data = substituteEnv(data, env, report);
-
   const invalidItems = new Set<number>();
   let invalidFile = false;
+  // What holds an unset variable is not compiled: its text still reads `${env:NAME}`, and the errors that would
+  // cause (not a valid URL, …) only repeat the one that matters.
+  const setAside = (path: NodePath) => {
+    if (typeof path[1] === 'number') invalidItems.add(path[1]);
+    else invalidFile = true;
+  };
+  data = substituteEnv(data, env, (path, message, onKey, repeated) => {
+    if (!repeated) report(path, message, onKey);
+    setAside(path);
+  });
+
   for (const issue of describeSchemaErrors(kind.schemaErrors(data), (path) => describePath(path, kind.itemName))) {
     report(issue.path, issue.message, issue.onKey);
     // An unknown key leaves the item well-formed: it is still compiled, so its other problems show too.
     if (issue.onKey) continue;
-    if (typeof issue.path[1] === 'number') invalidItems.add(issue.path[1]);
-    else invalidFile = true;
+    setAside(issue.path);
   }
   if (invalidFile) return checked;
   const list = (data as Record<string, unknown[] | undefined>)[kind.listKey] ?? [];

@@ -27,10 +27,10 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
   const { store } = options;
   route<Record<string, never>, DeliveryFilterQuery & PageQuery>(router, context, 'get', '/api/v1/deliveries', {
     query: { type: 'object', additionalProperties: false, properties: { ...FILTER, ...PAGE_QUERY } },
-  }, async ({ query: { limit, cursor, ...filter } }) => deliveryPage(store, filterOfQuery(filter), { limit, cursor }));
+  }, async ({ query: { limit, cursor, ...filter } }) => deliveryPage(options, filterOfQuery(filter), { limit, cursor }));
 
   route<{ id: number }>(router, context, 'get', '/api/v1/deliveries/:id', { params: DELIVERY_ID }, async ({ params }) =>
-    deliveryWithAttempts(store, params.id));
+    deliveryWithAttempts(options, params.id));
 
   route<{ id: number }, Record<string, never>, { force: boolean }>(router, context, 'post', '/api/v1/deliveries/:id/replay', {
     params: DELIVERY_ID,
@@ -54,15 +54,35 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
     ({ cancelled: await cancelDelivery(store, id, actor) }));
 }
 
+/** Where a delivery's hold comes from: the targets' stored switches, and this process's circuits. */
+type HoldSources = Pick<AdminRouteOptions, 'store' | 'guards'>;
+
+/**
+ * Why a waiting delivery is not run now. Not `ordering` (an earlier delivery of its group unfinished) yet: the store
+ * offers no query for it.
+ */
+export type Hold = 'target-disabled' | 'circuit-open';
+
 /** One page of the queue, newest first, as the admin API and the dashboard show it. */
-export async function deliveryPage(store: Store, filter: DeliveryFilter, page: PageQuery) {
-  const { items, nextCursor } = await store.listDeliveries(filter, page);
-  return { deliveries: items.map(deliveryView), next_cursor: nextCursor };
+export async function deliveryPage(sources: HoldSources, filter: DeliveryFilter, page: PageQuery) {
+  const [{ items, nextCursor }, holdOf] = await Promise.all([sources.store.listDeliveries(filter, page), holds(sources)]);
+  return { deliveries: items.map((delivery) => deliveryView(delivery, holdOf(delivery))), next_cursor: nextCursor };
 }
 
-export async function deliveryWithAttempts(store: Store, id: number) {
-  const delivery = await findDelivery(store, id);
-  return { ...deliveryView(delivery), attempts_log: delivery.attemptLog.map(attemptView) };
+export async function deliveryWithAttempts(sources: HoldSources, id: number) {
+  const [delivery, holdOf] = await Promise.all([findDelivery(sources.store, id), holds(sources)]);
+  return { ...deliveryView(delivery, holdOf(delivery)), attempts_log: delivery.attemptLog.map(attemptView) };
+}
+
+/** What holds back each delivery now: its target's switch first (an operator's word), then its circuit. */
+async function holds({ store, guards }: HoldSources): Promise<(delivery: Delivery) => Hold | null> {
+  const disabled = new Set((await store.listTargets()).filter((target) => target.disabled).map((target) => target.target));
+  const open = new Set(guards.snapshot().filter((snapshot) => snapshot.circuit === 'open').map((snapshot) => snapshot.target));
+  return (delivery) => {
+    if (!canMove('claim', delivery.state)) return null;
+    if (disabled.has(delivery.target)) return 'target-disabled';
+    return open.has(delivery.target) ? 'circuit-open' : null;
+  };
 }
 
 type Operators = Pick<AdminRouteOptions, 'store' | 'worker'>;
@@ -136,10 +156,11 @@ function filterOfQuery({ status, rule, target }: DeliveryFilterQuery): DeliveryF
   return { state: status, rule, target };
 }
 
-function deliveryView(delivery: Delivery) {
+function deliveryView(delivery: Delivery, held: Hold | null) {
   return {
     id: delivery.id,
     state: delivery.state,
+    held,
     event_id: delivery.eventId,
     event_type: delivery.eventName,
     rule: delivery.ruleId,

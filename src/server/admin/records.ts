@@ -1,15 +1,19 @@
 /** What Switchboard has seen and runs: sessions, recorded events, the rules in force. */
 import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
+import type { RulesLoad } from '../../engine/rules-holder.ts';
 import type { RuleSet } from '../../rules/types.ts';
 import type { SessionStatus, Store, StoredEvent } from '../../store/store.ts';
 import { route, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
-export function recordRoutes(router: Router, context: RouteContext, { store, currentRules }: AdminRouteOptions): void {
+export function recordRoutes(router: Router, context: RouteContext, { store, currentRules, rulesStatus }: AdminRouteOptions): void {
   route<{ key: string }>(router, context, 'get', '/api/v1/sessions/:key', {}, async ({ params }) => findSession(store, params.key));
   route<{ id: string }>(router, context, 'get', '/api/v1/events/:id', {}, async ({ params }) => findEvent(store, params.id));
-  route(router, context, 'get', '/api/v1/rules', {}, async () => ({ rules: rulesInForce(currentRules()) }));
+  route(router, context, 'get', '/api/v1/rules', {}, async () => {
+    const status = rulesStatus();
+    return { rules: rulesInForce(currentRules()), loaded_at: status.lastSuccess.at.toISOString(), last_reload: loadView(status.last) };
+  });
 }
 
 export async function findSession(store: Store, key: string) {
@@ -34,6 +38,21 @@ export function rulesInForce(rules: RuleSet) {
     line: rule.location.line,
     actions: rule.actions.map((action) => ({ plugin: action.plugin, mode: action.mode })),
   }));
+}
+
+function loadView(load: RulesLoad) {
+  return {
+    at: load.at.toISOString(),
+    reason: load.reason,
+    outcome: load.outcome,
+    problems: load.problems.map((problem) => ({
+      file: problem.file ?? null,
+      line: problem.line ?? null,
+      column: problem.column ?? null,
+      rule_id: problem.ruleId ?? null,
+      message: problem.message,
+    })),
+  };
 }
 
 function sessionView(session: SessionStatus) {

@@ -18,7 +18,7 @@ import {
   UNFINISHED_STATES,
   type DeliveryState,
 } from '../../store/delivery-state.ts';
-import type { DeliveryFilter, Store } from '../../store/store.ts';
+import type { DeliveryFilter } from '../../store/store.ts';
 import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
 import { actionButton, badge, csrfField, json, notAvailable, notice, pager, time, type Viewer } from '../layout.ts';
@@ -33,7 +33,7 @@ export function deliveryPages(pages: Pages, options: DashboardOptions): void {
   pages.get('/ui/deliveries', async (req, viewer) => {
     const filter = filterOf(req.query);
     const { page, query } = pageQuery(req);
-    const { deliveries, next_cursor } = await deliveryPage(store, filter, page);
+    const { deliveries, next_cursor } = await deliveryPage(options, filter, page);
     const bulk = viewer.role === 'admin' && (filter.state === undefined || REPLAYABLE_STATES.includes(filter.state)) && hasFilter(filter);
     return {
       title: 'Deliveries',
@@ -59,7 +59,7 @@ ${pager('/ui/deliveries', query, next_cursor)}`,
   pages.get('/ui/deliveries/replay', async (req, viewer) => {
     const filter = replayableFilter(req.query);
     const force = filter.state === 'succeeded';
-    const { count, exact } = await replayCount(store, filter, force);
+    const { count, exact } = await replayCount(options, filter, force);
     return {
       title: 'Replay deliveries',
       body: html`<section class="card">
@@ -81,7 +81,7 @@ ${viewer.role === 'admin' && html`<form method="post" action="/ui/deliveries/rep
   });
 
   pages.get('/ui/deliveries/:id', async (req, viewer) => {
-    const d = await deliveryWithAttempts(store, deliveryId(req));
+    const d = await deliveryWithAttempts(options, deliveryId(req));
     return {
       title: `Delivery ${d.id}`,
       body: html`${notice(doneNotice(req))}
@@ -173,7 +173,8 @@ function replayableFilter(source: Record<string, unknown>): DeliveryFilter {
  * How many deliveries a bulk replay would touch: exact from the per-state counts when the filter is a status alone;
  * otherwise counted over the filter's pages, up to COUNT_LIMIT (the store has no count by rule or target).
  */
-async function replayCount(store: Store, filter: DeliveryFilter, force: boolean): Promise<{ count: number; exact: boolean }> {
+async function replayCount(options: DashboardOptions, filter: DeliveryFilter, force: boolean): Promise<{ count: number; exact: boolean }> {
+  const { store } = options;
   if (filter.state !== undefined && filter.rule === undefined && filter.target === undefined) {
     return { count: (await store.countDeliveries())[filter.state], exact: true };
   }
@@ -182,7 +183,7 @@ async function replayCount(store: Store, filter: DeliveryFilter, force: boolean)
   let read = 0;
   let cursor: string | undefined;
   do {
-    const page = await deliveryPage(store, filter, { limit: 500, cursor });
+    const page = await deliveryPage(options, filter, { limit: 500, cursor });
     count += page.deliveries.filter((d) => states.includes(d.state)).length;
     read += page.deliveries.length;
     cursor = page.next_cursor ?? undefined;

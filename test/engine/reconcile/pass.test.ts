@@ -29,7 +29,15 @@ let metrics: Metrics;
 let api: LiveKitApi;
 beforeEach(async () => {
   livekit = await startLiveKitApiServer({ apiKey, apiSecret });
-  metrics = createMetrics({ deliveryCounts: async () => ({}), oldestDueAt: async () => null, circuits: () => [], log: pino({ level: 'silent' }) });
+  const startUp = { at: new Date(), reason: 'start-up', outcome: 'success' as const, problems: [] };
+  metrics = createMetrics({
+    deliveryCounts: async () => ({}),
+    oldestDueAt: async () => null,
+    circuits: () => [],
+    targetSwitches: async () => [],
+    rulesStatus: () => ({ loads: { success: 1, failure: 0 }, lastSuccess: startUp }),
+    log: pino({ level: 'silent' }),
+  });
   api = createLiveKitApi(
     { url: livekit.url, apiKey, apiSecret },
     { timeoutMs: 500, onCall: (method, outcome) => metrics.liveKitApiCall(method, outcome) },
