@@ -10,6 +10,7 @@ import { sampleEvent } from '../livekit/samples.ts';
 import { loadPlugins } from '../plugins/registry.ts';
 import { compileRuleTestSources, loadRuleTests, runRuleTests } from '../rules/rule-tests.ts';
 import type { RuleSet } from '../rules/types.ts';
+import { redactParams } from '../server/admin/redact.ts';
 
 export interface TestOptions {
   /** An event file, `-` for stdin, a rule test file (.yaml/.yml), or nothing for every test under <rules>/tests. */
@@ -47,7 +48,7 @@ export function dryRun(rules: RuleSet, body: Buffer) {
       rule: rule.id,
       actions: rule.actions.map((action) => {
         try {
-          return { plugin: action.plugin, mode: action.mode, params: action.render(context) };
+          return { plugin: action.plugin, mode: action.mode, params: redactParams(action.render(context)) };
         } catch (error) {
           return { plugin: action.plugin, mode: action.mode, error: (error as Error).message };
         }

@@ -15,6 +15,7 @@ import {
   type UsageLedger,
 } from '../plugins/contract.ts';
 import type { LoadedPlugin, PluginRegistry } from '../plugins/registry.ts';
+import { redactUrls } from '../redaction.ts';
 import { validateRenderedParams } from '../rules/params.ts';
 import { isPlainObject } from '../rules/plain-object.ts';
 import type { CompiledAction, CompiledRule } from '../rules/types.ts';
@@ -176,11 +177,12 @@ export async function preparePlugin(
 }
 
 export function describeFailure(error: unknown): { code: string; message: string } {
+  // The message is stored, logged and forwarded in dead-letter events: a URL it quotes loses its query values.
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return { code: typeof code === 'string' ? code : 'E_PLUGIN_FAILED', message: error.message };
+    return { code: typeof code === 'string' ? code : 'E_PLUGIN_FAILED', message: redactUrls(error.message) };
   }
-  return { code: 'E_PLUGIN_FAILED', message: String(error) };
+  return { code: 'E_PLUGIN_FAILED', message: redactUrls(String(error)) };
 }
 
 /** Only a failure the plugin declared permanent is final; anything unexpected may pass on a later attempt. */

@@ -27,6 +27,7 @@ import type { KnownEvent } from '../delivery/attempt.ts';
 import type { Reservation } from '../delivery/handoff.ts';
 import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
 import { describeFailure, invokePlugin, pluginContext, prepareAction, prepareContext, preparePlugin, type ActionParts } from '../run-action.ts';
+import { targetName } from '../../redaction.ts';
 import { usageLedger } from './usage-ledger.ts';
 
 export interface IncomingEvent {
@@ -216,7 +217,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       actionIndex: action.index,
       plugin: action.plugin,
       params,
-      target: plugin.definition.target?.(params) ?? action.plugin,
+      target: targetName(plugin.definition.target?.(params) ?? action.plugin),
       orderingKey: action.orderingKey(eventContext),
       maxAttempts: schedule.maxAttempts,
       retrySchedule: schedule.delays,

@@ -1,12 +1,17 @@
 /**
- * Action params can hold credentials (an http action's headers and signing secret, a billing provider's key):
- * the admin API shows params with those values replaced, so reading the queue never hands out a secret.
+ * Action params can hold credentials (an http action's headers and signing secret, a billing provider's key, a
+ * token in a URL's query): the admin API shows params with those values replaced, so reading the queue never hands
+ * out a secret.
  */
+import { REDACTED, redactUrls } from '../../redaction.ts';
+
+export { REDACTED };
+
 const SECRET_KEY = /(secret|token|password|authorization|apikey|api_key)/i;
-export const REDACTED = '[redacted]';
 
 export function redactParams(value: unknown, key = ''): unknown {
   if (key !== '' && SECRET_KEY.test(key) && value !== null && typeof value !== 'object') return REDACTED;
+  if (typeof value === 'string') return redactUrls(value);
   if (Array.isArray(value)) return value.map((item) => redactParams(item, key));
   if (value === null || typeof value !== 'object') return value;
   // Header values are credentials more often than not (Authorization, X-Api-Key, a partner's token).
