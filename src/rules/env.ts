@@ -2,7 +2,7 @@
 import type { NodePath, ReportIssue } from './issues.ts';
 import { isPlainObject } from './plain-object.ts';
 
-const REFERENCE = /\$\{env:([^}]*)\}/g;
+export const REFERENCE = /\$\{env:([^}]*)\}/g;
 
 export type Environment = Record<string, string | undefined>;
 

@@ -17,6 +17,7 @@ import { buildContext, dedupeKey, eventCreatedAt } from '../../livekit/event.ts'
 import type { EventContext, LiveKitEvent } from '../../livekit/event-types.ts';
 import type { ActionMode, PrepareContext } from '../../plugins/contract.ts';
 import type { PluginRegistry } from '../../plugins/registry.ts';
+import { targetName } from '../../redaction.ts';
 import type { CompiledAction, CompiledRule, RuleSet } from '../../rules/types.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
@@ -27,7 +28,7 @@ import type { KnownEvent } from '../delivery/attempt.ts';
 import type { Reservation } from '../delivery/handoff.ts';
 import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
 import { describeFailure, invokePlugin, pluginContext, prepareAction, prepareContext, preparePlugin, type ActionParts } from '../run-action.ts';
-import { targetName } from '../../redaction.ts';
+import { sealParams } from '../sealed-params.ts';
 import { usageLedger } from './usage-ledger.ts';
 
 export interface IncomingEvent {
@@ -209,6 +210,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       }
     }
     const schedule = retrySchedule(action.retry);
+    const sealed = sealParams(action, plugin, params);
     const queued: NewDelivery = {
       eventId: ordering.id,
       eventSeq: ordering.seq,
@@ -216,7 +218,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       ruleId: rule.id,
       actionIndex: action.index,
       plugin: action.plugin,
-      params,
+      ...sealed,
       target: targetName(plugin.definition.target?.(params) ?? action.plugin),
       orderingKey: action.orderingKey(eventContext),
       maxAttempts: schedule.maxAttempts,
