@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { REDACTED, redactUrls, targetName } from '../src/redaction.ts';
-import { redactParams } from '../src/server/admin/redact.ts';
+import { redactError, redactParams } from '../src/server/admin/redact.ts';
 
 describe('target names', () => {
   it('cut a URL to its scheme, host and port', () => {
@@ -41,5 +41,15 @@ describe('URLs in text', () => {
       url: `https://h.example.com/hook?token=${REDACTED}`,
       body: [`see https://x.example.com/?k=${REDACTED}`],
     });
+  });
+});
+
+describe('errors shown by the admin API', () => {
+  it('hide the query values of a URL their message quotes, as errors recorded before redaction may', () => {
+    expect(redactError({ code: 'E_REFUSED', message: 'refused by https://h.example.com/x?token=abc' })).toEqual({
+      code: 'E_REFUSED',
+      message: `refused by https://h.example.com/x?token=${REDACTED}`,
+    });
+    expect(redactError(null)).toBeNull();
   });
 });

@@ -25,7 +25,7 @@ function rules(actions: string[], ruleId = 'partner'): RuleSet {
 /** What ingest stores for the rule's first action, as a delivery. */
 function queued(ruleSet: RuleSet, params: Record<string, unknown>, index = 0): Delivery {
   const sealed = sealParams(ruleSet.rules[0].actions[index], plugins.get('http')!, params);
-  return { id: 7, ruleId: ruleSet.rules[0].id, actionIndex: index, ...sealed } as Delivery;
+  return { id: 7, ruleId: ruleSet.rules[0].id, actionIndex: index, ...sealed } as Partial<Delivery> as Delivery;
 }
 
 const rendered = {
@@ -67,7 +67,7 @@ describe('sealed params', () => {
   });
 
   it('sends params stored without a key as they are: deliveries queued before secrets were sealed', () => {
-    const old = { id: 1, ruleId: 'partner', actionIndex: 0, params: rendered } as Delivery;
+    const old = { id: 1, ruleId: 'partner', actionIndex: 0, params: rendered } as Partial<Delivery> as Delivery;
     expect(unsealedParams(old, rules([action()]), plugins)).toBe(rendered);
   });
 

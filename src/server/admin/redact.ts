@@ -19,3 +19,8 @@ export function redactParams(value: unknown, key = ''): unknown {
   // fromEntries defines each key as it is: assigning `__proto__` would set the prototype and lose the key.
   return Object.fromEntries(Object.entries(value).map(([name, inner]) => [name, headers ? REDACTED : redactParams(inner, name)]));
 }
+
+/** An attempt's error as shown: recorded before URLs in messages were redacted, it may quote one whole. */
+export function redactError<E extends { message: string }>(error: E | null | undefined): E | null {
+  return error ? { ...error, message: redactUrls(error.message) } : null;
+}
