@@ -15,7 +15,8 @@ const AUTHORITY = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^/?#\\@]*@)?([^/?#\\]*)/i;
  */
 export function targetName(target: string): string {
   const authority = AUTHORITY.exec(target);
-  if (authority === null) return target;
+  // Already scheme and authority alone (an http target is its URL's origin): nothing to cut, no parse on the hot path.
+  if (authority === null || (authority[0].length === target.length && !target.includes('@'))) return target;
   const [, scheme, host] = authority;
   const origin = URL.parse(`${scheme}${host}`)?.origin;
   // Only special schemes (http, https, ws, …) have an origin; for others the name is kept as written, lowercased.
