@@ -17,6 +17,7 @@ import {
 import type { LoadedPlugin, PluginRegistry } from '../plugins/registry.ts';
 import { validateRenderedParams } from '../plugins/params.ts';
 import { isPlainObject } from '../plain-object.ts';
+import { redactUrls } from '../redaction.ts';
 import type { CompiledAction, CompiledRule } from '../rules/types.ts';
 import type { EventContext } from '../livekit/event-types.ts';
 import type { ActionOutcome } from '../store/store.ts';
@@ -176,11 +177,12 @@ export async function invokePrepare(
 }
 
 export function describeFailure(error: unknown): { code: string; message: string } {
+  // The message is stored, logged and forwarded in dead-letter events: a URL it quotes loses its query values.
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return { code: typeof code === 'string' ? code : 'E_PLUGIN_FAILED', message: error.message };
+    return { code: typeof code === 'string' ? code : 'E_PLUGIN_FAILED', message: redactUrls(error.message) };
   }
-  return { code: 'E_PLUGIN_FAILED', message: String(error) };
+  return { code: 'E_PLUGIN_FAILED', message: redactUrls(String(error)) };
 }
 
 /** Only a failure the plugin declared permanent is final; anything unexpected may pass on a later attempt. */

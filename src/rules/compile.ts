@@ -1,4 +1,5 @@
 /** Rule files (already read) compiled into a RuleSet, or one E_RULES_INVALID naming every problem in all of them. */
+import { actionSecrets } from './compile/action-secrets.ts';
 import type { PluginSpecs } from '../plugins/params.ts';
 import { compileRule, type IndexedRule, type RuleDocument } from './compile/rule.ts';
 import { checkDocument, type DocumentKind } from './document/check.ts';
@@ -39,7 +40,7 @@ export function compileRuleSources({ sources, plugins, env }: RuleSourcesOptions
   const rules: IndexedRule[] = [];
   for (const source of sources) {
     const { items, locate, report } = checkDocument(source, RULE_FILE, env, problems);
-    for (const { item, index, wellFormed } of items) {
+    for (const { item, written, index, wellFormed } of items) {
       const id = ruleIdOf(item);
       if (id !== undefined) {
         const first = firstDefinitions.get(id);
@@ -49,6 +50,7 @@ export function compileRuleSources({ sources, plugins, env }: RuleSourcesOptions
       if (!wellFormed) continue;
       const rule = compileRule(item as RuleDocument, {
         plugins,
+        secrets: actionSecrets(written as RuleDocument, env),
         location: locate(['rules', index]),
         report: (path, message, onKey) => report(['rules', index, ...path], message, onKey),
       });

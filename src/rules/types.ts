@@ -1,6 +1,7 @@
 /** The compiled form of the rule files: what the engine matches events against. */
 import type { EventContext } from '../livekit/event-types.ts';
 import type { ActionMode } from '../plugins/contract.ts';
+import type { ActionSecrets } from './compile/action-secrets.ts';
 
 /** Where a rule or value was written, for error messages. */
 export interface SourceLocation {
@@ -26,6 +27,10 @@ export interface RateLimit {
 export interface CompiledAction {
   /** The action's position in its rule: with the rule id and the event id it names one piece of work. */
   index: number;
+  /** From `id:`: names the action within its rule whatever its position. */
+  id?: string;
+  /** The `${env:NAME}` references of its `with:` as written: each name with the value it had at load. */
+  secrets: ActionSecrets;
   plugin: string;
   mode: ActionMode;
   /** From `retry:`; undefined means the default schedule. */

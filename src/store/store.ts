@@ -87,6 +87,11 @@ export interface NewDelivery {
   dueAt: Date;
   /** W3C trace context of the ingest, so attempts continue its trace. */
   traceContext?: Record<string, string>;
+  /**
+   * Names the rule's action whose `${env:…}` secrets `params` leaves out (see engine/sealed-params.ts): an attempt
+   * takes them from that action as the rules have it then. Absent when params hold no secret placeholder.
+   */
+  actionKey?: string;
 }
 
 export interface DeliveryLease {

@@ -50,7 +50,7 @@ describe('rule file validation', () => {
       line: 6,
       column: 9,
       ruleId: 'a',
-      message: 'unknown key "params" in actions[0] (expected one of: plugin, mode, retry, timeout, rateLimit, ordering, with)',
+      message: 'unknown key "params" in actions[0] (expected one of: id, plugin, mode, retry, timeout, rateLimit, ordering, with)',
     });
   });
 

@@ -22,7 +22,7 @@ describe('params shown by the admin API', () => {
     });
   });
 
-  it("hides a URL's query values and its user and password, keeping the rest of it", () => {
+  it("hides a URL's query values, fragment, user and password, keeping the rest of it", () => {
     expect(
       redactParams({
         url: 'https://bot:hunter2@partner.example.com/hook?token=abc&room=session-42&token=def#top',
@@ -30,7 +30,7 @@ describe('params shown by the admin API', () => {
         note: 'see ?token=abc',
       }),
     ).toEqual({
-      url: `https://partner.example.com/hook?token=${REDACTED}&room=${REDACTED}#top`,
+      url: `https://partner.example.com/hook?token=${REDACTED}&room=${REDACTED}&token=${REDACTED}#${REDACTED}`,
       plain: 'https://partner.example.com/hook',
       note: 'see ?token=abc',
     });

@@ -146,6 +146,17 @@ export function describeDeliveryContract(current: () => Store): void {
       expect(await current().getDelivery(id)).not.toHaveProperty('traceContext');
     });
 
+    it('keeps the action key that names the action whose secrets the params leave out, and reads it back when claimed', async () => {
+      const id = await enqueue({ actionKey: 'id:notify' });
+      expect(await current().getDelivery(id)).toMatchObject({ actionKey: 'id:notify' });
+      expect(await claim()).toEqual([expect.objectContaining({ id, actionKey: 'id:notify' })]);
+    });
+
+    it('leaves out an action key that was not given', async () => {
+      const id = await enqueue();
+      expect(await current().getDelivery(id)).not.toHaveProperty('actionKey');
+    });
+
     it('rolls back with its event when the transaction throws', async () => {
       await expect(
         current().transaction(async (tx) => {

@@ -13,6 +13,7 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
 import { context, contextFrom, contextWithSpan, failSpan, INTERNAL, spanNames, traceLogFields, tracer, type Context, type Span } from '../../telemetry/spans.ts';
 import { describeFailure, invokePlugin, isRetryable, pluginContext } from '../run-action.ts';
+import { unsealedParams } from '../sealed-params.ts';
 import { retryDelay } from './retry-schedule.ts';
 import { CircuitOpenError, type TargetGuards } from './target-guards.ts';
 
@@ -97,12 +98,14 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
           retryable: false,
         });
       }
+      // Before the target's circuit: an action that is gone says nothing about the target.
+      const params = unsealedParams(delivery, deps.currentRules(), plugins);
       await guards.run(delivery.target, () =>
         // The plugin runs with the attempt's span active: what it traces (the http plugin's request) joins in.
         context.with(spanContext, () =>
           invokePlugin(
             plugin,
-            delivery.params,
+            params,
             (cancel) =>
               pluginContext(
                 {

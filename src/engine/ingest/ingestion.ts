@@ -17,6 +17,7 @@ import { buildContext, dedupeKey, eventCreatedAt } from '../../livekit/event.ts'
 import type { EventContext, LiveKitEvent } from '../../livekit/event-types.ts';
 import type { ActionMode, PrepareContext } from '../../plugins/contract.ts';
 import type { PluginRegistry } from '../../plugins/registry.ts';
+import { targetName } from '../../redaction.ts';
 import type { CompiledAction, CompiledRule, RuleSet } from '../../rules/types.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
@@ -27,6 +28,7 @@ import type { KnownEvent } from '../delivery/attempt.ts';
 import type { Reservation } from '../delivery/handoff.ts';
 import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
 import { describeFailure, invokePlugin, invokePrepare, pluginContext, prepareContext, renderParams, type ActionParts } from '../run-action.ts';
+import { sealParams } from '../sealed-params.ts';
 import { usageLedger } from './usage-ledger.ts';
 
 interface IncomingEvent {
@@ -208,6 +210,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       }
     }
     const schedule = retrySchedule(action.retry);
+    const sealed = sealParams(action, plugin, params);
     const queued: NewDelivery = {
       eventId: ordering.id,
       eventSeq: ordering.seq,
@@ -215,8 +218,8 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       ruleId: rule.id,
       actionIndex: action.index,
       plugin: action.plugin,
-      params,
-      target: plugin.definition.target?.(params) ?? action.plugin,
+      ...sealed,
+      target: targetName(plugin.definition.target?.(params) ?? action.plugin),
       orderingKey: action.orderingKey(eventContext),
       maxAttempts: schedule.maxAttempts,
       retrySchedule: schedule.delays,

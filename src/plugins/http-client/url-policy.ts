@@ -12,7 +12,8 @@ const LITERAL_ORIGIN = /^([a-z][a-z0-9+.-]*:\/\/[^/?#\\]+)[/?#\\]/i;
 /** The URL to call, or a PermanentError when it is not an http(s) URL to an allowed host. */
 export function destination(url: string, allowHosts?: readonly string[]): URL {
   const parsed = URL.parse(url);
-  if (parsed === null) throw invalidUrl(`"${url}" is not a valid URL`);
+  // Not quoted whole: its query may hold a token.
+  if (parsed === null) throw invalidUrl(`"${url.split(/[?#]/)[0]}" is not a valid URL`);
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw invalidUrl(`only http: and https: URLs can be called, not ${parsed.protocol}`);
   }

@@ -6,6 +6,7 @@ import { checkParams, pluginCheckMessages, type PluginSpec, type PluginSpecs } f
 import { formatNodePath, type NodePath } from '../../schema-issues.ts';
 import type { ReportIssue } from '../problems.ts';
 import type { CompiledAction, CompiledRule, SourceLocation } from '../types.ts';
+import { NO_SECRETS, type ActionSecrets } from './action-secrets.ts';
 import { compileDeliveryOptions, type DeliveryDocument } from './delivery-options.ts';
 import { compileFilter, requiredStarts } from './filter.ts';
 import { compileEventGlob, type StringMatcher } from './glob.ts';
@@ -24,6 +25,7 @@ export interface RuleDocument {
 }
 
 interface ActionDocument extends DeliveryDocument {
+  id?: string;
   plugin: string;
   mode?: ActionMode;
   with?: Record<string, unknown>;
@@ -38,13 +40,16 @@ export interface IndexedRule extends CompiledRule {
 
 interface RuleCompilation {
   plugins: PluginSpecs;
+  /** Each action's secrets, by its index (see actionSecrets); none when not given. */
+  secrets?: readonly ActionSecrets[];
   location: SourceLocation;
   /** Paths are relative to the rule. */
   report: ReportIssue;
 }
 
-export function compileRule(rule: RuleDocument, { plugins, location, report }: RuleCompilation): IndexedRule {
+export function compileRule(rule: RuleDocument, { plugins, secrets = [], location, report }: RuleCompilation): IndexedRule {
   const on = typeof rule.on === 'string' ? [rule.on] : rule.on;
+  checkActionIds(rule.actions, report);
   return {
     id: rule.id,
     description: rule.description,
@@ -54,7 +59,11 @@ export function compileRule(rule: RuleDocument, { plugins, location, report }: R
     covers: compileEventPatterns(on, report),
     requiredStarts: rule.filter === undefined ? new Map() : requiredStarts(rule.filter),
     matches: compileConditions(rule, report),
-    actions: rule.actions.map((action, index) => compileAction(rule.id, action, index, plugins, report)),
+    actions: rule.actions.map((action, index) => ({
+      ...compileAction(rule.id, action, index, plugins, report),
+      ...(action.id !== undefined && { id: action.id }),
+      secrets: secrets[index] ?? NO_SECRETS,
+    })),
   };
 }
 
@@ -86,7 +95,13 @@ function compileConditions(rule: RuleDocument, report: ReportIssue): (context: E
   };
 }
 
-function compileAction(ruleId: string, action: ActionDocument, index: number, plugins: PluginSpecs, report: ReportIssue): CompiledAction {
+function compileAction(
+  ruleId: string,
+  action: ActionDocument,
+  index: number,
+  plugins: PluginSpecs,
+  report: ReportIssue,
+): Omit<CompiledAction, 'id' | 'secrets'> {
   const params = action.with ?? {};
   const at: NodePath = ['actions', index];
   const spec = plugins.get(action.plugin);
@@ -116,6 +131,17 @@ function compileAction(ruleId: string, action: ActionDocument, index: number, pl
       }
     },
   };
+}
+
+/** Queued deliveries find their action by its id: two actions of a rule cannot share one. */
+function checkActionIds(actions: ActionDocument[], report: ReportIssue): void {
+  const first = new Map<string, number>();
+  actions.forEach((action, index) => {
+    if (action.id === undefined) return;
+    const earlier = first.get(action.id);
+    if (earlier === undefined) first.set(action.id, index);
+    else report(['actions', index, 'id'], `duplicate action id "${action.id}" (also actions[${earlier}])`);
+  });
 }
 
 /** The plugin's schema first; its own `check` only sees params the schema admits (templates aside). */

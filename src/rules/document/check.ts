@@ -23,8 +23,11 @@ interface CheckedDocument {
   locate: ParsedSource['locate'];
   /** Reports a problem at a path of the document. */
   report: ReportIssue;
-  /** The items of the list, with their index; only `wellFormed` ones (per the schema) can be compiled. */
-  items: { item: unknown; index: number; wellFormed: boolean }[];
+  /**
+   * The items of the list, with their index; only `wellFormed` ones (per the schema) can be compiled. `written`: the
+   * item before `${env:…}` substitution, which says where secrets are.
+   */
+  items: { item: unknown; written: unknown; index: number; wellFormed: boolean }[];
 }
 
 export function checkDocument(
@@ -48,6 +51,7 @@ export function checkDocument(
     report([], `the file is empty; write "${kind.listKey}: []" if it is meant to hold no ${kind.listKey}`);
     return checked;
   }
+  const written = data as Record<string, unknown[] | undefined>;
   const invalidItems = new Set<number>();
   let invalidFile = false;
   // What holds an unset variable is not compiled: its text still reads `${env:NAME}`, and the errors that would
@@ -69,7 +73,7 @@ export function checkDocument(
   }
   if (invalidFile) return checked;
   const list = (data as Record<string, unknown[] | undefined>)[kind.listKey] ?? [];
-  list.forEach((item, index) => checked.items.push({ item, index, wellFormed: !invalidItems.has(index) }));
+  list.forEach((item, index) => checked.items.push({ item, written: written[kind.listKey]?.[index], index, wellFormed: !invalidItems.has(index) }));
   return checked;
 }
 

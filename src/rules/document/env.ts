@@ -2,7 +2,7 @@
 import { isPlainObject } from '../../plain-object.ts';
 import type { NodePath } from '../../schema-issues.ts';
 
-const REFERENCE = /\$\{env:([^}]*)\}/g;
+export const REFERENCE = /\$\{env:([^}]*)\}/g;
 
 export type Environment = Record<string, string | undefined>;
 

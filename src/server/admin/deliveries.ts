@@ -4,7 +4,7 @@ import { SwitchboardError } from '../../errors.ts';
 import { canMove, DELIVERY_STATES, REPLAYABLE_STATES, replayMove, type DeliveryState } from '../../store/delivery-state.ts';
 import type { Delivery, DeliveryAttempt, DeliveryFilter, Store } from '../../store/store.ts';
 import type { Actor } from './auth.ts';
-import { redactParams } from './redact.ts';
+import { redactError, redactParams } from './redact.ts';
 import { NO_BODY, PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
@@ -171,7 +171,7 @@ function deliveryView(delivery: Delivery, held: Hold | null) {
     attempts: delivery.attempts,
     max_attempts: delivery.maxAttempts,
     due_at: delivery.dueAt.toISOString(),
-    last_error: delivery.lastError,
+    last_error: redactError(delivery.lastError),
     created_at: delivery.createdAt.toISOString(),
     updated_at: delivery.updatedAt.toISOString(),
     params: redactParams(delivery.params),
@@ -184,7 +184,7 @@ function attemptView(attempt: DeliveryAttempt) {
     started_at: attempt.startedAt.toISOString(),
     duration_ms: attempt.durationMs,
     status_code: attempt.statusCode ?? null,
-    error: attempt.error ?? null,
+    error: redactError(attempt.error),
     response: attempt.response ?? null,
     succeeded: attempt.succeeded,
   };

@@ -3,6 +3,7 @@
  * `jsonb`: they are stored and read whole, and jsonb refuses the escaped NUL (\u0000) that event data rendered into
  * params or outcomes may carry.
  */
+import { DELIVERY_ACTION_KEY } from '../sql/delivery-action-key.ts';
 import type { Migration } from '../sql/migration.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 
@@ -16,6 +17,7 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE session_history DROP CONSTRAINT IF EXISTS session_history_key_fkey;
     `,
   },
+  DELIVERY_ACTION_KEY,
 ];
 
 /**

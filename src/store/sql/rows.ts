@@ -5,8 +5,9 @@ import type { Dialect } from './dialect.ts';
 
 type Encoded = 'dueAt' | 'createdAt' | 'updatedAt' | 'leaseExpiresAt' | 'params' | 'retrySchedule' | 'traceContext' | 'lastError' | 'state';
 
-export interface DeliveryRow extends Omit<Delivery, Encoded> {
+export interface DeliveryRow extends Omit<Delivery, Encoded | 'actionKey'> {
   state: string;
+  actionKey: string | null;
   params: unknown;
   retrySchedule: unknown;
   traceContext: unknown;
@@ -45,7 +46,7 @@ export function rowDecoders({ readDate, readJson, readBool }: Dialect) {
   const dateOrNull = (value: unknown) => (value === null ? null : readDate(value));
 
   function toDelivery(row: DeliveryRow): Delivery {
-    const { traceContext, ...columns } = row;
+    const { traceContext, actionKey, ...columns } = row;
     return {
       ...columns,
       state: row.state as DeliveryState,
@@ -57,6 +58,7 @@ export function rowDecoders({ readDate, readJson, readBool }: Dialect) {
       updatedAt: readDate(row.updatedAt),
       leaseExpiresAt: dateOrNull(row.leaseExpiresAt),
       ...(traceContext === null ? {} : { traceContext: readJson<Record<string, string>>(traceContext) }),
+      ...(actionKey === null ? {} : { actionKey }),
     };
   }
 

@@ -8,7 +8,7 @@ export const DELIVERY_COLUMNS = `
   action_index AS "actionIndex", plugin, params, target, ordering_key AS "orderingKey", state, attempts,
   max_attempts AS "maxAttempts", retry_schedule AS "retrySchedule", timeout_ms AS "timeoutMs", due_at AS "dueAt",
   lease_owner AS "leaseOwner", lease_expires_at AS "leaseExpiresAt", last_error AS "lastError",
-  trace_context AS "traceContext", created_at AS "createdAt", updated_at AS "updatedAt"`;
+  trace_context AS "traceContext", created_at AS "createdAt", updated_at AS "updatedAt", action_key AS "actionKey"`;
 
 /** What a claim returns of each delivery's event, so that its attempt needs no query of its own. */
 const CLAIMED_EVENT_COLUMNS = `
@@ -82,11 +82,11 @@ export function statements(dialect: Dialect) {
       `INSERT INTO deliveries (
         event_id, event_seq, event_name, rule_id, action_index, plugin, params, target, ordering_key, state,
         max_attempts, retry_schedule, timeout_ms, due_at, trace_context, created_at, updated_at, lease_owner,
-        lease_expires_at
+        lease_expires_at, action_key
       )
       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN lease.granted THEN ${state('running')} ELSE ${state('pending')} END,
         $10, $11, $12, $13, $14, $15, $15, CASE WHEN lease.granted THEN ${typed('$16', 'text')} END,
-        CASE WHEN lease.granted THEN ${typed('$17', 'timestamptz')} END
+        CASE WHEN lease.granted THEN ${typed('$17', 'timestamptz')} END, ${typed('$18', 'text')}
       FROM (SELECT ${leaseGranted({
         owner: typed('$16', 'text'),
         target: typed('$8', 'text'),

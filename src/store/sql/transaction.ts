@@ -138,6 +138,7 @@ export class SqlTx implements StoreTx {
       new Date(),
       lease?.owner ?? null,
       lease?.expiresAt ?? null,
+      delivery.actionKey ?? null,
     ]);
     if (inserted) return { id: inserted.id, leased: inserted.state === 'running' };
     const [existing] = await this.#db.rows<{ id: number }>(sql.selectDeliveryId, [

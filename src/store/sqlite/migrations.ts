@@ -2,6 +2,7 @@
  * The SQLite schema as ordered, versioned steps: the shared steps, then its own. Times are ISO text of one length (so
  * they order as text), JSON is text and booleans are 0 or 1.
  */
+import { DELIVERY_ACTION_KEY } from '../sql/delivery-action-key.ts';
 import type { Migration } from '../sql/migration.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 
@@ -64,4 +65,5 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE events DROP COLUMN actions;
     `,
   },
+  DELIVERY_ACTION_KEY,
 ];
