@@ -1,0 +1,186 @@
+/**
+ * What retention removes, written once: a list of prune steps, each a kind of row that ages out, taken in small
+ * batches. A batch finds its rows on committed data, then in one short transaction confirms them (still old enough,
+ * still in a prunable state: a replay or a cancel may have moved them meanwhile), removes the rows that depend on
+ * them, then them. A new table that ages out is one more entry in PRUNE_STEPS.
+ */
+import type { PruneStepName, PrunedRows } from '../store.ts';
+import type { Dialect, Executor } from './dialect.ts';
+import { states } from './moves.ts';
+
+/** Which retention setting a step's cutoff comes from (the engine turns settings into cutoffs). */
+export type RetentionKind = 'events' | 'dedupe' | 'dead' | 'sessions' | 'usage';
+
+interface PruneStep {
+  name: PruneStepName;
+  retention: RetentionKind;
+  table: string;
+  /** The expression naming one row, and its type when bound as a list. */
+  key: string;
+  keyIn(placeholder: string): string;
+  /** The rows that age out, with the cutoff as $1. */
+  where: string;
+  order: string;
+  /** Rows of other tables removed first, by the column holding this step's key. */
+  dependents: Array<{ table: string; column: string }>;
+  /** Rewrites the rows with this SET clause instead of deleting them. */
+  set?: string;
+}
+
+const EVENT_WITHOUT_DELIVERIES = 'NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id)';
+
+/** The steps, in the order a run takes them: deliveries before the events they reference. */
+function pruneSteps(dialect: Dialect): PruneStep[] {
+  const { inList, lifecycle } = dialect;
+  const bigintKey = (key: string) => ({ key, keyIn: (placeholder: string) => inList(key, placeholder, 'bigint') });
+  const attempts = { table: 'delivery_attempts', column: 'delivery_id' };
+  const outcomes = lifecycle.outcomeRow ? [lifecycle.outcomeRow] : [];
+  // A delivery's age is that of its last change: one replayed yesterday is kept as long as one finished yesterday.
+  const deliveries = (name: PruneStepName, retention: RetentionKind, finished: string): PruneStep => ({
+    name,
+    retention,
+    table: 'deliveries',
+    ...bigintKey('id'),
+    where: `state IN (${finished}) AND updated_at < $1`,
+    order: 'id',
+    dependents: [attempts],
+  });
+  return [
+    deliveries('deliveries.finished', 'events', states(['succeeded', 'cancelled'])),
+    deliveries('deliveries.dead', 'dead', states(['dead'])),
+    // An event goes once no delivery needs it (an unfinished one runs from it, a dead one replays from it).
+    {
+      name: 'events',
+      retention: 'dedupe',
+      table: 'events',
+      ...bigintKey('seq'),
+      where: `received_at < $1 AND ${EVENT_WITHOUT_DELIVERIES}`,
+      order: 'seq',
+      dependents: outcomes,
+    },
+    // Younger than the dedupe window but past RETENTION_EVENTS: only its id and name stay, so a redelivery is
+    // still known.
+    {
+      name: 'events.bodies',
+      retention: 'events',
+      table: 'events',
+      ...bigintKey('seq'),
+      where: `received_at < $1 AND body <> '' AND ${EVENT_WITHOUT_DELIVERIES}`,
+      order: 'seq',
+      dependents: outcomes,
+      set: lifecycle.strip,
+    },
+    { name: 'session_history', retention: 'sessions', ...lifecycle.sessionHistory, dependents: [] },
+    {
+      name: 'usage_ledger',
+      retention: 'usage',
+      table: 'usage_ledger',
+      ...bigintKey('id'),
+      where: 'occurred_at < $1',
+      order: 'id',
+      dependents: [],
+    },
+  ];
+}
+
+/** The step names, in the order a run takes them. */
+export const PRUNE_STEP_NAMES: readonly PruneStepName[] = [
+  'deliveries.finished',
+  'deliveries.dead',
+  'events',
+  'events.bodies',
+  'session_history',
+  'usage_ledger',
+];
+
+/** Each step's retention setting, for the engine to give it a cutoff. */
+export const PRUNE_STEP_RETENTION: Readonly<Record<PruneStepName, RetentionKind>> = {
+  'deliveries.finished': 'events',
+  'deliveries.dead': 'dead',
+  events: 'dedupe',
+  'events.bodies': 'events',
+  session_history: 'sessions',
+  usage_ledger: 'usage',
+};
+
+interface StepStatements {
+  step: PruneStep;
+  /** (cutoff, limit) → up to limit keys, oldest first. */
+  find: string;
+  /** (cutoff, keys) → those keys still prunable, locked. */
+  confirm: string;
+  /** Per dependent table, then the step's own: (keys) → rows changed. */
+  remove: Array<{ table: string; sql: string }>;
+  /** (cutoff) → per table, how many rows a run would remove. */
+  count: Array<{ table: string; sql: string }>;
+}
+
+/** A dialect's prune statements, built once. */
+export function pruneStatements(dialect: Dialect): Map<PruneStepName, StepStatements> {
+  const { statement } = dialect;
+  const built = new Map<PruneStepName, StepStatements>();
+  for (const step of pruneSteps(dialect)) {
+    const { table, key, where, order } = step;
+    const aging = `SELECT ${key} AS prune_key FROM ${table} WHERE ${where}`;
+    // Stripped rows are counted apart from deleted ones.
+    const label = step.set === undefined ? table : step.name;
+    const own = step.set === undefined ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${step.set}`;
+    built.set(step.name, {
+      step,
+      find: statement(`${aging} ORDER BY ${order} LIMIT $2`) as string,
+      confirm: statement(`${aging} AND ${step.keyIn('$2')}${dialect.lifecycle.lock}`) as string,
+      remove: [
+        ...step.dependents.map((dependent) => ({
+          table: dependent.table,
+          sql: statement(`DELETE FROM ${dependent.table} WHERE ${dialect.inList(dependent.column, '$1', 'bigint')}`) as string,
+        })),
+        { table: label, sql: statement(`${own} WHERE ${step.keyIn('$1')}`) as string },
+      ],
+      count: [
+        ...step.dependents.map((dependent) => ({
+          table: dependent.table,
+          sql: statement(
+            `SELECT COUNT(*) AS count FROM ${dependent.table} WHERE ${dependent.column} IN (${aging.replace(' AS prune_key', '')})`,
+          ) as string,
+        })),
+        { table: label, sql: statement(`SELECT COUNT(*) AS count FROM ${table} WHERE ${where}`) as string },
+      ],
+    });
+  }
+  return built;
+}
+
+/** How a store runs a batch: finding on committed data, removing in a transaction of its own. */
+export interface PruneAccess {
+  read<T>(work: (db: Executor) => Promise<T>): Promise<T>;
+  write<T>(work: (db: Executor) => Promise<T>): Promise<T>;
+}
+
+/** One batch of a step: up to `limit` rows older than `cutoff`; rows changed by table, none when the step is done. */
+export async function pruneBatch(
+  statements: StepStatements,
+  access: PruneAccess,
+  cutoff: Date,
+  limit: number,
+): Promise<PrunedRows> {
+  const found = await access.read((db) => db.rows<{ prune_key: unknown }>(statements.find, [cutoff, limit]));
+  if (found.length === 0) return {};
+  return access.write(async (db) => {
+    const confirmed = await db.rows<{ prune_key: unknown }>(statements.confirm, [cutoff, found.map((row) => row.prune_key)]);
+    const keys = confirmed.map((row) => row.prune_key);
+    const pruned: PrunedRows = {};
+    if (keys.length === 0) return pruned;
+    for (const { table, sql } of statements.remove) pruned[table] = (pruned[table] ?? 0) + (await db.run(sql, [keys]));
+    return pruned;
+  });
+}
+
+/** What a run would remove now (a dry run): per table, the rows past `cutoff`. */
+export async function countPrunable(statements: StepStatements, db: Executor, cutoff: Date): Promise<PrunedRows> {
+  const counted: PrunedRows = {};
+  for (const { table, sql } of statements.count) {
+    const [row] = await db.rows<{ count: number | string }>(sql, [cutoff]);
+    counted[table] = Number(row?.count ?? 0);
+  }
+  return counted;
+}
