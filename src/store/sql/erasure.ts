@@ -43,7 +43,8 @@ class Sensitive {
   /** `text` with every value replaced: whole, or, for values long enough not to be mistaken, inside it. */
   replace(text: string): string {
     let replaced = text;
-    for (const value of this.#values) {
+    // Longest first, so that a name holding the identity goes whole.
+    for (const value of [...this.#values].sort((a, b) => b.length - a.length)) {
       if (replaced === value) return this.#marker;
       if (value.length >= SHORTEST_REPLACED_WITHIN) replaced = replaced.replaceAll(value, this.#marker);
     }

@@ -15,6 +15,8 @@ interface PruneStep {
   name: PruneStepName;
   retention: RetentionKind;
   table: string;
+  /** What its rows count as, in results and metrics, where not `table`. */
+  label?: string;
   /** The expression naming one row, and its type when bound as a list. */
   key: string;
   keyIn(placeholder: string): string;
@@ -69,8 +71,9 @@ function pruneSteps(dialect: Dialect): PruneStep[] {
       order: 'seq',
       dependents: outcomes,
       set: lifecycle.strip,
+      label: 'events.bodies',
     },
-    { name: 'session_history', retention: 'sessions', ...lifecycle.sessionHistory, dependents: [] },
+    { name: 'session_history', retention: 'sessions', ...lifecycle.sessionHistory, label: 'session_history', dependents: [] },
     {
       name: 'usage_ledger',
       retention: 'usage',
@@ -122,8 +125,7 @@ export function pruneStatements(dialect: Dialect): Map<PruneStepName, StepStatem
   for (const step of pruneSteps(dialect)) {
     const { table, key, where, order } = step;
     const aging = `SELECT ${key} AS prune_key FROM ${table} WHERE ${where}`;
-    // Stripped rows are counted apart from deleted ones.
-    const label = step.set === undefined ? table : step.name;
+    const label = step.label ?? table;
     const own = step.set === undefined ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${step.set}`;
     built.set(step.name, {
       step,
