@@ -215,7 +215,7 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
     });
 
     it('races a replay of dead deliveries: each is either replayed with its attempts or pruned whole', async () => {
-      const dead = [];
+      const dead: Array<{ eventId: string; deliveryId: number }> = [];
       for (let index = 0; index < 6; index += 1) dead.push(await deliveryIn('dead'));
       const [replayed] = await Promise.all([
         current().transaction((tx) => tx.replayDeliveries({ ids: dead.map((entry) => entry.deliveryId) }, { force: false, now: new Date() })),

@@ -3,6 +3,7 @@ import express, { type Router } from 'express';
 import { auditRoutes } from './audit.ts';
 import { actorOf, requireAdminToken, type AdminTokens } from './auth.ts';
 import { deliveryRoutes } from './deliveries.ts';
+import { eraseRoutes } from './erase.ts';
 import { recordRoutes } from './records.ts';
 import type { RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
@@ -13,6 +14,6 @@ export function adminRouter(options: AdminRouteOptions): Router {
   const router = express.Router();
   router.use('/api/v1', requireAdminToken(options, options.log));
   const context: RouteContext = { log: options.log, actor: actorOf(options.adminToken) };
-  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes]) routes(router, context, options);
+  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes, eraseRoutes]) routes(router, context, options);
   return router;
 }
