@@ -1,4 +1,4 @@
-/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN (GETs: or ADMIN_READ_TOKEN): reads, deliveries, targets, audit, usage. */
+/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN (GETs: or ADMIN_READ_TOKEN): reads, deliveries, targets, audit, usage, erasure. */
 import express, { type Router } from 'express';
 import { auditRoutes } from './audit.ts';
 import { actorOf, requireAdminToken, type AdminTokens } from './auth.ts';
