@@ -235,6 +235,14 @@ export type PruneStepName =
 /** Rows removed (or, for `events.bodies`, stripped) by table. */
 export type PrunedRows = Record<string, number>;
 
+/** What one prune batch did; see Store.pruneBatch. */
+export interface PruneBatchResult {
+  /** Rows removed by table; empty when the step found nothing left to remove. */
+  pruned: PrunedRows;
+  /** The highest key the batch looked at, for the next to start after; null for a step not scanned by key. */
+  last: number | null;
+}
+
 /** Whose data an erasure removes. */
 export type ErasureSubject = { participantIdentity: string } | { room: string };
 
@@ -320,10 +328,11 @@ export interface Store {
   ping(): Promise<void>;
 
   /**
-   * One batch of a prune step: up to `limit` of its rows older than `cutoff`, removed in one short transaction;
-   * rows removed by table, none when nothing is left to remove.
+   * One batch of a prune step: up to `limit` of its rows older than `cutoff` (with keys above `after`, where the
+   * step is scanned by key), removed in one short transaction. Rows kept for a reason (an event a delivery still
+   * needs) are passed over: starting the next batch after `last` keeps them from being looked at again and again.
    */
-  pruneBatch(step: PruneStepName, cutoff: Date, limit: number): Promise<PrunedRows>;
+  pruneBatch(step: PruneStepName, cutoff: Date, limit: number, after?: number): Promise<PruneBatchResult>;
   /** What the step would remove now, by table (a dry run). */
   countPrunable(step: PruneStepName, cutoff: Date): Promise<PrunedRows>;
   /** Gives back space a pruning run freed, where the database does not by itself (SQLite). */

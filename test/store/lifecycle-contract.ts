@@ -106,13 +106,14 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
     return { eventId, deliveryId };
   }
 
-  /** Every batch of a step until it is done; rows removed by table. */
+  /** Every batch of a step until it is done, each after the last key the one before looked at; rows removed by table. */
   async function pruneAll(step: PruneStepName, cutoff: Date, limit = 500): Promise<Record<string, number>> {
     const total: Record<string, number> = {};
-    for (;;) {
-      const pruned = await current().pruneBatch(step, cutoff, limit);
-      if (Object.keys(pruned).length === 0) return total;
+    for (let after = 0; ; ) {
+      const { pruned, last } = await current().pruneBatch(step, cutoff, limit, after);
       for (const [table, rows] of Object.entries(pruned)) total[table] = (total[table] ?? 0) + rows;
+      if (last === null && Object.keys(pruned).length === 0) return total;
+      if (last !== null) after = last;
     }
   }
 
@@ -210,8 +211,20 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
 
     it('takes at most the batch size per batch', async () => {
       for (let index = 0; index < 5; index += 1) await deliveryIn('cancelled');
-      expect(await current().pruneBatch('deliveries.finished', future(), 2)).toEqual({ deliveries: 2, delivery_attempts: 0 });
+      expect((await current().pruneBatch('deliveries.finished', future(), 2)).pruned).toEqual({ deliveries: 2, delivery_attempts: 0 });
       expect(await current().countPrunable('deliveries.finished', future())).toEqual({ deliveries: 3, delivery_attempts: 0 });
+    });
+
+    it('passes over events a delivery still needs, and resumes after the last key a batch looked at', async () => {
+      const needed = await deliveryIn('pending');
+      const first = await recordEvent({ receivedAt: new Date(Date.now() - 2 * MINUTE) });
+      const second = await recordEvent({ receivedAt: new Date(Date.now() - 2 * MINUTE) });
+      const batch = await current().pruneBatch('events', future(), 1);
+      expect(batch).toEqual({ pruned: expect.objectContaining({ events: 1 }), last: first.seq });
+      const next = await current().pruneBatch('events', future(), 1, batch.last!);
+      expect(next).toEqual({ pruned: expect.objectContaining({ events: 1 }), last: second.seq });
+      expect(await current().pruneBatch('events', future(), 1, next.last!)).toEqual({ pruned: {}, last: null });
+      expect(await current().getEvent(needed.eventId)).not.toBeNull();
     });
 
     it('races a replay of dead deliveries: each is either replayed with its attempts or pruned whole', async () => {

@@ -5,13 +5,18 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetentionSettings } from '../../config.ts';
-import type { PrunedRows, Store } from '../../store/store.ts';
+import type { PrunedRows, PruneStepName, Store } from '../../store/store.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
 import { pruneCutoffs } from './cutoffs.ts';
 
 /** Rows per batch: a transaction short enough not to hold webhooks back (measured in bench/retention.ts). */
 export const BATCH_ROWS = 500;
+/**
+ * How long a step's scan resumes where the last run left it before it starts again from its oldest row: rows it
+ * passed over because something still needed them (an event whose delivery was unfinished) are looked at again.
+ */
+const RESCAN_MS = 60 * 60 * 1000;
 
 export interface PrunerOptions {
   store: Store;
@@ -32,18 +37,24 @@ function add(total: PrunedRows, more: PrunedRows): PrunedRows {
  * One run: every step until none of its rows is old enough, or `stopping` says so; rows removed by table.
  * @example await pruneOnce({ store, retention: config.retention, ... }, () => false)
  */
-export async function pruneOnce(options: Omit<PrunerOptions, 'intervalMs' | 'log'>, stopping: () => boolean): Promise<PrunedRows> {
+export async function pruneOnce(
+  options: Omit<PrunerOptions, 'intervalMs' | 'log'>,
+  stopping: () => boolean,
+  resumeAfter = new Map<PruneStepName, number>(),
+): Promise<PrunedRows> {
   const { store, metrics } = options;
   const batchRows = options.batchRows ?? BATCH_ROWS;
   const total: PrunedRows = {};
   for (const { step, cutoff } of pruneCutoffs(options.retention, new Date())) {
     while (!stopping()) {
       const started = performance.now();
-      const pruned = await store.pruneBatch(step, cutoff, batchRows);
+      const { pruned, last } = await store.pruneBatch(step, cutoff, batchRows, resumeAfter.get(step) ?? 0);
       const rows = Object.values(pruned).reduce((sum, count) => sum + count, 0);
       for (const [table, count] of Object.entries(pruned)) if (count > 0) metrics.pruned(table, count);
       add(total, pruned);
-      if (rows === 0) break;
+      // A step scanned by key is done when it finds nothing past `last`; one that is not, when a batch removes nothing.
+      if (last === null && rows === 0) break;
+      if (last !== null) resumeAfter.set(step, last);
       await sleep(performance.now() - started);
     }
   }
@@ -65,6 +76,9 @@ export class Pruner {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  /** Where each step's scan resumes, and when they were last all started again from the oldest rows. */
+  #resumeAfter = new Map<PruneStepName, number>();
+  #rescannedAt = 0;
 
   constructor(options: PrunerOptions) {
     this.#options = options;
@@ -93,8 +107,12 @@ export class Pruner {
     const { store, log } = this.#options;
     try {
       let pruned: PrunedRows = {};
+      if (Date.now() - this.#rescannedAt >= RESCAN_MS) {
+        this.#resumeAfter.clear();
+        this.#rescannedAt = Date.now();
+      }
       const ran = await store.runAlone('prune', async () => {
-        pruned = await pruneOnce(this.#options, () => this.#stopped);
+        pruned = await pruneOnce(this.#options, () => this.#stopped, this.#resumeAfter);
       });
       if (ran && Object.keys(pruned).length > 0) log.info({ pruned }, 'pruned');
     } catch (error) {

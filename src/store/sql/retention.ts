@@ -4,7 +4,7 @@
  * still in a prunable state: a replay or a cancel may have moved them meanwhile), removes the rows that depend on
  * them, then them. A new table that ages out is one more entry in PRUNE_STEPS.
  */
-import type { PruneStepName, PrunedRows } from '../store.ts';
+import type { PruneBatchResult, PruneStepName, PrunedRows } from '../store.ts';
 import type { Dialect, Executor } from './dialect.ts';
 import { states } from './moves.ts';
 
@@ -20,6 +20,8 @@ interface PruneStep {
   /** The expression naming one row, and its type when bound as a list. */
   key: string;
   keyIn(placeholder: string): string;
+  /** The key is a number in the order rows age (`order`), so a scan can resume after the last key it saw. */
+  numbered?: boolean;
   /** The rows that age out, with the cutoff as $1. */
   where: string;
   order: string;
@@ -34,7 +36,7 @@ const EVENT_WITHOUT_DELIVERIES = 'NOT EXISTS (SELECT 1 FROM deliveries WHERE del
 /** The steps, in the order a run takes them: deliveries before the events they reference. */
 function pruneSteps(dialect: Dialect): PruneStep[] {
   const { inList, lifecycle } = dialect;
-  const bigintKey = (key: string) => ({ key, keyIn: (placeholder: string) => inList(key, placeholder, 'bigint') });
+  const bigintKey = (key: string) => ({ key, numbered: true, keyIn: (placeholder: string) => inList(key, placeholder, 'bigint') });
   const attempts = { table: 'delivery_attempts', column: 'delivery_id' };
   const outcomes = lifecycle.outcomeRow ? [lifecycle.outcomeRow] : [];
   // A delivery's age is that of its last change: one replayed yesterday is kept as long as one finished yesterday.
@@ -108,7 +110,7 @@ export const PRUNE_STEP_RETENTION: Readonly<Record<PruneStepName, RetentionKind>
 
 interface StepStatements {
   step: PruneStep;
-  /** (cutoff, limit) → up to limit keys, oldest first. */
+  /** (cutoff, limit[, after]) → up to limit keys, oldest first (after the key `after`, for a numbered step). */
   find: string;
   /** (cutoff, keys) → those keys still prunable, locked. */
   confirm: string;
@@ -129,7 +131,7 @@ export function pruneStatements(dialect: Dialect): Map<PruneStepName, StepStatem
     const own = step.set === undefined ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${step.set}`;
     built.set(step.name, {
       step,
-      find: statement(`${aging} ORDER BY ${order} LIMIT $2`) as string,
+      find: statement(`${aging}${step.numbered ? ` AND ${key} > $3` : ''} ORDER BY ${order} LIMIT $2`) as string,
       confirm: statement(`${aging} AND ${step.keyIn('$2')}${dialect.lifecycle.lock}`) as string,
       remove: [
         ...step.dependents.map((dependent) => ({
@@ -158,16 +160,23 @@ export interface PruneAccess {
   write<T>(work: (db: Executor) => Promise<T>): Promise<T>;
 }
 
-/** One batch of a step: up to `limit` rows older than `cutoff`; rows changed by table, none when the step is done. */
+/**
+ * One batch of a step: up to `limit` rows older than `cutoff` (and, for a numbered step, with keys above `after`).
+ * Rows changed by table, none when the step is done; `last`, for a numbered step, the highest key the batch looked
+ * at, removed or kept, for the next batch to start after.
+ */
 export async function pruneBatch(
   statements: StepStatements,
   access: PruneAccess,
   cutoff: Date,
   limit: number,
-): Promise<PrunedRows> {
-  const found = await access.read((db) => db.rows<{ prune_key: unknown }>(statements.find, [cutoff, limit]));
-  if (found.length === 0) return {};
-  return access.write(async (db) => {
+  after: number,
+): Promise<PruneBatchResult> {
+  const values = statements.step.numbered ? [cutoff, limit, after] : [cutoff, limit];
+  const found = await access.read((db) => db.rows<{ prune_key: unknown }>(statements.find, values));
+  if (found.length === 0) return { pruned: {}, last: null };
+  const last = statements.step.numbered ? Number(found.at(-1)!.prune_key) : null;
+  const pruned = await access.write(async (db) => {
     const confirmed = await db.rows<{ prune_key: unknown }>(statements.confirm, [cutoff, found.map((row) => row.prune_key)]);
     const keys = confirmed.map((row) => row.prune_key);
     const pruned: PrunedRows = {};
@@ -175,6 +184,7 @@ export async function pruneBatch(
     for (const { table, sql } of statements.remove) pruned[table] = (pruned[table] ?? 0) + (await db.run(sql, [keys]));
     return pruned;
   });
+  return { pruned, last };
 }
 
 /** What a run would remove now (a dry run): per table, the rows past `cutoff`. */

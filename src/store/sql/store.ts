@@ -14,6 +14,7 @@ import type {
   ErasureCounts,
   ErasureSubject,
   Page,
+  PruneBatchResult,
   PrunedRows,
   PruneStepName,
   SessionHistoryEntry,
@@ -232,8 +233,8 @@ export abstract class SqlStore implements Store {
     });
   }
 
-  pruneBatch(step: PruneStepName, cutoff: Date, limit: number): Promise<PrunedRows> {
-    return pruneBatch(this.#lifecycle.prune.get(step)!, this.#lifecycleAccess, cutoff, limit);
+  pruneBatch(step: PruneStepName, cutoff: Date, limit: number, after = 0): Promise<PruneBatchResult> {
+    return pruneBatch(this.#lifecycle.prune.get(step)!, this.#lifecycleAccess, cutoff, limit, after);
   }
 
   countPrunable(step: PruneStepName, cutoff: Date): Promise<PrunedRows> {
