@@ -4,7 +4,7 @@
  * once with short retention (RETENTION_EVENTS, PRUNE_INTERVAL). It reports the database's size over time and the
  * ingest p99 of each segment, pruning against not. Tokens live five minutes, so the load is sent in segments, each
  * signed just before it. Flags: --db sqlite|postgres|both --rate <events/s> --minutes <m> --segment <s>
- * --retention <duration> --prune-interval <duration> --pg-url <url>.
+ * --retention <duration> --prune-interval <duration> --pruning both|on|off --pg-url <url>.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -32,9 +32,12 @@ const { values: flags } = parseArgs({
     segment: { type: 'string', default: '20' },
     retention: { type: 'string', default: '2m' },
     'prune-interval': { type: 'string', default: '5s' },
+    pruning: { type: 'string', default: 'both' },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
+const prunings = { both: [false, true], on: [true], off: [false] }[flags.pruning!];
+if (!prunings) throw new Error(`--pruning is "${flags.pruning}": expected both, on or off`);
 const databases: Database[] = flags.db === 'both' ? ['sqlite', 'postgres'] : [flags.db as Database];
 if (!databases.every((db) => db === 'sqlite' || db === 'postgres')) throw new Error(`--db is "${flags.db}": expected sqlite, postgres or both`);
 const rate = positiveNumber('--rate', flags.rate!);
@@ -72,7 +75,7 @@ console.log(
 );
 try {
   for (const db of databases) {
-    for (const pruning of [false, true]) {
+    for (const pruning of prunings) {
       console.log(`${db}, pruning ${pruning ? 'on' : 'off'}…`);
       runs.push({ db, pruning, samples: await measure(db, pruning, receiver) });
     }

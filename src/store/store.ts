@@ -239,8 +239,10 @@ export type PrunedRows = Record<string, number>;
 export interface PruneBatchResult {
   /** Rows removed by table; empty when the step found nothing left to remove. */
   pruned: PrunedRows;
-  /** The highest key the batch looked at, for the next to start after; null for a step not scanned by key. */
+  /** Where the next batch starts (after this key); null for a step not scanned by key, or once it is done. */
   last: number | null;
+  /** Nothing older than the cutoff is left to look at. */
+  done: boolean;
 }
 
 /** Whose data an erasure removes. */

@@ -62,10 +62,10 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
   /** A delivery of a fresh event, left in `state` (via a real claim and attempt), with one attempt when it ran; one at a time. */
   async function deliveryIn(
     state: 'pending' | 'running' | 'failed-waiting-retry' | 'succeeded' | 'dead' | 'cancelled',
-    options: { body?: string; params?: Record<string, unknown>; response?: string } = {},
+    options: { body?: string; params?: Record<string, unknown>; response?: string; receivedAt?: Date } = {},
   ): Promise<{ eventId: string; deliveryId: number }> {
     const store = current();
-    const { id: eventId, seq } = await recordEvent({ body: options.body });
+    const { id: eventId, seq } = await recordEvent({ body: options.body, receivedAt: options.receivedAt });
     const { id: deliveryId } = await store.transaction((tx) =>
       tx.enqueueDelivery(newDelivery(eventId, seq, options.params ? { params: options.params } : {})),
     );
@@ -110,9 +110,9 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
   async function pruneAll(step: PruneStepName, cutoff: Date, limit = 500): Promise<Record<string, number>> {
     const total: Record<string, number> = {};
     for (let after = 0; ; ) {
-      const { pruned, last } = await current().pruneBatch(step, cutoff, limit, after);
+      const { pruned, last, done } = await current().pruneBatch(step, cutoff, limit, after);
       for (const [table, rows] of Object.entries(pruned)) total[table] = (total[table] ?? 0) + rows;
-      if (last === null && Object.keys(pruned).length === 0) return total;
+      if (done) return total;
       if (last !== null) after = last;
     }
   }
@@ -186,7 +186,7 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
       expect((await store.getSession('room:life'))?.history.map((entry) => entry.status)).toEqual(['ended']);
     });
 
-    it('keeps the usage ledger when the events it was counted from are pruned; usage_ledger removes it when asked', async () => {
+    it('keeps the usage ledger when the events it was counted from are pruned; usage_ledger removes it by when it was recorded', async () => {
       const { id } = await recordEvent({ receivedAt: new Date(Date.now() - 2 * MINUTE) });
       const usage = {
         identifier: `usage_${id}`,
@@ -205,26 +205,33 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
       expect(await current().sumUsage({ customer: 'cus_life' })).toEqual([
         { customer: 'cus_life', meter: 'minutes', unit: 'minutes', quantity: 7, records: 1 },
       ]);
-      expect(await pruneAll('usage_ledger', new Date(Date.now() - MINUTE))).toEqual({ usage_ledger: 1 });
+      expect(await pruneAll('usage_ledger', past())).toEqual({});
+      expect(await pruneAll('usage_ledger', future())).toEqual({ usage_ledger: 1 });
       expect(await current().sumUsage({ customer: 'cus_life' })).toEqual([]);
     });
 
     it('takes at most the batch size per batch', async () => {
       for (let index = 0; index < 5; index += 1) await deliveryIn('cancelled');
-      expect((await current().pruneBatch('deliveries.finished', future(), 2)).pruned).toEqual({ deliveries: 2, delivery_attempts: 0 });
+      expect(await current().pruneBatch('deliveries.finished', future(), 2)).toEqual({
+        pruned: { deliveries: 2, delivery_attempts: 0 },
+        last: expect.any(Number),
+        done: false,
+      });
       expect(await current().countPrunable('deliveries.finished', future())).toEqual({ deliveries: 3, delivery_attempts: 0 });
     });
 
-    it('passes over events a delivery still needs, and resumes after the last key a batch looked at', async () => {
-      const needed = await deliveryIn('pending');
-      const first = await recordEvent({ receivedAt: new Date(Date.now() - 2 * MINUTE) });
-      const second = await recordEvent({ receivedAt: new Date(Date.now() - 2 * MINUTE) });
-      const batch = await current().pruneBatch('events', future(), 1);
-      expect(batch).toEqual({ pruned: expect.objectContaining({ events: 1 }), last: first.seq });
-      const next = await current().pruneBatch('events', future(), 1, batch.last!);
-      expect(next).toEqual({ pruned: expect.objectContaining({ events: 1 }), last: second.seq });
-      expect(await current().pruneBatch('events', future(), 1, next.last!)).toEqual({ pruned: {}, last: null });
+    it('looks at a window of keys per batch, passing over events a delivery still needs, and stops at young ones', async () => {
+      const needed = await deliveryIn('pending', { receivedAt: new Date(Date.now() - 3 * MINUTE) });
+      const old = await recordEvent({ receivedAt: new Date(Date.now() - 2 * MINUTE) });
+      const young = await recordEvent();
+      const cutoff = new Date(Date.now() - MINUTE);
+      const first = await current().pruneBatch('events', cutoff, 1);
+      expect(first).toEqual({ pruned: {}, last: expect.any(Number), done: false });
+      const second = await current().pruneBatch('events', cutoff, 1, first.last!);
+      expect(second).toEqual({ pruned: expect.objectContaining({ events: 1 }), last: old.seq, done: false });
+      expect(await current().pruneBatch('events', cutoff, 1, second.last!)).toEqual({ pruned: {}, last: null, done: true });
       expect(await current().getEvent(needed.eventId)).not.toBeNull();
+      expect(await current().getEvent(young.id)).not.toBeNull();
     });
 
     it('races a replay of dead deliveries: each is either replayed with its attempts or pruned whole', async () => {

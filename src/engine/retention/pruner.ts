@@ -48,12 +48,10 @@ export async function pruneOnce(
   for (const { step, cutoff } of pruneCutoffs(options.retention, new Date())) {
     while (!stopping()) {
       const started = performance.now();
-      const { pruned, last } = await store.pruneBatch(step, cutoff, batchRows, resumeAfter.get(step) ?? 0);
-      const rows = Object.values(pruned).reduce((sum, count) => sum + count, 0);
+      const { pruned, last, done } = await store.pruneBatch(step, cutoff, batchRows, resumeAfter.get(step) ?? 0);
       for (const [table, count] of Object.entries(pruned)) if (count > 0) metrics.pruned(table, count);
       add(total, pruned);
-      // A step scanned by key is done when it finds nothing past `last`; one that is not, when a batch removes nothing.
-      if (last === null && rows === 0) break;
+      if (done) break;
       if (last !== null) resumeAfter.set(step, last);
       await sleep(performance.now() - started);
     }

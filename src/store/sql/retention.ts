@@ -20,8 +20,11 @@ interface PruneStep {
   /** The expression naming one row, and its type when bound as a list. */
   key: string;
   keyIn(placeholder: string): string;
-  /** The key is a number in the order rows age (`order`), so a scan can resume after the last key it saw. */
-  numbered?: boolean;
+  /**
+   * Where the key is a number that grows as rows are written: a column of that same order (an insert time), so that
+   * a batch looks at a window of keys, never further, and stops at the first window reaching rows too young.
+   */
+  written?: string;
   /** The rows that age out, with the cutoff as $1. */
   where: string;
   order: string;
@@ -36,7 +39,7 @@ const EVENT_WITHOUT_DELIVERIES = 'NOT EXISTS (SELECT 1 FROM deliveries WHERE del
 /** The steps, in the order a run takes them: deliveries before the events they reference. */
 function pruneSteps(dialect: Dialect): PruneStep[] {
   const { inList, lifecycle } = dialect;
-  const bigintKey = (key: string) => ({ key, numbered: true, keyIn: (placeholder: string) => inList(key, placeholder, 'bigint') });
+  const numbered = (key: string, written: string) => ({ key, written, keyIn: (placeholder: string) => inList(key, placeholder, 'bigint') });
   const attempts = { table: 'delivery_attempts', column: 'delivery_id' };
   const outcomes = lifecycle.outcomeRow ? [lifecycle.outcomeRow] : [];
   // A delivery's age is that of its last change: one replayed yesterday is kept as long as one finished yesterday.
@@ -44,7 +47,8 @@ function pruneSteps(dialect: Dialect): PruneStep[] {
     name,
     retention,
     table: 'deliveries',
-    ...bigintKey('id'),
+    // updated_at is never before created_at: once a window reaches deliveries created after the cutoff, none later is old.
+    ...numbered('id', 'created_at'),
     where: `state IN (${finished}) AND updated_at < $1`,
     order: 'id',
     dependents: [attempts],
@@ -57,7 +61,7 @@ function pruneSteps(dialect: Dialect): PruneStep[] {
       name: 'events',
       retention: 'dedupe',
       table: 'events',
-      ...bigintKey('seq'),
+      ...numbered('seq', 'received_at'),
       where: `received_at < $1 AND ${EVENT_WITHOUT_DELIVERIES}`,
       order: 'seq',
       dependents: outcomes,
@@ -68,7 +72,7 @@ function pruneSteps(dialect: Dialect): PruneStep[] {
       name: 'events.bodies',
       retention: 'events',
       table: 'events',
-      ...bigintKey('seq'),
+      ...numbered('seq', 'received_at'),
       where: `received_at < $1 AND body <> '' AND ${EVENT_WITHOUT_DELIVERIES}`,
       order: 'seq',
       dependents: outcomes,
@@ -80,8 +84,9 @@ function pruneSteps(dialect: Dialect): PruneStep[] {
       name: 'usage_ledger',
       retention: 'usage',
       table: 'usage_ledger',
-      ...bigintKey('id'),
-      where: 'occurred_at < $1',
+      // Aged by when it was recorded, the order of its ids; when the usage happened is the event's clock.
+      ...numbered('id', 'recorded_at'),
+      where: 'recorded_at < $1',
       order: 'id',
       dependents: [],
     },
@@ -110,7 +115,11 @@ export const PRUNE_STEP_RETENTION: Readonly<Record<PruneStepName, RetentionKind>
 
 interface StepStatements {
   step: PruneStep;
-  /** (cutoff, limit[, after]) → up to limit keys, oldest first (after the key `after`, for a numbered step). */
+  /**
+   * (cutoff, limit) → up to limit keys of rows to prune, oldest first; for a numbered step (cutoff, limit, after)
+   * → the window of `limit` keys after `after`, each with whether to prune it and whether it was written before
+   * the cutoff.
+   */
   find: string;
   /** (cutoff, keys) → those keys still prunable, locked. */
   confirm: string;
@@ -131,7 +140,13 @@ export function pruneStatements(dialect: Dialect): Map<PruneStepName, StepStatem
     const own = step.set === undefined ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${step.set}`;
     built.set(step.name, {
       step,
-      find: statement(`${aging}${step.numbered ? ` AND ${key} > $3` : ''} ORDER BY ${order} LIMIT $2`) as string,
+      find: statement(
+        step.written === undefined
+          ? `${aging} ORDER BY ${order} LIMIT $2`
+          : `SELECT ${key} AS prune_key, CASE WHEN ${where} THEN 1 ELSE 0 END AS prunable,
+            CASE WHEN ${step.written} < $1 THEN 1 ELSE 0 END AS written_before
+          FROM ${table} WHERE ${key} > $3 ORDER BY ${key} LIMIT $2`,
+      ) as string,
       confirm: statement(`${aging} AND ${step.keyIn('$2')}${dialect.lifecycle.lock}`) as string,
       remove: [
         ...step.dependents.map((dependent) => ({
@@ -160,10 +175,14 @@ export interface PruneAccess {
   write<T>(work: (db: Executor) => Promise<T>): Promise<T>;
 }
 
+type Found = { prune_key: unknown; prunable?: unknown; written_before?: unknown };
+
 /**
- * One batch of a step: up to `limit` rows older than `cutoff` (and, for a numbered step, with keys above `after`).
- * Rows changed by table, none when the step is done; `last`, for a numbered step, the highest key the batch looked
- * at, removed or kept, for the next batch to start after.
+ * One batch of a step: what it finds of its rows older than `cutoff`, removed (or stripped) in one transaction.
+ * A numbered step looks at the window of `limit` keys after `after` and no further, so a batch costs the same
+ * however many rows are kept (young, still needed, already stripped); `last` is where the next batch starts, null
+ * once a window reached rows written after the cutoff or the end of the table. A step without a key order finds up
+ * to `limit` rows, and is done when a batch finds none.
  */
 export async function pruneBatch(
   statements: StepStatements,
@@ -172,19 +191,22 @@ export async function pruneBatch(
   limit: number,
   after: number,
 ): Promise<PruneBatchResult> {
-  const values = statements.step.numbered ? [cutoff, limit, after] : [cutoff, limit];
-  const found = await access.read((db) => db.rows<{ prune_key: unknown }>(statements.find, values));
-  if (found.length === 0) return { pruned: {}, last: null };
-  const last = statements.step.numbered ? Number(found.at(-1)!.prune_key) : null;
+  const windowed = statements.step.written !== undefined;
+  const found = await access.read((db) => db.rows<Found>(statements.find, windowed ? [cutoff, limit, after] : [cutoff, limit]));
+  const chosen = windowed ? found.filter((row) => Number(row.prunable) === 1) : found;
+  const end = found.at(-1);
+  const more = windowed ? found.length === limit && Number(end!.written_before) === 1 : found.length > 0;
+  const last = windowed && more ? Number(end!.prune_key) : null;
+  if (chosen.length === 0) return { pruned: {}, last, done: !more };
   const pruned = await access.write(async (db) => {
-    const confirmed = await db.rows<{ prune_key: unknown }>(statements.confirm, [cutoff, found.map((row) => row.prune_key)]);
+    const confirmed = await db.rows<Found>(statements.confirm, [cutoff, chosen.map((row) => row.prune_key)]);
     const keys = confirmed.map((row) => row.prune_key);
-    const pruned: PrunedRows = {};
-    if (keys.length === 0) return pruned;
-    for (const { table, sql } of statements.remove) pruned[table] = (pruned[table] ?? 0) + (await db.run(sql, [keys]));
-    return pruned;
+    const counts: PrunedRows = {};
+    if (keys.length === 0) return counts;
+    for (const { table, sql } of statements.remove) counts[table] = (counts[table] ?? 0) + (await db.run(sql, [keys]));
+    return counts;
   });
-  return { pruned, last };
+  return { pruned, last, done: !more };
 }
 
 /** What a run would remove now (a dry run): per table, the rows past `cutoff`. */
