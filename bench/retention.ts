@@ -111,7 +111,8 @@ async function measure(db: Database, pruning: boolean, counting: CountingReceive
         failed: load.non2xx + load.errors,
       };
       samples.push(sample);
-      console.log(`  ${sample.at} s: ${formatNumber(sample.bytes / 2 ** 20, 1)} MiB, ingest p99 ${formatNumber(sample.p99, 2)} ms, ${sample.failed} failed`);
+      const detail = database.detail ? ` (${await database.detail()})` : '';
+      console.log(`  ${sample.at} s: ${formatNumber(sample.bytes / 2 ** 20, 1)} MiB${detail}, ingest p99 ${formatNumber(sample.p99, 2)} ms, ${sample.failed} failed`);
     }
     return samples;
   } finally {
@@ -133,12 +134,17 @@ function forwardingRule(url: string): string {
 }
 
 /** A fresh store, and how many bytes it holds on disk now (SQLite: the file and its WAL; PostgreSQL: the schema's tables, indexes and TOAST). */
-async function freshDatabase(db: Database): Promise<{ url: string; size(): Promise<number>; drop(): Promise<void> }> {
+async function freshDatabase(db: Database): Promise<{ url: string; size(): Promise<number>; detail?(): Promise<string>; drop(): Promise<void> }> {
   const name = `switchboard_retention_${randomBytes(6).toString('hex')}`;
   if (db === 'sqlite') {
     const file = join(workDir, `${name}.db`);
     const bytes = (path: string) => (existsSync(path) ? statSync(path).size : 0);
-    return { url: `file:${file}`, size: async () => bytes(file) + bytes(`${file}-wal`), drop: async () => rmSync(file, { force: true }) };
+    return {
+      url: `file:${file}`,
+      size: async () => bytes(file) + bytes(`${file}-wal`),
+      detail: async () => `file ${formatNumber(bytes(file) / 2 ** 20, 1)} MiB + WAL ${formatNumber(bytes(`${file}-wal`) / 2 ** 20, 1)} MiB`,
+      drop: async () => rmSync(file, { force: true }),
+    };
   }
   const url = new URL(flags['pg-url']!);
   url.searchParams.set('schema', name);
