@@ -6,6 +6,7 @@ import { TargetGuards } from './engine/delivery/target-guards.ts';
 import { DeliveryWorker } from './engine/delivery/worker.ts';
 import { deadLetterAnnouncer } from './engine/ingest/dead-letter.ts';
 import { createIngestion } from './engine/ingest/ingestion.ts';
+import { Pruner } from './engine/retention/pruner.ts';
 import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
 import { isRetryable } from './engine/run-action.ts';
 import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
@@ -59,6 +60,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   const metrics = createMetrics({
     deliveryCounts: () => store.countDeliveries(),
     oldestDueAt: (now) => store.oldestDueAt(now),
+    oldestEventAt: () => store.oldestEventAt(),
     circuits: () => guards.snapshot(),
     targetSwitches: () => store.listTargets(),
     rulesStatus: rules.status,
@@ -118,6 +120,8 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   });
   if (options.watchRules) rules.watch();
   if (config.workerConcurrency > 0) worker.start();
+  const pruner = new Pruner({ store, retention: config.retention, intervalMs: config.pruneIntervalMs, log, metrics });
+  if (config.pruneIntervalMs > 0) pruner.start();
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -138,6 +142,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
       closing ??= (async () => {
         accepting = false;
         rules.close();
+        const pruned = pruner.stop();
         await worker.stop(config.shutdownTimeoutMs);
         await new Promise<void>((resolve) => {
           // A request in flight is answered; its connection, and any other that falls idle meanwhile, is closed
@@ -150,6 +155,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
           server.closeIdleConnections();
         });
         guards.close();
+        await pruned;
         await store.close();
       })();
       return closing;

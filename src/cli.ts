@@ -150,6 +150,35 @@ const COMMANDS: readonly Command[] = [
         json: values.json === true,
       }),
   }),
+  defineCommand({
+    name: 'prune',
+    args: [],
+    summary: 'remove now, straight on the database, what the RETENTION_* settings let go (the service does it every PRUNE_INTERVAL)',
+    notes: ['Unfinished deliveries are never removed, and an event id is remembered at least 24h for dedupe.'],
+    options: { 'dry-run': flag('count what would go, by table, and remove nothing'), json: JSON_OPTION },
+    settings: ['DATABASE_URL', 'RETENTION_EVENTS', 'RETENTION_DEAD', 'RETENTION_SESSIONS', 'RETENTION_USAGE'],
+    run: async ({ values, settings }) =>
+      (await import('./commands/prune.ts')).prune(settings, { dryRun: values['dry-run'] === true, json: values.json === true }),
+  }),
+  defineCommand({
+    name: 'erase',
+    args: [],
+    summary: "erase a participant's or a room's data from a running Switchboard's store (event bodies, outcomes, deliveries, attempts)",
+    notes: ['The usage ledger keeps its numbers; deliveries still queued for them are cancelled with E_ERASED. Audited.'],
+    options: {
+      url: URL_OPTION,
+      participant: text('IDENTITY', "the participant's identity"),
+      room: text('NAME', "the room's name"),
+      json: JSON_OPTION,
+    },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, settings }) =>
+      (await import('./commands/erase.ts')).erase(adminClient(settings, values.url), {
+        participant: values.participant,
+        room: values.room,
+        json: values.json === true,
+      }),
+  }),
 ];
 
 const HELP = `Usage: switchboard <command> [options]

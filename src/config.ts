@@ -54,6 +54,21 @@ export interface Config {
   reconcileIntervalMs: number;
   /** How long rooms may be live without a webhook before `switchboard.source_silent`; 0 when off. */
   silenceAlertMs: number;
+  /** How long stored data is kept (src/engine/retention/); each 0 when kept forever. */
+  retention: RetentionSettings;
+  /** How often the pruner runs; 0 when it does not. */
+  pruneIntervalMs: number;
+}
+
+/** Ages past which the pruner removes rows, in ms; 0 keeps them forever. */
+export interface RetentionSettings {
+  /** Events, their outcomes, finished deliveries and their attempts. */
+  eventsMs: number;
+  /** Dead deliveries, their attempts and the events they replay. */
+  deadMs: number;
+  /** Session history rows (a session's current status stays). */
+  sessionsMs: number;
+  usageMs: number;
 }
 
 /** Each setting: its variable, its flag (the variable in kebab case), its default. The only place defaults live. */
@@ -92,6 +107,11 @@ export const SETTINGS = {
   LIVEKIT_API_KEY_ID: undefined,
   RECONCILE_INTERVAL: undefined,
   SILENCE_ALERT: '5m',
+  RETENTION_EVENTS: '30d',
+  RETENTION_DEAD: '90d',
+  RETENTION_SESSIONS: '90d',
+  RETENTION_USAGE: '0',
+  PRUNE_INTERVAL: '1m',
 } as const satisfies Record<string, string | undefined>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -200,6 +220,8 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     liveKitApi,
     reconcileIntervalMs,
     silenceAlertMs: parseSwitchableDuration('SILENCE_ALERT', settings.SILENCE_ALERT),
+    retention: retentionSettings(settings),
+    pruneIntervalMs: parseSwitchableDuration('PRUNE_INTERVAL', settings.PRUNE_INTERVAL),
   };
 }
 
@@ -235,6 +257,15 @@ function circuitOptions(settings: ResolvedSettings): CircuitOptions {
     minimumAttempts: parseCount('CIRCUIT_MIN_ATTEMPTS', settings.CIRCUIT_MIN_ATTEMPTS, { min: 1, max: 100_000 }),
     windowMs: parseDuration('CIRCUIT_WINDOW', settings.CIRCUIT_WINDOW),
     resetMs: parseDuration('CIRCUIT_RESET', settings.CIRCUIT_RESET),
+  };
+}
+
+export function retentionSettings(settings: ResolvedSettings): RetentionSettings {
+  return {
+    eventsMs: parseSwitchableDuration('RETENTION_EVENTS', settings.RETENTION_EVENTS),
+    deadMs: parseSwitchableDuration('RETENTION_DEAD', settings.RETENTION_DEAD),
+    sessionsMs: parseSwitchableDuration('RETENTION_SESSIONS', settings.RETENTION_SESSIONS),
+    usageMs: parseSwitchableDuration('RETENTION_USAGE', settings.RETENTION_USAGE),
   };
 }
 

@@ -11,7 +11,7 @@ import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from 
 import { timeOption } from '../src/commands/time-option.ts';
 
 const CLI = resolve('src/cli.ts');
-const COMMANDS = ['serve', 'migrate', 'validate', 'test', 'send', 'deliveries ls', 'deliveries replay', 'usage'];
+const COMMANDS = ['serve', 'migrate', 'validate', 'test', 'send', 'deliveries ls', 'deliveries replay', 'usage', 'prune', 'erase'];
 
 function switchboard(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}) {
   const child = spawn(process.execPath, [CLI, ...args], {
@@ -431,6 +431,37 @@ describe('switchboard CLI', () => {
       const refused = await switchboard(['usage', '--from', 'last week', '--url', sb.url], admin());
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/^E_INVALID_REQUEST: query.from/);
+    });
+  });
+
+  describe('data lifecycle', () => {
+    let sb: TestSwitchboard;
+    beforeAll(async () => {
+      sb = await startTestSwitchboard();
+      await sb.deliver(sampleBody('participant_joined', { id: 'EV_cli_erase', participant: { identity: 'zoe' } }));
+    });
+    afterAll(() => sb.stop());
+
+    it('prune --dry-run counts what would go by table, and removes nothing', async () => {
+      const env = { DATABASE_URL: sb.databaseUrl, RETENTION_EVENTS: '1s', RETENTION_SESSIONS: '1s' };
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const { code, stdout } = await switchboard(['prune', '--dry-run', '--json'], { env });
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ dry_run: true, rows: { deliveries: 0, 'events.bodies': 1, events: 0 } });
+      expect((await sb.admin('/api/v1/events/EV_cli_erase')).json.results.payload).not.toBeNull();
+      const table = await switchboard(['prune', '--dry-run'], { env });
+      expect(table.stdout).toMatch(/^TABLE\s+WOULD GO$/m);
+    });
+
+    it('erase --participant erases through the admin API; one of --participant, --room is needed', async () => {
+      const env = { ADMIN_TOKEN };
+      const { code, stdout } = await switchboard(['erase', '--participant', 'zoe', '--json', '--url', sb.url], { env });
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ erased: { events: 1 } });
+      expect((await sb.admin('/api/v1/events/EV_cli_erase')).json.results.payload.participant.identity).toBe('[erased]');
+      const refused = await switchboard(['erase', '--url', sb.url], { env });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/^switchboard erase: needs one of --participant IDENTITY or --room NAME/);
     });
   });
 });

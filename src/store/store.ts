@@ -228,6 +228,41 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** The kinds of rows retention removes (src/store/sql/retention.ts), in the order a run takes them. */
+export type PruneStepName =
+  | 'deliveries.finished'
+  | 'deliveries.dead'
+  | 'events'
+  | 'events.bodies'
+  | 'session_history'
+  | 'usage_ledger';
+
+/** Rows removed (or, for `events.bodies`, stripped) by table. */
+export type PrunedRows = Record<string, number>;
+
+/** What one prune batch did; see Store.pruneBatch. */
+export interface PruneBatchResult {
+  /** Rows removed by table; empty when the step found nothing left to remove. */
+  pruned: PrunedRows;
+  /** Where the next batch starts (after this key); null for a step not scanned by key, or once it is done. */
+  last: number | null;
+  /** Nothing older than the cutoff is left to look at. */
+  done: boolean;
+}
+
+/** Whose data an erasure removes. */
+export type ErasureSubject = { participantIdentity: string } | { room: string };
+
+/** Rows an erasure rewrote or cancelled, by what they hold. */
+export interface ErasureCounts {
+  events: number;
+  outcomes: number;
+  deliveries: number;
+  attempts: number;
+  /** Deliveries still queued for the subject, cancelled with E_ERASED. */
+  cancelled: number;
+}
+
 export interface StoreTx {
   /** Records the event under its dedupe key; `duplicate` when that key was recorded before. */
   recordEvent(record: EventRecord): Promise<{ duplicate: false; seq: number } | { duplicate: true }>;
@@ -298,5 +333,28 @@ export interface Store {
   sumUsage(filter: UsageFilter): Promise<UsageTotal[]>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
+
+  /**
+   * One batch of a prune step: up to `limit` of its rows older than `cutoff` (with keys above `after`, where the
+   * step is scanned by key), removed in one short transaction. Rows kept for a reason (an event a delivery still
+   * needs) are passed over: starting the next batch after `last` keeps them from being looked at again and again.
+   */
+  pruneBatch(step: PruneStepName, cutoff: Date, limit: number, after?: number): Promise<PruneBatchResult>;
+  /** What the step would remove now, by table (a dry run). */
+  countPrunable(step: PruneStepName, cutoff: Date): Promise<PrunedRows>;
+  /** Gives back space a pruning run freed, where the database does not by itself (SQLite). */
+  reclaimSpace(): Promise<void>;
+  /** When the oldest event kept was received; null when there is none. */
+  oldestEventAt(): Promise<Date | null>;
+  /**
+   * Runs `work` unless another process sharing the store is running work under the same name (PostgreSQL: an
+   * advisory lock); false when it was skipped.
+   */
+  runAlone(name: string, work: () => Promise<void>): Promise<boolean>;
+  /**
+   * Replaces the subject's data in event bodies, outcomes, delivery params and attempt answers with `marker`, and
+   * cancels (E_ERASED) the deliveries still queued for it. In batches, each its own transaction.
+   */
+  erase(subject: ErasureSubject, marker: string): Promise<ErasureCounts>;
   close(): Promise<void>;
 }

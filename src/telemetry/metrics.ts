@@ -13,6 +13,8 @@ interface MetricSources {
   deliveryCounts(): Promise<Record<string, number>>;
   /** When the delivery that has waited longest past its due time became due; null when none is due. */
   oldestDueAt(now: Date): Promise<Date | null>;
+  /** When the oldest event kept was received; null when none is (absent: the gauge is not exported). */
+  oldestEventAt?(): Promise<Date | null>;
   /** Each target's circuit in this process. */
   circuits(): Array<{ target: string; circuit: 'closed' | 'half-open' | 'open' }>;
   /** Each target's stored on/off switch (all processes sharing the store). */
@@ -34,6 +36,10 @@ export interface Metrics {
   deadLetter(rule: string, plugin: string): void;
   /** One call to LiveKit's server API finished: outcome is ok, timeout, unreachable, or LiveKit's error code. */
   liveKitApiCall(method: string, outcome: string): void;
+  /** Rows the pruner removed from `table` (retention). */
+  pruned(table: string, rows: number): void;
+  /** A pruning run finished. */
+  pruneRan(at: Date): void;
   readonly contentType: string;
   /** The Prometheus text exposition of every metric. */
   render(): Promise<string>;
@@ -113,7 +119,36 @@ export function createMetrics(sources: MetricSources): Metrics {
     registers,
   });
 
+  const prunedRows = new Counter({
+    name: 'switchboard_pruned_rows_total',
+    help: 'Rows the pruner removed, by table (events.bodies: events stripped to the id that dedupes them).',
+    labelNames: ['table'],
+    registers,
+  });
+  const pruneLastRun = new Gauge({
+    name: 'switchboard_prune_last_run_timestamp_seconds',
+    help: 'When this process last finished a pruning run (Unix time); 0 before its first.',
+    registers,
+  });
+
   const { log } = sources;
+  const { oldestEventAt } = sources;
+  if (oldestEventAt) {
+    new Gauge({
+      name: 'switchboard_oldest_event_age_seconds',
+      help: 'How long ago the oldest event kept in the store was received; 0 when none is.',
+      registers,
+      async collect() {
+        try {
+          const at = await oldestEventAt();
+          this.set(at === null ? 0 : Math.max(0, (Date.now() - at.getTime()) / 1000));
+        } catch (error) {
+          this.reset();
+          log.warn({ err: error }, 'metrics: could not read the oldest event');
+        }
+      },
+    });
+  }
   new Gauge({
     name: 'switchboard_deliveries',
     help: 'Deliveries in the store by state (all processes sharing it).',
@@ -212,6 +247,12 @@ export function createMetrics(sources: MetricSources): Metrics {
     },
     liveKitApiCall(method, outcome) {
       liveKitApiCalls.inc({ method, outcome });
+    },
+    pruned(table, rows) {
+      prunedRows.inc({ table }, rows);
+    },
+    pruneRan(at) {
+      pruneLastRun.set(at.getTime() / 1000);
     },
     contentType: registry.contentType,
     render: () => registry.metrics(),

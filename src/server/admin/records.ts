@@ -82,6 +82,7 @@ function eventView(event: StoredEvent) {
     api_key: event.apiKey,
     matched: event.matched,
     actions: event.actions,
-    payload: JSON.parse(event.body),
+    // Past RETENTION_EVENTS an event younger than the dedupe window keeps only its id: its body is gone.
+    payload: event.body === '' ? null : JSON.parse(event.body),
   };
 }

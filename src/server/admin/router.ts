@@ -1,8 +1,9 @@
-/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN (GETs: or ADMIN_READ_TOKEN): reads, deliveries, targets, audit, usage. */
+/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN (GETs: or ADMIN_READ_TOKEN): reads, deliveries, targets, audit, usage, erasure. */
 import express, { type Router } from 'express';
 import { auditRoutes } from './audit.ts';
 import { actorOf, requireAdminToken } from './auth.ts';
 import { deliveryRoutes } from './deliveries.ts';
+import { eraseRoutes } from './erase.ts';
 import { recordRoutes } from './records.ts';
 import type { RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
@@ -13,6 +14,6 @@ export function adminRouter(options: AdminRouteOptions): Router {
   const router = express.Router();
   router.use('/api/v1', requireAdminToken(options, options.log));
   const context: RouteContext = { log: options.log, actor: actorOf(options.adminToken) };
-  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes]) routes(router, context, options);
+  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes, eraseRoutes]) routes(router, context, options);
   return router;
 }

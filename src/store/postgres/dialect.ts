@@ -110,6 +110,22 @@ export const postgresDialect: Dialect = {
     ),
   },
 
+  lifecycle: {
+    // A delivery being replayed or cancelled meanwhile is left for the next batch, which sees its new state.
+    lock: '\n      FOR UPDATE SKIP LOCKED',
+    sessionHistory: {
+      table: 'session_history',
+      key: 'id',
+      keyIn: (placeholder) => `id = ANY (${placeholder}::bigint[])`,
+      where: 'at < $1',
+      order: 'id',
+    },
+    outcomeRow: null,
+    strip: `body = '', matched = '[]', actions = '[]'`,
+    // Autovacuum makes the deleted rows' space reusable; the tables are never rewritten.
+    reclaim: async () => undefined,
+  },
+
   sessions: {
     /**
      * Locks the session's row or, before its first transition, its key, so that concurrent transitions of one

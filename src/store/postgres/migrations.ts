@@ -18,6 +18,15 @@ export const postgresMigrations: readonly Migration[] = [
     `,
   },
   DELIVERY_ACTION_KEY,
+  {
+    version: 14,
+    name: 'usage_ledger_outlives_events',
+    // The ledger is money, kept longer than the events it was counted from (RETENTION_USAGE, RETENTION_EVENTS): its
+    // rows carry their own numbers and keep the event's id as a plain reference.
+    sql: `
+      ALTER TABLE usage_ledger DROP CONSTRAINT IF EXISTS usage_ledger_event_id_fkey;
+    `,
+  },
 ];
 
 /**

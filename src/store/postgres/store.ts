@@ -27,6 +27,12 @@ const MIGRATION_SQL = {
   schemaExists: 'SELECT 1 FROM pg_namespace WHERE nspname = $1',
 };
 
+// Per schema: stores in different schemas of one database are different Switchboards.
+const RUN_ALONE = {
+  tryLock: `SELECT pg_try_advisory_lock(hashtextextended($1 || ':' || current_schema(), 0)) AS locked`,
+  unlock: `SELECT pg_advisory_unlock(hashtextextended($1 || ':' || current_schema(), 0))`,
+};
+
 export class PostgresStore extends SqlStore {
   readonly kind = 'postgres';
   readonly #target: PostgresTarget;
@@ -108,6 +114,30 @@ export class PostgresStore extends SqlStore {
         );
         finish(!rolledBack);
         throw error;
+      }
+    });
+  }
+
+  /**
+   * Under a session advisory lock tried on a connection held for the run: another replica running `name` has it,
+   * and this one skips. Released with the connection, should the process die.
+   */
+  override runAlone(name: string, work: () => Promise<void>): Promise<boolean> {
+    return this.#use(async () => {
+      const { display } = this.#target;
+      const client = await connect(this.#pool, display);
+      const key = [`switchboard.${name}`];
+      try {
+        const [{ locked }] = (await query(client, display, RUN_ALONE.tryLock, key)).rows as Array<{ locked: boolean }>;
+        if (!locked) return false;
+        try {
+          await work();
+        } finally {
+          await query(client, display, RUN_ALONE.unlock, key);
+        }
+        return true;
+      } finally {
+        client.release();
       }
     });
   }

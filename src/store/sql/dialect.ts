@@ -35,6 +35,20 @@ export interface StoredSession extends CurrentSession {
   history?: number;
 }
 
+/** What the data lifecycle (retention.ts, erasure.ts) does differently in a dialect. */
+export interface LifecycleDialect {
+  /** Ends the statement that confirms the rows a prune batch takes: locks them until commit, passing over busy ones. */
+  lock: string;
+  /** Session history rows: the table, the expression naming one row, the condition that it is among a bound list. */
+  sessionHistory: { table: string; key: string; keyIn(placeholder: string): string; where: string; order: string };
+  /** Where an event's outcome has a row of its own (SQLite): removed with the event, or when its body is stripped. */
+  outcomeRow: { table: string; column: string } | null;
+  /** The SET clause that strips an event to the dedupe key it is remembered by (body, and outcome kept in the row). */
+  strip: string;
+  /** Gives free pages back after a pruning run (SQLite's incremental vacuum); nothing where the database does. */
+  reclaim(db: Executor): Promise<void>;
+}
+
 export interface Dialect {
   /** A statement in this dialect: placeholders turned, and `name`d to be prepared once where that is done. */
   statement(text: string, name?: string): Sql;
@@ -68,6 +82,8 @@ export interface Dialect {
 
   /** Where an event's outcome is kept: statements with the parameters (matched, actions, event id) and (event id). */
   outcomes: { save: Sql; selectEvent: Sql };
+
+  lifecycle: LifecycleDialect;
 
   sessions: {
     /** The session's current row, locked until the transaction ends where writers run side by side. */

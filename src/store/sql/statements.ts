@@ -165,6 +165,8 @@ export function statements(dialect: Dialect) {
       'selectAudit',
     ),
     ping: statement('SELECT 1 AS ok', 'ping'),
+    // By arrival order, not MIN(received_at): the primary key answers it without a scan.
+    oldestEvent: statement('SELECT received_at AS "receivedAt" FROM events ORDER BY seq LIMIT 1', 'oldestEvent'),
 
     insertUsage: statement(
       `INSERT INTO usage_ledger (

@@ -11,7 +11,12 @@ import type {
   DeliveryAttempt,
   DeliveryFilter,
   DeliveryWithAttempts,
+  ErasureCounts,
+  ErasureSubject,
   Page,
+  PruneBatchResult,
+  PrunedRows,
+  PruneStepName,
   SessionHistoryEntry,
   SessionStatus,
   Store,
@@ -30,6 +35,8 @@ import type { DialectSql } from './dialect-sql.ts';
 import type { AttemptRow, DeliveryRow, RowDecoders, UsageRow } from './rows.ts';
 import { DELIVERY_COLUMNS, USAGE_COLUMNS, type Statements } from './statements.ts';
 import { SqlTx } from './transaction.ts';
+import { countPrunable, pruneBatch, pruneStatements, type PruneAccess } from './retention.ts';
+import { erasureStatements, eraseSubject } from './erasure.ts';
 
 export const SESSION_HISTORY_LIMIT = 100;
 
@@ -46,10 +53,14 @@ export abstract class SqlStore implements Store {
   readonly #sql: Statements;
   readonly #rows: RowDecoders;
   #closing: Promise<void> | null = null;
+  /** The executor under each open transaction, for the lifecycle's statements (retention.ts, erasure.ts). */
+  readonly #executors = new WeakMap<StoreTx, Executor>();
+  readonly #lifecycle: { prune: ReturnType<typeof pruneStatements>; erasure: ReturnType<typeof erasureStatements> };
 
   protected constructor(on: DialectSql) {
     this.#on = on;
     ({ dialect: this.#dialect, sql: this.#sql, rows: this.#rows } = on);
+    this.#lifecycle = { prune: pruneStatements(on.dialect), erasure: erasureStatements(on.dialect) };
   }
 
   abstract migrate(): Promise<Migration[]>;
@@ -80,6 +91,7 @@ export abstract class SqlStore implements Store {
    */
   protected async runWork<T>(executor: Executor, work: (tx: StoreTx) => Promise<T>): Promise<T> {
     const tx = new SqlTx(executor, this.#on);
+    this.#executors.set(tx, executor);
     try {
       return await work(tx);
     } finally {
@@ -220,4 +232,39 @@ export abstract class SqlStore implements Store {
       await db.rows(this.#sql.ping);
     });
   }
+
+  pruneBatch(step: PruneStepName, cutoff: Date, limit: number, after = 0): Promise<PruneBatchResult> {
+    return pruneBatch(this.#lifecycle.prune.get(step)!, this.#lifecycleAccess, cutoff, limit, after);
+  }
+
+  countPrunable(step: PruneStepName, cutoff: Date): Promise<PrunedRows> {
+    return this.read((db) => countPrunable(this.#lifecycle.prune.get(step)!, db, cutoff));
+  }
+
+  reclaimSpace(): Promise<void> {
+    return this.#lifecycleAccess.write((db) => this.#dialect.lifecycle.reclaim(db));
+  }
+
+  oldestEventAt(): Promise<Date | null> {
+    return this.read(async (db) => {
+      const [row] = await db.rows<{ receivedAt: unknown }>(this.#sql.oldestEvent);
+      return row ? this.#dialect.readDate(row.receivedAt) : null;
+    });
+  }
+
+  /** Where processes do not share the store beyond one writer (SQLite), a run never meets another: it just runs. */
+  async runAlone(_name: string, work: () => Promise<void>): Promise<boolean> {
+    await work();
+    return true;
+  }
+
+  erase(subject: ErasureSubject, marker: string): Promise<ErasureCounts> {
+    return eraseSubject({ dialect: this.#dialect, sql: this.#lifecycle.erasure }, this.#lifecycleAccess, subject, marker);
+  }
+
+  /** Reads on committed data, writes in a transaction of their own. */
+  readonly #lifecycleAccess: PruneAccess = {
+    read: (work) => this.read(work),
+    write: (work) => this.transaction((tx) => work(this.#executors.get(tx)!)),
+  };
 }

@@ -46,6 +46,9 @@ const SESSIONS = {
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
 };
 
+/** Free pages given back per pruning run: 4 MiB of 4 KiB pages, so a run never holds the writer long. */
+const RECLAIM_PAGES = 1024;
+
 export const sqliteDialect: Dialect = {
   statement: (text) => numbered(text),
   typed: (placeholder) => placeholder,
@@ -93,6 +96,26 @@ export const sqliteDialect: Dialect = {
         COALESCE(outcome.matched, '[]') AS matched, COALESCE(outcome.actions, '[]') AS actions
       FROM events AS event LEFT JOIN event_outcomes AS outcome ON outcome.seq = event.seq
       WHERE id = $1`),
+  },
+
+  lifecycle: {
+    // One writer: nothing else can change the rows between the confirmation and the delete.
+    lock: '',
+    // A history row is (key, n): named as a JSON pair, found through the primary key.
+    sessionHistory: {
+      table: 'session_rows',
+      key: 'json_array(key, n)',
+      keyIn: (placeholder) => `(key, n) IN (SELECT value ->> 0, value ->> 1 FROM json_each(${placeholder}))`,
+      where: 'n > 0 AND at < $1',
+      order: 'at',
+    },
+    outcomeRow: { table: 'event_outcomes', column: 'seq' },
+    strip: "body = ''",
+    // On a file created with auto_vacuum = INCREMENTAL (store.ts) the free pages a run left go back to the file
+    // system a bounded number at a time; elsewhere SQLite reuses them and this does nothing.
+    async reclaim(db) {
+      await db.rows(`PRAGMA incremental_vacuum(${RECLAIM_PAGES})`);
+    },
   },
 
   sessions: {

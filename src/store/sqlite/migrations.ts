@@ -66,4 +66,34 @@ export const sqliteMigrations: readonly Migration[] = [
     `,
   },
   DELIVERY_ACTION_KEY,
+  {
+    version: 14,
+    name: 'usage_ledger_outlives_events',
+    // The ledger is money, kept longer than the events it was counted from (RETENTION_USAGE, RETENTION_EVENTS): its
+    // rows carry their own numbers and keep the event's id as a plain reference. SQLite drops a foreign key only by
+    // rebuilding the table.
+    sql: `
+      CREATE TABLE usage_ledger_kept (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        identifier TEXT NOT NULL UNIQUE,
+        event_id TEXT NOT NULL,
+        event_name TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        action_index INTEGER NOT NULL,
+        customer TEXT NOT NULL,
+        meter TEXT NOT NULL,
+        quantity INTEGER NOT NULL CHECK (quantity >= 0),
+        unit TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+      );
+      INSERT INTO usage_ledger_kept SELECT id, identifier, event_id, event_name, rule_id, action_index, customer, meter,
+        quantity, unit, occurred_at, recorded_at FROM usage_ledger;
+      DROP TABLE usage_ledger;
+      ALTER TABLE usage_ledger_kept RENAME TO usage_ledger;
+      CREATE INDEX usage_ledger_by_customer ON usage_ledger (customer, occurred_at);
+      CREATE INDEX usage_ledger_by_meter ON usage_ledger (meter, occurred_at);
+      CREATE INDEX usage_ledger_by_time ON usage_ledger (occurred_at);
+    `,
+  },
 ];

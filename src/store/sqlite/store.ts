@@ -22,11 +22,15 @@ const BUSY_TIMEOUT_MS = 5_000;
 // synchronous = NORMAL: COMMIT does not wait for the disk, WalFlush makes each batch durable before it is
 // acknowledged, so an acknowledged event survives a crash or power loss, as with FULL, without blocking the loop.
 // wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of the COMMIT that crosses the threshold.
+// auto_vacuum = INCREMENTAL: on a new file (it takes effect only before the first table), pages the pruner frees can be
+// given back (Dialect.lifecycle.reclaim); an older file keeps reusing its free pages, and gives them back after an
+// offline `VACUUM` with this pragma set.
 // temp_store = MEMORY: every transaction and inline action runs in a savepoint, whose journal SQLite otherwise
 // spills to a temporary file, created, written and deleted for nearly every batch.
 // cache_size: 64 MiB for the writer (SQLite's default is 2 MiB), so the index pages that new events and sessions
 // land in are seldom read back from the files.
 const WRITER_PRAGMAS = `
+  PRAGMA auto_vacuum = INCREMENTAL;
   PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
   PRAGMA journal_mode = WAL;
   PRAGMA synchronous = NORMAL;

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, type RetentionSettings } from '../../../src/config.ts';
+import { DEDUPE_WINDOW_MS, pruneCutoffs } from '../../../src/engine/retention/cutoffs.ts';
+
+const NOW = new Date('2030-01-01T00:00:00.000Z');
+const DAY = 86_400_000;
+const ago = (ms: number) => new Date(NOW.getTime() - ms);
+
+function cutoffs(retention: Partial<RetentionSettings>) {
+  const settings = { eventsMs: 0, deadMs: 0, sessionsMs: 0, usageMs: 0, ...retention };
+  return Object.fromEntries(pruneCutoffs(settings, NOW).map(({ step, cutoff }) => [step, cutoff]));
+}
+
+describe('prune cutoffs', () => {
+  it('prunes nothing when every retention is 0', () => {
+    expect(cutoffs({})).toEqual({});
+  });
+
+  it('gives each step the age of its setting, the events whole only once they are past the dedupe window', () => {
+    expect(cutoffs({ eventsMs: 30 * DAY, deadMs: 90 * DAY, sessionsMs: 7 * DAY, usageMs: 365 * DAY })).toEqual({
+      'deliveries.finished': ago(30 * DAY),
+      'deliveries.dead': ago(90 * DAY),
+      events: ago(30 * DAY),
+      session_history: ago(7 * DAY),
+      usage_ledger: ago(365 * DAY),
+    });
+  });
+
+  it('remembers an event id for the whole dedupe window when RETENTION_EVENTS is shorter: only its body goes', () => {
+    expect(cutoffs({ eventsMs: 2 * 60_000 })).toEqual({
+      'deliveries.finished': ago(2 * 60_000),
+      events: ago(DEDUPE_WINDOW_MS),
+      'events.bodies': ago(2 * 60_000),
+    });
+    expect(DEDUPE_WINDOW_MS).toBe(DAY);
+  });
+
+  it('reads the settings with their defaults: 30d, 90d, 90d, kept forever, every minute', () => {
+    const config = loadConfig({ env: {}, dev: true });
+    expect(config.retention).toEqual({ eventsMs: 30 * DAY, deadMs: 90 * DAY, sessionsMs: 90 * DAY, usageMs: 0 });
+    expect(config.pruneIntervalMs).toBe(60_000);
+    expect(loadConfig({ env: { RETENTION_EVENTS: '1s', PRUNE_INTERVAL: '1s' }, dev: true })).toMatchObject({
+      retention: { eventsMs: 1000 },
+      pruneIntervalMs: 1000,
+    });
+    expect(() => loadConfig({ env: { RETENTION_DEAD: '500ms' }, dev: true })).toThrow(/RETENTION_DEAD/);
+    expect(() => loadConfig({ env: { PRUNE_INTERVAL: 'soon' }, dev: true })).toThrow(/PRUNE_INTERVAL/);
+  });
+});
