@@ -9,6 +9,7 @@ import type { EventRecord, OrderingEvent, Store, StoreTx } from '../../src/store
 import { describeDeliveryContract } from './delivery-contract.ts';
 import { describeDeliveryMovesContract } from './delivery-moves-contract.ts';
 import { describeUsageContract } from './usage-contract.ts';
+import { describeLivePictureContract } from './live-picture-contract.ts';
 
 export interface StoreUnderTest {
   /** A store on an empty database, not yet migrated. */
@@ -489,6 +490,10 @@ export function describeStoreContract(
 
     describe('usage ledger', () => {
       describeUsageContract(() => store);
+    });
+
+    describe('live picture', () => {
+      describeLivePictureContract(() => store);
     });
 
     describe('ping', () => {

@@ -4,6 +4,7 @@
  * params or outcomes may carry.
  */
 import type { Migration } from '../sql/migration.ts';
+import { livePictureMigration } from '../sql/live-picture.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 
 export const postgresMigrations: readonly Migration[] = [
@@ -16,6 +17,7 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE session_history DROP CONSTRAINT IF EXISTS session_history_key_fkey;
     `,
   },
+  livePictureMigration(12, COLUMN_TYPES.postgres),
 ];
 
 /**

@@ -3,6 +3,7 @@
  * they order as text), JSON is text and booleans are 0 or 1.
  */
 import type { Migration } from '../sql/migration.ts';
+import { livePictureMigration } from '../sql/live-picture.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 
 export const sqliteMigrations: readonly Migration[] = [
@@ -64,4 +65,5 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE events DROP COLUMN actions;
     `,
   },
+  livePictureMigration(12, COLUMN_TYPES.sqlite),
 ];
