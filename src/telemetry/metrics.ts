@@ -14,6 +14,8 @@ export interface MetricSources {
   oldestDueAt(now: Date): Promise<Date | null>;
   /** Each target's circuit in this process. */
   circuits(): Array<{ target: string; circuit: 'closed' | 'half-open' | 'open' }>;
+  /** Rooms live and participants present in them, as the store's live picture has them. */
+  pictureCounts?(): Promise<{ roomsLive: number; participantsPresent: number }>;
   log: Logger;
 }
 
@@ -149,6 +151,25 @@ export function createMetrics(sources: MetricSources): Metrics {
       for (const { target, circuit } of sources.circuits()) this.set({ target }, CIRCUIT_VALUES[circuit]);
     },
   });
+
+  const pictureGauge = (name: string, help: string, count: 'roomsLive' | 'participantsPresent') =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        try {
+          this.set((await sources.pictureCounts!())[count]);
+        } catch (error) {
+          this.reset();
+          log.warn({ err: error }, 'metrics: could not read the live picture');
+        }
+      },
+    });
+  if (sources.pictureCounts) {
+    pictureGauge('switchboard_rooms_live', 'Rooms live, as the events recorded (and reconciliation) draw them.', 'roomsLive');
+    pictureGauge('switchboard_participants_present', 'Participants present in live rooms, as the events recorded draw them.', 'participantsPresent');
+  }
 
   return {
     webhook(event, outcome, seconds) {
