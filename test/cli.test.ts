@@ -10,7 +10,7 @@ import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from 
 import { timeOption } from '../src/commands/time-option.ts';
 
 const CLI = resolve('src/cli.ts');
-const COMMANDS = ['serve', 'migrate', 'validate', 'test', 'send', 'deliveries ls', 'deliveries replay', 'usage'];
+const COMMANDS = ['serve', 'migrate', 'validate', 'test', 'send', 'deliveries ls', 'deliveries replay', 'rooms ls', 'rooms show', 'usage'];
 
 function switchboard(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}) {
   const child = spawn(process.execPath, [CLI, ...args], {
@@ -262,6 +262,33 @@ describe('switchboard CLI', () => {
       const { code, stderr } = await switchboard(['deliveries', 'replay', '--url', sb.url], admin());
       expect(code).toBe(1);
       expect(stderr).toMatch(/E_INVALID_REQUEST: deliveries replay takes a delivery id/);
+    });
+  });
+
+  describe('rooms', () => {
+    let sb: TestSwitchboard;
+    const admin = () => ({ env: { ADMIN_TOKEN } });
+    beforeAll(async () => {
+      sb = await startTestSwitchboard();
+      await sb.deliver(sampleBody('room_started'));
+      await sb.deliver(sampleBody('participant_joined'));
+    });
+    afterAll(() => sb.stop());
+
+    it('lists the rooms, then shows one with who is present and its last events', async () => {
+      const listed = await switchboard(['rooms', 'ls', '--status', 'live', '--url', sb.url], admin());
+      expect(listed.code).toBe(0);
+      expect(listed.stdout.trim().split('\n').map((line) => line.split(/\s{2,}/))).toEqual([
+        ['NAME', 'STATUS', 'STARTED', 'FINISHED', 'SID'],
+        ['session-42', 'live', '2025-11-23 00:00:00Z', '-', 'RM_hycBMAjmt6Ub'],
+      ]);
+      const shown = await switchboard(['rooms', 'show', 'session-42', '--url', sb.url], admin());
+      expect(shown.code).toBe(0);
+      expect(shown.stdout).toMatch(/^session-42 \(RM_hycBMAjmt6Ub\): live/);
+      expect(shown.stdout).toMatch(/^alice\s+2025-11-23 00:00:05Z\s+PA_8kz1iNVhSUkH$/m);
+      expect(shown.stdout).toMatch(/participant_joined\s+EV_/);
+      const missing = await switchboard(['rooms', 'show', 'nowhere', '--url', sb.url], admin());
+      expect(missing.stderr).toMatch(/E_NOT_FOUND/);
     });
   });
 
