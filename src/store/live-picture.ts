@@ -4,6 +4,9 @@
  * then arrival, as sessions do), and resources are keyed by sid: a participant who reconnected is another row.
  */
 
+/** Switchboard's own events (synthetic ones, alerts) are recorded as signed by this key; webhooks never are. */
+export const OWN_API_KEY = 'switchboard';
+
 export type ResourceKind = 'room' | 'participant' | 'egress' | 'ingress';
 export type StreamKind = 'egress' | 'ingress';
 

@@ -6,7 +6,7 @@
  */
 import type { LiveKitApi } from '../../livekit/api.ts';
 import type { LiveKitEvent } from '../../livekit/event-types.ts';
-import type { Leadership } from '../../store/live-picture.ts';
+import { OWN_API_KEY, type Leadership } from '../../store/live-picture.ts';
 import type { Store } from '../../store/store.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { context } from '../../telemetry/spans.ts';
@@ -17,9 +17,6 @@ import { NOT_SILENT, watchSilence, type SilenceWatch } from './silence.ts';
 
 /** The hold one replica takes to reconcile. */
 export const RECONCILE_HOLD = 'switchboard.reconcile';
-
-/** Switchboard's own events are recorded as signed by this key (as dead letters are). */
-const OWN_API_KEY = 'switchboard';
 
 export interface ReconcileLoopOptions {
   api: LiveKitApi;

@@ -7,16 +7,17 @@
  * `resource_edges` holds the one start and one end of each room, participant and egress, keyed by its sid: the
  * event that claims an edge first is the one, a later event of the same edge is its duplicate.
  */
-import type { OrderingEvent } from '../store.ts';
-import type {
-  ParticipantRecord,
-  PictureChange,
-  PictureCounts,
-  RoomDetail,
-  RoomEventRecord,
-  RoomRecord,
-  StreamKind,
-  StreamRecord,
+import type { OrderingEvent, Page } from '../store.ts';
+import {
+  OWN_API_KEY,
+  type ParticipantRecord,
+  type PictureChange,
+  type PictureCounts,
+  type RoomDetail,
+  type RoomEventRecord,
+  type RoomRecord,
+  type StreamKind,
+  type StreamRecord,
 } from '../live-picture.ts';
 import type { LiveKitParticipant, LiveKitRoom } from '../../livekit/event-types.ts';
 import type { LivePicture, LiveRoom, PresentParticipant } from '../../engine/reconcile/picture.ts';
@@ -24,10 +25,6 @@ import type { Dialect, Executor, Sql } from './dialect.ts';
 import type { Migration } from './migration.ts';
 import { pageStart, toPage, type PageRequest } from './page.ts';
 import type { ColumnTypes } from './schema.ts';
-import type { Page } from '../store.ts';
-
-/** Switchboard's own events (synthetic ones, alerts) are recorded under this API key; webhooks never are. */
-export const OWN_API_KEY = 'switchboard';
 
 /** The events listed with a room. */
 export const ROOM_EVENTS_LIMIT = 20;
