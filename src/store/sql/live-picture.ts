@@ -99,12 +99,18 @@ function ifNewer(table: string, column: string): string {
 
 const ORDERING = ['event_created_at', 'event_seq'];
 
+type Upserts = Record<'room' | 'participant' | 'stream', Sql>;
+
 export interface PictureStatements {
   claimEdge: Sql;
   selectEdge: Sql;
-  upsertRoom: Sql;
-  upsertParticipant: Sql;
-  upsertStream: Sql;
+  /** The write of a change, by the table it goes to (values: see `upsertValues`). */
+  upsert: Upserts;
+  /**
+   * Where the dialect has writable WITH: claim the edge and, if claimed, write, in one statement answering
+   * `claimed` (values: the upsert's, then the claim's).
+   */
+  claimThenUpsert: Upserts | null;
   selectLiveRooms: Sql;
   selectPresent: Sql;
   selectActiveEgress: Sql;
@@ -117,47 +123,64 @@ export interface PictureStatements {
   selectRoomEvents: Sql;
 }
 
-export function pictureStatements(dialect: Dialect): PictureStatements {
-  const { statement, inList } = dialect;
-  const present = `room_participants AS participant JOIN rooms AS room ON room.sid = participant.room_sid
-    WHERE room.status = 'live' AND participant.status = 'present'`;
+/** Each table's upsert as INSERT … SELECT … WHERE `guard` (SQLite needs a WHERE to read ON CONFLICT right). */
+function upserts(guard: string): Record<keyof Upserts, string> {
   return {
-    claimEdge: statement(
-      `INSERT INTO resource_edges (kind, sid, edge, room_sid, event_id) VALUES ($1, $2, $3, $4, $5)
-      ON CONFLICT (kind, sid, edge) DO NOTHING RETURNING event_id`,
-      'claimEdge',
-    ),
-    selectEdge: statement(`SELECT event_id AS "eventId" FROM resource_edges WHERE kind = $1 AND sid = $2 AND edge = $3`),
-    upsertRoom: statement(
-      `INSERT INTO rooms (sid, name, status, started_at, finished_at, info, event_created_at, event_seq)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    room: `INSERT INTO rooms (sid, name, status, started_at, finished_at, info, event_created_at, event_seq)
+      SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE ${guard}
       ON CONFLICT (sid) DO UPDATE SET
         started_at = COALESCE(rooms.started_at, excluded.started_at),
         finished_at = COALESCE(rooms.finished_at, excluded.finished_at),
         ${['status', 'info', ...ORDERING].map((column) => ifNewer('rooms', column)).join(', ')}`,
-      'upsertRoom',
-    ),
     // The info kept is the one of the participant's first event (its participant_joined, as a rule): a synthetic
     // participant_left reuses it.
-    upsertParticipant: statement(
-      `INSERT INTO room_participants (sid, room_sid, identity, status, joined_at, left_at, info, event_created_at, event_seq)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    participant: `INSERT INTO room_participants (sid, room_sid, identity, status, joined_at, left_at, info, event_created_at, event_seq)
+      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE ${guard}
       ON CONFLICT (sid) DO UPDATE SET
         joined_at = COALESCE(room_participants.joined_at, excluded.joined_at),
         left_at = COALESCE(room_participants.left_at, excluded.left_at),
         info = COALESCE(room_participants.info, excluded.info),
         ${['status', ...ORDERING].map((column) => ifNewer('room_participants', column)).join(', ')}`,
-      'upsertParticipant',
-    ),
-    upsertStream: statement(
-      `INSERT INTO room_streams (kind, id, room_sid, room_name, status, started_at, ended_at, event_created_at, event_seq)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    stream: `INSERT INTO room_streams (kind, id, room_sid, room_name, status, started_at, ended_at, event_created_at, event_seq)
+      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE ${guard}
       ON CONFLICT (kind, id) DO UPDATE SET
         started_at = COALESCE(room_streams.started_at, excluded.started_at),
         ended_at = COALESCE(room_streams.ended_at, excluded.ended_at),
         ${['status', ...ORDERING].map((column) => ifNewer('room_streams', column)).join(', ')}`,
-      'upsertStream',
-    ),
+  };
+}
+
+/** Its values: kind, sid, edge, room sid, event id, numbered from `$(after + 1)`. */
+function claimEdge(after: number): string {
+  const [kind, sid, edge, roomSid, eventId] = [1, 2, 3, 4, 5].map((n) => `$${after + n}`);
+  return `INSERT INTO resource_edges (kind, sid, edge, room_sid, event_id) VALUES (${kind}, ${sid}, ${edge}, ${roomSid}, ${eventId})
+    ON CONFLICT (kind, sid, edge) DO NOTHING RETURNING event_id`;
+}
+
+/** The upsert's values, then the claim's. */
+function claimThenUpsert(table: keyof Upserts, upsertValueCount: number): string {
+  return `WITH claim AS (${claimEdge(upsertValueCount)}),
+    write AS (${upserts('EXISTS (SELECT 1 FROM claim)')[table]})
+    SELECT EXISTS (SELECT 1 FROM claim) AS claimed`;
+}
+
+/** How many values each upsert takes. */
+const UPSERT_VALUES: Record<keyof Upserts, number> = { room: 8, participant: 9, stream: 9 };
+
+export function pictureStatements(dialect: Dialect): PictureStatements {
+  const { statement, inList } = dialect;
+  const present = `room_participants AS participant JOIN rooms AS room ON room.sid = participant.room_sid
+    WHERE room.status = 'live' AND participant.status = 'present'`;
+  const tables = Object.keys(UPSERT_VALUES) as Array<keyof Upserts>;
+  const byTable = (sql: (table: keyof Upserts) => Sql) => Object.fromEntries(tables.map((table) => [table, sql(table)])) as Upserts;
+  const plain = upserts('true');
+  return {
+    claimEdge: statement(claimEdge(0), 'claimEdge'),
+    selectEdge: statement(`SELECT event_id AS "eventId" FROM resource_edges WHERE kind = $1 AND sid = $2 AND edge = $3`),
+    upsert: byTable((table) => statement(plain[table], `upsert_${table}`)),
+    claimThenUpsert: dialect.writableCte
+      ? byTable((table) => statement(claimThenUpsert(table, UPSERT_VALUES[table]), `claim_upsert_${table}`))
+      : null,
     selectLiveRooms: statement(`SELECT sid, name, info FROM rooms WHERE status = 'live'`),
     selectPresent: statement(
       `SELECT participant.sid, participant.identity, participant.room_sid AS "roomSid", participant.info FROM ${present}`,
@@ -210,25 +233,36 @@ export async function applyPictureChange(
   event: OrderingEvent,
 ): Promise<{ duplicateOf: string | null }> {
   const { kind, id, edge, room } = change;
-  if (edge !== null && change.once) {
-    const [claimed] = await db.rows(sql.claimEdge, [kind, id, edge, room.sid, event.id]);
-    if (!claimed) {
-      const [first] = await db.rows<{ eventId: string }>(sql.selectEdge, [kind, id, edge]);
-      return { duplicateOf: first.eventId };
-    }
+  const table = kind === 'room' || kind === 'participant' ? kind : 'stream';
+  const values = upsertValues(change, event);
+  if (edge === null || !change.once) {
+    await db.run(sql.upsert[table], values);
+    return { duplicateOf: null };
   }
+  const claim = [kind, id, edge, room.sid, event.id];
+  let claimed: boolean;
+  if (sql.claimThenUpsert !== null) {
+    const [row] = await db.rows<{ claimed: unknown }>(sql.claimThenUpsert[table], [...values, ...claim]);
+    claimed = row.claimed === true;
+  } else {
+    claimed = (await db.rows(sql.claimEdge, claim)).length > 0;
+    if (claimed) await db.run(sql.upsert[table], values);
+  }
+  if (claimed) return { duplicateOf: null };
+  // Claimed by an earlier event, committed (a concurrent claim is waited for) or of this transaction.
+  const [first] = await db.rows<{ eventId: string }>(sql.selectEdge, [kind, id, edge]);
+  return { duplicateOf: first.eventId };
+}
+
+/** The values of the change's upsert, in its `$n` order. */
+function upsertValues(change: PictureChange, event: OrderingEvent): unknown[] {
+  const { kind, id, edge, room, status } = change;
   const starts = edge === 'start' ? change.at : null;
   const ends = edge === 'end' ? change.at : null;
   const ordering = [event.createdAt, event.seq];
-  if (kind === 'room') {
-    await db.run(sql.upsertRoom, [id, room.name, change.status, starts, ends, jsonOrNull(change.info), ...ordering]);
-  } else if (kind === 'participant') {
-    const values = [id, room.sid, change.identity ?? '', change.status, starts, ends, jsonOrNull(change.info), ...ordering];
-    await db.run(sql.upsertParticipant, values);
-  } else {
-    await db.run(sql.upsertStream, [kind, id, room.sid, room.name, change.status, starts, ends, ...ordering]);
-  }
-  return { duplicateOf: null };
+  if (kind === 'room') return [id, room.name, status, starts, ends, jsonOrNull(change.info), ...ordering];
+  if (kind === 'participant') return [id, room.sid, change.identity ?? '', status, starts, ends, jsonOrNull(change.info), ...ordering];
+  return [kind, id, room.sid, room.name, status, starts, ends, ...ordering];
 }
 
 export async function readLivePicture(db: Executor, dialect: Dialect, sql: PictureStatements): Promise<LivePicture> {
