@@ -310,7 +310,14 @@ describe('switchboard CLI', () => {
         },
       });
       await sb.deliver(sampleBody('participant_left', { id: 'EV_cli_usage_1' }));
-      await sb.deliver(sampleBody('participant_left', { id: 'EV_cli_usage_2', room: { metadata: '{"customer":"cus_456"}' } }));
+      // Another participant (its own sid: each participant leaves once) in another customer's room.
+      await sb.deliver(
+        sampleBody('participant_left', {
+          id: 'EV_cli_usage_2',
+          room: { sid: 'RM_cli_usage_2', metadata: '{"customer":"cus_456"}' },
+          participant: { sid: 'PA_cli_usage_2' },
+        }),
+      );
     });
     afterAll(async () => {
       await sb.stop();
