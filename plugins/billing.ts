@@ -149,6 +149,8 @@ export default definePlugin<BillingParams, BillingResult, UsageReport>({
         eventId: ctx.eventId,
         eventName: ctx.eventName,
         ruleId: ctx.rule.id,
+        // A synthetic event's createdAt is its reconciliation pass: the bill ends there, and says so.
+        ...(ctx.event.synthetic === true && { reconciledAt: String(ctx.event.reconciledAt) }),
       },
     };
   },

@@ -7,8 +7,10 @@ import { DeliveryWorker } from './engine/delivery/worker.ts';
 import { deadLetterAnnouncer } from './engine/ingest/dead-letter.ts';
 import { createIngestion } from './engine/ingest/ingestion.ts';
 import { Pruner } from './engine/retention/pruner.ts';
+import { createReconcileLoop, type ReconcileLoop } from './engine/reconcile/loop.ts';
 import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
 import { isRetryable } from './engine/run-action.ts';
+import { createLiveKitApi } from './livekit/api.ts';
 import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
 import { createHttpServer } from './server/http-app.ts';
 import { openStore } from './store/open.ts';
@@ -29,6 +31,8 @@ export interface Switchboard {
   worker: DeliveryWorker;
   guards: TargetGuards;
   metrics: Metrics;
+  /** Reconciliation with LiveKit's API; undefined when RECONCILE_INTERVAL is 0. */
+  reconcile: ReconcileLoop | undefined;
   /**
    * Stops taking webhooks (503, so LiveKit retries), lets running attempts finish until SHUTDOWN_TIMEOUT, gives
    * back the leases of the rest, closes the store.
@@ -64,6 +68,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     circuits: () => guards.snapshot(),
     targetSwitches: () => store.listTargets(),
     rulesStatus: rules.status,
+    pictureCounts: () => store.pictureCounts(),
     log,
   });
   const ingestion = createIngestion({
@@ -114,6 +119,17 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     trustProxy: config.trustProxy,
   });
 
+  const reconcile = config.liveKitApi && config.reconcileIntervalMs > 0
+    ? createReconcileLoop({
+        api: createLiveKitApi(config.liveKitApi, { onCall: (method, outcome) => metrics.liveKitApiCall(method, outcome) }),
+        store,
+        ingest: ingestion.ingest,
+        intervalMs: config.reconcileIntervalMs,
+        silenceAlertMs: config.silenceAlertMs,
+        log,
+      })
+    : undefined;
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -122,6 +138,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   if (config.workerConcurrency > 0) worker.start();
   const pruner = new Pruner({ store, retention: config.retention, intervalMs: config.pruneIntervalMs, log, metrics });
   if (config.pruneIntervalMs > 0) pruner.start();
+  reconcile?.start();
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -138,11 +155,13 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     worker,
     guards,
     metrics,
+    reconcile,
     close() {
       closing ??= (async () => {
         accepting = false;
         rules.close();
         const pruned = pruner.stop();
+        await reconcile?.stop();
         await worker.stop(config.shutdownTimeoutMs);
         await new Promise<void>((resolve) => {
           // A request in flight is answered; its connection, and any other that falls idle meanwhile, is closed

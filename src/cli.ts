@@ -125,6 +125,29 @@ const COMMANDS: readonly Command[] = [
       }),
   }),
   defineCommand({
+    name: 'rooms ls',
+    args: [],
+    summary: 'the rooms a running Switchboard has seen, newest first, as its events and reconciliation draw them',
+    options: { url: URL_OPTION, status: text('STATUS', 'only rooms live or finished'), ...PAGE, json: JSON_OPTION },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, settings }) =>
+      (await import('./commands/rooms.ts')).listRooms(adminClient(settings, values.url), {
+        status: values.status,
+        limit: values.limit,
+        cursor: values.cursor,
+        json: values.json === true,
+      }),
+  }),
+  defineCommand({
+    name: 'rooms show',
+    args: ['<name>'],
+    summary: 'one room: who is present, its egress and ingress, its last starts and ends',
+    options: { url: URL_OPTION, json: JSON_OPTION },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, args: [name], settings }) =>
+      (await import('./commands/rooms.ts')).showRoom(adminClient(settings, values.url), name, { json: values.json === true }),
+  }),
+  defineCommand({
     name: 'usage',
     args: [],
     summary: 'the usage ledger of a running Switchboard: totals by customer, meter and unit, then the newest records',

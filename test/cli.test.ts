@@ -11,7 +11,7 @@ import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from 
 import { timeOption } from '../src/commands/time-option.ts';
 
 const CLI = resolve('src/cli.ts');
-const COMMANDS = ['serve', 'migrate', 'validate', 'test', 'send', 'deliveries ls', 'deliveries replay', 'usage', 'prune', 'erase'];
+const COMMANDS = ['serve', 'migrate', 'validate', 'test', 'send', 'deliveries ls', 'deliveries replay', 'rooms ls', 'rooms show', 'usage', 'prune', 'erase'];
 
 function switchboard(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}) {
   const child = spawn(process.execPath, [CLI, ...args], {
@@ -367,6 +367,33 @@ describe('switchboard CLI', () => {
     });
   });
 
+  describe('rooms', () => {
+    let sb: TestSwitchboard;
+    const admin = () => ({ env: { ADMIN_TOKEN } });
+    beforeAll(async () => {
+      sb = await startTestSwitchboard();
+      await sb.deliver(sampleBody('room_started'));
+      await sb.deliver(sampleBody('participant_joined'));
+    });
+    afterAll(() => sb.stop());
+
+    it('lists the rooms, then shows one with who is present and its last events', async () => {
+      const listed = await switchboard(['rooms', 'ls', '--status', 'live', '--url', sb.url], admin());
+      expect(listed.code).toBe(0);
+      expect(listed.stdout.trim().split('\n').map((line) => line.split(/\s{2,}/))).toEqual([
+        ['NAME', 'STATUS', 'STARTED', 'FINISHED', 'SID'],
+        ['session-42', 'live', '2025-11-23 00:00:00Z', '-', 'RM_hycBMAjmt6Ub'],
+      ]);
+      const shown = await switchboard(['rooms', 'show', 'session-42', '--url', sb.url], admin());
+      expect(shown.code).toBe(0);
+      expect(shown.stdout).toMatch(/^session-42 \(RM_hycBMAjmt6Ub\): live/);
+      expect(shown.stdout).toMatch(/^alice\s+2025-11-23 00:00:05Z\s+PA_8kz1iNVhSUkH$/m);
+      expect(shown.stdout).toMatch(/participant_joined\s+EV_/);
+      const missing = await switchboard(['rooms', 'show', 'nowhere', '--url', sb.url], admin());
+      expect(missing.stderr).toMatch(/E_NOT_FOUND/);
+    });
+  });
+
   describe('usage', () => {
     let sb: TestSwitchboard;
     let receiver: BillingReceiver;
@@ -385,7 +412,14 @@ describe('switchboard CLI', () => {
         },
       });
       await sb.deliver(sampleBody('participant_left', { id: 'EV_cli_usage_1' }));
-      await sb.deliver(sampleBody('participant_left', { id: 'EV_cli_usage_2', room: { metadata: '{"customer":"cus_456"}' } }));
+      // Another participant (its own sid: each participant leaves once) in another customer's room.
+      await sb.deliver(
+        sampleBody('participant_left', {
+          id: 'EV_cli_usage_2',
+          room: { sid: 'RM_cli_usage_2', metadata: '{"customer":"cus_456"}' },
+          participant: { sid: 'PA_cli_usage_2' },
+        }),
+      );
     });
     afterAll(async () => {
       await sb.stop();

@@ -35,6 +35,11 @@ export interface ReportedUsage {
   eventId: string;
   eventName: string;
   ruleId: string;
+  /**
+   * Set when the event was synthetic (reconciliation found the participant or room gone, its webhook lost): the
+   * usage then ends at that pass's time (ISO 8601), not when it truly ended.
+   */
+  reconciledAt?: string;
 }
 
 interface UsageRequest {
@@ -102,5 +107,6 @@ function usageDocument(usage: ReportedUsage) {
     occurred_at: usage.occurredAt,
     event: { id: usage.eventId, type: usage.eventName },
     rule: usage.ruleId,
+    ...(usage.reconciledAt !== undefined && { ends: 'reconciled', reconciled_at: usage.reconciledAt }),
   };
 }

@@ -4,6 +4,8 @@
  */
 import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
 import type { DeliveryState } from './delivery-state.ts';
+import type { LivePictureSource } from '../engine/reconcile/picture.ts';
+import type { Leadership, PictureChange, PictureCounts, RoomDetail, RoomRecord } from './live-picture.ts';
 import type { Migration } from './sql/migration.ts';
 
 export interface EventRecord {
@@ -268,6 +270,8 @@ export interface StoreTx {
   recordEvent(record: EventRecord): Promise<{ duplicate: false; seq: number } | { duplicate: true }>;
   saveOutcome(eventId: string, outcome: EventOutcome): Promise<void>;
   transitionSession(request: SessionTransitionRequest, event: OrderingEvent): Promise<SessionTransition>;
+  /** Draws the event into the live picture; `duplicateOf` names the event that already started or ended the resource. */
+  applyPictureChange(change: PictureChange, event: OrderingEvent): Promise<{ duplicateOf: string | null }>;
   /** Runs `work` so that a throw undoes only its own writes, and rethrows. */
   savepoint<T>(work: () => Promise<T>): Promise<T>;
 
@@ -302,7 +306,7 @@ export interface StoreTx {
   recordUsage(usage: NewUsage): Promise<{ duplicate: false } | { duplicate: true; existing: NewUsage }>;
 }
 
-export interface Store {
+export interface Store extends LivePictureSource {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies the migrations the database lacks; returns those it applied (none when it was up to date). */
   migrate(): Promise<Migration[]>;
@@ -331,6 +335,15 @@ export interface Store {
   listUsage(filter: UsageFilter, page: { limit: number; cursor?: string }): Promise<Page<UsageEntry>>;
   /** Quantities summed by customer, meter and unit (in that order), over the rows matching the filter. */
   sumUsage(filter: UsageFilter): Promise<UsageTotal[]>;
+  /** Rooms newest first. */
+  listRooms(filter: { status?: RoomRecord['status'] }, page: { limit: number; cursor?: string }): Promise<Page<RoomRecord>>;
+  /** The latest room of that name, with who is present, its egress and ingress, and its last starts and ends. */
+  getRoom(name: string): Promise<RoomDetail | null>;
+  pictureCounts(): Promise<PictureCounts>;
+  /** When the latest webhook (not Switchboard's own event) was received; null when none was. */
+  lastWebhookAt(): Promise<Date | null>;
+  /** Takes the hold named `name` if no other replica has it; null when one does. */
+  tryLead(name: string): Promise<Leadership | null>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
 

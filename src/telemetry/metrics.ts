@@ -21,6 +21,8 @@ interface MetricSources {
   targetSwitches(): Promise<Array<{ target: string; disabled: boolean }>>;
   /** The rules' loads: how many by outcome, when the last one that succeeded ran. */
   rulesStatus(): Pick<RulesStatus, 'loads' | 'lastSuccess'>;
+  /** Rooms live and participants present in them, as the store's live picture has them. */
+  pictureCounts?(): Promise<{ roomsLive: number; participantsPresent: number }>;
   log: Logger;
 }
 
@@ -223,6 +225,24 @@ export function createMetrics(sources: MetricSources): Metrics {
       this.set(sources.rulesStatus().lastSuccess.at.getTime() / 1000);
     },
   });
+  const pictureGauge = (name: string, help: string, count: 'roomsLive' | 'participantsPresent') =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        try {
+          this.set((await sources.pictureCounts!())[count]);
+        } catch (error) {
+          this.reset();
+          log.warn({ err: error }, 'metrics: could not read the live picture');
+        }
+      },
+    });
+  if (sources.pictureCounts) {
+    pictureGauge('switchboard_rooms_live', 'Rooms live, as the events recorded (and reconciliation) draw them.', 'roomsLive');
+    pictureGauge('switchboard_participants_present', 'Participants present in live rooms, as the events recorded draw them.', 'participantsPresent');
+  }
 
   return {
     webhook(event, outcome, seconds) {

@@ -337,7 +337,11 @@ describe('billing through Switchboard', () => {
     await receiver.close();
   });
 
-  const participantLeft = (patch: Record<string, unknown> = {}) => sampleBody('participant_left', { id: `EV_bill_${++events}`, ...patch });
+  // Each a participant of its own: a participant leaves once (a second participant_left of its sid is a duplicate).
+  const participantLeft = (patch: Record<string, unknown> = {}) => {
+    const n = ++events;
+    return sampleBody('participant_left', { id: `EV_bill_${n}`, ...patch, participant: { sid: `PA_bill_${n}`, ...(patch.participant as object) } });
+  };
   const usage = async (query = '') => (await sb.admin(`/api/v1/usage${query}`)).json;
   const ledgerOf = async (eventId: string) => (await usage()).results.records.filter((record: { event_id: string }) => record.event_id === eventId);
 

@@ -10,6 +10,7 @@ import { describeDeliveryContract } from './delivery-contract.ts';
 import { describeDeliveryMovesContract } from './delivery-moves-contract.ts';
 import { describeLifecycleContract } from './lifecycle-contract.ts';
 import { describeUsageContract } from './usage-contract.ts';
+import { describeLivePictureContract } from './live-picture-contract.ts';
 
 export interface StoreUnderTest {
   /** A store on an empty database, not yet migrated. */
@@ -494,6 +495,10 @@ export function describeStoreContract(
 
     describe('data lifecycle', () => {
       describeLifecycleContract(() => store, { sideBySide: !oneAtATime });
+    });
+
+    describe('live picture', () => {
+      describeLivePictureContract(() => store);
     });
 
     describe('ping', () => {

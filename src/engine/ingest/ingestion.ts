@@ -29,6 +29,7 @@ import type { Reservation } from '../delivery/handoff.ts';
 import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
 import { describeFailure, invokePlugin, invokePrepare, pluginContext, prepareContext, renderParams, type ActionParts } from '../run-action.ts';
 import { sealParams } from '../sealed-params.ts';
+import { pictureChange } from '../reconcile/picture-change.ts';
 import { usageLedger } from './usage-ledger.ts';
 
 interface IncomingEvent {
@@ -44,6 +45,8 @@ export interface IngestResult {
   event_id: string;
   event_type: string;
   duplicate: boolean;
+  /** The event that already started or ended the same resource (a real or a synthetic one): this one ran no rules. */
+  duplicate_of?: string;
   matched: string[];
   actions: ActionOutcome[];
 }
@@ -100,6 +103,14 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     }
 
     const ordering: OrderingEvent = { id: eventId, name: event.event, createdAt, seq: recorded.seq };
+    const change = pictureChange(event, createdAt, incoming.receivedAt);
+    if (change !== undefined) {
+      const { duplicateOf } = await tx.applyPictureChange(change, ordering);
+      if (duplicateOf !== null) {
+        await tx.saveOutcome(eventId, { matched: [], actions: [] });
+        return { event_id: eventId, event_type: event.event, duplicate: true, duplicate_of: duplicateOf, matched: [], actions: [] };
+      }
+    }
     const eventContext = buildContext(event);
     const matchedRules = matchRules(eventContext, parent);
     const matched = matchedRules.map((rule) => rule.id);

@@ -1,4 +1,4 @@
-/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN (GETs: or ADMIN_READ_TOKEN): reads, deliveries, targets, audit, usage, erasure. */
+/** The admin API under /api/v1, behind Bearer ADMIN_TOKEN (GETs: or ADMIN_READ_TOKEN): reads, deliveries, targets, audit, usage, erasure, rooms. */
 import express, { type Router } from 'express';
 import { auditRoutes } from './audit.ts';
 import { actorOf, requireAdminToken } from './auth.ts';
@@ -8,12 +8,13 @@ import { recordRoutes } from './records.ts';
 import type { RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 import { targetRoutes } from './targets.ts';
+import { roomRoutes } from './rooms.ts';
 import { usageRoutes } from './usage.ts';
 
 export function adminRouter(options: AdminRouteOptions): Router {
   const router = express.Router();
   router.use('/api/v1', requireAdminToken(options, options.log));
   const context: RouteContext = { log: options.log, actor: actorOf(options.adminToken) };
-  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes, eraseRoutes]) routes(router, context, options);
+  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes, eraseRoutes, roomRoutes]) routes(router, context, options);
   return router;
 }

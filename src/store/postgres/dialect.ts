@@ -66,6 +66,7 @@ export const postgresDialect: Dialect = {
   statement: (text, name) => (name === undefined ? text : prepared(name, text)),
   typed: (placeholder, type) => `${placeholder}::${type}`,
   isTrue: (column) => column,
+  writableCte: true,
   inList: (column, placeholder, type, negated = false) =>
     negated ? `${column} <> ALL (${placeholder}::${type}[])` : `${column} = ANY (${placeholder}::${type}[])`,
 

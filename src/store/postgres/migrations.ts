@@ -5,6 +5,7 @@
  */
 import { DELIVERY_ACTION_KEY } from '../sql/delivery-action-key.ts';
 import type { Migration } from '../sql/migration.ts';
+import { livePictureMigration } from '../sql/live-picture.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 
 export const postgresMigrations: readonly Migration[] = [
@@ -18,6 +19,7 @@ export const postgresMigrations: readonly Migration[] = [
     `,
   },
   DELIVERY_ACTION_KEY,
+  livePictureMigration(12, COLUMN_TYPES.postgres),
   {
     version: 14,
     name: 'usage_ledger_outlives_events',

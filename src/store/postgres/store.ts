@@ -11,6 +11,7 @@ import { dialectSql } from '../sql/dialect-sql.ts';
 import { SqlStore } from '../sql/store.ts';
 import { completionValues } from '../sql/transaction.ts';
 import type { AttemptVerdict, DeliveryAttempt, StoreTx } from '../store.ts';
+import type { Leadership } from '../live-picture.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { executor, postgresDialect } from './dialect.ts';
 import { postgresMigrations, postgresRetiredVersions } from './migrations.ts';
@@ -145,6 +146,39 @@ export class PostgresStore extends SqlStore {
   /** One statement on the pool, with no BEGIN and COMMIT around it (Dialect.completeAttempt). */
   override completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
     return this.#use(() => postgresDialect.completeAttempt(this.#poolSql, completionValues(owner, attempt, verdict)));
+  }
+
+  /**
+   * A session-level advisory lock on a connection of its own, outside the pool: held while that connection lives,
+   * so a replica that dies (or loses its connection) lets the next one to ask take over. Named per schema, so
+   * databases sharing a server do not contend.
+   */
+  tryLead(name: string): Promise<Leadership | null> {
+    return this.#use(async () => {
+      const client = new pg.Client(this.#target.pool);
+      let broken = false;
+      client.on('error', () => {
+        broken = true;
+      });
+      const run = (text: string, values: unknown[] = []) => client.query(text, values);
+      const key = `${name}:${this.#target.schema ?? 'public'}`;
+      try {
+        await client.connect();
+        const { rows } = await run('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
+        if (rows[0].locked === true) {
+          return {
+            held: async () => !broken && (await run('SELECT 1').then(() => true, () => false)),
+            release: async () => {
+              await client.end().catch(() => undefined);
+            },
+          };
+        }
+      } catch {
+        // Unreachable now: not leading; the next attempt asks again.
+      }
+      await client.end().catch(() => undefined);
+      return null;
+    });
   }
 
   protected read<T>(work: (db: Executor) => Promise<T>): Promise<T> {

@@ -56,6 +56,8 @@ export interface Dialect {
   typed(placeholder: string, type: ParameterType): string;
   /** The condition that a boolean column is true. */
   isTrue(column: string): string;
+  /** Whether a statement's WITH may write (PostgreSQL): then writes that go together take one round trip. */
+  writableCte: boolean;
   /** The condition that `column` is (`in`) or is not one of the values of the array bound at `placeholder`. */
   inList(column: string, placeholder: string, type: 'bigint' | 'text', negated?: boolean): string;
 

@@ -28,6 +28,9 @@ import type {
   UsageTotal,
 } from '../store.ts';
 import type { Migration } from './migration.ts';
+import type { LivePicture } from '../../engine/reconcile/picture.ts';
+import type { Leadership, PictureCounts, RoomDetail, RoomRecord } from '../live-picture.ts';
+import { listRoomRecords, readLastWebhookAt, readLivePicture, readPictureCounts, readRecordedRoomSids, readRoomDetail } from './live-picture.ts';
 import { deliveryConditions, usageConditions } from './conditions.ts';
 import type { Dialect, Executor } from './dialect.ts';
 import { pageStart, toPage, type PageRequest } from './page.ts';
@@ -225,6 +228,32 @@ export abstract class SqlStore implements Store {
         values,
       );
     });
+  }
+
+  abstract tryLead(name: string): Promise<Leadership | null>;
+
+  livePicture(): Promise<LivePicture> {
+    return this.read((db) => readLivePicture(db, this.#dialect, this.#on.picture));
+  }
+
+  recordedRoomSids(sids: readonly string[]): Promise<ReadonlySet<string>> {
+    return this.read((db) => readRecordedRoomSids(db, this.#on.picture, sids));
+  }
+
+  listRooms(filter: { status?: RoomRecord['status'] }, page: PageRequest): Promise<Page<RoomRecord>> {
+    return this.read((db) => listRoomRecords(db, this.#dialect, filter, page));
+  }
+
+  getRoom(name: string): Promise<RoomDetail | null> {
+    return this.read((db) => readRoomDetail(db, this.#dialect, this.#on.picture, name));
+  }
+
+  pictureCounts(): Promise<PictureCounts> {
+    return this.read((db) => readPictureCounts(db, this.#on.picture));
+  }
+
+  lastWebhookAt(): Promise<Date | null> {
+    return this.read((db) => readLastWebhookAt(db, this.#dialect, this.#on.picture));
   }
 
   ping(): Promise<void> {

@@ -21,6 +21,8 @@ import type {
 import { truncateResponse } from './attempt-response.ts';
 import { deliveryConditions } from './conditions.ts';
 import type { Executor } from './dialect.ts';
+import { applyPictureChange } from './live-picture.ts';
+import type { PictureChange } from '../live-picture.ts';
 import { movableBy, state } from './moves.ts';
 import { byDueTimeThenId, type ClaimedDeliveryRow, type UsageRow } from './rows.ts';
 import { decideTransition } from './session-transition.ts';
@@ -98,6 +100,10 @@ export class SqlTx implements StoreTx {
     const transition = decideTransition(current, request, event);
     if (transition.applied) await sessions.save(this.#db, { key: request.key, transition, event, current, at: new Date() });
     return transition;
+  }
+
+  applyPictureChange(change: PictureChange, event: OrderingEvent): Promise<{ duplicateOf: string | null }> {
+    return applyPictureChange(this.#db, this.#on.picture, change, event);
   }
 
   async savepoint<T>(work: () => Promise<T>): Promise<T> {

@@ -53,6 +53,7 @@ export const sqliteDialect: Dialect = {
   statement: (text) => numbered(text),
   typed: (placeholder) => placeholder,
   isTrue: (column) => `${column} = 1`,
+  writableCte: false,
   inList: (column, placeholder, _type, negated = false) =>
     `${column} ${negated ? 'NOT IN' : 'IN'} (SELECT value FROM json_each(${placeholder}))`,
 

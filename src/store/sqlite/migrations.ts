@@ -4,6 +4,7 @@
  */
 import { DELIVERY_ACTION_KEY } from '../sql/delivery-action-key.ts';
 import type { Migration } from '../sql/migration.ts';
+import { livePictureMigration } from '../sql/live-picture.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 
 export const sqliteMigrations: readonly Migration[] = [
@@ -66,6 +67,7 @@ export const sqliteMigrations: readonly Migration[] = [
     `,
   },
   DELIVERY_ACTION_KEY,
+  livePictureMigration(12, COLUMN_TYPES.sqlite),
   {
     version: 14,
     name: 'usage_ledger_outlives_events',

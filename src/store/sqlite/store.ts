@@ -7,6 +7,7 @@ import { pendingMigrations, type Migration } from '../sql/migration.ts';
 import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql } from '../sql/dialect-sql.ts';
 import { SqlStore } from '../sql/store.ts';
+import type { Leadership } from '../live-picture.ts';
 import type { Executor } from '../sql/dialect.ts';
 import type { StoreTx } from '../store.ts';
 import { Checkpointer } from './checkpointer.ts';
@@ -105,6 +106,12 @@ export class SqliteStore extends SqlStore {
   async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
     this.assertOpen();
     return this.#commits.run(() => this.runWork(this.#writerSql, work));
+  }
+
+  /** One process writes a SQLite file: it always leads. */
+  async tryLead(): Promise<Leadership> {
+    this.assertOpen();
+    return { held: async () => true, release: async () => undefined };
   }
 
   protected async read<T>(work: (db: Executor) => Promise<T>): Promise<T> {

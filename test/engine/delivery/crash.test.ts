@@ -46,7 +46,12 @@ describe('a SIGKILL in the middle of a run', () => {
     const databaseUrl = `file:${join(dir, 'switchboard.db')}`;
     const env = { RULES_DIR: rulesDir, DATABASE_URL: databaseUrl, DELIVERY_LEASE: '1s', WORKER_POLL_INTERVAL: '20ms' };
     const bodies = Array.from({ length: EVENTS }, (_, i) =>
-      sampleBody('participant_joined', { id: `EV_crash${String(i).padStart(4, '0')}`, room: { name: `session-${i % 50}` } }),
+      sampleBody('participant_joined', {
+        id: `EV_crash${String(i).padStart(4, '0')}`,
+        room: { name: `session-${i % 50}` },
+        // Each a participant of its own: a participant joins once.
+        participant: { sid: `PA_crash${i}` },
+      }),
     );
 
     const acked = new Set<string>();

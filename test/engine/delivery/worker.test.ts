@@ -146,12 +146,12 @@ describe('async delivery', () => {
       CIRCUIT_FAILURES: '2',
       CIRCUIT_RESET: '60s',
     });
-    for (let i = 0; i < 2; i++) await queued(sampleBody('room_started', { id: `EV_trip${i}` }));
+    for (let i = 0; i < 2; i++) await queued(sampleBody('room_started', { id: `EV_trip${i}`, room: { sid: `RM_trip${i}` } }));
     await vi.waitFor(() => expect(sb.guards.snapshot()[0]?.circuit).toBe('open'), { timeout: 5000, interval: 20 });
     const callsWhenOpened = receiver.count;
 
     const held = [];
-    for (let i = 0; i < 3; i++) held.push(await queued(sampleBody('room_started', { id: `EV_held${i}` })));
+    for (let i = 0; i < 3; i++) held.push(await queued(sampleBody('room_started', { id: `EV_held${i}`, room: { sid: `RM_held${i}` } })));
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(receiver.count).toBe(callsWhenOpened);
     for (const id of held) expect(await sb.store.getDelivery(id)).toMatchObject({ state: 'pending', attempts: 0 });
@@ -167,7 +167,7 @@ describe('async delivery', () => {
       (url) => ({ 'forward.yaml': forwardRule(url) }),
     );
     const ids = [];
-    for (let i = 0; i < 4; i++) ids.push(await queued(sampleBody('participant_joined', { id: `EV_order${i}` })));
+    for (let i = 0; i < 4; i++) ids.push(await queued(sampleBody('participant_joined', { id: `EV_order${i}`, participant: { sid: `PA_order${i}` } })));
     for (const id of ids) await settled(id, 'succeeded');
     const delivered = receiver.requests.map((r) => JSON.parse(r.body).id);
     expect(delivered).toEqual(['EV_order0', 'EV_order0', 'EV_order0', 'EV_order1', 'EV_order2', 'EV_order3']);
@@ -183,11 +183,11 @@ describe('async delivery', () => {
         'forward.yaml': forwardRule(url, '').replace('schedule: [0, 50ms]', 'schedule: [0, 60s]'),
       }),
     );
-    const stuck = await queued(sampleBody('room_started', { id: 'EV_stuck0', room: { name: 'stuck-room' } }));
-    const stuckNext = await queued(sampleBody('room_finished', { id: 'EV_stuck1', room: { name: 'stuck-room' } }));
+    const stuck = await queued(sampleBody('room_started', { id: 'EV_stuck0', room: { name: 'stuck-room', sid: 'RM_stuck' } }));
+    const stuckNext = await queued(sampleBody('room_finished', { id: 'EV_stuck1', room: { name: 'stuck-room', sid: 'RM_stuck' } }));
     await settled(stuck, 'failed-waiting-retry');
     const others = [];
-    for (let i = 0; i < 3; i++) others.push(await queued(sampleBody('room_started', { id: `EV_free${i}`, room: { name: `free-${i}` } })));
+    for (let i = 0; i < 3; i++) others.push(await queued(sampleBody('room_started', { id: `EV_free${i}`, room: { name: `free-${i}`, sid: `RM_free${i}` } })));
     for (const id of others) await settled(id, 'succeeded');
     expect((await sb.store.getDelivery(stuckNext))?.state).toBe('pending');
   });
