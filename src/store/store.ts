@@ -17,6 +17,9 @@ export interface EventRecord {
   /** The body exactly as received. */
   body: string;
   receivedAt: Date;
+  /** The room's name and the participant's identity, when the event names them: what events are searched by. */
+  room?: string | null;
+  participant?: string | null;
 }
 
 /** `queued`: an async action written to the delivery queue; its delivery carries on from there. */
@@ -153,7 +156,35 @@ export interface DeliveryFilter {
   state?: DeliveryState;
   rule?: string;
   target?: string;
+  eventId?: string;
+  /** On when the delivery was created: `since` inclusive, `until` exclusive. */
+  since?: Date;
+  until?: Date;
 }
+
+/** `since` is inclusive and `until` exclusive, on when the event was received. */
+export interface EventSearch {
+  room?: string;
+  participant?: string;
+  /** The event's name (`room_started`). */
+  type?: string;
+  since?: Date;
+  until?: Date;
+}
+
+/** A recorded event without its body and outcome, as a search lists it. */
+export interface EventSummary {
+  seq: number;
+  id: string;
+  name: string;
+  createdAt: number | null;
+  receivedAt: Date;
+  room: string | null;
+  participant: string | null;
+}
+
+/** A session's current status, without its history. */
+export type SessionSummary = Omit<SessionStatus, 'history'>;
 
 export interface TargetRecord {
   target: string;
@@ -255,6 +286,8 @@ export interface StoreTx {
   /** Re-queues with fresh attempts; a succeeded delivery only when `force`. Returns the ids re-queued. */
   replayDeliveries(filter: DeliveryFilter & { ids?: number[] }, options: { force: boolean; now: Date }): Promise<number[]>;
   cancelDelivery(deliveryId: number): Promise<boolean>;
+  /** Cancels every delivery the filter matches that may still be cancelled; returns their ids. */
+  cancelDeliveries(filter: DeliveryFilter): Promise<number[]>;
   setTargetDisabled(target: string, disabled: boolean, reason: string | null): Promise<void>;
   appendAudit(entry: AuditEntry): Promise<void>;
 
@@ -275,10 +308,14 @@ export interface Store {
   completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
   getEvent(id: string): Promise<StoredEvent | null>;
   getSession(key: string): Promise<SessionStatus | null>;
+  /** Recorded events matching the search, newest first. */
+  searchEvents(search: EventSearch, page: { limit: number; cursor?: string }): Promise<Page<EventSummary>>;
+  /** Sessions by key, of one status when given. */
+  listSessions(filter: { status?: string }, page: { limit: number; cursor?: string }): Promise<Page<SessionSummary>>;
   listDeliveries(filter: DeliveryFilter, page: { limit: number; cursor?: string }): Promise<Page<Delivery>>;
   getDelivery(id: number): Promise<DeliveryWithAttempts | null>;
-  /** Delivery counts by state (for metrics and the admin API). */
-  countDeliveries(): Promise<Record<DeliveryState, number>>;
+  /** Delivery counts by state (for metrics and the admin API), of those the filter matches when one is given. */
+  countDeliveries(filter?: DeliveryFilter): Promise<Record<DeliveryState, number>>;
   /**
    * The earliest due time among deliveries waiting to be claimed (pending or waiting for a retry) that are due at
    * `now`; null when none is. Metrics turn it into the age of the oldest due delivery: how far the workers lag.

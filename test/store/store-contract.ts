@@ -8,6 +8,7 @@ import { isSwitchboardError } from '../../src/errors.ts';
 import type { EventRecord, OrderingEvent, Store, StoreTx } from '../../src/store/store.ts';
 import { describeDeliveryContract } from './delivery-contract.ts';
 import { describeDeliveryMovesContract } from './delivery-moves-contract.ts';
+import { describeSearchContract } from './search-contract.ts';
 import { describeUsageContract } from './usage-contract.ts';
 
 export interface StoreUnderTest {
@@ -489,6 +490,10 @@ export function describeStoreContract(
 
     describe('usage ledger', () => {
       describeUsageContract(() => store);
+    });
+
+    describe('searches', () => {
+      describeSearchContract(() => store);
     });
 
     describe('ping', () => {

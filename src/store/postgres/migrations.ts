@@ -16,6 +16,21 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE session_history DROP CONSTRAINT IF EXISTS session_history_key_fkey;
     `,
   },
+  {
+    version: 13,
+    name: 'search_indexes',
+    // As SQLite's version 13: the lists' indexes, and the events' room and participant filled at insert.
+    sql: `
+      ALTER TABLE events ADD COLUMN room text;
+      ALTER TABLE events ADD COLUMN participant text;
+      CREATE INDEX events_by_room ON events (room, seq) WHERE room IS NOT NULL;
+      CREATE INDEX events_by_participant ON events (participant, seq) WHERE participant IS NOT NULL;
+      CREATE INDEX events_by_name ON events (name, seq);
+      CREATE INDEX events_by_time ON events (received_at);
+      CREATE INDEX deliveries_by_time ON deliveries (created_at);
+      CREATE INDEX sessions_by_status ON sessions (status, key);
+    `,
+  },
 ];
 
 /**

@@ -80,6 +80,8 @@ export class SqlTx implements StoreTx {
       record.apiKey,
       record.body,
       record.receivedAt,
+      record.room ?? null,
+      record.participant ?? null,
     ]);
     return inserted ? { duplicate: false, seq: inserted.seq } : { duplicate: true };
   }
@@ -200,6 +202,17 @@ export class SqlTx implements StoreTx {
 
   async cancelDelivery(deliveryId: number): Promise<boolean> {
     return (await this.#db.run(this.#on.sql.cancelDelivery, [new Date(), deliveryId])) > 0;
+  }
+
+  async cancelDeliveries(filter: DeliveryFilter): Promise<number[]> {
+    const { dialect } = this.#on;
+    const values: unknown[] = [new Date()];
+    const where = [movableBy('cancel'), ...deliveryConditions(dialect, filter, values)].join(' AND ');
+    const rows = await this.#db.rows<{ id: number }>(
+      dialect.statement(`UPDATE deliveries SET state = ${state('cancelled')}, updated_at = $1 WHERE ${where} RETURNING id`),
+      values,
+    );
+    return rows.map((row) => row.id).sort((a, b) => a - b);
   }
 
   async setTargetDisabled(target: string, disabled: boolean, reason: string | null): Promise<void> {
