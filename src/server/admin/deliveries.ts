@@ -1,24 +1,34 @@
-/** The delivery queue as operators see it: list, inspect with every attempt, replay, cancel. */
+/** The delivery queue as operators see it: list, count, inspect with every attempt, replay, cancel. */
 import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
-import { canMove, DELIVERY_STATES, REPLAYABLE_STATES, replayMove, type DeliveryState } from '../../store/delivery-state.ts';
+import { canMove, DELIVERY_MOVES, DELIVERY_STATES, REPLAYABLE_STATES, replayMove, type DeliveryState } from '../../store/delivery-state.ts';
 import type { Delivery, DeliveryAttempt, DeliveryFilter, Store } from '../../store/store.ts';
 import type { Actor } from './auth.ts';
 import { redactParams } from './redact.ts';
-import { NO_BODY, PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
+import { ISO_TIME, NO_BODY, PAGE_QUERY, queryTime, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
 export interface DeliveryListFilter {
   status?: DeliveryState;
   rule?: string;
   target?: string;
+  /** The event's id. */
+  event?: string;
+  /** ISO 8601 times, on when the delivery was created: `since` inclusive, `until` exclusive. */
+  since?: string;
+  until?: string;
 }
 
 const FILTER = {
   status: { type: 'string', enum: DELIVERY_STATES },
   rule: { type: 'string', minLength: 1 },
   target: { type: 'string', minLength: 1 },
+  event: { type: 'string', minLength: 1 },
+  since: ISO_TIME,
+  until: ISO_TIME,
 } as const;
+/** Never everything by accident: a bulk change names what it changes. */
+const NAMES_WHAT = ['status', 'rule', 'target', 'event', 'since', 'until'].map((key) => ({ required: [key] }));
 const FORCE = { type: 'boolean', default: false } as const;
 const DELIVERY_ID = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } };
 
@@ -27,6 +37,10 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
   route<Record<string, never>, DeliveryListFilter & PageQuery>(router, context, 'get', '/api/v1/deliveries', {
     query: { type: 'object', additionalProperties: false, properties: { ...FILTER, ...PAGE_QUERY } },
   }, async ({ query: { limit, cursor, ...filter } }) => deliveryPage(store, filter, { limit, cursor }));
+
+  route<Record<string, never>, DeliveryListFilter>(router, context, 'get', '/api/v1/deliveries/count', {
+    query: { type: 'object', additionalProperties: false, properties: FILTER },
+  }, async ({ query }) => deliveryCounts(store, query));
 
   route<{ id: number }>(router, context, 'get', '/api/v1/deliveries/:id', { params: DELIVERY_ID }, async ({ params }) =>
     deliveryWithAttempts(store, params.id));
@@ -37,16 +51,27 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
   }, async ({ params: { id }, body: { force }, actor }) => ({ replayed: await replayDelivery(options, id, force, actor) }));
 
   route<Record<string, never>, Record<string, never>, DeliveryListFilter & { force: boolean }>(router, context, 'post', '/api/v1/deliveries/replay', {
-    // Never everything by accident: a bulk replay names what it replays.
     body: {
       type: 'object',
       additionalProperties: false,
       properties: { ...FILTER, status: { type: 'string', enum: REPLAYABLE_STATES }, force: FORCE },
-      anyOf: [{ required: ['status'] }, { required: ['rule'] }, { required: ['target'] }],
+      anyOf: NAMES_WHAT,
     },
   }, async ({ body: { force, ...filter }, actor }) => {
     const replayed = await replayMatching(options, filter, force, actor);
     return { replayed, count: replayed.length };
+  });
+
+  route<Record<string, never>, Record<string, never>, DeliveryListFilter>(router, context, 'post', '/api/v1/deliveries/cancel', {
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { ...FILTER, status: { type: 'string', enum: DELIVERY_MOVES.cancel.from } },
+      anyOf: NAMES_WHAT,
+    },
+  }, async ({ body: filter, actor }) => {
+    const cancelled = await cancelMatching(store, filter, actor);
+    return { cancelled, count: cancelled.length };
   });
 
   route<{ id: number }>(router, context, 'post', '/api/v1/deliveries/:id/cancel', { params: DELIVERY_ID, body: NO_BODY }, async ({ params: { id }, actor }) =>
@@ -57,6 +82,12 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
 export async function deliveryPage(store: Store, filter: DeliveryListFilter, page: PageQuery) {
   const { items, nextCursor } = await store.listDeliveries(storeFilter(filter), page);
   return { deliveries: items.map(deliveryView), next_cursor: nextCursor };
+}
+
+/** How many deliveries the filter matches, by state and in all. */
+export async function deliveryCounts(store: Store, filter: DeliveryListFilter) {
+  const by_state = await store.countDeliveries(storeFilter(filter));
+  return { by_state, total: Object.values(by_state).reduce((sum, count) => sum + count, 0) };
 }
 
 export async function deliveryWithAttempts(store: Store, id: number) {
@@ -94,6 +125,17 @@ export async function replayMatching({ store, worker }: Operators, filter: Deliv
   return replayed;
 }
 
+/** Cancels every delivery the filter matches that has not run yet, audited as one change. Returns their ids. */
+export async function cancelMatching(store: Store, filter: DeliveryListFilter, actor: Actor): Promise<number[]> {
+  return store.transaction(async (tx) => {
+    const ids = await tx.cancelDeliveries(storeFilter(filter));
+    if (ids.length > 0) {
+      await tx.appendAudit({ action: 'deliveries.cancel', subject: `deliveries?${filterQuery(filter)}`, details: { filter, ids, actor } });
+    }
+    return ids;
+  });
+}
+
 /** Cancels a delivery that has not run yet, audited; says why when it cannot. */
 export async function cancelDelivery(store: Store, id: number, actor: Actor): Promise<number[]> {
   const cancelled = await store.transaction(async (tx) => {
@@ -129,8 +171,8 @@ export function filterQuery(filter: DeliveryListFilter): URLSearchParams {
   return new URLSearchParams(Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-function storeFilter({ status, rule, target }: DeliveryListFilter): DeliveryFilter {
-  return { state: status, rule, target };
+function storeFilter({ status, rule, target, event, since, until }: DeliveryListFilter): DeliveryFilter {
+  return { state: status, rule, target, eventId: event, since: queryTime('since', since), until: queryTime('until', until) };
 }
 
 function deliveryView(delivery: Delivery) {
