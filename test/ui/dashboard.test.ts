@@ -115,6 +115,50 @@ describe('dashboard in a browser', { timeout: 60_000 }, () => {
     await shoot('session');
   });
 
+  it('searches events by room, participant and type, and lists the sessions by status', async () => {
+    const joined = async (room: string, identity: string) => {
+      const id = `EV_${randomUUID()}`;
+      await sb.deliver(sampleBody('participant_joined', { id, room: { name: room }, participant: { identity } }));
+      return id;
+    };
+    await sb.deliver(sampleBody('room_started', { id: `EV_${randomUUID()}`, room: { name: 'design-review' } }));
+    const ana = await joined('design-review', 'ana');
+    const bo = await joined('design-review', 'bo');
+    await joined('standup-7', 'ana');
+    await sb.deliver(sampleBody('room_started', { id: `EV_${randomUUID()}`, room: { name: 'standup-7' } }));
+    await sb.deliver(sampleBody('room_finished', { id: `EV_${randomUUID()}`, room: { name: 'standup-7' } }));
+    await logIn(ADMIN_TOKEN, '/ui/events');
+    expect(await page.locator('#events tbody tr').count()).toBe(6);
+
+    await page.fill('input[name=room]', 'design-review');
+    await page.fill('input[name=type]', 'participant_joined');
+    await page.fill('input[name=since]', '1h');
+    await page.click('button:has-text("Search")');
+    await page.waitForURL((url) => url.searchParams.has('room'));
+    // The URL holds just the filters set, to share.
+    expect(Object.fromEntries(new URL(page.url()).searchParams)).toEqual({ room: 'design-review', type: 'participant_joined', since: '1h' });
+    const rows = page.locator('#events tbody tr');
+    expect(await rows.count()).toBe(2);
+    expect(await rows.locator('td:last-child').allTextContents()).toEqual([bo, ana]);
+    await shoot('events');
+
+    await page.click('#events a:has-text("ana")');
+    await page.waitForURL((url) => url.searchParams.has('participant'));
+    expect(Object.fromEntries(new URL(page.url()).searchParams)).toEqual({ participant: 'ana' });
+    expect(await rows.count()).toBe(2);
+    await page.click(`a:has-text("${ana}")`);
+    expect(await page.locator('h1').textContent()).toBe(`Event ${ana}`);
+
+    await page.goto(`${sb.url}/ui/sessions`);
+    expect(await page.locator('#sessions tbody tr td:first-child').allTextContents()).toEqual(['design-review', 'standup-7']);
+    await page.fill('input[name=status]', 'stopped');
+    await page.click('button:has-text("Filter")');
+    await page.waitForURL((url) => url.searchParams.has('status'));
+    expect(await page.locator('#sessions tbody tr td:first-child').allTextContents()).toEqual(['standup-7']);
+    await page.goto(`${sb.url}/ui/sessions`);
+    await shoot('sessions');
+  });
+
   it('replays a dead delivery and follows it until it succeeds', async () => {
     const id = await deadDelivery('billing-sync');
     probe.answers.clear();
