@@ -248,6 +248,14 @@ export interface UsageTotal {
   records: number;
 }
 
+/** A count of one thing (`webhook.accepted`, `rule.notify`) in one minute, as the per-minute rollup keeps it. */
+export interface MinuteStat {
+  /** The minute's start. */
+  minute: Date;
+  name: string;
+  count: number;
+}
+
 export interface Page<T> {
   items: T[];
   /** Pass back as `cursor` for the next page; null on the last page. */
@@ -291,6 +299,9 @@ export interface StoreTx {
   setTargetDisabled(target: string, disabled: boolean, reason: string | null): Promise<void>;
   appendAudit(entry: AuditEntry): Promise<void>;
 
+  /** Adds these counts to the per-minute rollup (replicas add to the same rows). */
+  addMinuteStats(stats: readonly MinuteStat[]): Promise<void>;
+
   /** Writes a usage ledger row; `duplicate` (and nothing written) when its identifier is in the ledger already. */
   recordUsage(usage: NewUsage): Promise<{ duplicate: false } | { duplicate: true; existing: NewUsage }>;
 }
@@ -328,6 +339,8 @@ export interface Store {
   listUsage(filter: UsageFilter, page: { limit: number; cursor?: string }): Promise<Page<UsageEntry>>;
   /** Quantities summed by customer, meter and unit (in that order), over the rows matching the filter. */
   sumUsage(filter: UsageFilter): Promise<UsageTotal[]>;
+  /** The per-minute rollup's counts of minutes from `from` (inclusive) to `to` (exclusive), by minute then name. */
+  listMinuteStats(range: { from: Date; to: Date }): Promise<MinuteStat[]>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;

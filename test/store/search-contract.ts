@@ -157,4 +157,22 @@ export function describeSearchContract(getStore: () => Store): void {
     const replayed = await store.transaction((tx) => tx.replayDeliveries({ since: before, until: after, state: 'cancelled' }, { force: false, now: new Date() }));
     expect(replayed).toEqual([second]);
   });
+
+  it('adds per-minute counts, replicas adding to the same rows, and reads a range of minutes', async () => {
+    const store = getStore();
+    const minute = (n: number) => new Date(T0 + n * 60_000);
+    await store.transaction((tx) => tx.addMinuteStats([
+      { minute: minute(0), name: 'webhook.accepted', count: 3 },
+      { minute: minute(0), name: 'webhook.E_WEBHOOK_INVALID_SIGNATURE', count: 1 },
+      { minute: minute(1), name: 'webhook.accepted', count: 2 },
+    ]));
+    await store.transaction((tx) => tx.addMinuteStats([{ minute: minute(0), name: 'webhook.accepted', count: 4 }]));
+    await store.transaction((tx) => tx.addMinuteStats([]));
+    expect(await store.listMinuteStats({ from: minute(0), to: minute(2) })).toEqual([
+      { minute: minute(0), name: 'webhook.E_WEBHOOK_INVALID_SIGNATURE', count: 1 },
+      { minute: minute(0), name: 'webhook.accepted', count: 7 },
+      { minute: minute(1), name: 'webhook.accepted', count: 2 },
+    ]);
+    expect(await store.listMinuteStats({ from: minute(1), to: minute(2) })).toEqual([{ minute: minute(1), name: 'webhook.accepted', count: 2 }]);
+  });
 }

@@ -18,8 +18,8 @@ export const postgresMigrations: readonly Migration[] = [
   },
   {
     version: 13,
-    name: 'search_indexes',
-    // As SQLite's version 13: the lists' indexes, and the events' room and participant filled at insert.
+    name: 'search_indexes_and_minute_stats',
+    // As SQLite's version 13: the lists' indexes, the events' room and participant filled at insert, the rollup.
     sql: `
       ALTER TABLE events ADD COLUMN room text;
       ALTER TABLE events ADD COLUMN participant text;
@@ -28,6 +28,12 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX events_by_name ON events (name, seq);
       CREATE INDEX events_by_time ON events (received_at);
       CREATE INDEX deliveries_by_time ON deliveries (created_at);
+      CREATE TABLE minute_stats (
+        minute timestamptz NOT NULL,
+        name text NOT NULL,
+        count bigint NOT NULL,
+        PRIMARY KEY (minute, name)
+      );
       CREATE INDEX sessions_by_status ON sessions (status, key);
     `,
   },

@@ -3,7 +3,7 @@
  * (events by room, participant, type or time; sessions by status and key), never the whole table.
  */
 import { SwitchboardError } from '../../errors.ts';
-import type { EventSearch, EventSummary, Page, SessionSummary } from '../store.ts';
+import type { EventSearch, EventSummary, MinuteStat, Page, SessionSummary } from '../store.ts';
 import { eventConditions } from './conditions.ts';
 import type { Dialect, Executor } from './dialect.ts';
 import { pageStart, toPageBy, type PageRequest } from './page.ts';
@@ -57,5 +57,26 @@ export async function listSessions(
     rows.map((row) => ({ ...row, updatedAt: dialect.readDate(row.updatedAt) })),
     start,
     (session) => session.key,
+  );
+}
+
+/** The rollup's counts in a range of minutes, through its primary key (minute, name). */
+export async function listMinuteStats(db: Executor, dialect: Dialect, range: { from: Date; to: Date }): Promise<MinuteStat[]> {
+  const rows = await db.rows<{ minute: unknown; name: string; count: number }>(
+    dialect.statement('SELECT minute, name, count FROM minute_stats WHERE minute >= $1 AND minute < $2 ORDER BY minute, name', 'listMinuteStats'),
+    [range.from, range.to],
+  );
+  return rows.map((row) => ({ minute: dialect.readDate(row.minute), name: row.name, count: Number(row.count) }));
+}
+
+/** Adds counts to the rollup in one statement: a row per minute and name, added to by every replica. */
+export async function addMinuteStats(db: Executor, dialect: Dialect, stats: readonly MinuteStat[]): Promise<void> {
+  if (stats.length === 0) return;
+  const values = stats.flatMap((stat) => [stat.minute, stat.name, stat.count]);
+  const rows = stats.map((_, index) => `($${index * 3 + 1}, $${index * 3 + 2}, $${index * 3 + 3})`).join(', ');
+  await db.run(
+    dialect.statement(`INSERT INTO minute_stats (minute, name, count) VALUES ${rows}
+      ON CONFLICT (minute, name) DO UPDATE SET count = minute_stats.count + excluded.count`),
+    values,
   );
 }

@@ -13,6 +13,7 @@ import type {
   DeliveryWithAttempts,
   EventSearch,
   EventSummary,
+  MinuteStat,
   Page,
   SessionHistoryEntry,
   SessionStatus,
@@ -32,7 +33,7 @@ import { pageStart, toPage, type PageRequest } from './page.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import type { AttemptRow, DeliveryRow, RowDecoders, UsageRow } from './rows.ts';
 import { DELIVERY_COLUMNS, USAGE_COLUMNS, type Statements } from './statements.ts';
-import { listSessions, searchEvents } from './searches.ts';
+import { listMinuteStats, listSessions, searchEvents } from './searches.ts';
 import { SqlTx } from './transaction.ts';
 
 export const SESSION_HISTORY_LIMIT = 100;
@@ -230,6 +231,10 @@ export abstract class SqlStore implements Store {
         values,
       );
     });
+  }
+
+  listMinuteStats(range: { from: Date; to: Date }): Promise<MinuteStat[]> {
+    return this.read((db) => listMinuteStats(db, this.#dialect, range));
   }
 
   ping(): Promise<void> {

@@ -13,6 +13,7 @@ import type {
   Enqueued,
   EventOutcome,
   EventRecord,
+  MinuteStat,
   NewDelivery,
   NewUsage,
   OrderingEvent,
@@ -23,6 +24,7 @@ import { deliveryConditions } from './conditions.ts';
 import type { Executor } from './dialect.ts';
 import { movableBy, state } from './moves.ts';
 import { byDueTimeThenId, type ClaimedDeliveryRow, type UsageRow } from './rows.ts';
+import { addMinuteStats } from './searches.ts';
 import { decideTransition } from './session-transition.ts';
 import type { DialectSql } from './dialect-sql.ts';
 
@@ -221,6 +223,10 @@ export class SqlTx implements StoreTx {
 
   async appendAudit(entry: AuditEntry): Promise<void> {
     await this.#db.run(this.#on.sql.insertAudit, [new Date(), entry.action, entry.subject, json(entry.details)]);
+  }
+
+  async addMinuteStats(stats: readonly MinuteStat[]): Promise<void> {
+    await addMinuteStats(this.#db, this.#on.dialect, stats);
   }
 
   /** A concurrent insert of the same identifier waits for the first transaction: if it commits, this one is a duplicate. */
