@@ -7,6 +7,7 @@ import { DeliveryWorker } from './engine/delivery/worker.ts';
 import { deadLetterAnnouncer } from './engine/ingest/dead-letter.ts';
 import { createIngestion } from './engine/ingest/ingestion.ts';
 import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
+import { countingInto, MinuteRollup } from './engine/rollup/minute-rollup.ts';
 import { isRetryable } from './engine/run-action.ts';
 import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
 import { createHttpServer } from './server/http-app.ts';
@@ -52,12 +53,13 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
 
   let accepting = true;
   const guards = new TargetGuards({ circuit: config.circuit, isFailure: isRetryable });
-  const metrics = createMetrics({
+  const rollup = new MinuteRollup(store, log);
+  const metrics = countingInto(rollup, createMetrics({
     deliveryCounts: () => store.countDeliveries(),
     oldestDueAt: (now) => store.oldestDueAt(now),
     circuits: () => guards.snapshot(),
     log,
-  });
+  }));
   const ingestion = createIngestion({
     store,
     plugins,
@@ -111,6 +113,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   });
   if (options.watchRules) rules.watch();
   if (config.workerConcurrency > 0) worker.start();
+  rollup.start();
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -143,6 +146,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
           server.closeIdleConnections();
         });
         guards.close();
+        await rollup.stop();
         await store.close();
       })();
       return closing;

@@ -6,6 +6,7 @@ import { deliveryRoutes } from './deliveries.ts';
 import { recordRoutes } from './records.ts';
 import type { RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
+import { statsRoutes } from './stats.ts';
 import { targetRoutes } from './targets.ts';
 import { usageRoutes } from './usage.ts';
 
@@ -13,6 +14,6 @@ export function adminRouter(options: AdminRouteOptions): Router {
   const router = express.Router();
   router.use('/api/v1', requireAdminToken(options, options.log));
   const context: RouteContext = { log: options.log, actor: actorOf(options.adminToken) };
-  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes]) routes(router, context, options);
+  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes, statsRoutes]) routes(router, context, options);
   return router;
 }
