@@ -88,6 +88,42 @@ describe('admin API: event search and session list', () => {
   });
 });
 
+describe('admin API: the per-minute rollup', () => {
+  let sb: TestSwitchboard;
+  beforeAll(async () => {
+    sb = await startTestSwitchboard();
+  });
+  afterAll(() => sb.stop());
+
+  it('counts webhooks by outcome, rejected ones by reason, and rule matches, a few seconds behind', async () => {
+    const body = sampleBody('room_started', { id: `EV_${randomUUID()}`, room: { name: 'rollup-room' } });
+    await sb.deliver(body);
+    await sb.deliver(body);
+    expect((await sb.deliver(body, { token: 'Bearer not-a-token' })).status).toBe(401);
+    const from = new Date(Date.now() - 120_000).toISOString();
+    const totals = async () => {
+      const { json } = await sb.admin(`/api/v1/stats/minutes?from=${from}`);
+      const sums: Record<string, number> = {};
+      for (const { name, count } of json.results.minutes) sums[name] = (sums[name] ?? 0) + count;
+      return sums;
+    };
+    const deadline = Date.now() + 15_000;
+    let seen = await totals();
+    while (!seen['webhook.E_WEBHOOK_INVALID_SIGNATURE'] && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      seen = await totals();
+    }
+    expect(seen).toMatchObject({
+      'webhook.accepted': 1,
+      'webhook.duplicate': 1,
+      'webhook.E_WEBHOOK_INVALID_SIGNATURE': 1,
+      'rule.session-live': 1,
+    });
+    expect((await sb.admin('/api/v1/stats/minutes')).status).toBe(400);
+    expect((await sb.admin('/api/v1/stats/minutes?from=2020-01-01')).json.errmesg).toMatch(/longer than 7 days/);
+  });
+});
+
 describe('admin API: deliveries by event and time, counted and cancelled in bulk', () => {
   let sb: TestSwitchboard;
   beforeEach(async () => {

@@ -157,6 +157,19 @@ describe('dashboard in a browser', { timeout: 60_000 }, () => {
     expect(await page.locator('#sessions tbody tr td:first-child').allTextContents()).toEqual(['standup-7']);
     await page.goto(`${sb.url}/ui/sessions`);
     await shoot('sessions');
+
+    // The overview's charts come from the per-minute rollup, flushed every few seconds.
+    const deadline = Date.now() + 15_000;
+    const since = new Date(Date.now() - 120_000).toISOString();
+    while (Date.now() < deadline) {
+      const { json } = await sb.admin(`/api/v1/stats/minutes?from=${since}`);
+      if (json.results.minutes.some((stat: { name: string }) => stat.name === 'webhook.accepted')) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await page.goto(`${sb.url}/ui`);
+    expect(await page.locator('figure.chart').count()).toBe(4);
+    expect(await page.locator('figure.chart').first().locator('.key.accepted strong').textContent()).toBe('6');
+    await shoot('overview');
   });
 
   it('replays a dead delivery and follows it until it succeeds', async () => {
