@@ -208,6 +208,20 @@ describe('dashboard in a browser', { timeout: 60_000 }, () => {
     expect((await sb.admin('/api/v1/deliveries?status=dead')).json.results.deliveries).toHaveLength(1);
   });
 
+  it('bulk-cancels the waiting deliveries of a filter after saying how many it will touch', async () => {
+    await sb.adminPost('/api/v1/targets/paused-crm/disable', { reason: 'maintenance' });
+    const waiting = [await emit(sb, 'paused-crm'), await emit(sb, 'paused-crm')];
+    await logIn(ADMIN_TOKEN, '/ui/deliveries?target=paused-crm&since=1h');
+    await page.click('a:has-text("Cancel the deliveries this filter matches")');
+    expect(new URL(page.url()).search).toBe('?target=paused-crm&since=1h');
+    expect(await page.locator('.figure').textContent()).toBe('2 deliveries');
+    await shoot('bulk-cancel');
+
+    await page.click('button:has-text("Cancel 2 deliveries")');
+    await expect(page.locator('.notice').textContent()).resolves.toBe('Cancelled 2 deliveries.');
+    for (const id of waiting) expect((await sb.admin(`/api/v1/deliveries/${id}`)).json.results.state).toBe('cancelled');
+  });
+
   it('disables and enables a target, and the audit log names who did', async () => {
     await deliveryWhen(sb, await emit(sb, 'recording-hook'));
     await logIn(ADMIN_TOKEN, '/ui/targets');
