@@ -9,6 +9,7 @@ import { createIngestion } from './engine/ingest/ingestion.ts';
 import { Pruner } from './engine/retention/pruner.ts';
 import { createReconcileLoop, type ReconcileLoop } from './engine/reconcile/loop.ts';
 import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
+import { countingInto, MinuteRollup } from './engine/rollup/minute-rollup.ts';
 import { isRetryable } from './engine/run-action.ts';
 import { createLiveKitApi } from './livekit/api.ts';
 import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
@@ -61,7 +62,8 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     isFailure: isRetryable,
     onOpen: (target, probeAt) => log.warn({ target, probe_at: probeAt.toISOString() }, 'circuit opened: attempts to this target wait for its probe'),
   });
-  const metrics = createMetrics({
+  const rollup = new MinuteRollup(store, log);
+  const metrics = countingInto(rollup, createMetrics({
     deliveryCounts: () => store.countDeliveries(),
     oldestDueAt: (now) => store.oldestDueAt(now),
     oldestEventAt: () => store.oldestEventAt(),
@@ -70,7 +72,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     rulesStatus: rules.status,
     pictureCounts: () => store.pictureCounts(),
     log,
-  });
+  }));
   const ingestion = createIngestion({
     store,
     plugins,
@@ -139,6 +141,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   const pruner = new Pruner({ store, retention: config.retention, intervalMs: config.pruneIntervalMs, log, metrics });
   if (config.pruneIntervalMs > 0) pruner.start();
   reconcile?.start();
+  rollup.start();
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -175,6 +178,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
         });
         guards.close();
         await pruned;
+        await rollup.stop();
         await store.close();
       })();
       return closing;

@@ -5,20 +5,73 @@
  */
 import { DEV_API_KEY, DEV_API_SECRET, ruleEnvironment, SETTING_NAMES } from './config.ts';
 import { isSwitchboardError } from './errors.ts';
-import { adminClient } from './commands/admin-client.ts';
+import { adminClient, type AdminClient } from './commands/admin-client.ts';
 import { commandHelp, commandList, defineCommand, flag, runCommand, text, UsageError, type Command } from './commands/command.ts';
 import { URL_OPTION, webhookUrl } from './commands/service-url.ts';
 import { timeOption } from './commands/time-option.ts';
 import { DELIVERY_STATES } from './store/delivery-state.ts';
 
 const ADMIN_SETTINGS = ['PORT', 'ADMIN_TOKEN'] as const;
+const TIME_NOTE = 'TIME: 2025-05-01, 2025-05-01T12:00:00Z, or how long ago: 30m, 2h, 7d.';
+const SINCE_UNTIL = {
+  since: text('TIME', 'only those created at or after TIME'),
+  until: text('TIME', 'only those created before TIME'),
+};
 const DELIVERY_FILTER = {
   status: text('STATE', `only deliveries in this state: ${DELIVERY_STATES.join(', ')}`),
   rule: text('ID', 'only deliveries of this rule'),
   target: text('TARGET', 'only deliveries to this target'),
+  event: text('EVENT_ID', 'only deliveries of this event'),
+  ...SINCE_UNTIL,
 };
 const JSON_OPTION = flag("print the admin API's results as JSON");
 const PAGE = { limit: text('N', 'at most N rows'), cursor: text('C', 'the page after the one that printed "more: --cursor C"') };
+const REASON = text('TEXT', 'why, for the audit log and the targets list');
+
+/** `--since`/`--until` as ISO 8601 times, a relative one (`2h`) counted back from now. */
+function timeRange(values: { since?: string; until?: string }): { since?: string; until?: string } {
+  return {
+    since: values.since === undefined ? undefined : timeOption(values.since),
+    until: values.until === undefined ? undefined : timeOption(values.until),
+  };
+}
+
+/** What the delivery filter options say, for the admin API. */
+function deliveryFilter(values: { status?: string; rule?: string; target?: string; event?: string; since?: string; until?: string }) {
+  return { status: values.status, rule: values.rule, target: values.target, event: values.event, ...timeRange(values) };
+}
+
+/** A command that reads one thing of a running Switchboard by its `<arg>` (`deliveries show <id>`). */
+function showCommand(name: string, arg: string, summary: string, show: (client: AdminClient, value: string, json: boolean) => Promise<number>) {
+  return defineCommand({
+    name,
+    args: [arg],
+    summary,
+    options: { url: URL_OPTION, json: JSON_OPTION },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, args: [value], settings }) => show(adminClient(settings, values.url), value, values.json === true),
+  });
+}
+
+/** `targets enable|disable <target>`. */
+function targetSwitchCommand(disabled: boolean) {
+  return defineCommand({
+    name: `targets ${disabled ? 'disable' : 'enable'}`,
+    args: ['<target>'],
+    summary: disabled
+      ? 'disable a target: its deliveries wait until it is enabled'
+      : 'enable a target, its circuit closed: its waiting deliveries run',
+    options: { url: URL_OPTION, reason: REASON, json: JSON_OPTION },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, args: [target], settings }) =>
+      (await import('./commands/targets.ts')).switchTarget(adminClient(settings, values.url), {
+        target,
+        disabled,
+        reason: values.reason,
+        json: values.json === true,
+      }),
+  });
+}
 
 const COMMANDS: readonly Command[] = [
   defineCommand({
@@ -95,13 +148,12 @@ const COMMANDS: readonly Command[] = [
     name: 'deliveries ls',
     args: [],
     summary: 'list the delivery queue of a running Switchboard, newest first',
+    notes: [TIME_NOTE],
     options: { url: URL_OPTION, ...DELIVERY_FILTER, ...PAGE, json: JSON_OPTION },
     settings: ADMIN_SETTINGS,
     run: async ({ values, settings }) =>
       (await import('./commands/deliveries.ts')).listDeliveries(adminClient(settings, values.url), {
-        status: values.status,
-        rule: values.rule,
-        target: values.target,
+        ...deliveryFilter(values),
         limit: values.limit,
         cursor: values.cursor,
         json: values.json === true,
@@ -111,16 +163,87 @@ const COMMANDS: readonly Command[] = [
     name: 'deliveries replay',
     args: ['[id]'],
     summary: 'run a delivery again with fresh attempts, or every delivery the filter matches',
-    notes: ['Give an id, or at least one of --status, --rule, --target: never everything by accident.'],
+    notes: ['Give an id, or at least one of --status, --rule, --target, --event, --since, --until: never everything by accident.', TIME_NOTE],
     options: { url: URL_OPTION, ...DELIVERY_FILTER, force: flag('replay even a delivery that succeeded'), json: JSON_OPTION },
     settings: ADMIN_SETTINGS,
     run: async ({ values, args: [id], settings }) =>
       (await import('./commands/deliveries.ts')).replayDeliveries(adminClient(settings, values.url), {
         id,
-        status: values.status,
-        rule: values.rule,
-        target: values.target,
+        ...deliveryFilter(values),
         force: values.force === true,
+        json: values.json === true,
+      }),
+  }),
+  showCommand('deliveries show', '<id>', 'one delivery of a running Switchboard, with every attempt it took', async (client, id, json) =>
+    (await import('./commands/deliveries.ts')).showDelivery(client, { id, json })),
+  showCommand('deliveries cancel', '<id>', 'cancel a delivery that has not run yet (pending or waiting for a retry)', async (client, id, json) =>
+    (await import('./commands/deliveries.ts')).cancelDelivery(client, { id, json })),
+  defineCommand({
+    name: 'targets ls',
+    args: [],
+    summary: 'list the targets of a running Switchboard: switch, circuit, failures in a row',
+    options: { url: URL_OPTION, json: JSON_OPTION },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, settings }) =>
+      (await import('./commands/targets.ts')).listTargets(adminClient(settings, values.url), { json: values.json === true }),
+  }),
+  targetSwitchCommand(false),
+  targetSwitchCommand(true),
+  defineCommand({
+    name: 'events ls',
+    args: [],
+    summary: 'search the events a running Switchboard recorded, newest first',
+    notes: [`${TIME_NOTE} --since/--until are on when the event was received.`],
+    options: {
+      url: URL_OPTION,
+      room: text('NAME', 'only events of this room'),
+      participant: text('IDENTITY', 'only events of this participant'),
+      type: text('EVENT', 'only events of this type (participant_joined)'),
+      since: text('TIME', 'only events received at or after TIME'),
+      until: text('TIME', 'only events received before TIME'),
+      ...PAGE,
+      json: JSON_OPTION,
+    },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, settings }) =>
+      (await import('./commands/records.ts')).listEvents(adminClient(settings, values.url), {
+        room: values.room,
+        participant: values.participant,
+        type: values.type,
+        ...timeRange(values),
+        limit: values.limit,
+        cursor: values.cursor,
+        json: values.json === true,
+      }),
+  }),
+  showCommand('events show', '<id>', 'one recorded event: matched rules, each action\'s outcome, its payload', async (client, id, json) =>
+    (await import('./commands/records.ts')).showEvent(client, { id, json })),
+  defineCommand({
+    name: 'sessions ls',
+    args: [],
+    summary: 'list the sessions of a running Switchboard by key',
+    options: { url: URL_OPTION, status: text('STATUS', 'only sessions with this status (live)'), ...PAGE, json: JSON_OPTION },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, settings }) =>
+      (await import('./commands/records.ts')).listSessions(adminClient(settings, values.url), {
+        status: values.status,
+        limit: values.limit,
+        cursor: values.cursor,
+        json: values.json === true,
+      }),
+  }),
+  showCommand('sessions show', '<key>', 'one session with its history, newest first', async (client, key, json) =>
+    (await import('./commands/records.ts')).showSession(client, { key, json })),
+  defineCommand({
+    name: 'audit',
+    args: [],
+    summary: 'the audit log of a running Switchboard: every admin change, newest first',
+    options: { url: URL_OPTION, ...PAGE, json: JSON_OPTION },
+    settings: ADMIN_SETTINGS,
+    run: async ({ values, settings }) =>
+      (await import('./commands/records.ts')).listAudit(adminClient(settings, values.url), {
+        limit: values.limit,
+        cursor: values.cursor,
         json: values.json === true,
       }),
   }),
@@ -151,7 +274,7 @@ const COMMANDS: readonly Command[] = [
     name: 'usage',
     args: [],
     summary: 'the usage ledger of a running Switchboard: totals by customer, meter and unit, then the newest records',
-    notes: ['TIME: 2025-05-01, 2025-05-01T12:00:00Z, or how long ago: 30m, 2h, 7d. --from is inclusive, --to exclusive.'],
+    notes: [`${TIME_NOTE} --from is inclusive, --to exclusive.`],
     options: {
       url: URL_OPTION,
       customer: text('C', 'only this customer'),

@@ -11,7 +11,12 @@ import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from 
 import { timeOption } from '../src/commands/time-option.ts';
 
 const CLI = resolve('src/cli.ts');
-const COMMANDS = ['serve', 'migrate', 'validate', 'test', 'send', 'deliveries ls', 'deliveries replay', 'rooms ls', 'rooms show', 'usage', 'prune', 'erase'];
+/** A test that runs several commands, each a process of its own: seconds each on a loaded machine. */
+const SEVERAL_COMMANDS_MS = 60_000;
+const COMMANDS = [
+  'serve', 'migrate', 'validate', 'test', 'send', 'deliveries ls', 'deliveries replay', 'deliveries show', 'deliveries cancel',
+  'targets ls', 'targets enable', 'targets disable', 'events ls', 'events show', 'sessions ls', 'sessions show', 'audit', 'rooms ls', 'rooms show', 'usage', 'prune', 'erase',
+];
 
 function switchboard(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}) {
   const child = spawn(process.execPath, [CLI, ...args], {
@@ -201,7 +206,10 @@ describe('switchboard CLI', () => {
       [['send', '--bogus'], /^switchboard send: Unknown option '--bogus'$/, 'send'],
       [['send'], /^switchboard send: needs <event-name\|file\.json>$/, 'send'],
       [['usage', 'yesterday'], /^switchboard usage: takes no arguments, only options \(got yesterday\)$/, 'usage'],
-      [['deliveries'], /^switchboard deliveries: takes ls or replay$/, 'deliveries'],
+      [['deliveries'], /^switchboard deliveries: takes ls or replay or show or cancel$/, 'deliveries'],
+      [['deliveries', 'show'], /^switchboard deliveries show: needs <id>$/, 'deliveries show'],
+      [['targets', 'disable', 'a', 'b'], /^switchboard targets disable: takes <target> \(got also b\)$/, 'targets disable'],
+      [['events', 'ls', '--room'], /^switchboard events ls: Option '--room <value>' argument missing$/, 'events ls'],
       [['validate', '--rules-dir'], /^switchboard validate: Option '--rules-dir <value>' argument missing$/, 'validate'],
       [['launch'], /^switchboard: unknown command "launch"$/, undefined],
     ])('%j is a usage error: one line, then where the help is, exit 2', async (args, message, command) => {
@@ -217,7 +225,12 @@ describe('switchboard CLI', () => {
     it('deliveries --help shows the help of each of its actions', async () => {
       const { code, stdout } = await switchboard(['deliveries', '--help']);
       expect(code).toBe(0);
-      expect(stdout.match(/^Usage: switchboard deliveries \w+/gm)).toEqual(['Usage: switchboard deliveries ls', 'Usage: switchboard deliveries replay']);
+      expect(stdout.match(/^Usage: switchboard deliveries \w+/gm)).toEqual([
+        'Usage: switchboard deliveries ls',
+        'Usage: switchboard deliveries replay',
+        'Usage: switchboard deliveries show',
+        'Usage: switchboard deliveries cancel',
+      ]);
     });
   });
 
@@ -360,6 +373,66 @@ describe('switchboard CLI', () => {
       for (const id of dead) expect(await deliveryWhen(sb, id)).toMatchObject({ state: 'succeeded' });
     });
 
+    it('ls --event and --since/--until (relative or ISO 8601) filter the list', async () => {
+      const { stdout } = await switchboard(['deliveries', 'ls', '--target', 'room-a', '--json', '--url', sb.url], admin());
+      const [{ event_id: eventId }] = JSON.parse(stdout).deliveries;
+      const byEvent = await switchboard(['deliveries', 'ls', '--event', eventId, '--json', '--url', sb.url], admin());
+      expect(JSON.parse(byEvent.stdout).deliveries.map((d: { id: number }) => d.id)).toEqual([delivered]);
+      const recent = await switchboard(['deliveries', 'ls', '--since', '1h', '--json', '--url', sb.url], admin());
+      expect(JSON.parse(recent.stdout).deliveries).toHaveLength(3);
+      const future = new Date(Date.now() + 3_600_000).toISOString();
+      const none = await switchboard(['deliveries', 'ls', '--since', future, '--url', sb.url], admin());
+      expect(none.stdout.trim()).toBe('no deliveries');
+      const old = await switchboard(['deliveries', 'ls', '--until', '1h', '--json', '--url', sb.url], admin());
+      expect(JSON.parse(old.stdout).deliveries).toEqual([]);
+      const unreadable = await switchboard(['deliveries', 'ls', '--since', 'last week', '--url', sb.url], admin());
+      expect(unreadable.code).toBe(1);
+      expect(unreadable.stderr).toMatch(/^E_INVALID_REQUEST: query\.since "last week" must match/);
+    }, SEVERAL_COMMANDS_MS);
+
+    it('show prints the delivery and every attempt it took', async () => {
+      const { code, stdout } = await switchboard(['deliveries', 'show', String(dead[0]), '--url', sb.url], admin());
+      expect(code).toBe(0);
+      const [facts, attempts] = stdout.trim().split('\n\n');
+      expect(facts).toMatch(new RegExp(`^delivery +${dead[0]}$`, 'm'));
+      expect(facts).toMatch(/^rule +notify #0 \(probe\)$/m);
+      const [header, ...rows] = attempts.split('\n');
+      expect(header.split(/\s{2,}/)).toEqual(['#', 'STARTED', 'DURATION', 'STATUS', 'OUTCOME', 'ERROR', 'ANSWER']);
+      expect(rows.length).toBeGreaterThanOrEqual(1);
+      expect(rows[0]).toMatch(/^1 .* failed +E_PLUGIN_PERMANENT: room-[bc] refused the call/);
+      const missing = await switchboard(['deliveries', 'show', '999999', '--url', sb.url], admin());
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/^E_NOT_FOUND: no delivery 999999/);
+    }, SEVERAL_COMMANDS_MS);
+
+    it('targets disable holds a target\'s deliveries, deliveries cancel cancels one, targets enable lets the rest run', async () => {
+      const off = await switchboard(['targets', 'disable', 'room-z', '--reason', 'maintenance', '--url', sb.url], admin());
+      expect(off.code).toBe(0);
+      expect(off.stdout.trim()).toBe('room-z: disabled');
+      const held = [await emit(sb, 'room-z'), await emit(sb, 'room-z')];
+      const listed = await switchboard(['targets', 'ls', '--url', sb.url], admin());
+      expect(listed.stdout).toMatch(/^room-z +disabled \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +closed +0 +0 +maintenance$/m);
+
+      const cancelled = await switchboard(['deliveries', 'cancel', String(held[0]), '--url', sb.url], admin());
+      expect(cancelled.code).toBe(0);
+      expect(cancelled.stdout.trim()).toBe(`cancelled 1 delivery: ${held[0]}`);
+      const again = await switchboard(['deliveries', 'cancel', String(held[0]), '--url', sb.url], admin());
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/^E_DELIVERY_NOT_CANCELLABLE: /);
+
+      const on = await switchboard(['targets', 'enable', 'room-z', '--json', '--url', sb.url], admin());
+      expect(JSON.parse(on.stdout)).toMatchObject({ target: 'room-z', disabled: false });
+      expect(await deliveryWhen(sb, held[1])).toMatchObject({ state: 'succeeded' });
+      expect((await deliveryWhen(sb, held[0])).state).toBe('cancelled');
+
+      const audit = await switchboard(['audit', '--limit', '2', '--url', sb.url], admin());
+      const [entries, more] = audit.stdout.trim().split('\n\n');
+      const [header, ...rows] = entries.split('\n');
+      expect(header.split(/\s{2,}/)).toEqual(['ID', 'AT', 'ACTION', 'SUBJECT', 'BY', 'DETAILS']);
+      expect(rows.map((row) => row.split(/\s{2,}/)[2])).toEqual(['target.enable', 'delivery.cancel']);
+      expect(more).toMatch(/^more: --cursor \d+$/);
+    }, SEVERAL_COMMANDS_MS);
+
     it('replay refuses to run without an id or a filter', async () => {
       const { code, stderr } = await switchboard(['deliveries', 'replay', '--url', sb.url], admin());
       expect(code).toBe(1);
@@ -392,6 +465,55 @@ describe('switchboard CLI', () => {
       const missing = await switchboard(['rooms', 'show', 'nowhere', '--url', sb.url], admin());
       expect(missing.stderr).toMatch(/E_NOT_FOUND/);
     });
+  });
+
+  describe('events and sessions', () => {
+    let sb: TestSwitchboard;
+    const admin = () => ({ env: { ADMIN_TOKEN } });
+    beforeAll(async () => {
+      sb = await startTestSwitchboard();
+      await sb.deliver(sampleBody('room_started', { id: 'EV_cli_started', room: { name: 'cli-room' } }));
+      await sb.deliver(sampleBody('participant_joined', { id: 'EV_cli_joined', room: { name: 'cli-room' }, participant: { identity: 'ana' } }));
+      await sb.deliver(sampleBody('room_started', { id: 'EV_cli_other', room: { name: 'other-room', sid: 'RM_cli_other' } }));
+    });
+    afterAll(() => sb.stop());
+
+    it('events ls searches by room, participant and type, newest first, a page at a time', async () => {
+      const { code, stdout } = await switchboard(['events', 'ls', '--room', 'cli-room', '--url', sb.url], admin());
+      expect(code).toBe(0);
+      const [header, ...rows] = stdout.trim().split('\n');
+      expect(header.split(/\s{2,}/)).toEqual(['RECEIVED', 'TYPE', 'ROOM', 'PARTICIPANT', 'EVENT']);
+      expect(rows.map((row) => row.split(/\s{2,}/).slice(1))).toEqual([
+        ['participant_joined', 'cli-room', 'ana', 'EV_cli_joined'],
+        ['room_started', 'cli-room', '-', 'EV_cli_started'],
+      ]);
+      const ana = await switchboard(['events', 'ls', '--participant', 'ana', '--type', 'participant_joined', '--since', '10m', '--json', '--url', sb.url], admin());
+      expect(JSON.parse(ana.stdout).events.map((e: { event_id: string }) => e.event_id)).toEqual(['EV_cli_joined']);
+      const paged = await switchboard(['events', 'ls', '--limit', '2', '--url', sb.url], admin());
+      const cursor = /^more: --cursor (\d+)$/m.exec(paged.stdout)?.[1];
+      const next = await switchboard(['events', 'ls', '--limit', '2', '--cursor', String(cursor), '--json', '--url', sb.url], admin());
+      expect(JSON.parse(next.stdout).events.map((e: { event_id: string }) => e.event_id)).toEqual(['EV_cli_started']);
+    }, SEVERAL_COMMANDS_MS);
+
+    it('events show prints the matched rules, each action and the payload', async () => {
+      const { code, stdout } = await switchboard(['events', 'show', 'EV_cli_started', '--url', sb.url], admin());
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^matched +session-live$/m);
+      expect(stdout).toMatch(/^session-live +status +succeeded +-/m);
+      expect(stdout).toContain('"name": "cli-room"');
+    });
+
+    it('sessions ls lists by key and status; sessions show prints the history', async () => {
+      const live = await switchboard(['sessions', 'ls', '--status', 'live', '--url', sb.url], admin());
+      const [header, ...rows] = live.stdout.trim().split('\n');
+      expect(header.split(/\s{2,}/)).toEqual(['KEY', 'STATUS', 'UPDATED', 'BY EVENT']);
+      expect(rows.map((row) => row.split(/\s{2,}/)[0])).toEqual(['cli-room', 'other-room']);
+      expect((await switchboard(['sessions', 'ls', '--status', 'stopped', '--url', sb.url], admin())).stdout.trim()).toBe('no sessions');
+      const shown = await switchboard(['sessions', 'show', 'cli-room', '--url', sb.url], admin());
+      expect(shown.code).toBe(0);
+      expect(shown.stdout).toMatch(/^status +live$/m);
+      expect(shown.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +\S+ +live +room_started EV_cli_started$/m);
+    }, SEVERAL_COMMANDS_MS);
   });
 
   describe('usage', () => {

@@ -48,6 +48,14 @@ export function eventCreatedAt(event: LiveKitEvent): number | null {
   return event.createdAt !== undefined && DIGITS.test(event.createdAt) ? Number(event.createdAt) : null;
 }
 
+/** The room an event is about, named by its room, or by its egress or ingress; null when it names none. */
+export function eventRoomName(event: LiveKitEvent): string | null {
+  const named = [event.room?.name, event.egressInfo?.roomName, event.ingressInfo?.roomName].find(
+    (name) => typeof name === 'string' && name !== '',
+  );
+  return (named as string | undefined) ?? null;
+}
+
 /** The identity of a delivery across redeliveries: LiveKit's event id, or the body's digest when it has none. */
 export function dedupeKey(event: LiveKitEvent, body: Uint8Array): string {
   return event.id || `sha256:${createHash('sha256').update(body).digest('hex')}`;

@@ -19,6 +19,9 @@ export interface EventRecord {
   /** The body exactly as received. */
   body: string;
   receivedAt: Date;
+  /** The room's name and the participant's identity, when the event names them: what events are searched by. */
+  room?: string | null;
+  participant?: string | null;
 }
 
 /** `queued`: an async action written to the delivery queue; its delivery carries on from there. */
@@ -160,7 +163,35 @@ export interface DeliveryFilter {
   state?: DeliveryState;
   rule?: string;
   target?: string;
+  eventId?: string;
+  /** On when the delivery was created: `since` inclusive, `until` exclusive. */
+  since?: Date;
+  until?: Date;
 }
+
+/** `since` is inclusive and `until` exclusive, on when the event was received. */
+export interface EventSearch {
+  room?: string;
+  participant?: string;
+  /** The event's name (`room_started`). */
+  type?: string;
+  since?: Date;
+  until?: Date;
+}
+
+/** A recorded event without its body and outcome, as a search lists it. */
+export interface EventSummary {
+  seq: number;
+  id: string;
+  name: string;
+  createdAt: number | null;
+  receivedAt: Date;
+  room: string | null;
+  participant: string | null;
+}
+
+/** A session's current status, without its history. */
+export type SessionSummary = Omit<SessionStatus, 'history'>;
 
 export interface TargetRecord {
   target: string;
@@ -222,6 +253,14 @@ export interface UsageTotal {
   quantity: number;
   /** Ledger rows summed. */
   records: number;
+}
+
+/** A count of one thing (`webhook.accepted`, `rule.notify`) in one minute, as the per-minute rollup keeps it. */
+export interface MinuteStat {
+  /** The minute's start. */
+  minute: Date;
+  name: string;
+  count: number;
 }
 
 export interface Page<T> {
@@ -299,8 +338,13 @@ export interface StoreTx {
   /** Re-queues with fresh attempts; a succeeded delivery only when `force`. Returns the ids re-queued. */
   replayDeliveries(filter: DeliveryFilter & { ids?: number[] }, options: { force: boolean; now: Date }): Promise<number[]>;
   cancelDelivery(deliveryId: number): Promise<boolean>;
+  /** Cancels every delivery the filter matches that may still be cancelled; returns their ids. */
+  cancelDeliveries(filter: DeliveryFilter): Promise<number[]>;
   setTargetDisabled(target: string, disabled: boolean, reason: string | null): Promise<void>;
   appendAudit(entry: AuditEntry): Promise<void>;
+
+  /** Adds these counts to the per-minute rollup (replicas add to the same rows). */
+  addMinuteStats(stats: readonly MinuteStat[]): Promise<void>;
 
   /** Writes a usage ledger row; `duplicate` (and nothing written) when its identifier is in the ledger already. */
   recordUsage(usage: NewUsage): Promise<{ duplicate: false } | { duplicate: true; existing: NewUsage }>;
@@ -319,10 +363,14 @@ export interface Store extends LivePictureSource {
   completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
   getEvent(id: string): Promise<StoredEvent | null>;
   getSession(key: string): Promise<SessionStatus | null>;
+  /** Recorded events matching the search, newest first. */
+  searchEvents(search: EventSearch, page: { limit: number; cursor?: string }): Promise<Page<EventSummary>>;
+  /** Sessions by key, of one status when given. */
+  listSessions(filter: { status?: string }, page: { limit: number; cursor?: string }): Promise<Page<SessionSummary>>;
   listDeliveries(filter: DeliveryFilter, page: { limit: number; cursor?: string }): Promise<Page<Delivery>>;
   getDelivery(id: number): Promise<DeliveryWithAttempts | null>;
-  /** Delivery counts by state (for metrics and the admin API). */
-  countDeliveries(): Promise<Record<DeliveryState, number>>;
+  /** Delivery counts by state (for metrics and the admin API), of those the filter matches when one is given. */
+  countDeliveries(filter?: DeliveryFilter): Promise<Record<DeliveryState, number>>;
   /**
    * The earliest due time among deliveries waiting to be claimed (pending or waiting for a retry) that are due at
    * `now`; null when none is. Metrics turn it into the age of the oldest due delivery: how far the workers lag.
@@ -344,6 +392,8 @@ export interface Store extends LivePictureSource {
   lastWebhookAt(): Promise<Date | null>;
   /** Takes the hold named `name` if no other replica has it; null when one does. */
   tryLead(name: string): Promise<Leadership | null>;
+  /** The per-minute rollup's counts of minutes from `from` (inclusive) to `to` (exclusive), by minute then name. */
+  listMinuteStats(range: { from: Date; to: Date }): Promise<MinuteStat[]>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
 

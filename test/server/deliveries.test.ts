@@ -146,7 +146,7 @@ describe('admin API: deliveries', () => {
       const { status, json } = await sb.adminPost('/api/v1/deliveries/replay', body);
       expect(status).toBe(400);
       expect(json).toMatchObject({ success: false, errcode: 'E_INVALID_REQUEST' });
-      expect(json.errmesg).toBe('body needs at least one of: status, rule, target');
+      expect(json.errmesg).toBe('body needs at least one of: status, rule, target, event, since, until');
     }
     expect((await sb.admin(`/api/v1/deliveries/${id}`)).json.results.state).toBe('dead');
   });
@@ -156,7 +156,7 @@ describe('admin API: deliveries', () => {
     expect(notJson).toMatchObject({ status: 400, json: { errcode: 'E_INVALID_REQUEST' } });
     expect(notJson.json.errmesg).toMatch(/^the body is not valid JSON/);
     const unknownKey = await sb.adminPost('/api/v1/deliveries/replay', { status: 'dead', forse: true });
-    expect(unknownKey.json.errmesg).toBe('unknown key "forse" in body (expected one of: status, rule, target, force)');
+    expect(unknownKey.json.errmesg).toBe('unknown key "forse" in body (expected one of: status, rule, target, event, since, until, force)');
     const notBoolean = await sb.adminPost('/api/v1/deliveries/1/replay', { force: 'yes' });
     expect(notBoolean.json.errmesg).toBe('body.force must be true or false');
     const running = await sb.adminPost('/api/v1/deliveries/replay', { status: 'running' });

@@ -122,7 +122,7 @@ describe('SQLite store', () => {
     await store.migrate();
     await store.close();
     const columns = inspect((db) => db.prepare('SELECT name FROM pragma_table_info(?)').all('events')) as { name: string }[];
-    expect(columns.map((column) => column.name)).toEqual(['seq', 'id', 'name', 'created_at', 'api_key', 'body', 'received_at']);
+    expect(columns.map((column) => column.name)).toEqual(['seq', 'id', 'name', 'created_at', 'api_key', 'body', 'received_at', 'room', 'participant']);
   });
 
   it('puts the database in WAL mode', async () => {

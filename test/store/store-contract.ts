@@ -9,6 +9,7 @@ import type { EventRecord, OrderingEvent, Store, StoreTx } from '../../src/store
 import { describeDeliveryContract } from './delivery-contract.ts';
 import { describeDeliveryMovesContract } from './delivery-moves-contract.ts';
 import { describeLifecycleContract } from './lifecycle-contract.ts';
+import { describeSearchContract } from './search-contract.ts';
 import { describeUsageContract } from './usage-contract.ts';
 import { describeLivePictureContract } from './live-picture-contract.ts';
 
@@ -499,6 +500,10 @@ export function describeStoreContract(
 
     describe('live picture', () => {
       describeLivePictureContract(() => store);
+    });
+
+    describe('searches', () => {
+      describeSearchContract(() => store);
     });
 
     describe('ping', () => {

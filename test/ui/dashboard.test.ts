@@ -115,6 +115,63 @@ describe('dashboard in a browser', { timeout: 60_000 }, () => {
     await shoot('session');
   });
 
+  it('searches events by room, participant and type, and lists the sessions by status', async () => {
+    const joined = async (room: string, identity: string) => {
+      const id = `EV_${randomUUID()}`;
+      await sb.deliver(sampleBody('participant_joined', { id, room: { name: room }, participant: { identity } }));
+      return id;
+    };
+    await sb.deliver(sampleBody('room_started', { id: `EV_${randomUUID()}`, room: { name: 'design-review' } }));
+    const ana = await joined('design-review', 'ana');
+    const bo = await joined('design-review', 'bo');
+    await joined('standup-7', 'ana');
+    await sb.deliver(sampleBody('room_started', { id: `EV_${randomUUID()}`, room: { name: 'standup-7' } }));
+    await sb.deliver(sampleBody('room_finished', { id: `EV_${randomUUID()}`, room: { name: 'standup-7' } }));
+    await logIn(ADMIN_TOKEN, '/ui/events');
+    expect(await page.locator('#events tbody tr').count()).toBe(6);
+
+    await page.fill('input[name=room]', 'design-review');
+    await page.fill('input[name=type]', 'participant_joined');
+    await page.fill('input[name=since]', '1h');
+    await page.click('button:has-text("Search")');
+    await page.waitForURL((url) => url.searchParams.has('room'));
+    // The URL holds just the filters set, to share.
+    expect(Object.fromEntries(new URL(page.url()).searchParams)).toEqual({ room: 'design-review', type: 'participant_joined', since: '1h' });
+    const rows = page.locator('#events tbody tr');
+    expect(await rows.count()).toBe(2);
+    expect(await rows.locator('td:last-child').allTextContents()).toEqual([bo, ana]);
+    await shoot('events');
+
+    await page.click('#events a:has-text("ana")');
+    await page.waitForURL((url) => url.searchParams.has('participant'));
+    expect(Object.fromEntries(new URL(page.url()).searchParams)).toEqual({ participant: 'ana' });
+    expect(await rows.count()).toBe(2);
+    await page.click(`a:has-text("${ana}")`);
+    expect(await page.locator('h1').textContent()).toBe(`Event ${ana}`);
+
+    await page.goto(`${sb.url}/ui/sessions`);
+    expect(await page.locator('#sessions tbody tr td:first-child').allTextContents()).toEqual(['design-review', 'standup-7']);
+    await page.fill('input[name=status]', 'stopped');
+    await page.click('button:has-text("Filter")');
+    await page.waitForURL((url) => url.searchParams.has('status'));
+    expect(await page.locator('#sessions tbody tr td:first-child').allTextContents()).toEqual(['standup-7']);
+    await page.goto(`${sb.url}/ui/sessions`);
+    await shoot('sessions');
+
+    // The overview's charts come from the per-minute rollup, flushed every few seconds.
+    const deadline = Date.now() + 15_000;
+    const since = new Date(Date.now() - 120_000).toISOString();
+    while (Date.now() < deadline) {
+      const { json } = await sb.admin(`/api/v1/stats/minutes?from=${since}`);
+      if (json.results.minutes.some((stat: { name: string }) => stat.name === 'webhook.accepted')) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await page.goto(`${sb.url}/ui`);
+    expect(await page.locator('figure.chart').count()).toBe(4);
+    expect(await page.locator('figure.chart').first().locator('.key.accepted strong').textContent()).toBe('6');
+    await shoot('overview');
+  });
+
   it('replays a dead delivery and follows it until it succeeds', async () => {
     const id = await deadDelivery('billing-sync');
     probe.answers.clear();
@@ -149,6 +206,20 @@ describe('dashboard in a browser', { timeout: 60_000 }, () => {
     await expect(page.locator('.notice').textContent()).resolves.toBe('Queued 2 deliveries again.');
     for (const id of dead) expect((await deliveryWhen(sb, id)).state).toBe('succeeded');
     expect((await sb.admin('/api/v1/deliveries?status=dead')).json.results.deliveries).toHaveLength(1);
+  });
+
+  it('bulk-cancels the waiting deliveries of a filter after saying how many it will touch', async () => {
+    await sb.adminPost('/api/v1/targets/paused-crm/disable', { reason: 'maintenance' });
+    const waiting = [await emit(sb, 'paused-crm'), await emit(sb, 'paused-crm')];
+    await logIn(ADMIN_TOKEN, '/ui/deliveries?target=paused-crm&since=1h');
+    await page.click('a:has-text("Cancel the deliveries this filter matches")');
+    expect(new URL(page.url()).search).toBe('?target=paused-crm&since=1h');
+    expect(await page.locator('.figure').textContent()).toBe('2 deliveries');
+    await shoot('bulk-cancel');
+
+    await page.click('button:has-text("Cancel 2 deliveries")');
+    await expect(page.locator('.notice').textContent()).resolves.toBe('Cancelled 2 deliveries.');
+    for (const id of waiting) expect((await sb.admin(`/api/v1/deliveries/${id}`)).json.results.state).toBe('cancelled');
   });
 
   it('disables and enables a target, and the audit log names who did', async () => {

@@ -13,7 +13,7 @@
  * delivery stores the parent's trace context so that its attempts continue the trace.
  */
 import { isSwitchboardError } from '../../errors.ts';
-import { buildContext, dedupeKey, eventCreatedAt } from '../../livekit/event.ts';
+import { buildContext, dedupeKey, eventCreatedAt, eventRoomName } from '../../livekit/event.ts';
 import type { EventContext, LiveKitEvent } from '../../livekit/event-types.ts';
 import type { ActionMode, PrepareContext } from '../../plugins/contract.ts';
 import type { PluginRegistry } from '../../plugins/registry.ts';
@@ -97,6 +97,8 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       apiKey: incoming.apiKey,
       body: incoming.body.toString('utf8'),
       receivedAt: incoming.receivedAt,
+      room: eventRoomName(event),
+      participant: event.participant?.identity || null,
     });
     if (recorded.duplicate) {
       return { event_id: eventId, event_type: event.event, duplicate: true, matched: [], actions: [] };

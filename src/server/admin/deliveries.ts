@@ -1,33 +1,46 @@
-/** The delivery queue as operators see it: list, inspect with every attempt, replay, cancel. */
+/** The delivery queue as operators see it: list, count, inspect with every attempt, replay, cancel. */
 import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
-import { canMove, DELIVERY_STATES, REPLAYABLE_STATES, replayMove, type DeliveryState } from '../../store/delivery-state.ts';
+import { canMove, DELIVERY_MOVES, DELIVERY_STATES, REPLAYABLE_STATES, replayMove, type DeliveryState } from '../../store/delivery-state.ts';
 import type { Delivery, DeliveryAttempt, DeliveryFilter, Store } from '../../store/store.ts';
 import type { Actor } from './auth.ts';
 import { redactError, redactParams } from './redact.ts';
-import { NO_BODY, PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
+import { ISO_TIME, NO_BODY, PAGE_QUERY, queryTime, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
-/** A delivery filter in the admin API's words: its `status` is the delivery's `state` (DeliveryFilter) in the store. */
-interface DeliveryFilterQuery {
+export interface DeliveryListFilter {
   status?: DeliveryState;
   rule?: string;
   target?: string;
+  /** The event's id. */
+  event?: string;
+  /** ISO 8601 times, on when the delivery was created: `since` inclusive, `until` exclusive. */
+  since?: string;
+  until?: string;
 }
 
 const FILTER = {
   status: { type: 'string', enum: DELIVERY_STATES },
   rule: { type: 'string', minLength: 1 },
   target: { type: 'string', minLength: 1 },
+  event: { type: 'string', minLength: 1 },
+  since: ISO_TIME,
+  until: ISO_TIME,
 } as const;
+/** Never everything by accident: a bulk change names what it changes. */
+const NAMES_WHAT = ['status', 'rule', 'target', 'event', 'since', 'until'].map((key) => ({ required: [key] }));
 const FORCE = { type: 'boolean', default: false } as const;
 const DELIVERY_ID = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } };
 
 export function deliveryRoutes(router: Router, context: RouteContext, options: AdminRouteOptions): void {
   const { store } = options;
-  route<Record<string, never>, DeliveryFilterQuery & PageQuery>(router, context, 'get', '/api/v1/deliveries', {
+  route<Record<string, never>, DeliveryListFilter & PageQuery>(router, context, 'get', '/api/v1/deliveries', {
     query: { type: 'object', additionalProperties: false, properties: { ...FILTER, ...PAGE_QUERY } },
-  }, async ({ query: { limit, cursor, ...filter } }) => deliveryPage(options, filterOfQuery(filter), { limit, cursor }));
+  }, async ({ query: { limit, cursor, ...filter } }) => deliveryPage(options, filter, { limit, cursor }));
+
+  route<Record<string, never>, DeliveryListFilter>(router, context, 'get', '/api/v1/deliveries/count', {
+    query: { type: 'object', additionalProperties: false, properties: FILTER },
+  }, async ({ query }) => deliveryCounts(store, query));
 
   route<{ id: number }>(router, context, 'get', '/api/v1/deliveries/:id', { params: DELIVERY_ID }, async ({ params }) =>
     deliveryWithAttempts(options, params.id));
@@ -37,17 +50,28 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
     body: { type: 'object', additionalProperties: false, properties: { force: FORCE } },
   }, async ({ params: { id }, body: { force }, actor }) => ({ replayed: await replayDelivery(options, id, force, actor) }));
 
-  route<Record<string, never>, Record<string, never>, DeliveryFilterQuery & { force: boolean }>(router, context, 'post', '/api/v1/deliveries/replay', {
-    // Never everything by accident: a bulk replay names what it replays.
+  route<Record<string, never>, Record<string, never>, DeliveryListFilter & { force: boolean }>(router, context, 'post', '/api/v1/deliveries/replay', {
     body: {
       type: 'object',
       additionalProperties: false,
       properties: { ...FILTER, status: { type: 'string', enum: REPLAYABLE_STATES }, force: FORCE },
-      anyOf: [{ required: ['status'] }, { required: ['rule'] }, { required: ['target'] }],
+      anyOf: NAMES_WHAT,
     },
   }, async ({ body: { force, ...filter }, actor }) => {
-    const replayed = await replayMatching(options, filterOfQuery(filter), force, actor);
+    const replayed = await replayMatching(options, filter, force, actor);
     return { replayed, count: replayed.length };
+  });
+
+  route<Record<string, never>, Record<string, never>, DeliveryListFilter>(router, context, 'post', '/api/v1/deliveries/cancel', {
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { ...FILTER, status: { type: 'string', enum: DELIVERY_MOVES.cancel.from } },
+      anyOf: NAMES_WHAT,
+    },
+  }, async ({ body: filter, actor }) => {
+    const cancelled = await cancelMatching(store, filter, actor);
+    return { cancelled, count: cancelled.length };
   });
 
   route<{ id: number }>(router, context, 'post', '/api/v1/deliveries/:id/cancel', { params: DELIVERY_ID, body: NO_BODY }, async ({ params: { id }, actor }) =>
@@ -64,9 +88,15 @@ type HoldSources = Pick<AdminRouteOptions, 'store' | 'guards'>;
 export type Hold = 'target-disabled' | 'circuit-open';
 
 /** One page of the queue, newest first, as the admin API and the dashboard show it. */
-export async function deliveryPage(sources: HoldSources, filter: DeliveryFilter, page: PageQuery) {
-  const [{ items, nextCursor }, holdOf] = await Promise.all([sources.store.listDeliveries(filter, page), holds(sources)]);
+export async function deliveryPage(sources: HoldSources, filter: DeliveryListFilter, page: PageQuery) {
+  const [{ items, nextCursor }, holdOf] = await Promise.all([sources.store.listDeliveries(storeFilter(filter), page), holds(sources)]);
   return { deliveries: items.map((delivery) => deliveryView(delivery, holdOf(delivery))), next_cursor: nextCursor };
+}
+
+/** How many deliveries the filter matches, by state and in all. */
+export async function deliveryCounts(store: Store, filter: DeliveryListFilter) {
+  const by_state = await store.countDeliveries(storeFilter(filter));
+  return { by_state, total: Object.values(by_state).reduce((sum, count) => sum + count, 0) };
 }
 
 export async function deliveryWithAttempts(sources: HoldSources, id: number) {
@@ -100,20 +130,30 @@ export async function replayDelivery({ store, worker }: Operators, id: number, f
 }
 
 /** Re-queues every replayable delivery the filter matches, audited as one change. Returns the ids re-queued. */
-export async function replayMatching({ store, worker }: Operators, filter: DeliveryFilter, force: boolean, actor: Actor): Promise<number[]> {
-  if (filter.state !== undefined && !canMove(replayMove(force), filter.state)) {
+export async function replayMatching({ store, worker }: Operators, filter: DeliveryListFilter, force: boolean, actor: Actor): Promise<number[]> {
+  if (filter.status !== undefined && !canMove(replayMove(force), filter.status)) {
     throw new SwitchboardError('E_DELIVERY_SUCCEEDED', 'replaying succeeded deliveries runs them again: pass "force": true to mean it');
   }
   const replayed = await store.transaction(async (tx) => {
-    const ids = await tx.replayDeliveries(filter, { force, now: new Date() });
+    const ids = await tx.replayDeliveries(storeFilter(filter), { force, now: new Date() });
     if (ids.length > 0) {
-      const query = filterQuery(filter);
-      await tx.appendAudit({ action: 'deliveries.replay', subject: `deliveries?${query}`, details: { filter: Object.fromEntries(query), force, ids, actor } });
+      await tx.appendAudit({ action: 'deliveries.replay', subject: `deliveries?${filterQuery(filter)}`, details: { filter, force, ids, actor } });
     }
     return ids;
   });
   if (replayed.length > 0) worker.wake();
   return replayed;
+}
+
+/** Cancels every delivery the filter matches that has not run yet, audited as one change. Returns their ids. */
+export async function cancelMatching(store: Store, filter: DeliveryListFilter, actor: Actor): Promise<number[]> {
+  return store.transaction(async (tx) => {
+    const ids = await tx.cancelDeliveries(storeFilter(filter));
+    if (ids.length > 0) {
+      await tx.appendAudit({ action: 'deliveries.cancel', subject: `deliveries?${filterQuery(filter)}`, details: { filter, ids, actor } });
+    }
+    return ids;
+  });
 }
 
 /** Cancels a delivery that has not run yet, audited; says why when it cannot. */
@@ -146,14 +186,13 @@ function refuseReplay(delivery: Delivery, force: boolean): void {
   }
 }
 
-/** The filter as the admin API's query string of the keys it sets: `status=dead&rule=notify`. */
-export function filterQuery({ state, rule, target }: DeliveryFilter): URLSearchParams {
-  const query: DeliveryFilterQuery = { status: state, rule, target };
-  return new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined));
+/** The filter as a query string of the keys it sets: `status=dead&rule=notify`. */
+export function filterQuery(filter: DeliveryListFilter): URLSearchParams {
+  return new URLSearchParams(Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-function filterOfQuery({ status, rule, target }: DeliveryFilterQuery): DeliveryFilter {
-  return { state: status, rule, target };
+function storeFilter({ status, rule, target, event, since, until }: DeliveryListFilter): DeliveryFilter {
+  return { state: status, rule, target, eventId: event, since: queryTime('since', since), until: queryTime('until', until) };
 }
 
 function deliveryView(delivery: Delivery, held: Hold | null) {

@@ -1,19 +1,52 @@
-/** What Switchboard has seen and runs: sessions, recorded events, the rules in force. */
+/** What Switchboard has seen and runs: sessions, recorded events (one, or a search), the rules in force. */
 import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
 import type { RulesLoad } from '../../engine/rules-holder.ts';
 import type { RuleSet } from '../../rules/types.ts';
-import type { SessionStatus, Store, StoredEvent } from '../../store/store.ts';
-import { route, type RouteContext } from './request.ts';
+import type { EventSummary, SessionStatus, SessionSummary, Store, StoredEvent } from '../../store/store.ts';
+import { ISO_TIME, PAGE_QUERY, queryTime, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
+export interface EventQuery {
+  room?: string;
+  participant?: string;
+  type?: string;
+  since?: string;
+  until?: string;
+}
+
+const TEXT = { type: 'string', minLength: 1 } as const;
+
 export function recordRoutes(router: Router, context: RouteContext, { store, currentRules, rulesStatus }: AdminRouteOptions): void {
+  route<Record<string, never>, EventQuery & PageQuery>(router, context, 'get', '/api/v1/events', {
+    query: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { room: TEXT, participant: TEXT, type: TEXT, since: ISO_TIME, until: ISO_TIME, ...PAGE_QUERY },
+    },
+  }, async ({ query: { limit, cursor, ...search } }) => eventPage(store, search, { limit, cursor }));
+  route<Record<string, never>, { status?: string } & PageQuery>(router, context, 'get', '/api/v1/sessions', {
+    query: { type: 'object', additionalProperties: false, properties: { status: TEXT, ...PAGE_QUERY } },
+  }, async ({ query: { limit, cursor, ...filter } }) => sessionPage(store, filter, { limit, cursor }));
   route<{ key: string }>(router, context, 'get', '/api/v1/sessions/:key', {}, async ({ params }) => findSession(store, params.key));
   route<{ id: string }>(router, context, 'get', '/api/v1/events/:id', {}, async ({ params }) => findEvent(store, params.id));
   route(router, context, 'get', '/api/v1/rules', {}, async () => {
     const status = rulesStatus();
     return { rules: rulesInForce(currentRules()), loaded_at: status.lastSuccess.at.toISOString(), last_reload: loadView(status.last) };
   });
+}
+
+/** Recorded events matching the search, newest first, without their payloads. */
+export async function eventPage(store: Store, query: EventQuery, page: PageQuery) {
+  const search = { ...query, since: queryTime('since', query.since), until: queryTime('until', query.until) };
+  const { items, nextCursor } = await store.searchEvents(search, page);
+  return { events: items.map(eventSummaryView), next_cursor: nextCursor };
+}
+
+/** Sessions by key, of one status when asked. */
+export async function sessionPage(store: Store, filter: { status?: string }, page: PageQuery) {
+  const { items, nextCursor } = await store.listSessions(filter, page);
+  return { sessions: items.map(sessionSummaryView), next_cursor: nextCursor };
 }
 
 export async function findSession(store: Store, key: string) {
@@ -55,12 +88,13 @@ function loadView(load: RulesLoad) {
   };
 }
 
+function sessionSummaryView(session: SessionSummary) {
+  return { key: session.key, status: session.status, updated_at: session.updatedAt.toISOString(), event_id: session.eventId };
+}
+
 function sessionView(session: SessionStatus) {
   return {
-    key: session.key,
-    status: session.status,
-    updated_at: session.updatedAt.toISOString(),
-    event_id: session.eventId,
+    ...sessionSummaryView(session),
     history: session.history.map((entry) => ({
       status: entry.status,
       old_status: entry.oldStatus,
@@ -69,6 +103,18 @@ function sessionView(session: SessionStatus) {
       event_created_at: entry.eventCreatedAt,
       at: entry.at.toISOString(),
     })),
+  };
+}
+
+function eventSummaryView(event: EventSummary) {
+  return {
+    event_id: event.id,
+    event_type: event.name,
+    seq: event.seq,
+    created_at: event.createdAt,
+    received_at: event.receivedAt.toISOString(),
+    room: event.room,
+    participant: event.participant,
   };
 }
 

@@ -138,3 +138,17 @@ export interface PageQuery {
 }
 
 export const NO_BODY: JsonSchema = { type: 'object', additionalProperties: false, properties: {} };
+
+/** A date (midnight UTC) or a date and time with a zone, as ISO 8601 writes them. */
+export const ISO_TIME = {
+  type: 'string',
+  pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+} as const;
+
+/** A time query parameter (ISO_TIME) as a Date; undefined when absent. */
+export function queryTime(name: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw new SwitchboardError('E_INVALID_REQUEST', `query.${name} "${text}" is not a valid time`);
+  return date;
+}

@@ -7,6 +7,7 @@ import { eraseRoutes } from './erase.ts';
 import { recordRoutes } from './records.ts';
 import type { RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
+import { statsRoutes } from './stats.ts';
 import { targetRoutes } from './targets.ts';
 import { roomRoutes } from './rooms.ts';
 import { usageRoutes } from './usage.ts';
@@ -15,6 +16,6 @@ export function adminRouter(options: AdminRouteOptions): Router {
   const router = express.Router();
   router.use('/api/v1', requireAdminToken(options, options.log));
   const context: RouteContext = { log: options.log, actor: actorOf(options.adminToken) };
-  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes, eraseRoutes, roomRoutes]) routes(router, context, options);
+  for (const routes of [recordRoutes, deliveryRoutes, targetRoutes, auditRoutes, usageRoutes, eraseRoutes, roomRoutes, statsRoutes]) routes(router, context, options);
   return router;
 }

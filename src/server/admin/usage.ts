@@ -1,9 +1,8 @@
 /** The usage ledger: totals by customer, meter and unit over a filter, and its rows, newest first. */
 import type { Router } from 'express';
-import { SwitchboardError } from '../../errors.ts';
 import type { DeliveryState } from '../../store/delivery-state.ts';
 import type { Store, UsageEntry, UsageFilter } from '../../store/store.ts';
-import { PAGE_QUERY, route, type PageQuery, type RouteContext } from './request.ts';
+import { ISO_TIME, PAGE_QUERY, queryTime, route, type PageQuery, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
 interface UsageQuery extends PageQuery {
@@ -12,12 +11,6 @@ interface UsageQuery extends PageQuery {
   from?: string;
   to?: string;
 }
-
-/** A date (midnight UTC) or a date and time with a zone, as ISO 8601 writes them. */
-const ISO_TIME = {
-  type: 'string',
-  pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
-} as const;
 
 /** Where the delivery that reports a usage stands, as the usage's report status. */
 const REPORT_STATUS: Record<DeliveryState, 'pending' | 'reported' | 'failed' | 'cancelled'> = {
@@ -50,17 +43,11 @@ export async function usageReport(store: Store, query: Omit<UsageQuery, keyof Pa
   const filter: UsageFilter = {
     customer: query.customer,
     meter: query.meter,
-    from: query.from === undefined ? undefined : time('from', query.from),
-    to: query.to === undefined ? undefined : time('to', query.to),
+    from: queryTime('from', query.from),
+    to: queryTime('to', query.to),
   };
   const [totals, records] = await Promise.all([store.sumUsage(filter), store.listUsage(filter, page)]);
   return { totals, records: records.items.map(usageView), next_cursor: records.nextCursor };
-}
-
-function time(name: string, text: string): Date {
-  const date = new Date(text);
-  if (Number.isNaN(date.getTime())) throw new SwitchboardError('E_INVALID_REQUEST', `query.${name} "${text}" is not a valid time`);
-  return date;
 }
 
 function usageView(entry: UsageEntry) {

@@ -154,5 +154,6 @@ export const postgresDialect: Dialect = {
       'selectHistory',
       `SELECT ${HISTORY_COLUMNS} FROM session_history WHERE key = $1 ORDER BY id DESC LIMIT $2`,
     ),
+    currentRows: 'sessions',
   },
 };

@@ -95,5 +95,7 @@ export interface Dialect {
     selectSession: Sql;
     /** (key, limit) → the newest history entries first. */
     selectHistory: Sql;
+    /** The sessions' current rows as a table (`AS sessions`) with the columns key, status, event_id, updated_at. */
+    currentRows: string;
   };
 }

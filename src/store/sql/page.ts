@@ -30,9 +30,14 @@ export function pageStart(page: PageRequest): PageStart {
 
 /** Turns up to limit + 1 rows, newest first, into a page: the extra row only says that another page follows. */
 export function toPage<T extends { id: number }>(rows: T[], start: PageStart): Page<T> {
+  return toPageBy(rows, start, (row) => row.id);
+}
+
+/** toPage for rows ordered by another `position` than their id; the cursor is the last row's position. */
+export function toPageBy<T>(rows: T[], start: PageStart, position: (row: T) => number | string): Page<T> {
   const items = rows.slice(0, start.limit);
   const more = rows.length > start.limit;
-  return { items, nextCursor: more ? String(items[items.length - 1].id) : null };
+  return { items, nextCursor: more ? String(position(items[items.length - 1])) : null };
 }
 
 function invalidPage(message: string): SwitchboardError {

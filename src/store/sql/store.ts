@@ -13,12 +13,16 @@ import type {
   DeliveryWithAttempts,
   ErasureCounts,
   ErasureSubject,
+  EventSearch,
+  EventSummary,
+  MinuteStat,
   Page,
   PruneBatchResult,
   PrunedRows,
   PruneStepName,
   SessionHistoryEntry,
   SessionStatus,
+  SessionSummary,
   Store,
   StoredEvent,
   StoreTx,
@@ -37,6 +41,7 @@ import { pageStart, toPage, type PageRequest } from './page.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import type { AttemptRow, DeliveryRow, RowDecoders, UsageRow } from './rows.ts';
 import { DELIVERY_COLUMNS, USAGE_COLUMNS, type Statements } from './statements.ts';
+import { listMinuteStats, listSessions, searchEvents } from './searches.ts';
 import { SqlTx } from './transaction.ts';
 import { countPrunable, pruneBatch, pruneStatements, type PruneAccess } from './retention.ts';
 import { erasureStatements, eraseSubject } from './erasure.ts';
@@ -126,6 +131,14 @@ export abstract class SqlStore implements Store {
     });
   }
 
+  searchEvents(search: EventSearch, page: PageRequest): Promise<Page<EventSummary>> {
+    return this.read((db) => searchEvents(db, this.#dialect, search, page));
+  }
+
+  listSessions(filter: { status?: string }, page: PageRequest): Promise<Page<SessionSummary>> {
+    return this.read((db) => listSessions(db, this.#dialect, filter, page));
+  }
+
   listDeliveries(filter: DeliveryFilter, page: PageRequest): Promise<Page<Delivery>> {
     return this.read(async (db) => {
       const start = pageStart(page);
@@ -150,10 +163,15 @@ export abstract class SqlStore implements Store {
     });
   }
 
-  countDeliveries(): Promise<Record<DeliveryState, number>> {
+  countDeliveries(filter?: DeliveryFilter): Promise<Record<DeliveryState, number>> {
     return this.read(async (db) => {
       const counts = zeroPerState();
-      for (const row of await db.rows<{ state: DeliveryState; count: number }>(this.#sql.countDeliveries)) {
+      const values: unknown[] = [];
+      const conditions = filter === undefined ? [] : deliveryConditions(this.#dialect, filter, values);
+      const statement = conditions.length === 0
+        ? this.#sql.countDeliveries
+        : this.#dialect.statement(`SELECT state, COUNT(*) AS count FROM deliveries WHERE ${conditions.join(' AND ')} GROUP BY state`);
+      for (const row of await db.rows<{ state: DeliveryState; count: number }>(statement, values)) {
         counts[row.state] = row.count;
       }
       return counts;
@@ -254,6 +272,10 @@ export abstract class SqlStore implements Store {
 
   lastWebhookAt(): Promise<Date | null> {
     return this.read((db) => readLastWebhookAt(db, this.#dialect, this.#on.picture));
+  }
+
+  listMinuteStats(range: { from: Date; to: Date }): Promise<MinuteStat[]> {
+    return this.read((db) => listMinuteStats(db, this.#dialect, range));
   }
 
   ping(): Promise<void> {

@@ -13,6 +13,7 @@ import type {
   Enqueued,
   EventOutcome,
   EventRecord,
+  MinuteStat,
   NewDelivery,
   NewUsage,
   OrderingEvent,
@@ -25,6 +26,7 @@ import { applyPictureChange } from './live-picture.ts';
 import type { PictureChange } from '../live-picture.ts';
 import { movableBy, state } from './moves.ts';
 import { byDueTimeThenId, type ClaimedDeliveryRow, type UsageRow } from './rows.ts';
+import { addMinuteStats } from './searches.ts';
 import { decideTransition } from './session-transition.ts';
 import type { DialectSql } from './dialect-sql.ts';
 
@@ -82,6 +84,8 @@ export class SqlTx implements StoreTx {
       record.apiKey,
       record.body,
       record.receivedAt,
+      record.room ?? null,
+      record.participant ?? null,
     ]);
     return inserted ? { duplicate: false, seq: inserted.seq } : { duplicate: true };
   }
@@ -209,12 +213,27 @@ export class SqlTx implements StoreTx {
     return (await this.#db.run(this.#on.sql.cancelDelivery, [new Date(), deliveryId])) > 0;
   }
 
+  async cancelDeliveries(filter: DeliveryFilter): Promise<number[]> {
+    const { dialect } = this.#on;
+    const values: unknown[] = [new Date()];
+    const where = [movableBy('cancel'), ...deliveryConditions(dialect, filter, values)].join(' AND ');
+    const rows = await this.#db.rows<{ id: number }>(
+      dialect.statement(`UPDATE deliveries SET state = ${state('cancelled')}, updated_at = $1 WHERE ${where} RETURNING id`),
+      values,
+    );
+    return rows.map((row) => row.id).sort((a, b) => a - b);
+  }
+
   async setTargetDisabled(target: string, disabled: boolean, reason: string | null): Promise<void> {
     await this.#db.run(this.#on.sql.upsertTarget, [target, disabled, reason, new Date()]);
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
     await this.#db.run(this.#on.sql.insertAudit, [new Date(), entry.action, entry.subject, json(entry.details)]);
+  }
+
+  async addMinuteStats(stats: readonly MinuteStat[]): Promise<void> {
+    await addMinuteStats(this.#db, this.#on.dialect, stats);
   }
 
   /** A concurrent insert of the same identifier waits for the first transaction: if it commits, this one is a duplicate. */

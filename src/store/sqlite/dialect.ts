@@ -139,5 +139,6 @@ export const sqliteDialect: Dialect = {
     selectHistory: numbered(
       `SELECT ${HISTORY_COLUMNS} FROM session_rows WHERE key = $1 AND n > 0 ORDER BY n DESC LIMIT $2`,
     ),
+    currentRows: '(SELECT key, status, event_id, at AS updated_at FROM session_rows WHERE n = 0) AS sessions',
   },
 };

@@ -1,31 +1,38 @@
-/** The delivery queue: a filtered list with bulk replay, and one delivery with every attempt, Replay and Cancel. */
+/** The delivery queue: a filtered list with bulk replay and cancel, and one delivery with every attempt, Replay and Cancel. */
 import type { Request } from 'express';
 import { SwitchboardError } from '../../errors.ts';
+import { timeOption } from '../../commands/time-option.ts';
 import {
   cancelDelivery,
+  cancelMatching,
+  deliveryCounts,
   deliveryPage,
   deliveryWithAttempts,
   filterQuery,
   replayDelivery,
   replayMatching,
+  type DeliveryListFilter,
 } from '../../server/admin/deliveries.ts';
 import {
   DELIVERY_STATES,
   REPLAYABLE_STATES,
   canMove,
   DELIVERY_MOVES,
-  replayMove,
   UNFINISHED_STATES,
+  type DeliveryMoveName,
   type DeliveryState,
 } from '../../store/delivery-state.ts';
-import type { DeliveryFilter } from '../../store/store.ts';
+import type { Store } from '../../store/store.ts';
 import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
 import { actionButton, badge, csrfField, json, notAvailable, notice, pager, time, type Viewer } from '../layout.ts';
 import { param, pageQuery } from './query.ts';
 
-/** How many matches a bulk action's count reads before it stops and says "at least". */
-const COUNT_LIMIT = 5_000;
+/** The bulk actions a filter's list offers: what they do, and the states a delivery must be in for each. */
+const BULK = {
+  replay: { move: 'replay', verb: 'Replay', done: 'will be queued again with fresh attempts.' },
+  cancel: { move: 'cancel', verb: 'Cancel', done: 'will be cancelled: they will not run.' },
+} as const satisfies Record<string, { move: DeliveryMoveName; verb: string; done: string }>;
 
 export function deliveryPages(pages: Pages, options: DashboardOptions): void {
   const { store } = options;
@@ -33,14 +40,16 @@ export function deliveryPages(pages: Pages, options: DashboardOptions): void {
   pages.get('/ui/deliveries', async (req, viewer) => {
     const filter = filterOf(req.query);
     const { page, query } = pageQuery(req);
-    const { deliveries, next_cursor } = await deliveryPage(options, filter, page);
-    const bulk = viewer.role === 'admin' && (filter.state === undefined || REPLAYABLE_STATES.includes(filter.state)) && hasFilter(filter);
+    const { deliveries, next_cursor } = await deliveryPage(options, resolved(filter), page);
+    const bulk = viewer.role === 'admin' && hasFilter(filter);
+    const replayable = filter.status === undefined || REPLAYABLE_STATES.includes(filter.status);
+    const cancellable = filter.status === undefined || canMove('cancel', filter.status);
     return {
       title: 'Deliveries',
       body: html`${notice(doneNotice(req))}
 ${filterForm(filter)}
-${bulk && html`<div class="actions"><a href="/ui/deliveries/replay?${filterQuery(filter).toString()}">Replay the deliveries this filter matches…</a></div>`}
-${notAvailable('Filtering by event and by time (event=, since=), and cancelling a filter in bulk')}
+${bulk && html`<div class="actions">${replayable && html`<a href="/ui/deliveries/replay?${filterQuery(filter).toString()}">Replay the deliveries this filter matches…</a>`}
+${cancellable && html`<a href="/ui/deliveries/cancel?${filterQuery(filter).toString()}">Cancel the deliveries this filter matches…</a>`}</div>`}
 <table>
 <thead><tr><th class="num">Id</th><th>State</th><th>Event</th><th>Rule</th><th>Plugin</th><th>Target</th><th class="num">Attempts</th><th>Due</th><th>Last error</th></tr></thead>
 <tbody>${deliveries.map((d) => html`<tr>
@@ -58,26 +67,24 @@ ${pager('/ui/deliveries', query, next_cursor)}`,
 
   pages.get('/ui/deliveries/replay', async (req, viewer) => {
     const filter = replayableFilter(req.query);
-    const force = filter.state === 'succeeded';
-    const { count, exact } = await replayCount(options, filter, force);
-    return {
-      title: 'Replay deliveries',
-      body: html`<section class="card">
-<p>Filter: <code>${filterQuery(filter).toString()}</code></p>
-<p class="figure">${exact ? count : `at least ${count}`} ${count === 1 ? 'delivery' : 'deliveries'}</p>
-<p>${exact ? 'will be queued again with fresh attempts.' : `were counted in the first ${COUNT_LIMIT} matches; the store cannot count a filter yet, so the replay may touch more.`}
-${force && html`<strong>These deliveries have succeeded: replaying runs their actions again.</strong>`}</p>
-${viewer.role === 'admin' && html`<form method="post" action="/ui/deliveries/replay">${csrfField(viewer)}${hiddenFilter(filter)}
-<button>Replay ${exact ? count : `${count}+`} ${count === 1 ? 'delivery' : 'deliveries'}</button>
-<a href="/ui/deliveries?${filterQuery(filter).toString()}">Back</a></form>`}
-</section>`,
-    };
+    return { title: 'Replay deliveries', body: await bulkConfirmation(store, viewer, 'replay', filter, filter.status === 'succeeded') };
   });
 
   pages.post('/ui/deliveries/replay', async (req, actor) => {
     const filter = replayableFilter(req.body);
-    const replayed = await replayMatching(options, filter, filter.state === 'succeeded', actor);
+    const replayed = await replayMatching(options, resolved(filter), filter.status === 'succeeded', actor);
     return `/ui/deliveries?${filterQuery(filter)}&done=replayed&n=${replayed.length}`;
+  });
+
+  pages.get('/ui/deliveries/cancel', async (req, viewer) => {
+    const filter = cancellableFilter(req.query);
+    return { title: 'Cancel deliveries', body: await bulkConfirmation(store, viewer, 'cancel', filter, false) };
+  });
+
+  pages.post('/ui/deliveries/cancel', async (req, actor) => {
+    const filter = cancellableFilter(req.body);
+    const cancelled = await cancelMatching(store, resolved(filter), actor);
+    return `/ui/deliveries?${filterQuery(filter)}&done=cancelled&n=${cancelled.length}`;
   });
 
   pages.get('/ui/deliveries/:id', async (req, viewer) => {
@@ -131,64 +138,93 @@ function deliveryActions(viewer: Viewer, id: number, state: DeliveryState): Html
   }${canMove('cancel', state) && actionButton(viewer, `/ui/deliveries/${id}/cancel`, 'Cancel', {}, 'danger')}`;
 }
 
-function filterForm(filter: DeliveryFilter): Html {
+function filterForm(filter: DeliveryListFilter): Html {
   return html`<form class="filters" method="get" action="/ui/deliveries">
 <label>Status <select name="status"><option value="">any</option>${DELIVERY_STATES.map(
-    (state) => html`<option${state === filter.state ? html` selected` : ''}>${state}</option>`,
+    (state) => html`<option${state === filter.status ? html` selected` : ''}>${state}</option>`,
   )}</select></label>
 <label>Rule <input name="rule" value="${filter.rule ?? ''}" placeholder="rule id"></label>
 <label>Target <input name="target" value="${filter.target ?? ''}" placeholder="target"></label>
+<label>Event <input name="event" value="${filter.event ?? ''}" placeholder="EV_…"></label>
+<label>Since <input name="since" value="${filter.since ?? ''}" placeholder="2h or ISO 8601" size="16"></label>
+<label>Until <input name="until" value="${filter.until ?? ''}" placeholder="ISO 8601 or 30m" size="16"></label>
 <button>Filter</button> <a href="/ui/deliveries">Clear</a>
 </form>`;
 }
 
-function hiddenFilter(filter: DeliveryFilter): Html {
+function hiddenFilter(filter: DeliveryListFilter): Html {
   return html`${[...filterQuery(filter)].map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`;
 }
 
-function filterOf(source: Record<string, unknown>): DeliveryFilter {
+function filterOf(source: Record<string, unknown>): DeliveryListFilter {
   const status = param(source, 'status');
   if (status !== undefined && !DELIVERY_STATES.includes(status as DeliveryState)) {
     throw new SwitchboardError('E_INVALID_REQUEST', `status "${status}" is not one of ${DELIVERY_STATES.join(', ')}`);
   }
-  const filter: DeliveryFilter = { state: status as DeliveryState | undefined, rule: param(source, 'rule'), target: param(source, 'target') };
+  const since = param(source, 'since');
+  const until = param(source, 'until');
+  const filter: DeliveryListFilter = {
+    status: status as DeliveryState | undefined,
+    rule: param(source, 'rule'),
+    target: param(source, 'target'),
+    event: param(source, 'event'),
+    // The times stay as written (`2h`) in the page's URL; they are read against now when the store is asked.
+    since,
+    until,
+  };
   return Object.fromEntries(Object.entries(filter).filter(([, value]) => value !== undefined));
 }
 
-function hasFilter(filter: DeliveryFilter): boolean {
-  return filter.state !== undefined || filter.rule !== undefined || filter.target !== undefined;
+/** The filter as the admin API's functions take it: relative times read as times before now. */
+function resolved(filter: DeliveryListFilter): DeliveryListFilter {
+  return {
+    ...filter,
+    ...(filter.since !== undefined && { since: timeOption(filter.since) }),
+    ...(filter.until !== undefined && { until: timeOption(filter.until) }),
+  };
 }
 
-/** A bulk replay names what it replays, as the admin API requires. */
-function replayableFilter(source: Record<string, unknown>): DeliveryFilter {
+function hasFilter(filter: DeliveryListFilter): boolean {
+  return Object.keys(filter).length > 0;
+}
+
+/** A bulk change names what it changes, as the admin API requires, and starts from a state it can move from. */
+function bulkFilter(source: Record<string, unknown>, move: DeliveryMoveName, allowed: readonly DeliveryState[]): DeliveryListFilter {
   const filter = filterOf(source);
-  if (!hasFilter(filter)) throw new SwitchboardError('E_INVALID_REQUEST', 'a bulk replay needs a status, rule or target to filter by');
-  if (filter.state !== undefined && !REPLAYABLE_STATES.includes(filter.state)) {
-    throw new SwitchboardError('E_INVALID_REQUEST', `${filter.state} deliveries cannot be replayed; replay ${REPLAYABLE_STATES.join(', ')}`);
+  if (!hasFilter(filter)) throw new SwitchboardError('E_INVALID_REQUEST', `a bulk ${move} needs a status, rule, target, event or time to filter by`);
+  if (filter.status !== undefined && !allowed.includes(filter.status)) {
+    throw new SwitchboardError('E_INVALID_REQUEST', `${filter.status} deliveries cannot be moved by ${move}; it takes ${allowed.join(', ')}`);
   }
   return filter;
 }
 
-/**
- * How many deliveries a bulk replay would touch: exact from the per-state counts when the filter is a status alone;
- * otherwise counted over the filter's pages, up to COUNT_LIMIT (the store has no count by rule or target).
- */
-async function replayCount(options: DashboardOptions, filter: DeliveryFilter, force: boolean): Promise<{ count: number; exact: boolean }> {
-  const { store } = options;
-  if (filter.state !== undefined && filter.rule === undefined && filter.target === undefined) {
-    return { count: (await store.countDeliveries())[filter.state], exact: true };
-  }
-  const states = filter.state ? [filter.state] : [...DELIVERY_MOVES[replayMove(force)].from];
-  let count = 0;
-  let read = 0;
-  let cursor: string | undefined;
-  do {
-    const page = await deliveryPage(options, filter, { limit: 500, cursor });
-    count += page.deliveries.filter((d) => states.includes(d.state)).length;
-    read += page.deliveries.length;
-    cursor = page.next_cursor ?? undefined;
-  } while (cursor !== undefined && read < COUNT_LIMIT);
-  return { count, exact: cursor === undefined };
+function replayableFilter(source: Record<string, unknown>): DeliveryListFilter {
+  return bulkFilter(source, 'replay', REPLAYABLE_STATES);
+}
+
+function cancellableFilter(source: Record<string, unknown>): DeliveryListFilter {
+  return bulkFilter(source, 'cancel', DELIVERY_MOVES.cancel.from);
+}
+
+/** The page that says how many deliveries a bulk action will touch, and asks to confirm it. */
+async function bulkConfirmation(store: Store, viewer: Viewer, action: keyof typeof BULK, filter: DeliveryListFilter, force: boolean): Promise<Html> {
+  const { move, verb, done } = BULK[action];
+  const count = await bulkCount(store, filter, force ? 'forcedReplay' : move);
+  const what = `${count} ${count === 1 ? 'delivery' : 'deliveries'}`;
+  return html`<section class="card">
+<p>Filter: <code>${filterQuery(filter).toString()}</code></p>
+<p class="figure" id="bulk-count">${what}</p>
+<p>${done} ${force && html`<strong>These deliveries have succeeded: replaying runs their actions again.</strong>`}</p>
+${viewer.role === 'admin' && html`<form method="post" action="/ui/deliveries/${action}">${csrfField(viewer)}${hiddenFilter(filter)}
+<button${action === 'cancel' ? html` class="danger"` : ''}>${verb} ${what}</button>
+<a href="/ui/deliveries?${filterQuery(filter).toString()}">Back</a></form>`}
+</section>`;
+}
+
+/** How many deliveries the filter matches that `move` can move: the store counts the filter by state. */
+async function bulkCount(store: Store, filter: DeliveryListFilter, move: DeliveryMoveName): Promise<number> {
+  const { by_state } = await deliveryCounts(store, resolved(filter));
+  return DELIVERY_STATES.filter((state) => canMove(move, state)).reduce((sum, state) => sum + by_state[state], 0);
 }
 
 function deliveryId(req: Request): number {
@@ -203,6 +239,9 @@ function doneNotice(req: Request): string | undefined {
     const n = param(req.query, 'n');
     return n === undefined ? 'Queued again with fresh attempts.' : `Queued ${n} ${n === '1' ? 'delivery' : 'deliveries'} again.`;
   }
-  if (done === 'cancelled') return 'Cancelled.';
+  if (done === 'cancelled') {
+    const n = param(req.query, 'n');
+    return n === undefined ? 'Cancelled.' : `Cancelled ${n} ${n === '1' ? 'delivery' : 'deliveries'}.`;
+  }
   return undefined;
 }

@@ -1,15 +1,27 @@
-/** The overview: the queue by state, how far the workers lag, targets that hold deliveries back, the rules loaded. */
+/**
+ * The overview: webhooks and attempts per minute over the last hour and 24 hours (from the rollup), the queue by
+ * state, how far the workers lag, targets that hold deliveries back, the rules loaded.
+ */
+import { ROLLUP_NAMES } from '../../engine/rollup/minute-rollup.ts';
+import { recentMinutes, totalsUnder, type MinuteSeries } from '../../server/admin/stats.ts';
 import { targetViews } from '../../server/admin/targets.ts';
 import { DELIVERY_STATES } from '../../store/delivery-state.ts';
 import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
+import { minuteChart, type Line } from '../charts.ts';
 import { badge, notAvailable, time } from '../layout.ts';
 
 export function overviewPages(pages: Pages, options: DashboardOptions): void {
   const { store, currentRules } = options;
   pages.get('/ui', async () => {
     const now = new Date();
-    const [counts, oldestDue, targets] = await Promise.all([store.countDeliveries(), store.oldestDueAt(now), targetViews(options)]);
+    const [counts, oldestDue, targets, day] = await Promise.all([
+      store.countDeliveries(),
+      store.oldestDueAt(now),
+      targetViews(options),
+      recentMinutes(store, 24 * 60, now.getTime()),
+    ]);
+    const hour = lastMinutes(day, 60);
     const held = targets.filter((t) => t.disabled || t.circuit !== 'closed');
     const rules = currentRules().rules;
     return {
@@ -36,7 +48,13 @@ ${held.length === 0
 <td>${badge(t.disabled ? 'disabled' : 'enabled')} ${t.reason ?? ''}</td></tr>`,
           )}</tbody></table>`}
 <h2>The last hour and 24 hours</h2>
-${notAvailable('Webhooks received by outcome and deliveries succeeded, failed and dead, per minute (the per-minute rollup)')}
+<div class="charts">
+${minuteChart('Webhooks', '1 h', webhookLines(hour))}
+${minuteChart('Webhooks', '24 h', webhookLines(day))}
+${minuteChart('Delivery attempts', '1 h', attemptLines(hour))}
+${minuteChart('Delivery attempts', '24 h', attemptLines(day))}
+</div>
+${rejections(hour, day)}
 ${notAvailable('The last rule reload and its problems')}`,
     };
   });
@@ -65,4 +83,52 @@ function ageOf(ms: number): string {
   if (seconds < 120) return `${seconds} s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
   return `${Math.round(seconds / 3600)} h`;
+}
+
+const webhook = ROLLUP_NAMES.webhook('');
+
+/** The last `minutes` of a longer series. */
+function lastMinutes(series: MinuteSeries, minutes: number): MinuteSeries {
+  const skip = series.minutes - minutes;
+  return {
+    from: new Date(series.from.getTime() + skip * 60_000),
+    minutes,
+    series: new Map([...series.series].map(([name, counts]) => [name, counts.slice(skip)])),
+  };
+}
+
+function countsOf(series: MinuteSeries, name: string): number[] {
+  return series.series.get(name) ?? new Array<number>(series.minutes).fill(0);
+}
+
+/** Accepted, duplicate, and refused whatever the reason (the reasons are in the table below). */
+function webhookLines(series: MinuteSeries): Line[] {
+  const rejected = new Array<number>(series.minutes).fill(0);
+  for (const [name, counts] of series.series) {
+    if (!name.startsWith(webhook) || name === ROLLUP_NAMES.webhook('accepted') || name === ROLLUP_NAMES.webhook('duplicate')) continue;
+    counts.forEach((count, index) => (rejected[index] += count));
+  }
+  return [
+    { label: 'accepted', tone: 'accepted', counts: countsOf(series, ROLLUP_NAMES.webhook('accepted')) },
+    { label: 'duplicate', tone: 'duplicate', counts: countsOf(series, ROLLUP_NAMES.webhook('duplicate')) },
+    { label: 'rejected', tone: 'rejected', counts: rejected },
+  ];
+}
+
+function attemptLines(series: MinuteSeries): Line[] {
+  return [
+    { label: 'succeeded', tone: 'succeeded', counts: countsOf(series, ROLLUP_NAMES.attempt('succeeded')) },
+    { label: 'failed, to retry', tone: 'retry', counts: countsOf(series, ROLLUP_NAMES.attempt('failed-waiting-retry')) },
+    { label: 'dead', tone: 'dead', counts: countsOf(series, ROLLUP_NAMES.attempt('dead')) },
+  ];
+}
+
+/** Refused webhooks by reason (the errcode they were answered with). */
+function rejections(hour: MinuteSeries, day: MinuteSeries): Html {
+  const isRejection = ([reason]: [string, number]) => reason !== 'accepted' && reason !== 'duplicate';
+  const lastHour = new Map(totalsUnder(hour, webhook).filter(isRejection));
+  const reasons = totalsUnder(day, webhook).filter(isRejection);
+  if (reasons.length === 0) return html`<p class="muted">No webhook was rejected in the last 24 hours.</p>`;
+  return html`<table id="rejections"><thead><tr><th>Webhooks rejected, by reason</th><th class="num">Last hour</th><th class="num">24 hours</th></tr></thead>
+<tbody>${reasons.map(([reason, total]) => html`<tr><td><code>${reason}</code></td><td class="num">${lastHour.get(reason) ?? 0}</td><td class="num">${total}</td></tr>`)}</tbody></table>`;
 }
