@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { Dialect, Executor, SessionChange, Sql, StoredSession } from '../sql/dialect.ts';
 import { ATTEMPT_VALUES, FINISH_ATTEMPT, HISTORY_COLUMNS, INSERT_ATTEMPT, SESSION_EVENT_UPDATE } from '../sql/statements.ts';
 import { query } from './connection.ts';
+import { FINISHED_CHANNEL } from './group-wakeups.ts';
 
 /** Prepared once per connection, under its name. */
 function prepared(name: string, text: string): Sql {
@@ -23,12 +24,14 @@ export function executor(on: pg.Pool | pg.PoolClient, display: string): Executor
 }
 
 // One statement, so that a completion needing nothing else is one round trip, with no BEGIN and COMMIT
-// (docs/decisions/0005-postgres-completion-one-statement.md).
+// (docs/decisions/0005-postgres-completion-one-statement.md). A delivery of an ordering group that it finishes
+// (succeeded or dead) wakes the other replicas at commit, for the group's next (group-wakeups.ts); $7 is the owner.
 const COMPLETE_ATTEMPT = prepared(
   'completeAttempt',
   `
       WITH finished AS (${FINISH_ATTEMPT}
-        RETURNING id
+        RETURNING id, CASE WHEN ordering_key IS NOT NULL AND state <> 'failed-waiting-retry'
+          THEN pg_notify('${FINISHED_CHANNEL}', $7) END AS woken
       )${INSERT_ATTEMPT}
       SELECT id, ${ATTEMPT_VALUES} FROM finished`,
 );

@@ -13,6 +13,7 @@ import { completionValues } from '../sql/transaction.ts';
 import type { AttemptVerdict, DeliveryAttempt, StoreTx } from '../store.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { executor, postgresDialect } from './dialect.ts';
+import { listenForFinishedGroups } from './group-wakeups.ts';
 import { postgresMigrations, postgresRetiredVersions } from './migrations.ts';
 
 const POSTGRES = dialectSql(postgresDialect);
@@ -115,6 +116,13 @@ export class PostgresStore extends SqlStore {
   /** One statement on the pool, with no BEGIN and COMMIT around it (Dialect.completeAttempt). */
   override completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
     return this.#use(() => postgresDialect.completeAttempt(this.#poolSql, completionValues(owner, attempt, verdict)));
+  }
+
+  /** LISTENs on a connection of its own, outside the pool (see group-wakeups.ts). */
+  override watchFinishedGroups(owner: string, wake: () => void, onError: (error: unknown) => void): () => Promise<void> {
+    this.assertOpen();
+    const { connectionString, connectionTimeoutMillis, types } = this.#target.pool;
+    return listenForFinishedGroups({ connectionString, connectionTimeoutMillis, types }, owner, wake, onError);
   }
 
   protected read<T>(work: (db: Executor) => Promise<T>): Promise<T> {
