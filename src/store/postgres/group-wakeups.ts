@@ -15,7 +15,8 @@ const RECONNECT_MS = 1_000;
 /**
  * Listens on FINISHED_CHANNEL with `config` (a connection outside the pool, which LISTEN holds for good) and calls
  * `wake` for each notification not sent by `owner`, and after each (re)connection, since notifications sent while
- * disconnected are lost. Resolves to the function that stops listening.
+ * disconnected are lost; `onError` hears of a broken connection, retried after RECONNECT_MS. Returns the function
+ * that stops listening.
  */
 export function listenForFinishedGroups(
   config: pg.ClientConfig,
