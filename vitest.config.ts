@@ -10,7 +10,7 @@ const INTEGRATION = [
   'test/billing/realistic-day.test.ts',
   'test/engine/rules-reload.test.ts',
   'test/engine/reconcile/reconcile.test.ts',
-  'test/engine/delivery/{crash,worker}.test.ts',
+  'test/engine/delivery/{crash,group-wakeup,worker}.test.ts',
   'test/engine/ingest/prepare.test.ts',
   'test/plugins/{announce-example,billing}.test.ts',
   'test/security/{admin-input,connections,failed-verifications,secrets-at-rest,target-secrets,url-template}.test.ts',

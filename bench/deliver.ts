@@ -4,6 +4,9 @@
  * benchmark's bare baseline runs at the same rate, delivering nothing: the machine's own latency floor.
  * Flags: --db sqlite|postgres --replicas <n> --rate <events/s> --duration <s> --quick --concurrency <n>
  * --ordering none|room|both --pool-size <n> --pg-url <url>.
+ * `--scenario one-room` instead runs bursts of `--events` participant joins (default 200), spread over as many rooms
+ * and all in one room, in turns (`--rounds`, default 2), and reports the one-room rate against the spread one
+ * (room-burst.ts); `--baseline <checkout>` runs another checkout's Switchboard in the same turns.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeForeignCpu } from './cpu-usage.ts';
+import { measureRoomBurst, type BurstResult } from './room-burst.ts';
 import { measureDelivery, postgresQuery, roomScopedEvents, signBeforeRun, type DeliveryResult, type DeliverySetup, type Ordering } from './delivery-run.ts';
 import { positiveNumber, wholeNumber } from './flags.ts';
 import { KeepAliveClient } from './keep-alive-client.ts';
@@ -41,8 +45,13 @@ const { values: flags } = parseArgs({
     ordering: { type: 'string', default: 'both' },
     'pool-size': { type: 'string' },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
+    scenario: { type: 'string', default: 'load' },
+    events: { type: 'string', default: '200' },
+    rounds: { type: 'string', default: '2' },
+    baseline: { type: 'string' },
   },
 });
+if (flags.scenario !== 'load' && flags.scenario !== 'one-room') throw new Error(`--scenario is "${flags.scenario}": expected load or one-room`);
 
 if (flags.db !== 'sqlite' && flags.db !== 'postgres') throw new Error(`--db is "${flags.db}": expected sqlite or postgres`);
 const replicas = wholeNumber('--replicas', flags.replicas!);
@@ -78,6 +87,14 @@ const header = [
     `to a counting receiver in its own process. Load: distinct signed events open loop at ${formatNumber(rate)}/s for ${duration} s ` +
     `after a ${setup.warmupSeconds} s warm-up${replicas > 1 ? ', round-robin over the replicas' : ''}; the queue then drains.`,
 ];
+if (flags.scenario === 'one-room') {
+  try {
+    await runRoomBursts();
+  } finally {
+    await receiver.stop();
+  }
+  process.exit();
+}
 console.log(header.join('\n'));
 
 const variants: Array<{ ordering: Ordering; floor: LoadResult; run: DeliveryResult }> = [];
@@ -154,4 +171,51 @@ function report(): void {
     describeForeignCpu(Math.max(...variants.map(({ run }) => run.cores.foreign)), `during the busiest load window${flags.db === 'postgres' ? ' (PostgreSQL included)' : ''}`),
   );
   console.log(`\n${textTable(rows)}\n\n${notes.join('\n')}\n\nFor docs/performance.md:\n\n${header.join('  \n')}\n\n${markdownTable(rows)}\n\n${notes.map((line) => `- ${line}`).join('\n')}`);
+}
+
+/** The one-room scenario: spread and one-room bursts in turns, for this checkout and the baseline's if given. */
+async function runRoomBursts(): Promise<void> {
+  const events = wholeNumber('--events', flags.events!);
+  const rounds = wholeNumber('--rounds', flags.rounds!);
+  const checkouts = [{ name: 'this checkout', path: ROOT }, ...(flags.baseline ? [{ name: 'baseline', path: resolve(flags.baseline) }] : [])];
+  const burstHeader = [
+    describeRun('bench:deliver --scenario one-room'),
+    `Setup: ${store}, WORKER_CONCURRENCY=${setup.concurrency ?? 'default'}; one rule forwards every event with the http plugin (async, ordering per room) ` +
+      `to a counting receiver that answers at once. Each burst: ${events} participant_joined events posted ${'as fast as answered'}, then drained; ` +
+      `${rounds} round(s) of spread (${events} rooms) then one room, on fresh stores${flags.baseline ? `; baseline = ${resolve(flags.baseline)}` : ''}.`,
+  ];
+  console.log(burstHeader.join('\n'));
+  const results: Array<{ checkout: string; round: number; spread: BurstResult; oneRoom: BurstResult }> = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const checkout of checkouts) {
+      const spread = await measureRoomBurst(setup, checkout.path, events, events);
+      const oneRoom = await measureRoomBurst(setup, checkout.path, 1, events);
+      results.push({ checkout: checkout.name, round, spread, oneRoom });
+      console.log(`${checkout.name}, round ${round}: spread ${formatNumber(spread.deliveredPerSecond)}/s, one room ${formatNumber(oneRoom.deliveredPerSecond)}/s`);
+    }
+  }
+  const rows = [
+    ['checkout', 'round', 'spread deliveries/s', 'one-room deliveries/s', 'one room ÷ spread', 'one-room drain s', 'in order'],
+    ...results.map(({ checkout, round, spread, oneRoom }) => [
+      checkout,
+      String(round),
+      formatNumber(spread.deliveredPerSecond),
+      formatNumber(oneRoom.deliveredPerSecond),
+      formatNumber(oneRoom.deliveredPerSecond / spread.deliveredPerSecond, 2),
+      formatNumber(oneRoom.elapsedMs / 1000, 2),
+      String(spread.inOrder && oneRoom.inOrder),
+    ]),
+  ];
+  const mine = results.filter((result) => result.checkout === 'this checkout');
+  const ratio = Math.min(...mine.map(({ spread, oneRoom }) => oneRoom.deliveredPerSecond / spread.deliveredPerSecond));
+  const notes = [
+    `one room at least 0.5× the spread rate in every round: ${verdict(ratio >= 0.5)} (lowest ${formatNumber(ratio, 2)}×)`,
+    'deliveries/s: events of the burst ÷ time from its first post to its last arrival at the receiver.',
+  ];
+  console.log(`\n${textTable(rows)}\n\n${notes.join('\n')}\n\nFor docs/performance.md:\n\n${burstHeader.join('  \n')}\n\n${markdownTable(rows)}\n\n${notes.map((line) => `- ${line}`).join('\n')}`);
+  const problems = results.flatMap(({ spread, oneRoom }) => [...spread.problems, ...oneRoom.problems]);
+  if (problems.length > 0) {
+    console.error(`\nFAILED:\n  ${problems.join('\n  ')}`);
+    process.exitCode = 1;
+  }
 }

@@ -279,7 +279,7 @@ function checkStates(states: Record<string, number>, queued: number): string[] {
   return problems;
 }
 
-function writeForwardingRule({ workDir, receiver }: DeliverySetup, ordering: Ordering): string {
+export function writeForwardingRule({ workDir, receiver }: DeliverySetup, ordering: Ordering): string {
   const dir = join(workDir, `rules-${ordering}`);
   mkdirSync(dir, { recursive: true });
   const rule = [
@@ -297,7 +297,7 @@ function writeForwardingRule({ workDir, receiver }: DeliverySetup, ordering: Ord
 }
 
 /** An empty store for one run: a SQLite file, or a PostgreSQL schema that the servers' migrations create. */
-async function freshDatabase(setup: DeliverySetup): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshDatabase(setup: DeliverySetup): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `switchboard_bench_${randomBytes(6).toString('hex')}`;
   if (setup.db === 'sqlite') return { url: `file:${join(setup.workDir, `${name}.db`)}`, drop: async () => {} };
   const url = new URL(setup.pgUrl);

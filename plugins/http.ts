@@ -17,6 +17,12 @@ import {
 import { encodeBody, type ContentType, type EncodedBody } from './http/request-body.ts';
 import { checkSigning, signatureHeaders, signingHeaderNames, type Signing } from './http/signing.ts';
 
+/**
+ * The one target of every URL that does not parse: what a template rendered is not a target's name, and naming each
+ * would grow the targets (their guards, their metric series) with every distinct bad value.
+ */
+export const UNPARSEABLE_URL_TARGET = 'http:unparseable-url';
+
 export interface HttpParams {
   url: string;
   allowHosts?: string[];
@@ -111,12 +117,12 @@ export default definePlugin<HttpParams, HttpResult>({
   },
 
   target(params) {
-    return URL.parse(params.url)?.origin ?? params.url;
+    return URL.parse(params.url)?.origin ?? UNPARSEABLE_URL_TARGET;
   },
 
   async run(params, ctx) {
     const started = performance.now();
-    const url = destination(params.url, params.allowHosts);
+    const url = destinationOf(params, ctx);
     const method = params.method ?? 'POST';
     const body = method === 'GET' ? undefined : encodeBody(params.body === undefined ? ctx.event : params.body, params.contentType ?? 'json');
     const timeout = timeoutMs(params.timeout);
@@ -179,4 +185,12 @@ function checkBody({ method, body, contentType }: Record<string, unknown>): stri
   const flat = typeof body === 'object' && body !== null && !Array.isArray(body);
   if (contentType === 'form' && !flat && !isTemplated(body)) return ['body: contentType form needs an object (field: value)'];
   return [];
+}
+
+/** The URL to call; one that does not parse is a permanent failure naming the rule that rendered it. */
+function destinationOf(params: HttpParams, ctx: PluginContext): URL {
+  if (!URL.canParse(params.url)) {
+    throw new PermanentError(`rule "${ctx.rule.id}" rendered a url that is not a valid URL`, { code: 'E_HTTP_INVALID_URL' });
+  }
+  return destination(params.url, params.allowHosts);
 }

@@ -3,7 +3,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwitchboardError } from '../errors.ts';
-import { PostgresStore } from './postgres/store.ts';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite/store.ts';
 import type { Store } from './store.ts';
 
@@ -20,7 +19,11 @@ const ACCEPTED_FORMS =
  *   await store.migrate();
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
-  if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresStore(url);
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    // Loaded only when used: a SQLite process has no use for the driver (docs/performance.md, memory).
+    const { PostgresStore } = await import('./postgres/store.ts');
+    return new PostgresStore(url);
+  }
   const location = sqliteLocation(url);
   if (location !== ':memory:') createParentDirectory(location);
   return new SqliteStore(location, options);

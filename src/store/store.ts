@@ -361,6 +361,12 @@ export interface Store extends LivePictureSource {
    * one statement, with no BEGIN and COMMIT around it.
    */
   completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
+  /**
+   * Calls `wake` when a worker other than `owner` (another replica) finishes a delivery of an ordering group, so that
+   * the group's next is claimed now rather than at the next poll; `onError` hears of a broken watch, which recovers
+   * by itself. Returns the function that stops watching. On SQLite one process holds the queue: nothing to watch.
+   */
+  watchFinishedGroups(owner: string, wake: () => void, onError: (error: unknown) => void): () => Promise<void>;
   getEvent(id: string): Promise<StoredEvent | null>;
   getSession(key: string): Promise<SessionStatus | null>;
   /** Recorded events matching the search, newest first. */

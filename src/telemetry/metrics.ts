@@ -15,8 +15,8 @@ interface MetricSources {
   oldestDueAt(now: Date): Promise<Date | null>;
   /** When the oldest event kept was received; null when none is (absent: the gauge is not exported). */
   oldestEventAt?(): Promise<Date | null>;
-  /** Each target's circuit in this process. */
-  circuits(): Array<{ target: string; circuit: 'closed' | 'half-open' | 'open' }>;
+  /** Each target's circuit in this process, with the attempts it admitted (its traffic). */
+  circuits(): TargetCircuit[];
   /** Each target's stored on/off switch (all processes sharing the store). */
   targetSwitches(): Promise<Array<{ target: string; disabled: boolean }>>;
   /** The rules' loads: how many by outcome, when the last one that succeeded ran. */
@@ -51,6 +51,31 @@ export interface Metrics {
 const UNKNOWN_EVENT = 'unknown';
 
 const CIRCUIT_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+export interface TargetCircuit {
+  target: string;
+  circuit: keyof typeof CIRCUIT_VALUES;
+  admitted: number;
+}
+
+/** Targets with a series of their own; the others share OTHER_TARGETS. */
+export const TARGET_SERIES_LIMIT = 50;
+const OTHER_TARGETS = 'other';
+
+/**
+ * The circuit gauge's series: targets with a circuit not closed first, then the busiest, up to `limit`; the rest as
+ * one `other` series holding the worst state among them. Templated URLs can name targets without end, and each
+ * series costs every scrape and the time-series database.
+ */
+export function circuitSeries(circuits: readonly TargetCircuit[], limit = TARGET_SERIES_LIMIT): Array<{ target: string; value: number }> {
+  const ranked = [...circuits].sort(
+    (a, b) => CIRCUIT_VALUES[b.circuit] - CIRCUIT_VALUES[a.circuit] || b.admitted - a.admitted || a.target.localeCompare(b.target),
+  );
+  const series = ranked.slice(0, limit).map(({ target, circuit }): { target: string; value: number } => ({ target, value: CIRCUIT_VALUES[circuit] }));
+  const rest = ranked.slice(limit);
+  if (rest.length > 0) series.push({ target: OTHER_TARGETS, value: Math.max(...rest.map(({ circuit }) => CIRCUIT_VALUES[circuit])) });
+  return series;
+}
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const ATTEMPT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -183,12 +208,12 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   new Gauge({
     name: 'switchboard_circuit_state',
-    help: 'Circuit breaker of each target in this process: 0 closed, 1 half-open, 2 open.',
+    help: `Circuit breaker of each target in this process: 0 closed, 1 half-open, 2 open; past ${TARGET_SERIES_LIMIT} targets, the quietest closed ones as target="${OTHER_TARGETS}" (their worst state).`,
     labelNames: ['target'],
     registers,
     collect() {
       this.reset();
-      for (const { target, circuit } of sources.circuits()) this.set({ target }, CIRCUIT_VALUES[circuit]);
+      for (const { target, value } of circuitSeries(sources.circuits())) this.set({ target }, value);
     },
   });
 

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import http, { type HttpParams } from '../../plugins/http.ts';
+import http, { UNPARSEABLE_URL_TARGET, type HttpParams } from '../../plugins/http.ts';
 import type { LiveKitEvent } from '../../src/livekit/event-types.ts';
 import {
   PermanentError,
@@ -128,6 +128,14 @@ describe('what the http plugin sends', () => {
   it('names the URL’s origin as its target', () => {
     expect(http.target!({ url: 'https://hooks.example.com:8443/a/b?c=d' })).toBe('https://hooks.example.com:8443');
     expect(http.target!({ url: 'https://hooks.example.com/a' })).toBe('https://hooks.example.com');
+  });
+
+  it('gives every URL that does not parse one target, and fails it for good naming the rule, not the URL', async () => {
+    for (const url of ['http://exa mple.com:1/x', 'http://[::1/y', 'not a url']) expect(http.target!({ url })).toBe(UNPARSEABLE_URL_TARGET);
+    const failure = await run({ url: 'http://exa mple.com:99/hook' }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PermanentError);
+    expect(failure).toMatchObject({ code: 'E_HTTP_INVALID_URL', message: 'rule "forward" rendered a url that is not a valid URL' });
+    expect(receiver.count).toBe(0);
   });
 });
 

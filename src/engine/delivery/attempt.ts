@@ -58,14 +58,17 @@ export interface AttemptDependencies {
   random?: () => number;
 }
 
-/** Runs one attempt of `delivery`; `eventOf` gives its event (read within the attempt, so a failure is the attempt's). */
-export type RunAttempt = (delivery: Delivery, eventOf: () => KnownEvent | null) => Promise<void>;
+/**
+ * Runs one attempt of `delivery`; `eventOf` gives its event (read within the attempt, so a failure is the attempt's).
+ * Resolves true when the attempt finished the delivery (succeeded or dead), freeing its ordering group's next.
+ */
+export type RunAttempt = (delivery: Delivery, eventOf: () => KnownEvent | null) => Promise<boolean>;
 
 export function attemptRunner(deps: AttemptDependencies): RunAttempt {
   const { store, plugins, guards, log, metrics, owner, stop } = deps;
 
   /** One attempt, run with `span` active in `spanContext`. */
-  async function attemptIn(delivery: Delivery, eventOf: () => KnownEvent | null, release: () => void, span: Span, spanContext: Context): Promise<void> {
+  async function attemptIn(delivery: Delivery, eventOf: () => KnownEvent | null, release: () => void, span: Span, spanContext: Context): Promise<boolean> {
     const number = delivery.attempts + 1;
     if (span.isRecording()) {
       span.setAttributes({
@@ -137,7 +140,7 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
         await store.transaction((tx) => tx.deferDelivery(owner, delivery.id, dueAt));
         // Not an attempt: none was consumed, and the delivery is tried again at dueAt.
         if (span.isRecording()) span.setAttribute('switchboard.delivery.outcome', 'deferred');
-        return;
+        return false;
       }
       if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
       failure = describeFailure(error);
@@ -199,6 +202,7 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
       'delivery attempt',
     );
     if (queued) deps.onQueued();
+    return recorded && verdict.state !== 'failed-waiting-retry';
   }
 
   function afterFailure(delivery: Delivery, number: number, error: unknown): AttemptVerdict {
@@ -222,12 +226,12 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
     const admission = guards.admit(delivery.target, rateLimitOf(delivery));
     if (!admission.admitted) {
       await store.transaction((tx) => tx.deferDelivery(owner, delivery.id, new Date(admission.retryAt)));
-      return;
+      return false;
     }
     const parent = contextFrom(delivery.traceContext);
     const span = tracer.startSpan(attemptSpanName(delivery.plugin), INTERNAL, parent);
     try {
-      await attemptIn(delivery, eventOf, admission.release, span, contextWithSpan(parent, span));
+      return await attemptIn(delivery, eventOf, admission.release, span, contextWithSpan(parent, span));
     } catch (error) {
       failSpan(span, error);
       throw error;

@@ -1,7 +1,7 @@
 /**
  * The claim loop: while the worker has free slots, claims due deliveries for them (at most one claim every
- * MIN_CLAIM_GAP_MS); otherwise waits until it is woken (deliveries queued here, slots freed with a backlog) or
- * until the next poll.
+ * MIN_CLAIM_GAP_MS); otherwise waits until it is woken (deliveries queued here, an ordering group freed here or by
+ * another replica, slots freed with a backlog) or until the next poll.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LiveKitEvent } from '../../livekit/event-types.ts';
@@ -64,10 +64,15 @@ export class ClaimLoop {
     this.#wake?.();
   }
 
-  /** An attempt ended, leaving `running` attempts. */
-  attemptEnded(running: number): void {
+  /**
+   * An attempt ended, leaving `running` attempts; `groupFreed`: it finished a delivery of an ordering group, whose
+   * next delivery may now be claimed.
+   */
+  attemptEnded(running: number, groupFreed: boolean): void {
+    // The group's next runs at once, not at the poll: a room's deliveries would otherwise go one per poll interval.
+    if (groupFreed) this.wake();
     // A claim is a query: wait until half the slots are free (or the poll) rather than claim one at a time.
-    if (this.#backlog && running <= this.#options.concurrency / 2) this.#wake?.();
+    else if (this.#backlog && running <= this.#options.concurrency / 2) this.#wake?.();
   }
 
   /** Stops claiming; resolves once the claim in progress, if any, has handed over its deliveries. */
@@ -99,7 +104,8 @@ export class ClaimLoop {
         for (const delivery of claimed) run(delivery);
         if (claimed.length === free) this.#backlog = true;
       }
-      if (claimed.length < free || free <= 0) await this.#idle();
+      // A wake-up during the claim (a group freed after the claim read the queue) calls for another claim now.
+      if (free <= 0 || (claimed.length < free && !this.#backlog)) await this.#idle();
     }
   }
 

@@ -1,7 +1,9 @@
 /**
  * Protects each target (the system an action calls) in this process: a circuit breaker (opossum) that opens after
  * consecutive failures or a failure rate and probes when half-open, and a rate limit (attempts per second and at
- * once). A blocked target's deliveries are simply not claimed, so waiting never consumes an attempt.
+ * once). A blocked target's deliveries are simply not claimed, so waiting never consumes an attempt. A target's
+ * guard is forgotten once idle for a circuit window with its circuit closed and nothing running: templated URLs can
+ * name targets without end, and a guard costs a breaker with its timers.
  */
 import CircuitBreaker from 'opossum';
 import { DEFAULT_CIRCUIT, type CircuitOptions } from '../../config.ts';
@@ -17,6 +19,8 @@ export interface TargetSnapshot {
   probeAt: Date | null;
   rateLimit: RateLimit | null;
   running: number;
+  /** Attempts admitted since the guard was made: the target's traffic. */
+  admitted: number;
 }
 
 /** Thrown by `run` when the circuit refused the attempt: the delivery waits, its attempt is not consumed. */
@@ -40,6 +44,9 @@ interface Guard {
   tokens: number;
   refilledAt: number;
   limit: RateLimit | null;
+  admitted: number;
+  /** When an attempt last started or ended here. */
+  usedAt: number;
 }
 
 export class TargetGuards {
@@ -62,9 +69,22 @@ export class TargetGuards {
     this.#onOpen = options.onOpen;
   }
 
-  /** Targets that must not be claimed for now: circuit open (or probing), rate or concurrency used up. */
+  /**
+   * Targets that must not be claimed for now: circuit open (or probing), rate or concurrency used up. Called before
+   * every claim, it also forgets the guards gone idle.
+   */
   blocked(now = Date.now()): string[] {
-    return [...this.#guards.keys()].filter((target) => this.blocks(target, now));
+    const blocked: string[] = [];
+    for (const [target, guard] of this.#guards) {
+      if (this.#idle(guard, now)) this.#forget(target, guard);
+      else if (this.blocks(target, now)) blocked.push(target);
+    }
+    return blocked;
+  }
+
+  /** Targets with a guard in this process. */
+  get size(): number {
+    return this.#guards.size;
   }
 
   /** Whether `target` is among the blocked ones. */
@@ -81,11 +101,16 @@ export class TargetGuards {
     if (wait > 0) return { admitted: false, retryAt: now + wait };
     if (guard.limit?.perSecond) guard.tokens -= 1;
     guard.running += 1;
+    guard.admitted += 1;
+    guard.usedAt = now;
     let released = false;
     return {
       admitted: true,
       release: () => {
-        if (!released) guard.running -= 1;
+        if (!released) {
+          guard.running -= 1;
+          guard.usedAt = Date.now();
+        }
         released = true;
       },
     };
@@ -122,6 +147,7 @@ export class TargetGuards {
         probeAt: circuit === 'open' ? this.#probeAt(guard) : null,
         rateLimit: guard.limit,
         running: guard.running,
+        admitted: guard.admitted,
       };
     });
   }
@@ -133,6 +159,19 @@ export class TargetGuards {
 
   #probeAt(guard: Guard): Date {
     return new Date(guard.openedAt + this.#circuit.resetMs);
+  }
+
+  /**
+   * Nothing to remember: no attempt running, circuit closed (its failures then only count within the window), unused
+   * for a whole circuit window, so its rolling counts and its rate limit's bucket are back to empty and full.
+   */
+  #idle(guard: Guard, now: number): boolean {
+    return guard.running === 0 && guard.breaker.closed && now - guard.usedAt >= this.#circuit.windowMs;
+  }
+
+  #forget(target: string, guard: Guard): void {
+    guard.breaker.shutdown();
+    this.#guards.delete(target);
   }
 
   #circuitAdmits(guard: Guard): boolean {
@@ -164,7 +203,8 @@ export class TargetGuards {
       errorFilter: (error: unknown) => !this.#isFailure(error),
     });
     // The bucket starts full; its size is only known once a limit applies.
-    const created: Guard = { breaker, consecutiveFailures: 0, running: 0, openedAt: 0, tokens: Infinity, refilledAt: Date.now(), limit: null };
+    const now = Date.now();
+    const created: Guard = { breaker, consecutiveFailures: 0, running: 0, openedAt: 0, tokens: Infinity, refilledAt: now, limit: null, admitted: 0, usedAt: now };
     breaker.on('open', () => {
       created.openedAt = Date.now();
       this.#onOpen?.(target, this.#probeAt(created));

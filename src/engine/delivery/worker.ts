@@ -33,6 +33,8 @@ export class DeliveryWorker {
   readonly #handoff: LocalHandoff;
   readonly #leases: LeaseKeeper;
   readonly #attempt: RunAttempt;
+  /** Stops the wake-ups from other replicas' finished ordering groups. */
+  #unwatch: (() => Promise<void>) | undefined;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -62,8 +64,13 @@ export class DeliveryWorker {
   }
 
   start(): void {
+    if (this.#claims.started) return;
     this.#claims.start();
     this.#leases.start();
+    const { store, log } = this.#options;
+    this.#unwatch = store.watchFinishedGroups(this.owner, () => this.wake(), (error) => {
+      log.warn({ err: error }, 'lost the wake-ups of other replicas; their ordering groups wait for the poll until reconnected');
+    });
   }
 
   /** Looks for due deliveries now instead of at the next poll. */
@@ -94,7 +101,7 @@ export class DeliveryWorker {
     await Promise.allSettled(this.#running.values());
     clearTimeout(abandon);
     this.#stop.abort();
-    await this.#leases.stop();
+    await Promise.all([this.#leases.stop(), this.#unwatch?.()]);
   }
 
   /** Runs an attempt of `delivery` in a slot; `event` gives its event (see RunAttempt). */
@@ -102,10 +109,11 @@ export class DeliveryWorker {
     const attempt = this.#attempt(delivery, event)
       .catch((error: unknown) => {
         this.#options.log.error({ err: error, delivery_id: delivery.id }, 'recording a delivery attempt failed; its lease will expire and it runs again');
+        return false;
       })
-      .finally(() => {
+      .then((finished) => {
         this.#running.delete(delivery.id);
-        this.#claims.attemptEnded(this.#running.size);
+        this.#claims.attemptEnded(this.#running.size, finished && delivery.orderingKey !== null);
       });
     this.#running.set(delivery.id, attempt);
   }

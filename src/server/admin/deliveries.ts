@@ -75,7 +75,7 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
   });
 
   route<{ id: number }>(router, context, 'post', '/api/v1/deliveries/:id/cancel', { params: DELIVERY_ID, body: NO_BODY }, async ({ params: { id }, actor }) =>
-    ({ cancelled: await cancelDelivery(store, id, actor) }));
+    ({ cancelled: await cancelDelivery(options, id, actor) }));
 }
 
 /** Where a delivery's hold comes from: the targets' stored switches, and this process's circuits. */
@@ -156,8 +156,12 @@ export async function cancelMatching(store: Store, filter: DeliveryListFilter, a
   });
 }
 
-/** Cancels a delivery that has not run yet, audited; says why when it cannot. */
-export async function cancelDelivery(store: Store, id: number, actor: Actor): Promise<number[]> {
+
+/**
+ * Cancels a delivery that has not run yet, audited; says why when it cannot. The worker is woken: the delivery's
+ * ordering group may have a next one, free to run now.
+ */
+export async function cancelDelivery({ store, worker }: Operators, id: number, actor: Actor): Promise<number[]> {
   const cancelled = await store.transaction(async (tx) => {
     const done = await tx.cancelDelivery(id);
     if (done) await tx.appendAudit({ action: 'delivery.cancel', subject: `delivery/${id}`, details: { ids: [id], actor } });
@@ -167,6 +171,7 @@ export async function cancelDelivery(store: Store, id: number, actor: Actor): Pr
     const { state } = await findDelivery(store, id);
     throw new SwitchboardError('E_DELIVERY_NOT_CANCELLABLE', `delivery ${id} is ${state}; only pending deliveries and those waiting for a retry can be cancelled`);
   }
+  worker.wake();
   return [id];
 }
 

@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { Dialect, Executor, SessionChange, Sql, StoredSession } from '../sql/dialect.ts';
 import { ATTEMPT_VALUES, FINISH_ATTEMPT, HISTORY_COLUMNS, INSERT_ATTEMPT, SESSION_EVENT_UPDATE } from '../sql/statements.ts';
 import { query } from './connection.ts';
+import { FINISHED_CHANNEL } from './group-wakeups.ts';
 
 /** Prepared once per connection, under its name. */
 function prepared(name: string, text: string): Sql {
@@ -23,12 +24,19 @@ export function executor(on: pg.Pool | pg.PoolClient, display: string): Executor
 }
 
 // One statement, so that a completion needing nothing else is one round trip, with no BEGIN and COMMIT
-// (docs/decisions/0005-postgres-completion-one-statement.md).
+// (docs/decisions/0005-postgres-completion-one-statement.md). A delivery of an ordering group that it finishes
+// (succeeded or dead) wakes the other replicas at commit when the group has a next one waiting (group-wakeups.ts):
+// only then, so that a finish with nothing behind it sets no replica claiming. $7 is the owner.
 const COMPLETE_ATTEMPT = prepared(
   'completeAttempt',
   `
       WITH finished AS (${FINISH_ATTEMPT}
-        RETURNING id
+        RETURNING id, CASE WHEN ordering_key IS NOT NULL AND state <> 'failed-waiting-retry' AND EXISTS (
+            SELECT 1 FROM deliveries AS next
+            WHERE next.rule_id = deliveries.rule_id AND next.action_index = deliveries.action_index
+              AND next.ordering_key = deliveries.ordering_key AND next.id <> deliveries.id
+              AND next.state IN ('pending', 'failed-waiting-retry')
+          ) THEN pg_notify('${FINISHED_CHANNEL}', $7) END AS woken
       )${INSERT_ATTEMPT}
       SELECT id, ${ATTEMPT_VALUES} FROM finished`,
 );

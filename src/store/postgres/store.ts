@@ -14,6 +14,7 @@ import type { AttemptVerdict, DeliveryAttempt, StoreTx } from '../store.ts';
 import type { Leadership } from '../live-picture.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { executor, postgresDialect } from './dialect.ts';
+import { listenForFinishedGroups } from './group-wakeups.ts';
 import { postgresMigrations, postgresRetiredVersions } from './migrations.ts';
 
 const POSTGRES = dialectSql(postgresDialect);
@@ -179,6 +180,13 @@ export class PostgresStore extends SqlStore {
       await client.end().catch(() => undefined);
       return null;
     });
+  }
+
+  /** LISTENs on a connection of its own, outside the pool (see group-wakeups.ts). */
+  override watchFinishedGroups(owner: string, wake: () => void, onError: (error: unknown) => void): () => Promise<void> {
+    this.assertOpen();
+    const { connectionString, connectionTimeoutMillis, types } = this.#target.pool;
+    return listenForFinishedGroups({ connectionString, connectionTimeoutMillis, types }, owner, wake, onError);
   }
 
   protected read<T>(work: (db: Executor) => Promise<T>): Promise<T> {

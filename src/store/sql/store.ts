@@ -83,6 +83,11 @@ export abstract class SqlStore implements Store {
     return this.transaction((tx) => tx.completeAttempt(owner, attempt, verdict));
   }
 
+  /** Nothing to watch unless other processes share the queue (PostgreSQL). */
+  watchFinishedGroups(_owner: string, _wake: () => void, _onError: (error: unknown) => void): () => Promise<void> {
+    return async () => undefined;
+  }
+
   /** Later calls get E_STORE_UNAVAILABLE. */
   close(): Promise<void> {
     this.#closing ??= this.shutdown();

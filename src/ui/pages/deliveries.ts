@@ -127,7 +127,7 @@ ${json(d.params)}`,
 
   pages.post('/ui/deliveries/:id/cancel', async (req, actor) => {
     const id = deliveryId(req);
-    await cancelDelivery(store, id, actor);
+    await cancelDelivery(options, id, actor);
     return `/ui/deliveries/${id}?done=cancelled`;
   });
 }

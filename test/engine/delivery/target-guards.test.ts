@@ -82,3 +82,35 @@ describe('target guards', () => {
     expect(guards.snapshot()[0]).toMatchObject({ circuit: 'closed', consecutiveFailures: 0 });
   });
 });
+
+describe('idle target guards', () => {
+  let guards: TargetGuards;
+  afterEach(() => guards.close());
+  const WINDOW_MS = 60_000;
+
+  it('are forgotten after a circuit window without attempts, however many targets passed through', async () => {
+    guards = new TargetGuards({ circuit: { windowMs: WINDOW_MS, consecutiveFailures: 2 }, isFailure: isRetryable });
+    const start = Date.now();
+    for (let port = 1; port <= 4_000; port++) {
+      const target = `https://hooks.example.com:${port}`;
+      const admission = guards.admit(target, undefined, start);
+      if (!admission.admitted) throw new Error('admitted expected');
+      await guards.run(target, succeed);
+      admission.release();
+    }
+    expect(guards.size).toBe(4_000);
+    expect(guards.blocked(start + WINDOW_MS / 2)).toEqual([]);
+    expect(guards.size).toBe(4_000);
+    guards.blocked(Date.now() + WINDOW_MS);
+    expect(guards.size).toBe(0);
+  });
+
+  it('keep an open circuit and a running attempt, however long idle', async () => {
+    guards = new TargetGuards({ circuit: { windowMs: WINDOW_MS, consecutiveFailures: 2, resetMs: 10 * WINDOW_MS }, isFailure: isRetryable });
+    for (let i = 0; i < 2; i++) await expect(guards.run(TARGET, fail)).rejects.toThrow('503');
+    const running = guards.admit('https://slow.example.com', undefined);
+    expect(running.admitted).toBe(true);
+    expect(guards.blocked(Date.now() + 2 * WINDOW_MS)).toEqual([TARGET]);
+    expect(guards.snapshot().map(({ target }) => target).sort()).toEqual(['https://hooks.example.com', 'https://slow.example.com']);
+  });
+});
