@@ -12,7 +12,7 @@ const INTEGRATION = [
   'test/engine/delivery/{crash,worker}.test.ts',
   'test/engine/ingest/prepare.test.ts',
   'test/plugins/{announce-example,billing}.test.ts',
-  'test/security/{admin-input,connections,failed-verifications,url-template}.test.ts',
+  'test/security/{admin-input,connections,failed-verifications,poison-events,url-template}.test.ts',
   'test/server/{admin,audit,deliveries,operations,targets,webhook}.test.ts',
   'test/store/{postgres,sqlite,sqlite-durability}.test.ts',
   'test/ui/{access,dashboard}.test.ts',

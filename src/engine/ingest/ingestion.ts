@@ -27,6 +27,7 @@ import type { KnownEvent } from '../delivery/attempt.ts';
 import type { Reservation } from '../delivery/handoff.ts';
 import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
 import { describeFailure, invokePlugin, pluginContext, prepareAction, prepareContext, preparePlugin, type ActionParts } from '../run-action.ts';
+import { deliveryRouting, type DeliveryRouting } from './delivery-routing.ts';
 import { usageLedger } from './usage-ledger.ts';
 
 export interface IncomingEvent {
@@ -207,6 +208,12 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
         return { rule: rule.id, plugin: action.plugin, status: 'failed', error: describeFailure(error) };
       }
     }
+    let routing: DeliveryRouting;
+    try {
+      routing = deliveryRouting(params, plugin.definition.target, action, eventContext);
+    } catch (error) {
+      return { rule: rule.id, plugin: action.plugin, status: 'failed', error: { code: 'E_ACTION_PARAMS_INVALID', message: (error as Error).message } };
+    }
     const schedule = retrySchedule(action.retry);
     const queued: NewDelivery = {
       eventId: ordering.id,
@@ -216,8 +223,7 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       actionIndex: action.index,
       plugin: action.plugin,
       params,
-      target: plugin.definition.target?.(params) ?? action.plugin,
-      orderingKey: action.orderingKey(eventContext),
+      ...routing,
       maxAttempts: schedule.maxAttempts,
       retrySchedule: schedule.delays,
       timeoutMs: action.timeoutMs ?? deps.asyncActionTimeoutMs,

@@ -1,8 +1,10 @@
 /** What Switchboard has seen and runs: sessions, recorded events, the rules in force. */
 import type { Router } from 'express';
 import { SwitchboardError } from '../../errors.ts';
+import { nestsDeeperThan } from '../../livekit/json-object.ts';
 import type { RuleSet } from '../../rules/types.ts';
 import type { SessionStatus, Store, StoredEvent } from '../../store/store.ts';
+import { VIEW_MAX_DEPTH } from './redact.ts';
 import { route, type RouteContext } from './request.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
@@ -63,6 +65,12 @@ function eventView(event: StoredEvent) {
     api_key: event.apiKey,
     matched: event.matched,
     actions: event.actions,
-    payload: JSON.parse(event.body),
+    payload: viewablePayload(event.body),
   };
+}
+
+/** The body parsed, or as the text received when it nests too deep to be serialised again. */
+function viewablePayload(body: string): unknown {
+  const payload: unknown = JSON.parse(body);
+  return nestsDeeperThan(payload, VIEW_MAX_DEPTH) ? body : payload;
 }
