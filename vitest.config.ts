@@ -14,7 +14,7 @@ const INTEGRATION = [
   'test/plugins/{announce-example,billing}.test.ts',
   'test/security/{admin-input,connections,failed-verifications,poison-events,url-template}.test.ts',
   'test/server/{admin,audit,deliveries,operations,targets,webhook}.test.ts',
-  'test/store/{postgres,sqlite,sqlite-durability}.test.ts',
+  'test/store/{postgres,sqlite,sqlite-durability,storage-faults}.test.ts',
   'test/ui/{access,dashboard}.test.ts',
   'test/telemetry/{logs,metrics,otlp-export,tracing,tracing-off}.test.ts',
 ];

@@ -2,6 +2,7 @@
  * The storage contract. Everything above the store talks to this interface only, so SQLite and PostgreSQL are
  * interchangeable; every method is async even where SQLite would not need it.
  */
+import type { StoreHealth } from './health.ts';
 import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
 import type { DeliveryState } from './delivery-state.ts';
 import type { Migration } from './sql/migration.ts';
@@ -293,5 +294,9 @@ export interface Store {
   sumUsage(filter: UsageFilter): Promise<UsageTotal[]>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
+  /** Whether the last commit that wrote succeeded (StoreHealth); readiness reads it. */
+  readonly health: Pick<StoreHealth, 'failure'>;
+  /** Commits a transaction that rewrites one row as it is: readiness's test that commits succeed again. */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }

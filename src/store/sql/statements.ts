@@ -165,6 +165,10 @@ export function statements(dialect: Dialect) {
       'selectAudit',
     ),
     ping: statement('SELECT 1 AS ok', 'ping'),
+    probeWrite: statement(
+      'UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)',
+      'probeWrite',
+    ),
 
     insertUsage: statement(
       `INSERT INTO usage_ledger (
