@@ -45,6 +45,11 @@ interface StartOptions {
   env?: Record<string, string | undefined>;
   /** Reload rules when files under RULES_DIR change. */
   watchRules?: boolean;
+  /**
+   * Called once, after it is logged, when the store reports a failure it cannot recover from in this process (an
+   * SQLite I/O error or corrupt file): `switchboard serve` exits non-zero so that its supervisor restarts it.
+   */
+  onStoreFatal?: (error: Error) => void;
 }
 
 export async function startSwitchboard(config: Config, log: Logger, options: StartOptions = {}): Promise<Switchboard> {
@@ -53,7 +58,16 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     { dir: config.rulesDir, plugins: plugins.specs(), env: options.env ?? process.env },
     log,
   );
-  const store = await openStore(config.databaseUrl, { onWarning: (message) => log.warn(message) });
+  let storeFailed = false;
+  const store = await openStore(config.databaseUrl, {
+    onWarning: (message) => log.warn(message),
+    onFatal: (error) => {
+      if (storeFailed) return;
+      storeFailed = true;
+      log.fatal({ err: error }, 'the store failed beyond repair in this process: exiting for a restart');
+      options.onStoreFatal?.(error);
+    },
+  });
   if (config.migrateOnStart) await store.migrate();
 
   let accepting = true;

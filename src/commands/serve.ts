@@ -22,6 +22,9 @@ export async function serve(options: { settings: ResolvedSettings; dev: boolean 
   }
 }
 
+/** Beyond SHUTDOWN_TIMEOUT, how long a shutdown after a fatal store failure may take before the process exits. */
+const FATAL_EXIT_GRACE_MS = 5_000;
+
 async function start(options: { settings: ResolvedSettings; dev: boolean }): Promise<void> {
   const adminToken = options.dev ? devAdminToken(options.settings.ADMIN_TOKEN, process.cwd()) : undefined;
   const settings = adminToken ? { ...options.settings, ADMIN_TOKEN: adminToken.token } : options.settings;
@@ -29,13 +32,23 @@ async function start(options: { settings: ResolvedSettings; dev: boolean }): Pro
   const log = createLogger({ level: config.logLevel, pretty: config.dev });
   warnAboutConfig(config, log);
   const tracing = await startTracingFromEnvironment(process.env, log);
-  const switchboard = await startSwitchboard(config, log, { env: ruleEnvironment(settings), watchRules: true });
-  if (config.dev) printDevBanner(config, switchboard, adminToken!);
+  let switchboard: Switchboard | undefined = undefined;
+  switchboard = await startSwitchboard(config, log, {
+    env: ruleEnvironment(settings),
+    watchRules: true,
+    // Through the normal shutdown while it can finish, then out regardless: a failing disk may hang it.
+    onStoreFatal: () => {
+      setTimeout(() => process.exit(1), config.shutdownTimeoutMs + FATAL_EXIT_GRACE_MS);
+      void (switchboard?.close() ?? Promise.resolve()).finally(() => process.exit(1));
+    },
+  });
+  const running = switchboard;
+  if (config.dev) printDevBanner(config, running, adminToken!);
 
-  process.on('SIGHUP', () => void switchboard.rules.reload('SIGHUP'));
+  process.on('SIGHUP', () => void running.rules.reload('SIGHUP'));
   const stop = (signal: string) => {
     log.info({ signal }, 'shutting down');
-    switchboard.close().then(async () => {
+    running.close().then(async () => {
       await tracing?.shutdown();
     }).then(
       () => process.exit(0),

@@ -2,10 +2,16 @@
 import { createHash } from 'node:crypto';
 import { SwitchboardError } from '../errors.ts';
 import type { EventContext, LiveKitEvent, LiveKitParticipant, LiveKitRoom } from './event-types.ts';
-import { isPlainObject } from '../plain-object.ts';
+import { isPlainObject, nestsDeeperThan } from '../plain-object.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const DIGITS = /^\d+$/;
+/**
+ * Metadata is set by end users: larger or deeper metadata is not offered parsed to rules (it stays in `metadata`),
+ * so that no participant can make every action that renders it too deep to store or too large to parse per event.
+ */
+export const METADATA_JSON_MAX_CHARS = 64 * 1024;
+export const METADATA_JSON_MAX_DEPTH = 32;
 
 /**
  * Parses a verified webhook body. Checks only what Switchboard relies on; unknown event names and fields pass
@@ -73,9 +79,11 @@ function withMetadataJson<T extends LiveKitRoom | LiveKitParticipant>(entity: T)
   const copy: T = { ...entity };
   // A body field of that name must not pass for metadata Switchboard parsed.
   delete copy.metadataJson;
-  if (typeof entity.metadata === 'string' && entity.metadata !== '') {
+  const { metadata } = entity;
+  if (typeof metadata === 'string' && metadata !== '' && metadata.length <= METADATA_JSON_MAX_CHARS) {
     try {
-      copy.metadataJson = JSON.parse(entity.metadata);
+      const parsed: unknown = JSON.parse(metadata);
+      if (!nestsDeeperThan(parsed, METADATA_JSON_MAX_DEPTH)) copy.metadataJson = parsed;
     } catch {
       // Free-form metadata is common; rules simply see no metadataJson.
     }

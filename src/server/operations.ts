@@ -18,7 +18,7 @@ import { sendError } from './error-response.ts';
 
 export interface OperationsRouteOptions {
   log: Logger;
-  store: Pick<Store, 'ping'>;
+  store: Pick<Store, 'ping' | 'health' | 'probeWrite'>;
   currentRules: () => RuleSet;
   rulesStatus: () => RulesStatus;
   worker: Pick<DeliveryWorker, 'running'>;
@@ -33,6 +33,8 @@ export interface OperationsRouteOptions {
 type Check = () => Promise<string>;
 
 const STORE_PING_TIMEOUT_MS = 2_000;
+/** How long after a failed commit readiness waits before trying a commit of its own. */
+const STORE_RETRY_AFTER_MS = 10_000;
 
 export function operationsRouter(options: OperationsRouteOptions): Router {
   const router = express.Router();
@@ -80,13 +82,25 @@ export function operationsRouter(options: OperationsRouteOptions): Router {
 function readinessChecks(options: OperationsRouteOptions): Record<string, Check> {
   return {
     async store() {
+      const { store, log } = options;
+      // A store can answer a ping while every commit fails (a full disk): while the last commit that wrote failed,
+      // only a commit that writes makes it ready again. Out of the load balancer no webhook comes to try one, so
+      // once the failure is STORE_RETRY_AFTER_MS old this check tries a small one itself.
+      const failure = store.health.failure;
+      const commitsFail = () => {
+        // Its message may name the database's address or file: the log has it, the answer does not.
+        log.warn({ err: failure!.error }, "readiness: the store's commits fail");
+        return new Error('commits fail (the log says why)');
+      };
+      if (failure !== null && Date.now() - failure.at < STORE_RETRY_AFTER_MS) throw commitsFail();
       try {
-        await waitAtMost(options.store.ping(), STORE_PING_TIMEOUT_MS, () => {
+        const probe = failure === null ? store.ping() : store.probeWrite();
+        await waitAtMost(probe, STORE_PING_TIMEOUT_MS, () => {
           throw new Error(`did not answer within ${STORE_PING_TIMEOUT_MS} ms`);
         });
       } catch (error) {
-        // Its message may name the database's address or file: the log has it, the answer does not.
-        options.log.warn({ err: error }, 'readiness: the store did not answer');
+        if (failure !== null) throw commitsFail();
+        log.warn({ err: error }, 'readiness: the store did not answer');
         throw new Error('unavailable (the log says why)');
       }
       return 'ok';

@@ -2,6 +2,7 @@
  * The storage contract. Everything above the store talks to this interface only, so SQLite and PostgreSQL are
  * interchangeable; every method is async even where SQLite would not need it.
  */
+import type { StoreHealth } from './health.ts';
 import type { SessionTransition, SessionTransitionRequest } from '../plugins/contract.ts';
 import type { DeliveryState } from './delivery-state.ts';
 import type { LivePictureSource } from '../engine/reconcile/picture.ts';
@@ -425,5 +426,9 @@ export interface Store extends LivePictureSource {
    * cancels (E_ERASED) the deliveries still queued for it. In batches, each its own transaction.
    */
   erase(subject: ErasureSubject, marker: string): Promise<ErasureCounts>;
+  /** Whether the last commit that wrote succeeded (StoreHealth); readiness reads it. */
+  readonly health: Pick<StoreHealth, 'failure'>;
+  /** Commits a transaction that rewrites one row as it is: readiness's test that commits succeed again. */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }

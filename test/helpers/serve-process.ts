@@ -29,6 +29,8 @@ export interface ServeProcess {
   /** Everything the process wrote to stdout (its log lines) and stderr so far. */
   readonly stdout: string;
   readonly stderr: string;
+  /** Resolves once the process has exited by itself, with its exit code (null when a signal ended it). */
+  exited(): Promise<number | null>;
   /** Sends `signal` (SIGTERM by default) unless the process has exited already; resolves once it has. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -97,6 +99,10 @@ export async function startServeProcess(
     },
     get stderr() {
       return stderr;
+    },
+    async exited() {
+      await exited;
+      return child.exitCode;
     },
     stop(signal = 'SIGTERM') {
       if (running) child.kill(signal);

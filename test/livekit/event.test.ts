@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isSwitchboardError } from '../../src/errors.ts';
-import { buildContext, dedupeKey, eventCreatedAt, parseEvent } from '../../src/livekit/event.ts';
+import { buildContext, dedupeKey, eventCreatedAt, METADATA_JSON_MAX_CHARS, METADATA_JSON_MAX_DEPTH, parseEvent } from '../../src/livekit/event.ts';
 import { sampleEventNames } from '../../src/livekit/samples.ts';
 import { readFileSync } from 'node:fs';
 
@@ -119,5 +119,15 @@ describe('buildContext', () => {
   it('does not let a body field named metadataJson pass for parsed metadata', () => {
     const context = buildContext({ event: 'room_started', room: { name: 'r', metadataJson: { forged: true } } });
     expect(context.room).not.toHaveProperty('metadataJson');
+  });
+
+  it('offers no metadataJson for metadata nested deeper than the cap or longer than the size cap', () => {
+    const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+    const at = (metadata: string) => buildContext({ event: 'participant_joined', participant: { identity: 'a', metadata } }).participant;
+    expect(at(nested(METADATA_JSON_MAX_DEPTH))?.metadataJson).toBeDefined();
+    expect(at(nested(METADATA_JSON_MAX_DEPTH + 1))).not.toHaveProperty('metadataJson');
+    expect(at(nested(4_500))).not.toHaveProperty('metadataJson');
+    const long = JSON.stringify({ note: 'x'.repeat(METADATA_JSON_MAX_CHARS) });
+    expect(at(long)).not.toHaveProperty('metadataJson');
   });
 });

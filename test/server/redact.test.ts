@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, redactParams } from '../../src/server/admin/redact.ts';
+import { REDACTED, redactParams, TOO_DEEP, VIEW_MAX_DEPTH } from '../../src/server/admin/redact.ts';
 
 describe('params shown by the admin API', () => {
   it('hides signing secrets, provider keys and every header value, keeping the rest', () => {
@@ -34,5 +34,20 @@ describe('params shown by the admin API', () => {
       plain: 'https://partner.example.com/hook',
       note: 'see ?token=abc',
     });
+  });
+
+  it('shows params nested deeper than it walks as a marker, without overflowing the stack', () => {
+    let deep: unknown = 'bottom';
+    for (let level = 0; level < 20_000; level += 1) deep = [deep];
+    const shown = redactParams({ body: deep });
+    let level = 0;
+    let cursor: unknown = (shown as { body: unknown }).body;
+    while (Array.isArray(cursor)) {
+      cursor = cursor[0];
+      level += 1;
+    }
+    expect(cursor).toBe(TOO_DEEP);
+    expect(level).toBe(VIEW_MAX_DEPTH - 1);
+    expect(() => JSON.stringify(shown)).not.toThrow();
   });
 });

@@ -479,9 +479,12 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
           await tx.recordEvent(eventRecord('EV_after_termination'));
         });
         expect(await rejection(outcome)).toMatchObject({ code: 'E_STORE_UNAVAILABLE' });
+        // Readiness sees the failed commit until the next one that writes.
+        expect(store.health.failure?.error).toMatchObject({ code: 'E_STORE_UNAVAILABLE' });
         expect(await store.transaction((tx) => tx.recordEvent(eventRecord('EV_next')))).toMatchObject({
           duplicate: false,
         });
+        expect(store.health.failure).toBeNull();
         expect(await store.getEvent('EV_lost')).toBeNull();
       });
 

@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isSwitchboardError } from '../../src/errors.ts';
+import { isSwitchboardError, SwitchboardError } from '../../src/errors.ts';
 import type { EventRecord, OrderingEvent, Store, StoreTx } from '../../src/store/store.ts';
 import { describeDeliveryContract } from './delivery-contract.ts';
 import { describeDeliveryMovesContract } from './delivery-moves-contract.ts';
@@ -72,6 +72,30 @@ export function describeStoreContract(
         expect(await store.migrate()).toEqual([]);
         expect(await store.migrate()).toEqual([]);
         expect(await store.getEvent('EV_kept')).not.toBeNull();
+      });
+    });
+
+    describe('health', () => {
+      const unavailable = () => new SwitchboardError('E_STORE_UNAVAILABLE', 'the disk is full');
+
+      it('records a commit that failed as unavailable until a transaction that wrote commits', async () => {
+        expect(store.health.failure).toBeNull();
+        await store.transaction((tx) => tx.recordEvent(eventRecord('EV_before')));
+        await expect(store.transaction(async () => Promise.reject(unavailable()))).rejects.toThrow('the disk is full');
+        expect(store.health.failure?.error.message).toBe('the disk is full');
+        // A redelivery writes nothing: its commit would succeed on a full disk too, so it proves nothing.
+        await store.transaction((tx) => tx.recordEvent(eventRecord('EV_before')));
+        expect(store.health.failure).not.toBeNull();
+        await store.transaction((tx) => tx.recordEvent(eventRecord('EV_after')));
+        expect(store.health.failure).toBeNull();
+      });
+
+      it('is cleared by a probe write, and left alone by a transaction that failed for its own reasons', async () => {
+        await expect(store.transaction(async () => Promise.reject(unavailable()))).rejects.toThrow();
+        await expect(store.transaction(async () => Promise.reject(new Error('a plugin bug')))).rejects.toThrow();
+        expect(store.health.failure?.error.message).toBe('the disk is full');
+        await store.probeWrite();
+        expect(store.health.failure).toBeNull();
       });
     });
 

@@ -30,6 +30,7 @@ import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
 import { describeFailure, invokePlugin, invokePrepare, pluginContext, prepareContext, renderParams, type ActionParts } from '../run-action.ts';
 import { sealParams } from '../sealed-params.ts';
 import { pictureChange } from '../reconcile/picture-change.ts';
+import { deliveryRouting, type DeliveryRouting } from './delivery-routing.ts';
 import { usageLedger } from './usage-ledger.ts';
 
 interface IncomingEvent {
@@ -222,6 +223,12 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
         return { rule: rule.id, plugin: action.plugin, status: 'failed', error: describeFailure(error) };
       }
     }
+    let routing: DeliveryRouting;
+    try {
+      routing = deliveryRouting(params, plugin.definition.target, action, eventContext);
+    } catch (error) {
+      return { rule: rule.id, plugin: action.plugin, status: 'failed', error: { code: 'E_ACTION_PARAMS_INVALID', message: (error as Error).message } };
+    }
     const schedule = retrySchedule(action.retry);
     const sealed = sealParams(action, plugin, params);
     const queued: NewDelivery = {
@@ -232,8 +239,8 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       actionIndex: action.index,
       plugin: action.plugin,
       ...sealed,
-      target: targetName(plugin.definition.target?.(params) ?? action.plugin),
-      orderingKey: action.orderingKey(eventContext),
+      target: targetName(routing.target),
+      orderingKey: routing.orderingKey,
       maxAttempts: schedule.maxAttempts,
       retrySchedule: schedule.delays,
       timeoutMs: action.timeoutMs ?? deps.asyncActionTimeoutMs,

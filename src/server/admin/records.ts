@@ -5,6 +5,8 @@ import type { RulesLoad } from '../../engine/rules-holder.ts';
 import type { RuleSet } from '../../rules/types.ts';
 import type { EventSummary, SessionStatus, SessionSummary, Store, StoredEvent } from '../../store/store.ts';
 import { ISO_TIME, PAGE_QUERY, queryTime, route, type PageQuery, type RouteContext } from './request.ts';
+import { nestsDeeperThan } from '../../plain-object.ts';
+import { VIEW_MAX_DEPTH } from './redact.ts';
 import type { AdminRouteOptions } from './route-options.ts';
 
 export interface EventQuery {
@@ -129,6 +131,12 @@ function eventView(event: StoredEvent) {
     matched: event.matched,
     actions: event.actions,
     // Past RETENTION_EVENTS an event younger than the dedupe window keeps only its id: its body is gone.
-    payload: event.body === '' ? null : JSON.parse(event.body),
+    payload: event.body === '' ? null : viewablePayload(event.body),
   };
+}
+
+/** The body parsed, or as the text received when it nests too deep to be serialised again. */
+function viewablePayload(body: string): unknown {
+  const payload: unknown = JSON.parse(body);
+  return nestsDeeperThan(payload, VIEW_MAX_DEPTH) ? body : payload;
 }

@@ -93,10 +93,28 @@ export async function query<Row extends pg.QueryResultRow>(
   values: unknown[] = [],
 ): Promise<pg.QueryResult<Row>> {
   try {
-    return await on.query<Row>(typeof sql === 'string' ? { text: sql, values } : { ...sql, values });
+    const bound = values.some(holdsNul) ? values.map(withoutNul) : values;
+    return await on.query<Row>(typeof sql === 'string' ? { text: sql, values: bound } : { ...sql, values: bound });
   } catch (error) {
     throw surfaceFailure(error, display);
   }
+}
+
+/**
+ * PostgreSQL's text cannot hold NUL (U+0000), and end users choose room names, identities and metadata: every NUL
+ * in a text value written or looked up becomes U+FFFD, the replacement character, rather than failing the whole
+ * event. JSON values are bound as JSON text, where a NUL is the escape `\u0000` and is kept (json columns, not
+ * jsonb); event bodies are kept as received, as text, and a parsed body holds no raw NUL.
+ */
+function withoutNul(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNul);
+  return typeof value === 'string' ? value.replaceAll('\0', '\uFFFD') : value;
+}
+
+/** A text value, or a list of them (bound as an array), that holds a NUL. */
+function holdsNul(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(holdsNul);
+  return typeof value === 'string' && value.includes('\0');
 }
 
 /** Checks a client out of the pool; see `surfaceFailure`. */

@@ -10,7 +10,7 @@ import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql } from '../sql/dialect-sql.ts';
 import { SqlStore } from '../sql/store.ts';
 import { completionValues } from '../sql/transaction.ts';
-import type { AttemptVerdict, DeliveryAttempt, StoreTx } from '../store.ts';
+import type { AttemptVerdict, DeliveryAttempt } from '../store.ts';
 import type { Leadership } from '../live-picture.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { executor, postgresDialect } from './dialect.ts';
@@ -90,7 +90,7 @@ export class PostgresStore extends SqlStore {
   }
 
   /** Commits when `work` resolves, rolls back when it throws; each transaction has a connection of its own. */
-  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+  protected runTransaction<T>(work: (executor: Executor) => Promise<T>): Promise<T> {
     return this.#use(async () => {
       const { display } = this.#target;
       const client = await connect(this.#pool, display);
@@ -105,7 +105,7 @@ export class PostgresStore extends SqlStore {
       try {
         await query(client, display, 'BEGIN');
         // Ended before COMMIT, so a stray call after `work` settled cannot run outside the transaction.
-        const result = await this.runWork(executor(client, display), work);
+        const result = await work(executor(client, display));
         await query(client, display, 'COMMIT');
         finish(false);
         return result;
@@ -146,7 +146,12 @@ export class PostgresStore extends SqlStore {
 
   /** One statement on the pool, with no BEGIN and COMMIT around it (Dialect.completeAttempt). */
   override completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
-    return this.#use(() => postgresDialect.completeAttempt(this.#poolSql, completionValues(owner, attempt, verdict)));
+    const mark = { wrote: false };
+    const completing = this.#use(async () => {
+      mark.wrote = await postgresDialect.completeAttempt(this.#poolSql, completionValues(owner, attempt, verdict));
+      return mark.wrote;
+    });
+    return this.health.watch(completing, mark);
   }
 
   /**

@@ -168,6 +168,10 @@ export function statements(dialect: Dialect) {
     ping: statement('SELECT 1 AS ok', 'ping'),
     // By arrival order, not MIN(received_at): the primary key answers it without a scan.
     oldestEvent: statement('SELECT received_at AS "receivedAt" FROM events ORDER BY seq LIMIT 1', 'oldestEvent'),
+    probeWrite: statement(
+      'UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)',
+      'probeWrite',
+    ),
 
     insertUsage: statement(
       `INSERT INTO usage_ledger (

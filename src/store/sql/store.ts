@@ -31,6 +31,7 @@ import type {
   UsageFilter,
   UsageTotal,
 } from '../store.ts';
+import { StoreHealth, type WriteMark } from '../health.ts';
 import type { Migration } from './migration.ts';
 import type { LivePicture } from '../../engine/reconcile/picture.ts';
 import type { Leadership, PictureCounts, RoomDetail, RoomRecord } from '../live-picture.ts';
@@ -71,8 +72,11 @@ export abstract class SqlStore implements Store {
     this.#lifecycle = { prune: pruneStatements(on.dialect), erasure: erasureStatements(on.dialect) };
   }
 
+  readonly health = new StoreHealth();
+
   abstract migrate(): Promise<Migration[]>;
-  abstract transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Runs `work` between BEGIN and COMMIT on one executor, settling once the commit is durable (or has failed). */
+  protected abstract runTransaction<T>(work: (executor: Executor) => Promise<T>): Promise<T>;
   /** Runs `work` with what reads committed data. */
   protected abstract read<T>(work: (db: Executor) => Promise<T>): Promise<T>;
   /** Lets the work already under way finish, then lets go of the database. */
@@ -98,12 +102,26 @@ export abstract class SqlStore implements Store {
     if (this.#closing) throw new SwitchboardError('E_STORE_UNAVAILABLE', 'The store is closed.');
   }
 
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.#watched(work);
+  }
+
+  probeWrite(): Promise<void> {
+    return this.#watched((tx) => tx.probeWrite());
+  }
+
+  /** A transaction whose commit is told to `health`. */
+  #watched<T>(work: (tx: SqlTx) => Promise<T>): Promise<T> {
+    const mark: WriteMark = { wrote: false };
+    return this.health.watch(this.runTransaction((executor) => this.#runWork(executor, work, mark)), mark);
+  }
+
   /**
    * Runs `work` on the writes of a transaction over `executor`, ended as soon as `work` settles: a stray call after
    * that, which would run outside the transaction, is refused.
    */
-  protected async runWork<T>(executor: Executor, work: (tx: StoreTx) => Promise<T>): Promise<T> {
-    const tx = new SqlTx(executor, this.#on);
+  async #runWork<T>(executor: Executor, work: (tx: SqlTx) => Promise<T>, mark: WriteMark): Promise<T> {
+    const tx = new SqlTx(executor, this.#on, mark);
     this.#executors.set(tx, executor);
     try {
       return await work(tx);

@@ -24,6 +24,7 @@ import { deliveryConditions } from './conditions.ts';
 import type { Executor } from './dialect.ts';
 import { applyPictureChange } from './live-picture.ts';
 import type { PictureChange } from '../live-picture.ts';
+import type { WriteMark } from '../health.ts';
 import { movableBy, state } from './moves.ts';
 import { byDueTimeThenId, type ClaimedDeliveryRow, type UsageRow } from './rows.ts';
 import { addMinuteStats } from './searches.ts';
@@ -64,11 +65,14 @@ export function completionValues(owner: string, attempt: DeliveryAttempt, verdic
 export class SqlTx implements StoreTx {
   readonly #executor: Executor;
   readonly #on: DialectSql;
+  readonly #mark: WriteMark;
   #ended = false;
 
-  constructor(executor: Executor, on: DialectSql) {
+  /** `mark`: noted once a write changed something (see StoreHealth). */
+  constructor(executor: Executor, on: DialectSql, mark: WriteMark = { wrote: false }) {
     this.#executor = executor;
     this.#on = on;
+    this.#mark = mark;
   }
 
   end(): void {
@@ -87,7 +91,15 @@ export class SqlTx implements StoreTx {
       record.room ?? null,
       record.participant ?? null,
     ]);
-    return inserted ? { duplicate: false, seq: inserted.seq } : { duplicate: true };
+    if (!inserted) return { duplicate: true };
+    this.#mark.wrote = true;
+    return { duplicate: false, seq: inserted.seq };
+  }
+
+  /** Rewrites a row that is always there (the latest migration's record) as it is: a write that needs the disk. */
+  async probeWrite(): Promise<void> {
+    await this.#db.run(this.#on.sql.probeWrite);
+    this.#mark.wrote = true;
   }
 
   async saveOutcome(eventId: string, outcome: EventOutcome): Promise<void> {
@@ -150,6 +162,7 @@ export class SqlTx implements StoreTx {
       lease?.expiresAt ?? null,
       delivery.actionKey ?? null,
     ]);
+    this.#mark.wrote = true;
     if (inserted) return { id: inserted.id, leased: inserted.state === 'running' };
     const [existing] = await this.#db.rows<{ id: number }>(sql.selectDeliveryId, [
       delivery.eventId,
@@ -167,12 +180,15 @@ export class SqlTx implements StoreTx {
       request.skipTargets,
       request.limit,
     ]);
+    if (rows.length > 0) this.#mark.wrote = true;
     // RETURNING gives rows in no promised order.
     return rows.map(this.#on.rows.toClaimedDelivery).sort(byDueTimeThenId);
   }
 
   async completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
-    return this.#on.dialect.completeAttempt(this.#db, completionValues(owner, attempt, verdict));
+    const completed = await this.#on.dialect.completeAttempt(this.#db, completionValues(owner, attempt, verdict));
+    if (completed) this.#mark.wrote = true;
+    return completed;
   }
 
   /** Back to pending, or to waiting for a retry when attempts were already spent; the attempt count stays. */

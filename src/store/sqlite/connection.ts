@@ -16,14 +16,29 @@ const UNAVAILABLE_RESULT_CODES = new Set([
   26, // SQLITE_NOTADB
 ]);
 
-/** Prepares each statement once; reports driver failures as E_STORE_UNAVAILABLE. */
+/**
+ * Result codes after which the connection cannot be trusted again: an I/O error may have left SQLite's view of the
+ * file out of step with the disk, and a corrupt file stays corrupt. Only a new process (a restart) recovers.
+ */
+const FATAL_RESULT_CODES = new Set([
+  10, // SQLITE_IOERR
+  11, // SQLITE_CORRUPT
+  26, // SQLITE_NOTADB
+]);
+
+/** Told of a fatal driver failure (FATAL_RESULT_CODES), as it is thrown. */
+export type FatalFailureHandler = (error: SwitchboardError) => void;
+
+/** Prepares each statement once; reports driver failures as E_STORE_UNAVAILABLE, and fatal ones to `onFatal`. */
 export class Connection {
   readonly #location: string;
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
+  readonly #onFatal: FatalFailureHandler | undefined;
 
-  constructor(location: string, pragmas: string) {
+  constructor(location: string, pragmas: string, onFatal?: FatalFailureHandler) {
     this.#location = location;
+    this.#onFatal = onFatal;
     try {
       this.#db = new DatabaseSync(location);
     } catch (error) {
@@ -97,10 +112,16 @@ export class Connection {
   /** A driver failure as E_STORE_UNAVAILABLE; anything else (a mistake in our SQL) as it was. */
   #surfaced(error: unknown): unknown {
     if (!isDriverFailure(error)) return error;
-    return new SwitchboardError('E_STORE_UNAVAILABLE', `The SQLite database at ${this.#location} is unavailable: ${error.message}`, {
+    const surfaced = new SwitchboardError('E_STORE_UNAVAILABLE', `The SQLite database at ${this.#location} is unavailable: ${error.message}`, {
       cause: error,
     });
+    if (isFatal(error)) this.#onFatal?.(surfaced);
+    return surfaced;
   }
+}
+
+function isFatal(error: Error): boolean {
+  return 'errcode' in error && typeof error.errcode === 'number' && FATAL_RESULT_CODES.has(error.errcode & 0xff);
 }
 
 function isDriverFailure(error: unknown): error is Error {

@@ -9,9 +9,8 @@ import { dialectSql } from '../sql/dialect-sql.ts';
 import { SqlStore } from '../sql/store.ts';
 import type { Leadership } from '../live-picture.ts';
 import type { Executor } from '../sql/dialect.ts';
-import type { StoreTx } from '../store.ts';
 import { Checkpointer } from './checkpointer.ts';
-import { Connection } from './connection.ts';
+import { Connection, type FatalFailureHandler } from './connection.ts';
 import { executor, sqliteDialect } from './dialect.ts';
 import { GroupCommit, SerialQueue } from './group-commit.ts';
 import { sqliteMigrations } from './migrations.ts';
@@ -55,6 +54,11 @@ const MIGRATION_SQL = {
 export interface SqliteStoreOptions {
   /** Told about trouble in background work (a failed checkpoint) that no caller is waiting on. */
   onWarning?: (message: string) => void;
+  /**
+   * Told when SQLite reports an I/O error or a corrupt file (SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB): the
+   * connection is past use, and the process should exit so that its supervisor restarts it.
+   */
+  onFatal?: FatalFailureHandler;
 }
 
 export class SqliteStore extends SqlStore {
@@ -73,9 +77,9 @@ export class SqliteStore extends SqlStore {
   constructor(location: string, options: SqliteStoreOptions = {}) {
     super(SQLITE);
     const inMemory = location === ':memory:';
-    this.#writer = new Connection(location, WRITER_PRAGMAS);
+    this.#writer = new Connection(location, WRITER_PRAGMAS, options.onFatal);
     // A second connection to `:memory:` would open another, empty database; in memory, reads share the writer.
-    this.#reader = inMemory ? this.#writer : this.#openReader(location);
+    this.#reader = inMemory ? this.#writer : this.#openReader(location, options.onFatal);
     this.#writerSql = executor(this.#writer);
     this.#readerSql = executor(this.#reader);
     this.#walFlush = inMemory ? null : new WalFlush(location);
@@ -103,9 +107,9 @@ export class SqliteStore extends SqlStore {
   }
 
   /** Transactions queued together commit together: each resolves once its batch is durable (see GroupCommit). */
-  async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+  protected async runTransaction<T>(work: (executor: Executor) => Promise<T>): Promise<T> {
     this.assertOpen();
-    return this.#commits.run(() => this.runWork(this.#writerSql, work));
+    return this.#commits.run(() => work(this.#writerSql));
   }
 
   /** One process writes a SQLite file: it always leads. */
@@ -134,9 +138,9 @@ export class SqliteStore extends SqlStore {
     return this.#walFlush?.flush() ?? Promise.resolve();
   }
 
-  #openReader(location: string): Connection {
+  #openReader(location: string, onFatal: FatalFailureHandler | undefined): Connection {
     try {
-      return new Connection(location, READER_PRAGMAS);
+      return new Connection(location, READER_PRAGMAS, onFatal);
     } catch (error) {
       this.#writer.close();
       throw error;
