@@ -45,6 +45,12 @@ export function createEventSource(options: EventSourceOptions = {}): EventSource
         event.participant.metadata = JSON.stringify({ role: round % 3 === 0 ? 'host' : 'guest' });
       }
       if (event.track !== undefined) event.track.source = round % 2 === 0 ? 'CAMERA' : 'SCREEN_SHARE';
+      // Each round's room, participant and egress are resources of their own, as LiveKit's would be: the same sids
+      // in every round would make every later start and end a duplicate of the first, which runs no rules.
+      const sid = `${run}${round.toString(36)}`;
+      if (event.room?.sid !== undefined) event.room.sid = `RM_${sid}`;
+      if (event.participant?.sid !== undefined) event.participant.sid = `PA_${sid}`;
+      if (event.egressInfo?.egressId !== undefined) event.egressInfo.egressId = `EG_${sid}`;
       return event;
     },
   };

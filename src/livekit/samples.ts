@@ -1,5 +1,5 @@
 /** Sample webhook events (LiveKit's own encoding of each event) for `switchboard send`, docs and tests. */
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LiveKitEvent } from './event-types.ts';
@@ -38,15 +38,22 @@ export function sampleEvent(name: string, overrides: SampleOverrides = {}): Live
   // Every time in the sample moves with its createdAt, so the sample stays coherent: a participant_left sent now
   // left a participant who joined its ten minutes before, not on the day the sample was written.
   shiftTimes(event, BigInt(Math.floor(Date.now() / 1000)) - BigInt(event.createdAt ?? 0));
+  // A room or participant named is a resource of its own, with a sid of its own: one start and one end each.
   if (overrides.room !== undefined) {
-    if (event.room !== undefined) event.room.name = overrides.room;
+    if (event.room !== undefined) Object.assign(event.room, { name: overrides.room, sid: `RM_${digest(overrides.room)}` });
     replaceField(event, 'roomName', overrides.room);
   }
   if (overrides.participant !== undefined) {
-    if (event.participant !== undefined) event.participant.identity = overrides.participant;
+    const sid = `PA_${digest(`${overrides.room ?? event.room?.name ?? ''}/${overrides.participant}`)}`;
+    if (event.participant !== undefined) Object.assign(event.participant, { identity: overrides.participant, sid });
     replaceField(event, 'participantIdentity', overrides.participant);
   }
   return event;
+}
+
+/** A short stable id for a name. */
+function digest(name: string): string {
+  return createHash('sha256').update(name).digest('base64url').slice(0, 12);
 }
 
 /** LiveKit's times (int64 as strings) by field name, as nanoseconds per unit of each. */

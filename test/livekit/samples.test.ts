@@ -55,6 +55,17 @@ describe('sampleEvent', () => {
     expect(sampleEvent('ingress_started', { room: 'standup' })!.ingressInfo!.roomName).toBe('standup');
   });
 
+  it('gives a named room and participant sids of their own, the same for the same names', () => {
+    const sidOf = (room: string, participant: string) => {
+      const event = sampleEvent('participant_joined', { room, participant })!;
+      return [event.room!.sid, event.participant!.sid];
+    };
+    expect(sidOf('standup', 'bob')).toEqual(sidOf('standup', 'bob'));
+    expect(sidOf('standup', 'bob')[0]).not.toBe(sidOf('retro', 'bob')[0]);
+    expect(sidOf('standup', 'bob')[1]).not.toBe(sidOf('standup', 'ann')[1]);
+    expect(sidOf('standup', 'bob')[1]).not.toBe(sidOf('retro', 'bob')[1]);
+  });
+
   it('replaces the participant identity wherever the event names its participant', () => {
     expect(sampleEvent('participant_joined', { participant: 'bob' })!.participant!.identity).toBe('bob');
     expect(sampleEvent('ingress_ended', { participant: 'bob' })!.ingressInfo!.participantIdentity).toBe('bob');

@@ -118,15 +118,15 @@ describe('dashboard in a browser', { timeout: 60_000 }, () => {
   it('searches events by room, participant and type, and lists the sessions by status', async () => {
     const joined = async (room: string, identity: string) => {
       const id = `EV_${randomUUID()}`;
-      await sb.deliver(sampleBody('participant_joined', { id, room: { name: room }, participant: { identity } }));
+      await sb.deliver(sampleBody('participant_joined', { id, room: { name: room, sid: `RM_${room}` }, participant: { identity, sid: `PA_${id}` } }));
       return id;
     };
-    await sb.deliver(sampleBody('room_started', { id: `EV_${randomUUID()}`, room: { name: 'design-review' } }));
+    await sb.deliver(sampleBody('room_started', { id: `EV_${randomUUID()}`, room: { name: 'design-review', sid: 'RM_design-review' } }));
     const ana = await joined('design-review', 'ana');
     const bo = await joined('design-review', 'bo');
     await joined('standup-7', 'ana');
-    await sb.deliver(sampleBody('room_started', { id: `EV_${randomUUID()}`, room: { name: 'standup-7' } }));
-    await sb.deliver(sampleBody('room_finished', { id: `EV_${randomUUID()}`, room: { name: 'standup-7' } }));
+    await sb.deliver(sampleBody('room_started', { id: `EV_${randomUUID()}`, room: { name: 'standup-7', sid: 'RM_standup-7' } }));
+    await sb.deliver(sampleBody('room_finished', { id: `EV_${randomUUID()}`, room: { name: 'standup-7', sid: 'RM_standup-7' } }));
     await logIn(ADMIN_TOKEN, '/ui/events');
     expect(await page.locator('#events tbody tr').count()).toBe(6);
 

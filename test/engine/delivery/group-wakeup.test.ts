@@ -22,7 +22,7 @@ function forwardRule(url: string): string {
 `;
 }
 
-const joinOf = (i: number) => sampleBody('participant_joined', { id: `EV_join${i}`, participant: { identity: `attendee-${i}` } });
+const joinOf = (i: number) => sampleBody('participant_joined', { id: `EV_join${i}`, participant: { identity: `attendee-${i}`, sid: `PA_attendee${i}` } });
 const joinIds = Array.from({ length: EVENTS }, (_, i) => `EV_join${i}`);
 
 function deliveredIds(receiver: Receiver): string[] {
