@@ -2,7 +2,7 @@
  * Poison events: end users choose participant metadata, identities and room names, so no value in an event may
  * keep that event from being recorded. A failure to prepare or queue one action fails that action alone.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestSchema, requirePostgres, SKIP_POSTGRES, type TestSchema } from '../helpers/postgres.ts';
 import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
@@ -38,7 +38,11 @@ function joined(change: { metadata?: string; room?: string; id?: string; identit
   if (change.metadata !== undefined) body.participant.metadata = change.metadata;
   if (change.identity !== undefined) body.participant.identity = change.identity;
   if (change.room !== undefined) body.room.name = change.room;
-  if (change.id !== undefined) body.id = change.id;
+  if (change.id !== undefined) {
+    body.id = change.id;
+    // A participant of its own: one join per participant sid runs its rules.
+    body.participant.sid = `PA_${createHash('sha256').update(change.id).digest('hex').slice(0, 12)}`;
+  }
   return JSON.stringify(body);
 }
 

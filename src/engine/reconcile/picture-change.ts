@@ -3,7 +3,18 @@
  * synthesises it). Only the events named here change it; ingest asks nothing of the store for the others.
  */
 import type { LiveKitEvent } from '../../livekit/event-types.ts';
+import { nestsDeeperThan } from '../../plain-object.ts';
 import type { PictureChange, ResourceKind } from '../../store/live-picture.ts';
+
+/**
+ * How deep a room's or participant's object may nest to be kept whole in the picture. Past it (fields an end user
+ * filled) only what names it is kept: serialising it would overflow the call stack.
+ */
+const INFO_MAX_DEPTH = 32;
+
+function storable<T extends { sid?: string }>(info: T | undefined, naming: Partial<T>): T | Partial<T> | undefined {
+  return info !== undefined && nestsDeeperThan(info, INFO_MAX_DEPTH) ? { sid: info.sid, ...naming } : info;
+}
 
 interface Shape {
   kind: ResourceKind;
@@ -36,12 +47,12 @@ export function pictureChange(event: LiveKitEvent, createdAt: number | null, rec
   const base = { kind: shape.kind, edge: shape.edge, once: shape.once ?? shape.edge !== null, at, room };
   switch (shape.kind) {
     case 'room':
-      return room.sid === '' ? undefined : { ...base, id: room.sid, status: shape.status!, info: event.room };
+      return room.sid === '' ? undefined : { ...base, id: room.sid, status: shape.status!, info: storable(event.room, { name: room.name }) };
     case 'participant': {
       const participant = event.participant;
       const sid = str(participant?.sid);
       if (sid === '') return undefined;
-      return { ...base, id: sid, status: shape.status!, identity: str(participant?.identity), info: participant };
+      return { ...base, id: sid, status: shape.status!, identity: str(participant?.identity), info: storable(participant, { identity: str(participant?.identity) }) };
     }
     case 'egress': {
       const info = event.egressInfo as Record<string, unknown> | undefined;

@@ -1,4 +1,5 @@
 /** The WHERE conditions of the admin API's filters, with `$n` placeholders numbered after the values already bound. */
+import { indexedText } from './indexed-text.ts';
 import type { DeliveryFilter, EventSearch, UsageFilter } from '../store.ts';
 import type { Dialect } from './dialect.ts';
 
@@ -43,8 +44,8 @@ export function deliveryConditions(
 export function eventConditions(search: EventSearch, values: unknown[]): string[] {
   const conditions: string[] = [];
   const add = conditionAdder(conditions, values);
-  if (search.room !== undefined) add((value) => `room = ${value}`, search.room);
-  if (search.participant !== undefined) add((value) => `participant = ${value}`, search.participant);
+  if (search.room !== undefined) add((value) => `room = ${value}`, indexedText(search.room));
+  if (search.participant !== undefined) add((value) => `participant = ${value}`, indexedText(search.participant));
   if (search.type !== undefined) add((value) => `name = ${value}`, search.type);
   if (search.since !== undefined) add((value) => `received_at >= ${value}`, search.since);
   if (search.until !== undefined) add((value) => `received_at < ${value}`, search.until);

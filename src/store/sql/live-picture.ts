@@ -7,6 +7,7 @@
  * `resource_edges` holds the one start and one end of each room, participant and egress, keyed by its sid: the
  * event that claims an edge first is the one, a later event of the same edge is its duplicate.
  */
+import { indexedText } from './indexed-text.ts';
 import type { OrderingEvent, Page } from '../store.ts';
 import {
   OWN_API_KEY,
@@ -322,7 +323,7 @@ export async function listRoomRecords(
 
 /** The latest room of that name (names are reused; sids are not). */
 export async function readRoomDetail(db: Executor, dialect: Dialect, sql: PictureStatements, name: string): Promise<RoomDetail | null> {
-  const [row] = await db.rows<RoomRow & { info: unknown }>(sql.selectRoomByName, [name]);
+  const [row] = await db.rows<RoomRow & { info: unknown }>(sql.selectRoomByName, [indexedText(name)]);
   if (!row) return null;
   const date = (value: unknown) => (value == null ? null : dialect.readDate(value));
   const participants = await db.rows<ParticipantRecord & { joinedAt: unknown }>(sql.selectRoomParticipants, [row.sid]);

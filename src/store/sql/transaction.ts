@@ -1,4 +1,5 @@
 /** StoreTx, written once: the writes of one transaction, over the executor its dialect's store opened it on. */
+import { indexedText } from './indexed-text.ts';
 import { SwitchboardError } from '../../errors.ts';
 import type { SessionTransition, SessionTransitionRequest } from '../../plugins/contract.ts';
 import { replayMove } from '../delivery-state.ts';
@@ -88,8 +89,8 @@ export class SqlTx implements StoreTx {
       record.apiKey,
       record.body,
       record.receivedAt,
-      record.room ?? null,
-      record.participant ?? null,
+      indexedText(record.room ?? null),
+      indexedText(record.participant ?? null),
     ]);
     if (!inserted) return { duplicate: true };
     this.#mark.wrote = true;
