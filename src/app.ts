@@ -8,7 +8,7 @@ import { deadLetterAnnouncer } from './engine/ingest/dead-letter.ts';
 import { createIngestion } from './engine/ingest/ingestion.ts';
 import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
 import { isRetryable } from './engine/run-action.ts';
-import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
+import { loadReloadablePlugins, type PluginRegistry } from './plugins/registry.ts';
 import { createHttpServer } from './server/http-app.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
@@ -42,9 +42,9 @@ interface StartOptions {
 }
 
 export async function startSwitchboard(config: Config, log: Logger, options: StartOptions = {}): Promise<Switchboard> {
-  const plugins = await loadPlugins(config.pluginsDir);
+  const plugins = await loadReloadablePlugins(config.pluginsDir);
   const rules = await createRulesHolder(
-    { dir: config.rulesDir, plugins: plugins.specs(), env: options.env ?? process.env },
+    { dir: config.rulesDir, plugins, env: options.env ?? process.env },
     log,
   );
   const store = await openStore(config.databaseUrl, { onWarning: (message) => log.warn(message) });
