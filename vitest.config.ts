@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config';
 const INTEGRATION = [
   'test/replicas/**/*.test.ts',
   'test/cli.test.ts',
+  'test/package.test.ts',
   'test/billing/realistic-day.test.ts',
   'test/engine/rules-reload.test.ts',
   'test/engine/delivery/{crash,worker}.test.ts',
