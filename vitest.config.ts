@@ -9,7 +9,7 @@ const INTEGRATION = [
   'test/cli.test.ts',
   'test/package.test.ts',
   'test/billing/realistic-day.test.ts',
-  'test/engine/rules-reload.test.ts',
+  'test/engine/{plugins-reload,rules-reload}.test.ts',
   'test/engine/delivery/{crash,worker}.test.ts',
   'test/engine/ingest/prepare.test.ts',
   'test/plugins/{announce-example,billing}.test.ts',
