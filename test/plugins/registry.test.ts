@@ -71,3 +71,12 @@ describe('loading plugins', () => {
     });
   });
 });
+
+describe('livekit-switchboard/plugin', () => {
+  it('gives Node everything the contract module exports (plugin.js lists them for installed copies)', async () => {
+    const published = await import('livekit-switchboard/plugin');
+    const contract = await import('../../src/plugins/index.ts');
+    expect(Object.keys(published).sort()).toEqual(Object.keys(contract).sort());
+    expect(published.PermanentError).toBe(contract.PermanentError);
+  });
+});
