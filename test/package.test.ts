@@ -3,10 +3,10 @@
  * runs the CLI with its own rules/, plugins/ and .env. Slow (a build and an install), so it is an integration test.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_KEY, TEST_SECRET } from './helpers/tokens.ts';
 
@@ -124,22 +124,31 @@ describe('the packed package installed into a project of its own', () => {
     expect(stdout).toContain('greet');
   });
 
-  it('serve runs the user plugin beside the built-ins on the event send posts', async () => {
-    const serve = spawn(process.execPath, [bin(), 'serve'], { cwd: project, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn' }, stdio: 'pipe' });
+  /** Starts `serve` with `node`, waits until it is ready, runs `use`, then stops it with SIGTERM and waits for the port to close. */
+  async function serving(node: string, use: () => Promise<void>): Promise<void> {
+    const serve = spawn(node, [bin(), 'serve'], { cwd: project, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn' }, stdio: 'pipe' });
     let output = '';
     serve.stdout.on('data', (chunk) => (output += chunk));
     serve.stderr.on('data', (chunk) => (output += chunk));
     const exited = new Promise((done) => serve.on('exit', done));
+    const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true;
     try {
-      await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true, () => output);
-      const sent = await run(process.execPath, ['send', 'room_started', '--room', 'lobby']);
-      expect(sent.code, sent.stdout + sent.stderr).toBe(0);
-      expect(readFileSync(join(project, 'greeted.txt'), 'utf8')).toBe('lobby\n');
-      expect(sent.stdout).toContain('live'); // the built-in status plugin's answer
+      await until(ready, () => output);
+      await use();
     } finally {
       serve.kill('SIGTERM');
       await exited;
     }
+    expect(await ready()).toBe(false); // the server itself stopped, not only the process that started it
+  }
+
+  it('serve runs the user plugin beside the built-ins on the event send posts', async () => {
+    await serving(process.execPath, async () => {
+      const sent = await run(process.execPath, ['send', 'room_started', '--room', 'lobby']);
+      expect(sent.code, sent.stdout + sent.stderr).toBe(0);
+      expect(readFileSync(join(project, 'greeted.txt'), 'utf8')).toBe('lobby\n');
+      expect(sent.stdout).toContain('live'); // the built-in status plugin's answer
+    });
   });
 
   describe.skipIf(OLD_NODE === undefined)(`on an older Node (${OLD_NODE})`, () => {
@@ -148,6 +157,14 @@ describe('the packed package installed into a project of its own', () => {
       expect(stderr).toBe('');
       expect(code).toBe(0);
       expect(stdout).toBe('./rules: 1 rules valid (1 enabled)\n');
+    });
+
+    it('serves on the pinned Node 24 and passes SIGTERM on to it', async () => {
+      await serving(OLD_NODE!, async () => {
+        const sent = await run(OLD_NODE!, ['send', 'room_started', '--room', 'hall']);
+        expect(sent.code, sent.stdout + sent.stderr).toBe(0);
+        expect(readFileSync(join(project, 'greeted.txt'), 'utf8')).toContain('hall\n');
+      });
     });
 
     it('says in one line which Node it needs when the pinned one is missing', async () => {
