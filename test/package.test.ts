@@ -117,6 +117,32 @@ describe('the packed package installed into a project of its own', () => {
     expect(stdout).toBe('./rules: 1 rules valid (1 enabled)\n');
   });
 
+  it('ships the declarations of livekit-switchboard/plugin: the user plugin type-checks against them', () => {
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { module: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [resolve('node_modules/@types')] },
+        include: ['plugins'],
+      }),
+    );
+    const tsc = resolve('node_modules/typescript/bin/tsc');
+    expect(() => execFileSync(process.execPath, [tsc, '-p', project], { stdio: 'pipe' })).not.toThrow();
+    writeFileSync(join(project, 'plugins', 'wrong.ts'), "import { definePlugin } from 'livekit-switchboard/plugin';\nexport default definePlugin({ name: 1, params: {}, run() {} });\n");
+    try {
+      const failed = (() => {
+        try {
+          execFileSync(process.execPath, [tsc, '-p', project], { stdio: 'pipe' });
+          return 'no error';
+        } catch (error) {
+          return String((error as { stdout: Buffer }).stdout); // tsc reports on stdout
+        }
+      })();
+      expect(failed).toMatch(/wrong\.ts.*not assignable to type 'string'/s);
+    } finally {
+      rmSync(join(project, 'plugins', 'wrong.ts'));
+    }
+  });
+
   it('test dry-runs an event through the user plugin', async () => {
     const { code, stdout } = await run(process.execPath, ['test', 'room_started.json']);
     expect(code).toBe(0);
