@@ -7,8 +7,9 @@ import { defineConfig } from 'vitest/config';
 const INTEGRATION = [
   'test/replicas/**/*.test.ts',
   'test/cli.test.ts',
+  'test/package.test.ts',
   'test/billing/realistic-day.test.ts',
-  'test/engine/rules-reload.test.ts',
+  'test/engine/{plugins-reload,rules-reload}.test.ts',
   'test/engine/reconcile/reconcile.test.ts',
   'test/engine/delivery/{crash,group-wakeup,worker}.test.ts',
   'test/engine/ingest/prepare.test.ts',

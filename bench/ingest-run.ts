@@ -130,7 +130,7 @@ function checkSwitchboardAnswers(): { inspect: ResponseInspector; problems(): st
 export async function writeBenchRules(dir: string, checkout: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(checkout, SHIPPED_RULES), join(dir, 'session-status.yaml'));
-  const plugins = (await loadPlugins(join(checkout, 'plugins'))).specs();
+  const plugins = (await loadPlugins('')).specs(); // the built-in plugins
   const shipped = await loadRules({ dir, plugins, env: {} });
   writeRuleFiles(dir, generateRules(RULE_COUNT - shipped.rules.length));
   const ruleSet = await loadRules({ dir, plugins, env: {} });

@@ -12,7 +12,7 @@ import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
 import { countingInto, MinuteRollup } from './engine/rollup/minute-rollup.ts';
 import { isRetryable } from './engine/run-action.ts';
 import { createLiveKitApi } from './livekit/api.ts';
-import { loadPlugins, type PluginRegistry } from './plugins/registry.ts';
+import { loadReloadablePlugins, type PluginRegistry } from './plugins/registry.ts';
 import { createHttpServer } from './server/http-app.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
@@ -53,9 +53,9 @@ interface StartOptions {
 }
 
 export async function startSwitchboard(config: Config, log: Logger, options: StartOptions = {}): Promise<Switchboard> {
-  const plugins = await loadPlugins(config.pluginsDir);
+  const plugins = await loadReloadablePlugins(config.pluginsDir);
   const rules = await createRulesHolder(
-    { dir: config.rulesDir, plugins: plugins.specs(), env: options.env ?? process.env },
+    { dir: config.rulesDir, plugins, env: options.env ?? process.env },
     log,
   );
   let storeFailed = false;

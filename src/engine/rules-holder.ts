@@ -1,6 +1,7 @@
 /**
- * Holds the rules in force and swaps them on reload (SIGHUP or a change under RULES_DIR). An invalid change keeps
- * the previous rules and says why, so a typo never takes automations down.
+ * Holds the rules in force and swaps them on reload (SIGHUP or a change under RULES_DIR or a PLUGINS_DIR directory),
+ * loading the plugins again with them. An invalid change, to a rule or a plugin, keeps the previous rules and
+ * plugins and says why, so a typo never takes automations down.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
@@ -8,11 +9,12 @@ import { isSwitchboardError } from '../errors.ts';
 import { loadRules } from '../rules/load.ts';
 import type { RuleProblem, RuleSet } from '../rules/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { PluginSpecs } from '../plugins/params.ts';
+import type { ReloadablePlugins } from '../plugins/registry.ts';
 
 interface RulesSource {
   dir: string;
-  plugins: PluginSpecs;
+  /** Loaded again with the rules, and put in force with them or not at all. */
+  plugins: ReloadablePlugins;
   env: Record<string, string | undefined>;
 }
 
@@ -45,19 +47,22 @@ export interface RulesHolder {
 }
 
 export async function createRulesHolder(source: RulesSource, log: Logger): Promise<RulesHolder> {
-  let rules = await loadRules(source);
+  let rules = await loadRules({ ...source, plugins: source.plugins.specs() });
   const started: RulesLoad = { at: new Date(), reason: 'start-up', outcome: 'success', problems: [] };
   const status: RulesStatus = { last: started, lastSuccess: started, loads: { success: 1, failure: 0 } };
   let watcher: FSWatcher | undefined;
   let parentWatcher: FSWatcher | undefined;
+  let pluginWatchers: FSWatcher[] = [];
   let debounce: NodeJS.Timeout | undefined;
   let reloading: Promise<boolean> = Promise.resolve(true);
 
   async function loadOnce(reason: string): Promise<boolean> {
     try {
-      rules = await loadRules(source);
+      const plugins = await source.plugins.loadAgain();
+      rules = await loadRules({ ...source, plugins: plugins.specs() });
+      source.plugins.use(plugins);
       record({ at: new Date(), reason, outcome: 'success', problems: [] });
-      log.info({ reason, rules: rules.rules.length }, 'rules reloaded');
+      log.info({ reason, rules: rules.rules.length, plugins: source.plugins.list().length }, 'rules reloaded');
       return true;
     } catch (error) {
       const problems = problemsOf(error);
@@ -96,6 +101,9 @@ export async function createRulesHolder(source: RulesSource, log: Logger): Promi
         }
       };
       watchDir();
+      pluginWatchers = source.plugins.userDirs.map((dir) =>
+        watch(dir, { recursive: true }, changed).on('error', (error) => log.warn({ err: error, dir }, 'plugins directory watch failed; reload with SIGHUP')),
+      );
       const dir = resolve(source.dir);
       parentWatcher = watch(dirname(dir), (_event, name) => {
         if (name !== basename(dir)) return;
@@ -107,6 +115,7 @@ export async function createRulesHolder(source: RulesSource, log: Logger): Promi
       clearTimeout(debounce);
       watcher?.close();
       parentWatcher?.close();
+      for (const pluginWatcher of pluginWatchers) pluginWatcher.close();
     },
   };
   return holder;

@@ -108,7 +108,8 @@ export interface AttemptResponse {
  */
 export interface PluginDefinition<Params = any, Result = unknown, Prepared = Params> {
   name: string;
-  description: string;
+  /** One line for people reading a list of plugins; optional. */
+  description?: string;
   /** JSON Schema for the action's `with:` after templates are rendered. */
   params: JsonSchema;
   /** When true the action runs before the webhook is answered unless the rule says otherwise. */

@@ -22,7 +22,6 @@ function pluginsDirWithExample(root: string): string {
   // As if the package were linked into the user's project: their plugins import `livekit-switchboard/plugin`.
   mkdirSync(join(root, 'node_modules'));
   symlinkSync(resolve('.'), join(root, 'node_modules', 'livekit-switchboard'), 'dir');
-  copyFileSync('plugins/status.ts', join(dir, 'status.ts'));
   copyFileSync('docs/examples/announce.ts', join(dir, 'announce.ts'));
   return dir;
 }

@@ -103,7 +103,9 @@ export class Checkpointer {
 
   #threadStarted(): Worker {
     if (this.#thread !== null) return this.#thread;
-    const thread = new Worker(new URL('./checkpoint-thread.ts', import.meta.url), { workerData: this.#data });
+    // The thread's file has this module's extension: `.ts` in a checkout, `.js` once built for the package.
+    const threadFile = `./checkpoint-thread${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`;
+    const thread = new Worker(new URL(threadFile, import.meta.url), { workerData: this.#data });
     // Checkpoints are housekeeping: they must never keep the process alive.
     thread.unref();
     thread.on('message', (report: CheckpointReport) => this.#settle(report));
