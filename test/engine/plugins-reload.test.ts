@@ -37,7 +37,7 @@ describe('plugins reload with the rules', () => {
 
   let events = 0;
   const said = async () => {
-    const { json } = await sb.deliver(sampleBody('room_started', { id: `EV_plugins_reload_${++events}` }));
+    const { json } = await sb.deliver(sampleBody('room_started', { id: `EV_plugins_reload_${++events}`, room: { sid: `RM_plugins_reload_${events}` } }));
     expect(json.results.actions, JSON.stringify(json)).toHaveLength(1);
     return json.results.actions[0].result.said;
   };

@@ -28,7 +28,6 @@ export default definePlugin({
 function pluginsDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-plugins-'));
   writeFileSync(join(dir, 'query-hook.ts'), QUERY_HOOK);
-  writeFileSync(join(dir, 'http.ts'), `export { default } from '${resolve('plugins/http.ts')}';\n`);
   return dir;
 }
 
