@@ -6,6 +6,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SETTINGS } from '../config.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { PluginDefinition } from './contract.ts';
 import { paramsValidator, type PluginSpec, type PluginSpecs } from './params.ts';
@@ -65,10 +66,13 @@ export async function loadReloadablePlugins(pluginsDir: string): Promise<Reloada
 /** PLUGINS_DIR's directories, less the built-in one (a checkout's default `./plugins` names it). */
 function userDirectories(pluginsDir: string): string[] {
   const dirs = pluginsDir.split(':').filter((dir) => dir !== '');
+  const present: string[] = [];
   for (const dir of dirs) {
-    if (!isDirectory(dir)) throw new SwitchboardError('E_PLUGIN_INVALID', `PLUGINS_DIR ${dir} does not exist or is not a directory`);
+    if (isDirectory(dir)) present.push(dir);
+    // The default names a directory a project may simply not have: it has no plugins of its own then.
+    else if (dir !== SETTINGS.PLUGINS_DIR) throw new SwitchboardError('E_PLUGIN_INVALID', `PLUGINS_DIR ${dir} does not exist or is not a directory`);
   }
-  return [...new Set(dirs.map((dir) => resolve(dir)))].filter((dir) => dir !== BUILT_IN_DIR);
+  return [...new Set(present.map((dir) => resolve(dir)))].filter((dir) => dir !== BUILT_IN_DIR);
 }
 
 /** Built-in files never change under a running process, so only the user's are imported afresh (`query`). */

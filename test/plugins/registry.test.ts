@@ -64,6 +64,16 @@ describe('loading plugins', () => {
     await expect(loadPlugins(odd)).rejects.toMatchObject({ code: 'E_PLUGIN_INVALID', message: `${join(odd, 'odd.ts')}: "description" must be a string` });
   });
 
+  it("runs with the built-ins alone where the default ./plugins does not exist (a project with no plugins)", async () => {
+    const cwd = process.cwd();
+    process.chdir(root);
+    try {
+      expect(names(await loadPlugins('./plugins'))).toEqual(BUILT_INS);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it('names a PLUGINS_DIR directory that does not exist', async () => {
     await expect(loadPlugins(join(root, 'missing'))).rejects.toMatchObject({
       code: 'E_PLUGIN_INVALID',
