@@ -6,6 +6,7 @@
 import { DELIVERY_ACTION_KEY } from '../sql/delivery-action-key.ts';
 import type { Migration } from '../sql/migration.ts';
 import { livePictureMigration } from '../sql/live-picture.ts';
+import { searchMigration } from '../sql/searches.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 
 export const postgresMigrations: readonly Migration[] = [
@@ -20,27 +21,7 @@ export const postgresMigrations: readonly Migration[] = [
   },
   DELIVERY_ACTION_KEY,
   livePictureMigration(12, COLUMN_TYPES.postgres),
-  {
-    version: 13,
-    name: 'search_indexes_and_minute_stats',
-    // As SQLite's version 13: the lists' indexes, the events' room and participant filled at insert, the rollup.
-    sql: `
-      ALTER TABLE events ADD COLUMN room text;
-      ALTER TABLE events ADD COLUMN participant text;
-      CREATE INDEX events_by_room ON events (room, seq) WHERE room IS NOT NULL;
-      CREATE INDEX events_by_participant ON events (participant, seq) WHERE participant IS NOT NULL;
-      CREATE INDEX events_by_name ON events (name, seq);
-      CREATE INDEX events_by_time ON events (received_at);
-      CREATE INDEX deliveries_by_time ON deliveries (created_at);
-      CREATE TABLE minute_stats (
-        minute timestamptz NOT NULL,
-        name text NOT NULL,
-        count bigint NOT NULL,
-        PRIMARY KEY (minute, name)
-      );
-      CREATE INDEX sessions_by_status ON sessions (status, key);
-    `,
-  },
+  searchMigration(COLUMN_TYPES.postgres, 'CREATE INDEX sessions_by_status ON sessions (status, key);'),
   {
     version: 14,
     name: 'usage_ledger_outlives_events',

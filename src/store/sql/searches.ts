@@ -7,6 +7,8 @@ import type { EventSearch, EventSummary, MinuteStat, Page, SessionSummary } from
 import { eventConditions } from './conditions.ts';
 import type { Dialect, Executor } from './dialect.ts';
 import { pageStart, toPageBy, type PageRequest } from './page.ts';
+import type { Migration } from './migration.ts';
+import type { ColumnTypes } from './schema.ts';
 
 const EVENT_SUMMARY_COLUMNS = `seq, id, name, created_at AS "createdAt", received_at AS "receivedAt", room, participant`;
 
@@ -79,4 +81,34 @@ export async function addMinuteStats(db: Executor, dialect: Dialect, stats: read
       ON CONFLICT (minute, name) DO UPDATE SET count = minute_stats.count + excluded.count`),
     values,
   );
+}
+
+/**
+ * Version 13: the indexes the dashboard's and the admin API's lists page through with millions of rows (events by
+ * room, participant identity, type or time; room and participant filled at insert from the parsed event; deliveries
+ * by time), and `minute_stats`, the per-minute rollup the overview draws (counts added by each replica's flush).
+ * Events recorded before have no room or participant. The sessions' indexes follow each dialect's session tables.
+ */
+export function searchMigration(types: ColumnTypes, sessionIndexes: string): Migration {
+  const { text, time, bigint } = types;
+  return {
+    version: 13,
+    name: 'search_indexes_and_minute_stats',
+    sql: `
+      ALTER TABLE events ADD COLUMN room ${text};
+      ALTER TABLE events ADD COLUMN participant ${text};
+      CREATE INDEX events_by_room ON events (room, seq) WHERE room IS NOT NULL;
+      CREATE INDEX events_by_participant ON events (participant, seq) WHERE participant IS NOT NULL;
+      CREATE INDEX events_by_name ON events (name, seq);
+      CREATE INDEX events_by_time ON events (received_at);
+      CREATE INDEX deliveries_by_time ON deliveries (created_at);
+      CREATE TABLE minute_stats (
+        minute ${time} NOT NULL,
+        name ${text} NOT NULL,
+        count ${bigint} NOT NULL,
+        PRIMARY KEY (minute, name)
+      );
+      ${sessionIndexes}
+    `,
+  };
 }

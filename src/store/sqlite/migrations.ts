@@ -5,6 +5,7 @@
 import { DELIVERY_ACTION_KEY } from '../sql/delivery-action-key.ts';
 import type { Migration } from '../sql/migration.ts';
 import { livePictureMigration } from '../sql/live-picture.ts';
+import { searchMigration } from '../sql/searches.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 
 export const sqliteMigrations: readonly Migration[] = [
@@ -68,31 +69,11 @@ export const sqliteMigrations: readonly Migration[] = [
   },
   DELIVERY_ACTION_KEY,
   livePictureMigration(12, COLUMN_TYPES.sqlite),
-  {
-    version: 13,
-    name: 'search_indexes_and_minute_stats',
-    // The dashboard and admin API lists page through these indexes with millions of rows: events by room,
-    // participant identity, type or time (room and participant filled at insert from the parsed event), deliveries by
-    // time, sessions' current rows by key and by status. Events recorded before have no room or participant.
-    // minute_stats is the per-minute rollup the overview draws: counts added by each replica's flush.
-    sql: `
-      ALTER TABLE events ADD COLUMN room TEXT;
-      ALTER TABLE events ADD COLUMN participant TEXT;
-      CREATE INDEX events_by_room ON events (room, seq) WHERE room IS NOT NULL;
-      CREATE INDEX events_by_participant ON events (participant, seq) WHERE participant IS NOT NULL;
-      CREATE INDEX events_by_name ON events (name, seq);
-      CREATE INDEX events_by_time ON events (received_at);
-      CREATE INDEX deliveries_by_time ON deliveries (created_at);
-      CREATE TABLE minute_stats (
-        minute TEXT NOT NULL,
-        name TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        PRIMARY KEY (minute, name)
-      );
-      CREATE INDEX session_rows_current ON session_rows (key) WHERE n = 0;
-      CREATE INDEX session_rows_by_status ON session_rows (status, key) WHERE n = 0;
-    `,
-  },
+  searchMigration(
+    COLUMN_TYPES.sqlite,
+    `CREATE INDEX session_rows_current ON session_rows (key) WHERE n = 0;
+      CREATE INDEX session_rows_by_status ON session_rows (status, key) WHERE n = 0;`,
+  ),
   {
     version: 14,
     name: 'usage_ledger_outlives_events',
