@@ -18,17 +18,11 @@ export function adminClient(settings: ResolvedSettings, url: string | undefined)
 export async function callAdmin<T>(client: AdminClient, method: 'GET' | 'POST', path: string, body?: object): Promise<T> {
   if (!client.token) throw new SwitchboardError('E_ADMIN_UNAUTHORIZED', 'the admin API needs its token: set ADMIN_TOKEN or pass --admin-token');
   const url = new URL(path, client.url);
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method,
-      headers: { Authorization: `Bearer ${client.token}`, ...(body && { 'Content-Type': 'application/json' }) },
-      body: body && JSON.stringify(body),
-    });
-  } catch (error) {
-    const reason = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new SwitchboardError('E_ADMIN_UNREACHABLE', `could not reach Switchboard at ${client.url} (${reason?.code ?? reason?.message ?? (error as Error).message}); is it running? --url names another`, { cause: error });
-  }
+  const response = await reachSwitchboard('E_ADMIN_UNREACHABLE', client.url, url, {
+    method,
+    headers: { Authorization: `Bearer ${client.token}`, ...(body && { 'Content-Type': 'application/json' }) },
+    body: body && JSON.stringify(body),
+  });
   const text = await response.text();
   let answer: { success?: boolean; results?: T; errcode?: string; errmesg?: string } | undefined;
   try {
@@ -41,4 +35,14 @@ export async function callAdmin<T>(client: AdminClient, method: 'GET' | 'POST', 
     throw new SwitchboardError(answer.errcode as ErrorCode, answer.errmesg ?? `HTTP ${response.status}`);
   }
   throw new SwitchboardError('E_INTERNAL', `${method} ${url.pathname} answered HTTP ${response.status}: ${text.slice(0, 200)}`);
+}
+
+/** `fetch`, with a refused or failed connection said as `code` naming the service's URL, not as a stack. */
+export async function reachSwitchboard(code: 'E_ADMIN_UNREACHABLE' | 'E_SEND_UNREACHABLE', serviceUrl: string | URL, url: string | URL, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    const reason = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new SwitchboardError(code, `could not reach Switchboard at ${serviceUrl} (${reason?.code ?? reason?.message ?? (error as Error).message}); is it running? --url names another`, { cause: error });
+  }
 }

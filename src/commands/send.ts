@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { SwitchboardError } from '../errors.ts';
 import { sampleEvent, sampleEventNames } from '../livekit/samples.ts';
 import { signWebhook } from '../livekit/sign.ts';
+import { reachSwitchboard } from './admin-client.ts';
 
 interface SendOptions {
   what: string;
@@ -36,7 +37,7 @@ function bodyToSend(options: Pick<SendOptions, 'what' | 'room' | 'participant'>)
 export async function send(options: SendOptions): Promise<number> {
   const body = bodyToSend(options);
   const token = await signWebhook({ body, apiKey: options.apiKey, apiSecret: options.apiSecret });
-  const response = await fetch(options.url, {
+  const response = await reachSwitchboard('E_SEND_UNREACHABLE', options.url, options.url, {
     method: 'POST',
     headers: { Authorization: token, 'Content-Type': 'application/webhook+json' },
     body,
