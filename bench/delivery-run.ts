@@ -92,16 +92,23 @@ export async function measureDelivery(setup: DeliverySetup, checkout: string, or
 
 /**
  * The benchmark's events, by `ROOMS` rooms in turn; an egress or ingress belongs to its room, as in LiveKit, so
- * that every ordering key (room name, egress id, ingress id) repeats at the same pace.
+ * that every ordering key (room name, ingress id) repeats at the same pace. An egress starts and ends once: each
+ * pass over the rooms has egresses of its own, or every later one would be a duplicate of the first.
  */
 export function roomScopedEvents(): EventSource {
   let room = '';
+  let pass = 0;
   // The source asks for each event's room while it builds that event.
-  const source = createEventSource({ room: (n) => (room = `session-${n % ROOMS}`) });
+  const source = createEventSource({
+    room: (n) => {
+      pass = Math.floor(n / ROOMS);
+      return (room = `session-${n % ROOMS}`);
+    },
+  });
   return {
     next() {
       const event = source.next();
-      if (event.egressInfo) event.egressInfo.egressId = `EG_${room}`;
+      if (event.egressInfo) event.egressInfo.egressId = `EG_${room}_${pass}`;
       if (event.ingressInfo) event.ingressInfo.ingressId = `IN_${room}`;
       return event;
     },

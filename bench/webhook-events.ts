@@ -49,7 +49,8 @@ export function createEventSource(options: EventSourceOptions = {}): EventSource
       // in every round would make every later start and end a duplicate of the first, which runs no rules.
       const sid = `${run}${round.toString(36)}`;
       if (event.room?.sid !== undefined) event.room.sid = `RM_${sid}`;
-      if (event.participant?.sid !== undefined) event.participant.sid = `PA_${sid}`;
+      // A participant ends once: the one whose connection aborted is not the one who left.
+      if (event.participant?.sid !== undefined) event.participant.sid = `PA_${sid}${event.event === 'participant_connection_aborted' ? 'x' : ''}`;
       if (event.egressInfo?.egressId !== undefined) event.egressInfo.egressId = `EG_${sid}`;
       return event;
     },

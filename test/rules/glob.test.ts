@@ -8,13 +8,13 @@ describe('compileGlob', () => {
   const reference = (pattern: string) => picomatch.makeRe(pattern, { bash: true, dot: true, nonegate: true, strictBrackets: true });
   const patterns = [
     'session-*', 'tenant-12-*', 'a*b', 'ab?(c)', 'ab*(c)', 'ab+(c)', 'ab@(c|d)', 'ab{c,d}*', 'a/**', 'a/*', '*-room',
-    '*mid*', 'session-[0-9]?', 'vip\\*', 'x_y-*.mp4', '[ab]*', '{a,b}c', '!a*', 'A*', '?b*',
+    '*mid*', 'session-[0-9]?', 'vip\\*', 'x_y-*.mp4', '[ab]*', '{a,b}c', '!a*', 'A*', '?b*', '*', 'a.b*', 'a/*',
   ];
   const values = [
     '', 'a', 'ab', 'abc', 'abd', 'abcc', 'abx', 'a/', 'a/b', 'a/b/c', 'a/.b', 'session-', 'session-1', 'session-42',
     'session-a/b', 'session-./x', 'session-../x', 'session-\n', 'xsession-1', 'tenant-12-room', 'tenant-1-room',
     'tenant-12-', 'mid', '.mid', 'x-room', '-room', 'vip*', 'vip-room', 'x_y-1.mp4', 'x_y-1.mp3', 'bc', 'cc', '!abc',
-    'Ab', 'A', 'bb', 'axb', 'ab.c',
+    'Ab', 'A', 'bb', 'axb', 'ab.c', 'session-1\u2028', 'session-\r2', 'a.bc', 'a.b/c', 'A\u2029',
   ];
 
   it('answers as picomatch does for every pattern and value', () => {
@@ -22,6 +22,22 @@ describe('compileGlob', () => {
       const matches = compileGlob(pattern);
       const regex = reference(pattern);
       for (const value of values) expect(matches(value), `${pattern} against ${JSON.stringify(value)}`).toBe(regex.test(value));
+    }
+  });
+});
+
+describe('compileEventGlob', () => {
+  // A literal start then one `*` is a prefix test, not an automaton: it must answer as the automaton's reference does.
+  const reference = (pattern: string) => {
+    const regex = picomatch.makeRe(pattern.replaceAll('.', '/'), { dot: true, nonegate: true, strictBrackets: true });
+    return (name: string) => regex.test(name.replaceAll('.', '/'));
+  };
+  it('answers as picomatch does for prefix globs, across the separator and line terminators', () => {
+    const names = ['', 'participant_', 'participant_joined', 'participant_left.x', 'participant_\u2028', 'participant_a\nb', 'room_started', 'switchboard.delivery_dead'];
+    for (const pattern of ['participant_*', 'switchboard*', '*', 'participant_joined*']) {
+      const matches = compileEventGlob(pattern);
+      const expected = reference(pattern);
+      for (const name of names) expect(matches(name), `${pattern} against ${JSON.stringify(name)}`).toBe(expected(name));
     }
   });
 });

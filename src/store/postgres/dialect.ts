@@ -20,6 +20,10 @@ export function executor(on: pg.Pool | pg.PoolClient, display: string): Executor
   return {
     rows: async <Row>(sql: Sql, values?: readonly unknown[]) => (await send(sql, values)).rows as Row[],
     run: async (sql, values) => (await send(sql, values)).rowCount ?? 0,
+    insertedKey: async (sql, values) => {
+      const [row] = (await send(sql, values)).rows as Record<string, unknown>[];
+      return row === undefined ? null : Number(Object.values(row)[0]);
+    },
   };
 }
 
@@ -74,6 +78,7 @@ export const postgresDialect: Dialect = {
   statement: (text, name) => (name === undefined ? text : prepared(name, text)),
   typed: (placeholder, type) => `${placeholder}::${type}`,
   isTrue: (column) => column,
+  returningKey: (column) => `RETURNING ${column}`,
   writableCte: true,
   inList: (column, placeholder, type, negated = false) =>
     negated ? `${column} <> ALL (${placeholder}::${type}[])` : `${column} = ANY (${placeholder}::${type}[])`,

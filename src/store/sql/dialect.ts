@@ -15,6 +15,11 @@ export interface Executor {
   rows<Row>(sql: Sql, values?: readonly unknown[]): Promise<Row[]>;
   /** Runs a statement, returning how many rows it changed. */
   run(sql: Sql, values?: readonly unknown[]): Promise<number>;
+  /**
+   * Runs an INSERT … ON CONFLICT DO NOTHING that ends with Dialect.returningKey: the new row's integer key, or null
+   * when a row of that key was already there.
+   */
+  insertedKey(sql: Sql, values?: readonly unknown[]): Promise<number | null>;
 }
 
 /** The types a parameter may need spelled out, where the dialect cannot infer them. */
@@ -56,6 +61,11 @@ export interface Dialect {
   typed(placeholder: string, type: ParameterType): string;
   /** The condition that a boolean column is true. */
   isTrue(column: string): string;
+  /**
+   * What ends an INSERT to give Executor.insertedKey the new row's key, an INTEGER PRIMARY KEY in SQLite: there
+   * the statement's own result has it, and a RETURNING clause would cost the insert as much again.
+   */
+  returningKey(column: string): string;
   /** Whether a statement's WITH may write (PostgreSQL): then writes that go together take one round trip. */
   writableCte: boolean;
   /** The condition that `column` is (`in`) or is not one of the values of the array bound at `placeholder`. */

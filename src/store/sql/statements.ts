@@ -74,7 +74,7 @@ export function statements(dialect: Dialect) {
       `INSERT INTO events (id, name, created_at, api_key, body, received_at, room, participant)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
       ON CONFLICT (id) DO NOTHING
-      RETURNING seq`,
+      ${dialect.returningKey('seq')}`,
       'insertEvent',
     ),
 

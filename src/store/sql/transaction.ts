@@ -82,7 +82,7 @@ export class SqlTx implements StoreTx {
 
   async recordEvent(record: EventRecord): Promise<{ duplicate: false; seq: number } | { duplicate: true }> {
     // A concurrent insert of the same id waits for the first transaction: if it commits, this one does nothing.
-    const [inserted] = await this.#db.rows<{ seq: number }>(this.#on.sql.insertEvent, [
+    const seq = await this.#db.insertedKey(this.#on.sql.insertEvent, [
       record.id,
       record.name,
       record.createdAt,
@@ -92,9 +92,9 @@ export class SqlTx implements StoreTx {
       indexedText(record.room ?? null),
       indexedText(record.participant ?? null),
     ]);
-    if (!inserted) return { duplicate: true };
+    if (seq === null) return { duplicate: true };
     this.#mark.wrote = true;
-    return { duplicate: false, seq: inserted.seq };
+    return { duplicate: false, seq };
   }
 
   /** Rewrites a row that is always there (the latest migration's record) as it is: a write that needs the disk. */

@@ -25,6 +25,10 @@ export function executor(connection: Connection): Executor {
   return {
     rows: async <Row>(sql: Sql, values?: readonly unknown[]) => connection.all<Row>(sql as string, ...bind(values)),
     run: async (sql: Sql, values?: readonly unknown[]) => Number(connection.run(sql as string, ...bind(values)).changes),
+    insertedKey: async (sql: Sql, values?: readonly unknown[]) => {
+      const { changes, lastInsertRowid } = connection.run(sql as string, ...bind(values));
+      return Number(changes) === 0 ? null : Number(lastInsertRowid);
+    },
   };
 }
 
@@ -53,6 +57,7 @@ export const sqliteDialect: Dialect = {
   statement: (text) => numbered(text),
   typed: (placeholder) => placeholder,
   isTrue: (column) => `${column} = 1`,
+  returningKey: () => '',
   writableCte: false,
   inList: (column, placeholder, _type, negated = false) =>
     `${column} ${negated ? 'NOT IN' : 'IN'} (SELECT value FROM json_each(${placeholder}))`,
