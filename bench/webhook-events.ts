@@ -50,7 +50,7 @@ export function createEventSource(options: EventSourceOptions = {}): EventSource
       const sid = `${run}${round.toString(36)}`;
       if (event.room?.sid !== undefined) event.room.sid = `RM_${sid}`;
       // A participant ends once: the one whose connection aborted is not the one who left.
-      if (event.participant?.sid !== undefined) event.participant.sid = `PA_${sid}${event.event === 'participant_connection_aborted' ? 'x' : ''}`;
+      if (event.participant?.sid !== undefined) event.participant.sid = `PA_${sid}${event.event === 'participant_connection_aborted' ? '_aborted' : ''}`;
       if (event.egressInfo?.egressId !== undefined) event.egressInfo.egressId = `EG_${sid}`;
       return event;
     },
