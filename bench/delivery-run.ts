@@ -304,7 +304,7 @@ export function writeForwardingRule({ workDir, receiver }: DeliverySetup, orderi
 }
 
 /** An empty store for one run: a SQLite file, or a PostgreSQL schema that the servers' migrations create. */
-export async function freshDatabase(setup: DeliverySetup): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshDatabase(setup: Pick<DeliverySetup, 'db' | 'pgUrl' | 'workDir' | 'poolSize'>): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `switchboard_bench_${randomBytes(6).toString('hex')}`;
   if (setup.db === 'sqlite') return { url: `file:${join(setup.workDir, `${name}.db`)}`, drop: async () => {} };
   const url = new URL(setup.pgUrl);

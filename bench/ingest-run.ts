@@ -41,6 +41,8 @@ export interface ServerUnderTest {
 export interface ServerInTurn {
   name: string;
   pid: number;
+  /** Where its webhooks go. */
+  url: string;
   /** Its runs so far. */
   runs: { max: LoadResult[]; fixed: LoadResult[] };
   /** Also sizes the pool of deliveries each max-throughput run signs. */
@@ -77,6 +79,7 @@ export async function startInTurn(server: ServerUnderTest, load: IngestLoad): Pr
   return {
     name: server.name,
     pid: running.pid,
+    url: running.url,
     runs,
     async warmUp() {
       const deliveries = await sign(WARMUP_DELIVERIES_PER_SECOND * load.warmupSeconds);
