@@ -7,7 +7,7 @@ import { startBillingReceiver, type BillingReceiver } from './helpers/billing-re
 import { startServeProcess } from './helpers/serve-process.ts';
 import { ADMIN_TOKEN, sampleBody, startTestSwitchboard, type TestSwitchboard } from './helpers/switchboard.ts';
 import { TEST_KEY, TEST_SECRET } from './helpers/tokens.ts';
-import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from './server/fixtures/deliveries.ts';
+import { deliveryWhen, emit, emitInTurn, probe, resetProbe, startDeliverySwitchboard } from './server/fixtures/deliveries.ts';
 import { timeOption } from '../src/commands/time-option.ts';
 
 const CLI = resolve('src/cli.ts');
@@ -329,7 +329,7 @@ describe('switchboard CLI', () => {
     const admin = () => ({ env: { ADMIN_TOKEN } });
     beforeAll(async () => {
       resetProbe();
-      sb = await startDeliverySwitchboard();
+      sb = await startDeliverySwitchboard({}, { inTurn: true });
       probe.answers.set('room-b', 'permanent');
       probe.answers.set('room-c', 'permanent');
       dead = [await emit(sb, 'room-b'), await emit(sb, 'room-c')];
@@ -342,9 +342,9 @@ describe('switchboard CLI', () => {
       const { code, stdout } = await switchboard(['deliveries', 'ls', '--status', 'dead', '--url', sb.url], admin());
       expect(code).toBe(0);
       const [header, ...rows] = stdout.trim().split('\n');
-      expect(header.split(/\s{2,}/)).toEqual(['ID', 'STATE', 'RULE', 'TARGET', 'ATTEMPTS', 'DUE/UPDATED', 'LAST ERROR']);
+      expect(header.split(/\s{2,}/)).toEqual(['ID', 'STATE', 'HELD', 'RULE', 'TARGET', 'ATTEMPTS', 'DUE/UPDATED', 'LAST ERROR']);
       expect(rows).toHaveLength(2);
-      for (const row of rows) expect(row).toMatch(/^\d+\s+dead\s+notify\s+room-[bc]\s+1\/1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+E_PLUGIN_PERMANENT: room-[bc] refused the call$/);
+      for (const row of rows) expect(row).toMatch(/^\d+\s+dead\s+-\s+notify\s+room-[bc]\s+1\/1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+E_PLUGIN_PERMANENT: room-[bc] refused the call$/);
       expect(rows.map((row) => Number(row.split(' ')[0])).sort()).toEqual([...dead].sort());
     });
 
@@ -431,6 +431,22 @@ describe('switchboard CLI', () => {
       expect(header.split(/\s{2,}/)).toEqual(['ID', 'AT', 'ACTION', 'SUBJECT', 'BY', 'DETAILS']);
       expect(rows.map((row) => row.split(/\s{2,}/)[2])).toEqual(['target.enable', 'delivery.cancel']);
       expect(more).toMatch(/^more: --cursor \d+$/);
+    }, SEVERAL_COMMANDS_MS);
+
+    it('ls and show say held: ordering of a delivery waiting for an earlier one of its group', async () => {
+      probe.answers.set('room-q', 'retryable');
+      const first = await emitInTurn(sb, 'room-q');
+      await deliveryWhen(sb, first, (delivery) => delivery.state === 'failed-waiting-retry');
+      const second = await emitInTurn(sb, 'room-q');
+      const listed = await switchboard(['deliveries', 'ls', '--rule', 'in-turn', '--url', sb.url], admin());
+      const rows = listed.stdout.trim().split('\n').slice(1).map((row) => row.split(/\s{2,}/).slice(0, 3));
+      expect(rows).toEqual([
+        [String(second), 'pending', 'ordering'],
+        [String(first), 'failed-waiting-retry', '-'],
+      ]);
+      const shown = await switchboard(['deliveries', 'show', String(second), '--url', sb.url], admin());
+      expect(shown.stdout).toMatch(/^held +ordering$/m);
+      await sb.adminPost(`/api/v1/deliveries/${first}/cancel`);
     }, SEVERAL_COMMANDS_MS);
 
     it('replay refuses to run without an id or a filter', async () => {
