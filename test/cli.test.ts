@@ -18,8 +18,14 @@ const COMMANDS = [
   'targets ls', 'targets enable', 'targets disable', 'events ls', 'events show', 'sessions ls', 'sessions show', 'audit', 'rooms ls', 'rooms show', 'usage', 'prune', 'erase',
 ];
 
-function switchboard(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}) {
-  const child = spawn(process.execPath, [CLI, ...args], {
+type RunOptions = { env?: Record<string, string>; stdin?: string; cwd?: string };
+
+function switchboard(args: string[], options: RunOptions = {}) {
+  return run(process.execPath, [CLI, ...args], options);
+}
+
+function run(command: string, args: string[], options: RunOptions = {}) {
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH, ...options.env },
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -81,6 +87,14 @@ describe('switchboard CLI', () => {
       const listed = await switchboard(['deliveries', 'ls', '--url', served.url, '--json'], { cwd });
       expect(listed).toMatchObject({ code: 0 });
       expect(JSON.parse(listed.stdout)).toEqual({ deliveries: [], next_cursor: null });
+
+      // Started from a checkout but outside it: the command it suggests is the checkout's bin, and works as printed.
+      const suggested = /^ {2}(.* send room_started --url \S+)$/m.exec(served.stdout)?.[1];
+      expect(suggested).toBe(`node ${resolve('bin/switchboard.js')} send room_started --url ${served.url}`);
+      const [command, ...args] = suggested!.split(' ');
+      const sent = await run(command, args, { cwd, env: { LIVEKIT_API_KEY: TEST_KEY, LIVEKIT_API_SECRET: TEST_SECRET } });
+      expect(sent.stderr).toBe('');
+      expect(sent.code).toBe(0);
     } finally {
       await served.stop();
     }
