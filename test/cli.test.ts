@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,6 +191,74 @@ describe('switchboard CLI', () => {
     for (const output of [dry.stdout, tests.stdout]) {
       expect(output).not.toContain(env.PARTNER_TOKEN);
       expect(output).not.toContain(env.PARTNER_WHSEC);
+    }
+  });
+
+  it("test runs billing's prepare without side effects: the dry run shows the usage, rule tests assert on it", async () => {
+    const receiver = await startBillingReceiver();
+    const cwd = join(dir, 'billing-dry-run');
+    mkdirSync(join(cwd, 'rules', 'tests'), { recursive: true });
+    writeFileSync(
+      join(cwd, 'rules', 'billing.yaml'),
+      'rules:\n  - id: bill\n    on: participant_left\n    actions:\n      - plugin: billing\n        with:\n' +
+        '          measure: participant_minutes\n          customer: "{{ room.metadataJson.customer }}"\n' +
+        `          provider: stripe\n          baseUrl: ${receiver.url}\n          secretKey: "\${env:STRIPE_SECRET_KEY}"\n`,
+    );
+    writeFileSync(
+      join(cwd, 'rules', 'tests', 'billing.yaml'),
+      `tests:
+  - name: a participant's ten minutes are billed to the room's customer
+    now: 2025-11-24T16:00:00Z
+    event: participant_left
+    expect:
+      matched: { includes: [bill] }
+      actions:
+        - rule: bill
+          plugin: billing
+          params: { customer: cus_123 }
+          usage: [{ customer: cus_123, meter: participant_minutes, quantity: 10, unit: minutes, occurred_at: "2025-11-24T16:00:00.000Z" }]
+  - name: a room without a customer is refused, not billed zero
+    event: { event: participant_left, room: { metadata: "{}" } }
+    expect:
+      matched: [bill]
+      actions: [{ rule: bill, plugin: billing, error: E_BILLING_CUSTOMER }]
+  - name: a wrong expectation says which field differs
+    event: participant_left
+    expect:
+      matched: [bill]
+      actions: [{ rule: bill, plugin: billing, usage: [{ quantity: 11 }] }]
+`,
+    );
+    const env = { STRIPE_SECRET_KEY: 'sk_live_dry_run_4f2a', DATABASE_URL: `file:${join(cwd, 'never.db')}` };
+    try {
+      const event = sampleBody('participant_left', { id: 'EV_dry_billing' });
+      const dry = await switchboard(['test', '-', '--plugins-dir', resolve('plugins')], { cwd, env, stdin: event });
+      expect(dry.stderr).toBe('');
+      expect(dry.code).toBe(0);
+      const [action] = JSON.parse(dry.stdout).matched[0].actions;
+      expect(action).toMatchObject({
+        plugin: 'billing',
+        mode: 'async',
+        params: { customer: 'cus_123', secretKey: '[redacted]' },
+        prepared: { provider: { provider: 'stripe', secretKey: '[redacted]' } },
+        usage: [{ identifier: expect.stringMatching(/^usage_/), customer: 'cus_123', meter: 'participant_minutes', quantity: 10, unit: 'minutes', occurred_at: '2025-11-23T00:10:05.000Z' }],
+      });
+
+      const tests = await switchboard(['test', '--plugins-dir', resolve('plugins')], { cwd, env });
+      expect(tests.code).toBe(1);
+      expect(tests.stdout.trim().split('\n')).toEqual([
+        "PASS rules/tests/billing.yaml:2 a participant's ten minutes are billed to the room's customer",
+        'PASS rules/tests/billing.yaml:12 a room without a customer is refused, not billed zero',
+        'FAIL rules/tests/billing.yaml:17 a wrong expectation says which field differs',
+        '     rule "bill", plugin "billing": usage[0].quantity: expected 11, recorded 10',
+        'rule tests: 2 passed, 1 failed',
+      ]);
+      for (const output of [dry.stdout, tests.stdout]) expect(output).not.toContain(env.STRIPE_SECRET_KEY);
+      // Nothing stored, nothing sent.
+      expect(existsSync(join(cwd, 'never.db'))).toBe(false);
+      expect(receiver.requests).toEqual([]);
+    } finally {
+      await receiver.close();
     }
   });
 
