@@ -3,7 +3,7 @@
  * The `switchboard` command: a table of commands, each handing off to src/commands/. A command loads its module
  * when it runs, so that `--help` and the light commands do not load the service (Express, OpenTelemetry, pg).
  */
-import { DEV_API_KEY, DEV_API_SECRET, ruleEnvironment, SETTING_NAMES } from './config.ts';
+import { DEV_API_KEY, DEV_API_SECRET, inlineActionTimeoutMs, ruleEnvironment, SETTING_NAMES } from './config.ts';
 import { isSwitchboardError } from './errors.ts';
 import { adminClient, type AdminClient } from './commands/admin-client.ts';
 import { commandHelp, commandList, defineCommand, flag, runCommand, text, UsageError, type Command } from './commands/command.ts';
@@ -108,16 +108,17 @@ const COMMANDS: readonly Command[] = [
   defineCommand({
     name: 'test',
     args: ['[event.json|-|tests.yaml]'],
-    summary: 'dry run: which rules match an event (a file, or - for stdin) and the params they render',
+    summary: 'dry run: which rules match an event (a file, or - for stdin), the params they render, the usage they would bill',
     notes: ['With no argument, or a .yaml file, it runs rule tests: by default <rules dir>/tests/*.yaml.'],
     options: { rules: text('DIR', 'the rules to test (default RULES_DIR)') },
-    settings: ['RULES_DIR', 'PLUGINS_DIR'],
+    settings: ['RULES_DIR', 'PLUGINS_DIR', 'INLINE_ACTION_TIMEOUT'],
     run: async ({ values, args: [input], settings }) =>
       (await import('./commands/test.ts')).testRules({
         input,
         rulesDir: values.rules ?? settings.RULES_DIR,
         pluginsDir: settings.PLUGINS_DIR,
         env: ruleEnvironment(settings),
+        prepareTimeoutMs: inlineActionTimeoutMs(settings),
       }),
   }),
   defineCommand({

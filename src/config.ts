@@ -207,7 +207,7 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     webhookPath,
     maxBodyBytes: parseByteSize('MAX_BODY_BYTES', settings.MAX_BODY_BYTES),
     clockToleranceSeconds: parseDuration('CLOCK_TOLERANCE', settings.CLOCK_TOLERANCE) / 1000,
-    inlineActionTimeoutMs: parseDuration('INLINE_ACTION_TIMEOUT', settings.INLINE_ACTION_TIMEOUT),
+    inlineActionTimeoutMs: inlineActionTimeoutMs(settings),
     actionTimeoutMs: parseDuration('ACTION_TIMEOUT', settings.ACTION_TIMEOUT),
     workerConcurrency: parseCount('WORKER_CONCURRENCY', settings.WORKER_CONCURRENCY, { min: 0, max: 1024 }),
     workerPollIntervalMs: parseDuration('WORKER_POLL_INTERVAL', settings.WORKER_POLL_INTERVAL),
@@ -223,6 +223,11 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     retention: retentionSettings(settings),
     pruneIntervalMs: parseSwitchableDuration('PRUNE_INTERVAL', settings.PRUNE_INTERVAL),
   };
+}
+
+/** INLINE_ACTION_TIMEOUT in milliseconds: the deadline of an inline action, and of a plugin's `prepare` (a dry run's too). */
+export function inlineActionTimeoutMs(settings: Pick<ResolvedSettings, 'INLINE_ACTION_TIMEOUT'>): number {
+  return parseDuration('INLINE_ACTION_TIMEOUT', settings.INLINE_ACTION_TIMEOUT);
 }
 
 /** livekit-server generates secrets of this length; a shorter one is within reach of guessing. */

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { startBillingReceiver, type BillingReceiver } from './helpers/billing-re
 import { startServeProcess } from './helpers/serve-process.ts';
 import { ADMIN_TOKEN, sampleBody, startTestSwitchboard, type TestSwitchboard } from './helpers/switchboard.ts';
 import { TEST_KEY, TEST_SECRET } from './helpers/tokens.ts';
-import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from './server/fixtures/deliveries.ts';
+import { deliveryWhen, emit, emitInTurn, probe, resetProbe, startDeliverySwitchboard } from './server/fixtures/deliveries.ts';
 import { timeOption } from '../src/commands/time-option.ts';
 
 const CLI = resolve('src/cli.ts');
@@ -18,8 +18,14 @@ const COMMANDS = [
   'targets ls', 'targets enable', 'targets disable', 'events ls', 'events show', 'sessions ls', 'sessions show', 'audit', 'rooms ls', 'rooms show', 'usage', 'prune', 'erase',
 ];
 
-function switchboard(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}) {
-  const child = spawn(process.execPath, [CLI, ...args], {
+type RunOptions = { env?: Record<string, string>; stdin?: string; cwd?: string };
+
+function switchboard(args: string[], options: RunOptions = {}) {
+  return run(process.execPath, [CLI, ...args], options);
+}
+
+function run(command: string, args: string[], options: RunOptions = {}) {
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH, ...options.env },
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -81,6 +87,14 @@ describe('switchboard CLI', () => {
       const listed = await switchboard(['deliveries', 'ls', '--url', served.url, '--json'], { cwd });
       expect(listed).toMatchObject({ code: 0 });
       expect(JSON.parse(listed.stdout)).toEqual({ deliveries: [], next_cursor: null });
+
+      // Started from a checkout but outside it: the command it suggests is the checkout's bin, and works as printed.
+      const suggested = /^ {2}(.* send room_started --url \S+)$/m.exec(served.stdout)?.[1];
+      expect(suggested).toBe(`node ${resolve('bin/switchboard.js')} send room_started --url ${served.url}`);
+      const [command, ...args] = suggested!.split(' ');
+      const sent = await run(command, args, { cwd, env: { LIVEKIT_API_KEY: TEST_KEY, LIVEKIT_API_SECRET: TEST_SECRET } });
+      expect(sent.stderr).toBe('');
+      expect(sent.code).toBe(0);
     } finally {
       await served.stop();
     }
@@ -177,6 +191,74 @@ describe('switchboard CLI', () => {
     for (const output of [dry.stdout, tests.stdout]) {
       expect(output).not.toContain(env.PARTNER_TOKEN);
       expect(output).not.toContain(env.PARTNER_WHSEC);
+    }
+  });
+
+  it("test runs billing's prepare without side effects: the dry run shows the usage, rule tests assert on it", async () => {
+    const receiver = await startBillingReceiver();
+    const cwd = join(dir, 'billing-dry-run');
+    mkdirSync(join(cwd, 'rules', 'tests'), { recursive: true });
+    writeFileSync(
+      join(cwd, 'rules', 'billing.yaml'),
+      'rules:\n  - id: bill\n    on: participant_left\n    actions:\n      - plugin: billing\n        with:\n' +
+        '          measure: participant_minutes\n          customer: "{{ room.metadataJson.customer }}"\n' +
+        `          provider: stripe\n          baseUrl: ${receiver.url}\n          secretKey: "\${env:STRIPE_SECRET_KEY}"\n`,
+    );
+    writeFileSync(
+      join(cwd, 'rules', 'tests', 'billing.yaml'),
+      `tests:
+  - name: a participant's ten minutes are billed to the room's customer
+    now: 2025-11-24T16:00:00Z
+    event: participant_left
+    expect:
+      matched: { includes: [bill] }
+      actions:
+        - rule: bill
+          plugin: billing
+          params: { customer: cus_123 }
+          usage: [{ customer: cus_123, meter: participant_minutes, quantity: 10, unit: minutes, occurred_at: "2025-11-24T16:00:00.000Z" }]
+  - name: a room without a customer is refused, not billed zero
+    event: { event: participant_left, room: { metadata: "{}" } }
+    expect:
+      matched: [bill]
+      actions: [{ rule: bill, plugin: billing, error: E_BILLING_CUSTOMER }]
+  - name: a wrong expectation says which field differs
+    event: participant_left
+    expect:
+      matched: [bill]
+      actions: [{ rule: bill, plugin: billing, usage: [{ quantity: 11 }] }]
+`,
+    );
+    const env = { STRIPE_SECRET_KEY: 'sk_live_dry_run_4f2a', DATABASE_URL: `file:${join(cwd, 'never.db')}` };
+    try {
+      const event = sampleBody('participant_left', { id: 'EV_dry_billing' });
+      const dry = await switchboard(['test', '-', '--plugins-dir', resolve('plugins')], { cwd, env, stdin: event });
+      expect(dry.stderr).toBe('');
+      expect(dry.code).toBe(0);
+      const [action] = JSON.parse(dry.stdout).matched[0].actions;
+      expect(action).toMatchObject({
+        plugin: 'billing',
+        mode: 'async',
+        params: { customer: 'cus_123', secretKey: '[redacted]' },
+        prepared: { provider: { provider: 'stripe', secretKey: '[redacted]' } },
+        usage: [{ identifier: expect.stringMatching(/^usage_/), customer: 'cus_123', meter: 'participant_minutes', quantity: 10, unit: 'minutes', occurred_at: '2025-11-23T00:10:05.000Z' }],
+      });
+
+      const tests = await switchboard(['test', '--plugins-dir', resolve('plugins')], { cwd, env });
+      expect(tests.code).toBe(1);
+      expect(tests.stdout.trim().split('\n')).toEqual([
+        "PASS rules/tests/billing.yaml:2 a participant's ten minutes are billed to the room's customer",
+        'PASS rules/tests/billing.yaml:12 a room without a customer is refused, not billed zero',
+        'FAIL rules/tests/billing.yaml:17 a wrong expectation says which field differs',
+        '     rule "bill", plugin "billing": usage[0].quantity: expected 11, recorded 10',
+        'rule tests: 2 passed, 1 failed',
+      ]);
+      for (const output of [dry.stdout, tests.stdout]) expect(output).not.toContain(env.STRIPE_SECRET_KEY);
+      // Nothing stored, nothing sent.
+      expect(existsSync(join(cwd, 'never.db'))).toBe(false);
+      expect(receiver.requests).toEqual([]);
+    } finally {
+      await receiver.close();
     }
   });
 
@@ -329,7 +411,7 @@ describe('switchboard CLI', () => {
     const admin = () => ({ env: { ADMIN_TOKEN } });
     beforeAll(async () => {
       resetProbe();
-      sb = await startDeliverySwitchboard();
+      sb = await startDeliverySwitchboard({}, { inTurn: true });
       probe.answers.set('room-b', 'permanent');
       probe.answers.set('room-c', 'permanent');
       dead = [await emit(sb, 'room-b'), await emit(sb, 'room-c')];
@@ -342,9 +424,9 @@ describe('switchboard CLI', () => {
       const { code, stdout } = await switchboard(['deliveries', 'ls', '--status', 'dead', '--url', sb.url], admin());
       expect(code).toBe(0);
       const [header, ...rows] = stdout.trim().split('\n');
-      expect(header.split(/\s{2,}/)).toEqual(['ID', 'STATE', 'RULE', 'TARGET', 'ATTEMPTS', 'DUE/UPDATED', 'LAST ERROR']);
+      expect(header.split(/\s{2,}/)).toEqual(['ID', 'STATE', 'HELD', 'RULE', 'TARGET', 'ATTEMPTS', 'DUE/UPDATED', 'LAST ERROR']);
       expect(rows).toHaveLength(2);
-      for (const row of rows) expect(row).toMatch(/^\d+\s+dead\s+notify\s+room-[bc]\s+1\/1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+E_PLUGIN_PERMANENT: room-[bc] refused the call$/);
+      for (const row of rows) expect(row).toMatch(/^\d+\s+dead\s+-\s+notify\s+room-[bc]\s+1\/1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+E_PLUGIN_PERMANENT: room-[bc] refused the call$/);
       expect(rows.map((row) => Number(row.split(' ')[0])).sort()).toEqual([...dead].sort());
     });
 
@@ -431,6 +513,22 @@ describe('switchboard CLI', () => {
       expect(header.split(/\s{2,}/)).toEqual(['ID', 'AT', 'ACTION', 'SUBJECT', 'BY', 'DETAILS']);
       expect(rows.map((row) => row.split(/\s{2,}/)[2])).toEqual(['target.enable', 'delivery.cancel']);
       expect(more).toMatch(/^more: --cursor \d+$/);
+    }, SEVERAL_COMMANDS_MS);
+
+    it('ls and show say held: ordering of a delivery waiting for an earlier one of its group', async () => {
+      probe.answers.set('room-q', 'retryable');
+      const first = await emitInTurn(sb, 'room-q');
+      await deliveryWhen(sb, first, (delivery) => delivery.state === 'failed-waiting-retry');
+      const second = await emitInTurn(sb, 'room-q');
+      const listed = await switchboard(['deliveries', 'ls', '--rule', 'in-turn', '--url', sb.url], admin());
+      const rows = listed.stdout.trim().split('\n').slice(1).map((row) => row.split(/\s{2,}/).slice(0, 3));
+      expect(rows).toEqual([
+        [String(second), 'pending', 'ordering'],
+        [String(first), 'failed-waiting-retry', '-'],
+      ]);
+      const shown = await switchboard(['deliveries', 'show', String(second), '--url', sb.url], admin());
+      expect(shown.stdout).toMatch(/^held +ordering$/m);
+      await sb.adminPost(`/api/v1/deliveries/${first}/cancel`);
     }, SEVERAL_COMMANDS_MS);
 
     it('replay refuses to run without an id or a filter', async () => {

@@ -150,9 +150,12 @@ describe('the packed package installed into a project of its own', () => {
     expect(stdout).toContain('greet');
   });
 
-  /** Starts `serve` with `node`, waits until it is ready, runs `use`, then stops it with SIGTERM and waits for the port to close. */
-  async function serving(node: string, use: () => Promise<void>): Promise<void> {
-    const serve = spawn(node, [bin(), 'serve'], { cwd: project, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn' }, stdio: 'pipe' });
+  /**
+   * Starts `serve` with `node`, waits until it is ready, runs `use` (which may read what it prints), then stops it
+   * with SIGTERM and waits for the port to close.
+   */
+  async function serving(node: string, use: (output: () => string) => Promise<void>, flags: string[] = []): Promise<void> {
+    const serve = spawn(node, [bin(), 'serve', ...flags], { cwd: project, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn' }, stdio: 'pipe' });
     let output = '';
     serve.stdout.on('data', (chunk) => (output += chunk));
     serve.stderr.on('data', (chunk) => (output += chunk));
@@ -160,7 +163,7 @@ describe('the packed package installed into a project of its own', () => {
     const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true;
     try {
       await until(ready, () => output);
-      await use();
+      await use(() => output);
     } finally {
       serve.kill('SIGTERM');
       await exited;
@@ -175,6 +178,20 @@ describe('the packed package installed into a project of its own', () => {
       expect(readFileSync(join(project, 'greeted.txt'), 'utf8')).toBe('lobby\n');
       expect(sent.stdout).toContain('live'); // the built-in status plugin's answer
     });
+  });
+
+  it('serve --dev suggests sending a test event with npx switchboard, which works as printed', async () => {
+    await serving(process.execPath, async (output) => {
+      const banner = /^ {2}(.* send room_started --url \S+)$/m;
+      await until(async () => banner.test(output()), output);
+      const suggested = banner.exec(output())?.[1];
+      expect(suggested).toBe(`npx switchboard send room_started --url http://127.0.0.1:${port}`);
+      const [command, ...args] = suggested!.split(' ');
+      const sent = await new Promise<number | null>((done) =>
+        spawn(command, args, { cwd: project, env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: 'ignore' }).on('close', done),
+      );
+      expect(sent).toBe(0);
+    }, ['--dev']);
   });
 
   describe.skipIf(OLD_NODE === undefined)(`on an older Node (${OLD_NODE})`, () => {

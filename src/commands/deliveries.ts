@@ -19,6 +19,8 @@ type ApiError = { code: string; message: string } | null;
 interface DeliveryRow {
   id: number;
   state: string;
+  /** Why a waiting delivery is not run now (target-disabled, circuit-open, ordering); null when nothing holds it. */
+  held: string | null;
   event_id: string;
   event_type: string;
   rule: string;
@@ -60,10 +62,11 @@ export async function listDeliveries(
     rows: results.deliveries,
     json,
     empty: 'no deliveries',
-    header: ['ID', 'STATE', 'RULE', 'TARGET', 'ATTEMPTS', 'DUE/UPDATED', 'LAST ERROR'],
+    header: ['ID', 'STATE', 'HELD', 'RULE', 'TARGET', 'ATTEMPTS', 'DUE/UPDATED', 'LAST ERROR'],
     row: (delivery) => [
       String(delivery.id),
       delivery.state,
+      delivery.held ?? '-',
       delivery.rule,
       clip(delivery.target, 40),
       `${delivery.attempts}/${delivery.max_attempts}`,
@@ -80,6 +83,7 @@ export async function showDelivery(client: AdminClient, options: { id: string; j
     const facts = table([
       ['delivery', String(d.id)],
       ['state', d.state],
+      ['held', d.held ?? '-'],
       ['event', `${d.event_id} (${d.event_type})`],
       ['rule', `${d.rule} #${d.action_index} (${d.plugin})`],
       ['target', d.target],

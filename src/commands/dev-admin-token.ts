@@ -1,6 +1,6 @@
 /**
  * Dev mode's admin token: without one, `serve --dev` makes one and appends it to `.env` in the working directory,
- * where every command reads its settings, so `npm run switchboard -- deliveries ls` (and the next `npm run dev`) in
+ * where every command reads its settings, so `switchboard deliveries ls` (and the next `serve --dev`) run in
  * the same directory use it without being told.
  */
 import { randomBytes } from 'node:crypto';

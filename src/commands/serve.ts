@@ -8,6 +8,7 @@ import { isSwitchboardError } from '../errors.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { startTracingFromEnvironment } from '../telemetry/tracing.ts';
 import { devAdminToken, type DevAdminToken } from './dev-admin-token.ts';
+import { switchboardCommand } from './invocation.ts';
 
 /** Resolves once serving (undefined), or 1 when start-up failed and said why. */
 export async function serve(options: { settings: ResolvedSettings; dev: boolean }): Promise<number | undefined> {
@@ -86,7 +87,7 @@ function printDevBanner(config: Config, switchboard: Switchboard, admin: DevAdmi
   console.log(
     `\nSwitchboard (dev) is listening on ${switchboard.url}${config.webhookPath} with API key "${apiKey}".\n` +
       `Send a signed test event from another terminal:\n` +
-      `  npm run switchboard -- send room_started --url ${switchboard.url}\n` +
+      `  ${switchboardCommand()} send room_started --url ${switchboard.url}\n` +
       token +
       `Dashboard: ${switchboard.url}/ui\n`,
   );

@@ -26,7 +26,8 @@ import { withDeadline, type Cancellation } from './action-deadline.ts';
 
 type RenderedParams =
   | { ready: true; plugin: LoadedPlugin; params: Record<string, unknown> }
-  | { ready: false; outcome: ActionOutcome };
+  /** `params`: as rendered, when only the plugin's schema refused them. */
+  | { ready: false; outcome: ActionOutcome; params?: Record<string, unknown> };
 
 /** Renders the action's params for this event and checks them against the plugin's schema. */
 export function renderParams(
@@ -48,7 +49,7 @@ export function renderParams(
     return failed('E_RULE_RENDER', (error as Error).message);
   }
   const invalid = validateRenderedParams(plugin.spec, params);
-  if (invalid) return failed('E_PLUGIN_PARAMS_INVALID', invalid);
+  if (invalid) return { ...failed('E_PLUGIN_PARAMS_INVALID', invalid), params };
   return { ready: true, plugin, params };
 }
 

@@ -13,6 +13,10 @@ interface SampleOverrides {
   room?: string;
   /** Replaces the participant identity wherever the event names its participant. */
   participant?: string;
+  /** The event's `createdAt` (whole seconds of it) instead of the clock's now: the sample is the same every time. */
+  now?: Date;
+  /** The event's id instead of a fresh one. */
+  id?: string;
 }
 
 /** The event names that have a sample, sorted. */
@@ -24,8 +28,8 @@ export function sampleEventNames(): string[] {
 }
 
 /**
- * A fresh copy of the sample for `name`, with a new `id` and `createdAt` = now, its other times moved by as much;
- * undefined when there is none.
+ * A fresh copy of the sample for `name`, with a new `id` and `createdAt` = now (or `overrides.now`), its other times
+ * moved by as much; undefined when there is none.
  *
  * @example
  * sampleEvent('participant_joined', { room: 'standup', participant: 'bob' });
@@ -34,10 +38,11 @@ export function sampleEvent(name: string, overrides: SampleOverrides = {}): Live
   // Checking against the listing also keeps `name` from reaching outside the samples folder.
   if (!sampleEventNames().includes(name)) return undefined;
   const event = JSON.parse(readFileSync(join(SAMPLES_DIR, `${name}.json`), 'utf8')) as LiveKitEvent;
-  event.id = `EV_${randomId(12)}`;
+  event.id = overrides.id ?? `EV_${randomId(12)}`;
   // Every time in the sample moves with its createdAt, so the sample stays coherent: a participant_left sent now
   // left a participant who joined its ten minutes before, not on the day the sample was written.
-  shiftTimes(event, BigInt(Math.floor(Date.now() / 1000)) - BigInt(event.createdAt ?? 0));
+  const now = overrides.now?.getTime() ?? Date.now();
+  shiftTimes(event, BigInt(Math.floor(now / 1000)) - BigInt(event.createdAt ?? 0));
   // A room or participant named is a resource of its own, with a sid of its own: one start and one end each.
   if (overrides.room !== undefined) {
     if (event.room !== undefined) Object.assign(event.room, { name: overrides.room, sid: `RM_${digest(overrides.room)}` });

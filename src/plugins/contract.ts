@@ -59,7 +59,10 @@ export interface PluginContext extends ActionContext {
   };
 }
 
-/** What `prepare` may use: it runs inside the event's transaction, so whatever it records commits with the event. */
+/**
+ * What `prepare` may use: it runs inside the event's transaction, so whatever it records commits with the event; in a
+ * dry run the same calls record nothing.
+ */
 export interface PrepareContext extends ActionContext {
   readonly usage: UsageLedger;
 }
@@ -126,7 +129,9 @@ export interface PluginDefinition<Params = any, Result = unknown, Prepared = Par
    * within INLINE_ACTION_TIMEOUT: turns the rendered params into the params `run` receives, which an async delivery
    * stores so that every attempt and replay sends the same thing. It may record usage (`ctx.usage`), committed with
    * the event. Throwing fails the action with that reason: nothing is queued and nothing it recorded is kept.
-   * The event's transaction waits for it, so it makes no network calls.
+   * The event's transaction waits for it, so it makes no network calls. Its only effect is what it records through
+   * `ctx.usage`: that is what lets a dry run (`switchboard test`, rule tests) call it with a ledger that keeps
+   * nothing, to show what an event would bill.
    */
   prepare?(params: Params, ctx: PrepareContext): Promise<Prepared> | Prepared;
   /**

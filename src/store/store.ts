@@ -383,6 +383,11 @@ export interface Store extends LivePictureSource {
    * `now`; null when none is. Metrics turn it into the age of the oldest due delivery: how far the workers lag.
    */
   oldestDueAt(now: Date): Promise<Date | null>;
+  /**
+   * Those of `ids` that wait to be claimed while an earlier delivery of their ordering group is unfinished: the claim
+   * passes them over until it finishes.
+   */
+  listBehindTheirGroup(ids: readonly number[]): Promise<number[]>;
   /** Every target that has deliveries or a disabled flag. */
   listTargets(): Promise<TargetRecord[]>;
   listAudit(page: { limit: number; cursor?: string }): Promise<Page<AuditRecord>>;

@@ -42,6 +42,15 @@ describe('sampleEvent', () => {
     expect(egress.egressInfo.fileResults[0].duration).toBe('600000000000');
   });
 
+  it('is the same every time for a given now and id: createdAt is now, the other times move with it', () => {
+    const now = new Date('2030-05-01T12:00:00.750Z');
+    const left = sampleEvent('participant_left', { now, id: 'EV_fixed' }) as any;
+    expect(sampleEvent('participant_left', { now, id: 'EV_fixed' })).toEqual(left);
+    expect(left.id).toBe('EV_fixed');
+    expect(left.createdAt).toBe(String(Date.parse('2030-05-01T12:00:00Z') / 1000));
+    expect(BigInt(left.participant.joinedAtMs)).toBe((BigInt(left.createdAt) - 600n) * 1000n + 210n);
+  });
+
   it('returns independent copies', () => {
     sampleEvent('room_started')!.room!.name = 'changed';
     expect(sampleEvent('room_started')!.room!.name).toBe('session-42');

@@ -5,6 +5,7 @@ import type { EventContext } from '../../src/livekit/event-types.ts';
 import type { PluginSpec, PluginSpecs } from '../../src/plugins/params.ts';
 import { compileRuleSources } from '../../src/rules/compile.ts';
 import type { Environment } from '../../src/rules/document/env.ts';
+import type { ActionPreview, TestEvents } from '../../src/rules/rule-tests.ts';
 import type { RuleProblem, RuleSet } from '../../src/rules/types.ts';
 
 export const statusPlugin: PluginSpec = {
@@ -68,3 +69,16 @@ export function ruleWith(lines: string, action = 'with: { key: k, status: live }
 export function roomStarted(room: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): EventContext {
   return { event: 'room_started', room: { sid: 'RM_1', name: 'session-42', ...room }, ...extra };
 }
+
+/** Rule tests' dry run as far as the rules go: each action rendered, none prepared (the engine's is tested apart). */
+export const renderActions: TestEvents['preview'] = async (rules, { context }) =>
+  rules.flatMap((rule) =>
+    rule.actions.map((action): ActionPreview => {
+      const preview = { rule: rule.id, index: action.index, plugin: action.plugin, mode: action.mode, usage: [] };
+      try {
+        return { ...preview, params: action.render(context) };
+      } catch (error) {
+        return { ...preview, error: { code: 'E_RULE_RENDER', message: (error as Error).message } };
+      }
+    }),
+  );

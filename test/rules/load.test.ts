@@ -6,7 +6,7 @@ import { isSwitchboardError } from '../../src/errors.ts';
 import type { EventContext, LiveKitEvent } from '../../src/livekit/event-types.ts';
 import { loadRules } from '../../src/rules/load.ts';
 import { loadRuleTests, runRuleTests } from '../../src/rules/rule-tests.ts';
-import { plugins, roomStarted } from './helpers.ts';
+import { plugins, renderActions, roomStarted } from './helpers.ts';
 
 const rule = (id: string) => `rules:\n  - id: ${id}\n    on: room_started\n    actions: [{ plugin: status, with: { key: k, status: live } }]\n`;
 
@@ -96,7 +96,7 @@ describe('the shipped rules', () => {
 
   it('pass their own tests', async () => {
     const ruleSet = await loadRules({ dir: rulesDir, plugins, env: {} });
-    const results = runRuleTests(ruleSet, await loadRuleTests(rulesDir), { sampleFor, buildContext });
+    const results = await runRuleTests(ruleSet, await loadRuleTests(rulesDir), { sampleFor, buildContext, preview: renderActions });
     expect(results.length).toBeGreaterThan(0);
     expect(results.filter((result) => !result.passed)).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DELIVERY_STATES } from '../../src/store/delivery-state.ts';
 import type { TestSwitchboard } from '../helpers/switchboard.ts';
-import { deliveryWhen, emit, probe, resetProbe, startDeliverySwitchboard } from './fixtures/deliveries.ts';
+import { deliveryWhen, emit, emitInTurn, probe, resetProbe, startDeliverySwitchboard } from './fixtures/deliveries.ts';
 
 describe('admin API: deliveries', () => {
   let sb: TestSwitchboard;
@@ -187,5 +187,44 @@ describe('admin API: deliveries', () => {
     expect((await sb.admin('/api/v1/deliveries/1', 'wrong')).status).toBe(401);
     expect((await sb.adminPost('/api/v1/deliveries/replay', { status: 'dead' }, 'wrong')).status).toBe(401);
     expect((await fetch(`${sb.url}/api/v1/deliveries/1/cancel`, { method: 'POST' })).status).toBe(401);
+  });
+});
+
+describe('admin API: a delivery held by its ordering group', () => {
+  let sb: TestSwitchboard;
+  beforeEach(async () => {
+    resetProbe();
+    sb = await startDeliverySwitchboard({ CIRCUIT_FAILURES: '5' }, { inTurn: true });
+  });
+  afterEach(() => sb.stop());
+
+  it('says held: ordering while an earlier delivery of its group is unfinished, in the list and in the delivery', async () => {
+    probe.answers.set('room-q', 'retryable');
+    const first = await emitInTurn(sb, 'room-q');
+    await deliveryWhen(sb, first, (delivery) => delivery.state === 'failed-waiting-retry');
+    const second = await emitInTurn(sb, 'room-q');
+    const third = await emitInTurn(sb, 'room-q');
+    const elsewhere = await deliveryWhen(sb, await emitInTurn(sb, 'room-r'));
+
+    const listed = (await sb.admin('/api/v1/deliveries?rule=in-turn')).json.results.deliveries;
+    expect(listed.map((delivery: any) => [delivery.id, delivery.state, delivery.held])).toEqual([
+      [elsewhere.id, 'succeeded', null],
+      [third, 'pending', 'ordering'],
+      [second, 'pending', 'ordering'],
+      [first, 'failed-waiting-retry', null],
+    ]);
+    expect((await sb.admin(`/api/v1/deliveries/${second}`)).json.results).toMatchObject({ state: 'pending', held: 'ordering' });
+    expect((await sb.admin(`/api/v1/deliveries/${first}`)).json.results).toMatchObject({ held: null });
+
+    // The target's switch is said first: an operator's word, and it holds the whole group.
+    await sb.adminPost('/api/v1/targets/room-q/disable');
+    expect((await sb.admin(`/api/v1/deliveries/${second}`)).json.results).toMatchObject({ held: 'target-disabled' });
+    await sb.adminPost('/api/v1/targets/room-q/enable');
+
+    // Once the earlier one is finished, the next runs.
+    probe.answers.delete('room-q');
+    await sb.adminPost(`/api/v1/deliveries/${first}/cancel`);
+    expect(await deliveryWhen(sb, second)).toMatchObject({ state: 'succeeded', held: null });
+    expect(await deliveryWhen(sb, third)).toMatchObject({ state: 'succeeded', held: null });
   });
 });

@@ -679,6 +679,29 @@ export function describeDeliveryContract(current: () => Store): void {
     );
   });
 
+  describe('listBehindTheirGroup', () => {
+    it('names the waiting deliveries an earlier unfinished delivery of their ordering group holds back, and only those', async () => {
+      const dead = await deadDelivery({ orderingKey: 'room:c' });
+      const afterDead = await enqueue({ orderingKey: 'room:c', dueAt: at(1) });
+      const running = await enqueue({ orderingKey: 'room:a' });
+      const behindRunning = await enqueue({ orderingKey: 'room:a' });
+      const behindBoth = await enqueue({ orderingKey: 'room:a' });
+      const firstOfB = await enqueue({ orderingKey: 'room:b', dueAt: at(1) });
+      const otherAction = await enqueue({ orderingKey: 'room:a', actionIndex: 1, dueAt: at(1) });
+      const unordered = await enqueue({ orderingKey: null, dueAt: at(1) });
+      expect(ids(await claim({ limit: 1 }))).toEqual([running]);
+      const all = [running, behindRunning, behindBoth, firstOfB, otherAction, unordered, dead, afterDead, 999_999];
+      expect((await current().listBehindTheirGroup(all)).sort((a, b) => a - b)).toEqual([behindRunning, behindBoth]);
+      expect(await current().listBehindTheirGroup([behindBoth])).toEqual([behindBoth]);
+      expect(await current().listBehindTheirGroup([])).toEqual([]);
+
+      await complete(failedAttempt(running), { state: 'failed-waiting-retry', dueAt: at(60_000) });
+      expect((await current().listBehindTheirGroup(all)).sort((a, b) => a - b)).toEqual([behindRunning, behindBoth]);
+      await current().transaction((tx) => tx.cancelDelivery(running));
+      expect(await current().listBehindTheirGroup(all)).toEqual([behindBoth]);
+    });
+  });
+
   describe('getDelivery', () => {
     it('returns null for an unknown id', async () => {
       expect(await current().getDelivery(404)).toBeNull();

@@ -25,7 +25,10 @@ export function usageIdentifier(ruleId: string, eventId: string, meter: string):
   return `usage_${digest.slice(0, 32)}`;
 }
 
-export function usageLedger(tx: StoreTx, origin: UsageOrigin, cancel: Cancellation): UsageLedger {
+/** Where the ledger writes: the event's transaction, or a dry run's memory (src/engine/dry-run.ts). */
+export type UsageWriter = Pick<StoreTx, 'recordUsage'>;
+
+export function usageLedger(tx: UsageWriter, origin: UsageOrigin, cancel: Cancellation): UsageLedger {
   return {
     async record(usage: UsageRecord): Promise<RecordedUsage> {
       cancel.throwIfAborted();

@@ -81,15 +81,13 @@ export function deliveryRoutes(router: Router, context: RouteContext, options: A
 /** Where a delivery's hold comes from: the targets' stored switches, and this process's circuits. */
 type HoldSources = Pick<AdminRouteOptions, 'store' | 'guards'>;
 
-/**
- * Why a waiting delivery is not run now. Not `ordering` (an earlier delivery of its group unfinished) yet: the store
- * offers no query for it.
- */
-export type Hold = 'target-disabled' | 'circuit-open';
+/** Why a waiting delivery is not run now; `ordering`: an earlier delivery of its ordering group is unfinished. */
+export type Hold = 'target-disabled' | 'circuit-open' | 'ordering';
 
 /** One page of the queue, newest first, as the admin API and the dashboard show it. */
 export async function deliveryPage(sources: HoldSources, filter: DeliveryListFilter, page: PageQuery) {
-  const [{ items, nextCursor }, holdOf] = await Promise.all([sources.store.listDeliveries(storeFilter(filter), page), holds(sources)]);
+  const [{ items, nextCursor }, targetHoldOf] = await Promise.all([sources.store.listDeliveries(storeFilter(filter), page), targetHolds(sources)]);
+  const holdOf = await withOrderingHolds(sources.store, items, targetHoldOf);
   return { deliveries: items.map((delivery) => deliveryView(delivery, holdOf(delivery))), next_cursor: nextCursor };
 }
 
@@ -100,12 +98,15 @@ export async function deliveryCounts(store: Store, filter: DeliveryListFilter) {
 }
 
 export async function deliveryWithAttempts(sources: HoldSources, id: number) {
-  const [delivery, holdOf] = await Promise.all([findDelivery(sources.store, id), holds(sources)]);
+  const [delivery, targetHoldOf] = await Promise.all([findDelivery(sources.store, id), targetHolds(sources)]);
+  const holdOf = await withOrderingHolds(sources.store, [delivery], targetHoldOf);
   return { ...deliveryView(delivery, holdOf(delivery)), attempts_log: delivery.attemptLog.map(attemptView) };
 }
 
-/** What holds back each delivery now: its target's switch first (an operator's word), then its circuit. */
-async function holds({ store, guards }: HoldSources): Promise<(delivery: Delivery) => Hold | null> {
+type HoldOf = (delivery: Delivery) => Hold | null;
+
+/** What holds back each delivery now at its target: the target's switch first (an operator's word), then its circuit. */
+async function targetHolds({ store, guards }: HoldSources): Promise<HoldOf> {
   const disabled = new Set((await store.listTargets()).filter((target) => target.disabled).map((target) => target.target));
   const open = new Set(guards.snapshot().filter((snapshot) => snapshot.circuit === 'open').map((snapshot) => snapshot.target));
   return (delivery) => {
@@ -113,6 +114,13 @@ async function holds({ store, guards }: HoldSources): Promise<(delivery: Deliver
     if (disabled.has(delivery.target)) return 'target-disabled';
     return open.has(delivery.target) ? 'circuit-open' : null;
   };
+}
+
+/** Then, for those of `deliveries` free at their target, an earlier unfinished delivery of their group: one query. */
+async function withOrderingHolds(store: Store, deliveries: readonly Delivery[], targetHoldOf: HoldOf): Promise<HoldOf> {
+  const waiting = deliveries.filter((delivery) => delivery.orderingKey !== null && canMove('claim', delivery.state) && targetHoldOf(delivery) === null);
+  const behind = new Set(await store.listBehindTheirGroup(waiting.map((delivery) => delivery.id)));
+  return (delivery) => targetHoldOf(delivery) ?? (behind.has(delivery.id) ? 'ordering' : null);
 }
 
 type Operators = Pick<AdminRouteOptions, 'store' | 'worker'>;

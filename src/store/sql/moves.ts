@@ -36,11 +36,14 @@ function unfinishedInGroup(group: { ruleId: string; actionIndex: string; orderin
           )`;
 }
 
-/** A claim candidate waits while an earlier delivery of its ordering group is unfinished. */
-export const FIRST_OF_ITS_GROUP = `NOT ${unfinishedInGroup(
+/** An earlier delivery of the ordering group of `candidate` is unfinished: while so, the candidate waits. */
+export const BEHIND_ITS_GROUP = unfinishedInGroup(
   { ruleId: 'candidate.rule_id', actionIndex: 'candidate.action_index', orderingKey: 'candidate.ordering_key' },
   '\n              AND earlier.id < candidate.id',
-)}`;
+);
+
+/** A claim candidate waits while an earlier delivery of its ordering group is unfinished. */
+export const FIRST_OF_ITS_GROUP = `NOT ${BEHIND_ITS_GROUP}`;
 
 /**
  * Whether a delivery being queued with a lease may be written already running (DeliveryLease): the lease was asked

@@ -1,6 +1,6 @@
 /** The store's statements, written once: a dialect only turns placeholders, types a few parameters and lists. */
 import type { Dialect } from './dialect.ts';
-import { FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, movableBy, state } from './moves.ts';
+import { BEHIND_ITS_GROUP, FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, movableBy, state } from './moves.ts';
 
 // Unquoted names are folded to lower case in PostgreSQL, so the camelCase aliases are quoted (alike in SQLite).
 export const DELIVERY_COLUMNS = `
@@ -153,6 +153,14 @@ export function statements(dialect: Dialect) {
     oldestDueAt: statement(
       `SELECT MIN(due_at) AS "dueAt" FROM deliveries WHERE ${movableBy('claim')} AND due_at <= $1`,
       'oldestDueAt',
+    ),
+    // By primary key, then one probe of deliveries_unfinished_by_ordering_group each: a page costs one statement.
+    selectBehindTheirGroup: statement(
+      `SELECT candidate.id FROM deliveries AS candidate
+      WHERE ${dialect.inList('candidate.id', '$1', 'bigint')}
+        AND candidate.ordering_key IS NOT NULL AND ${movableBy('claim', 'candidate.state')}
+        AND ${BEHIND_ITS_GROUP}`,
+      'selectBehindTheirGroup',
     ),
     selectTargets: statement(
       `SELECT known.target, targets.disabled, targets.reason, targets.changed_at AS "changedAt"

@@ -208,6 +208,14 @@ export abstract class SqlStore implements Store {
     });
   }
 
+  listBehindTheirGroup(ids: readonly number[]): Promise<number[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.read(async (db) => {
+      const rows = await db.rows<{ id: number }>(this.#sql.selectBehindTheirGroup, [ids]);
+      return rows.map((row) => row.id);
+    });
+  }
+
   listTargets(): Promise<TargetRecord[]> {
     return this.read(async (db) => {
       const rows = await db.rows<{ target: string; disabled: unknown; reason: string | null; changedAt: unknown }>(this.#sql.selectTargets);
