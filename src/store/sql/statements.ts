@@ -162,9 +162,15 @@ export function statements(dialect: Dialect) {
         AND ${BEHIND_ITS_GROUP}`,
       'selectBehindTheirGroup',
     ),
+    // The deliveries' distinct targets one index probe each (a loose index scan), not a read of every delivery.
     selectTargets: statement(
-      `SELECT known.target, targets.disabled, targets.reason, targets.changed_at AS "changedAt"
-      FROM (SELECT DISTINCT target FROM deliveries UNION SELECT target FROM targets) AS known
+      `WITH RECURSIVE delivered (target) AS (
+        SELECT MIN(target) FROM deliveries
+        UNION ALL
+        SELECT (SELECT MIN(target) FROM deliveries WHERE target > delivered.target) FROM delivered WHERE delivered.target IS NOT NULL
+      )
+      SELECT known.target, targets.disabled, targets.reason, targets.changed_at AS "changedAt"
+      FROM (SELECT target FROM delivered WHERE target IS NOT NULL UNION SELECT target FROM targets) AS known
       LEFT JOIN targets ON targets.target = known.target
       ORDER BY known.target`,
       'selectTargets',
