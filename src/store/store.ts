@@ -131,6 +131,10 @@ export interface ClaimedDelivery extends Delivery {
 
 export interface DeliveryAttempt {
   deliveryId: number;
+  /**
+   * Given to completeAttempt: the attempt's number since the delivery was queued or last replayed, its `attempts`
+   * after it. As read back: its place among all the delivery's attempts, counting on across replays.
+   */
   number: number;
   startedAt: Date;
   durationMs: number;
@@ -264,6 +268,16 @@ export interface MinuteStat {
   count: number;
 }
 
+/** Attempts to one target in one minute that took at most `leMs` (and more than the bucket below), as the rollup keeps them. */
+export interface LatencyCount {
+  /** The minute's start. */
+  minute: Date;
+  /** A target, or `other` for those past the rollup's cap on targets per minute. */
+  target: string;
+  leMs: number;
+  count: number;
+}
+
 export interface Page<T> {
   items: T[];
   /** Pass back as `cursor` for the next page; null on the last page. */
@@ -346,6 +360,8 @@ export interface StoreTx {
 
   /** Adds these counts to the per-minute rollup (replicas add to the same rows). */
   addMinuteStats(stats: readonly MinuteStat[]): Promise<void>;
+  /** Adds these attempts to the rollup's per-target latency histograms. */
+  addLatencyCounts(counts: readonly LatencyCount[]): Promise<void>;
 
   /** Writes a usage ledger row; `duplicate` (and nothing written) when its identifier is in the ledger already. */
   recordUsage(usage: NewUsage): Promise<{ duplicate: false } | { duplicate: true; existing: NewUsage }>;
@@ -406,6 +422,8 @@ export interface Store extends LivePictureSource {
   tryLead(name: string): Promise<Leadership | null>;
   /** The per-minute rollup's counts of minutes from `from` (inclusive) to `to` (exclusive), by minute then name. */
   listMinuteStats(range: { from: Date; to: Date }): Promise<MinuteStat[]>;
+  /** Each target's latency buckets summed over the minutes from `from` (inclusive) to `to` (exclusive). */
+  sumLatencies(range: { from: Date; to: Date }): Promise<Array<Omit<LatencyCount, 'minute'>>>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
 

@@ -33,8 +33,11 @@ export interface Metrics {
   ruleMatched(rule: string): void;
   /** An action run inline (succeeded, failed) or queued (queued, or failed when its params did not render). */
   action(rule: string, plugin: string, mode: ActionMode, outcome: string): void;
-  /** One delivery attempt finished: outcome is the state it left the delivery in. */
-  attempt(rule: string, plugin: string, outcome: string, seconds: number): void;
+  /**
+   * One delivery attempt finished: outcome is the state it left the delivery in. `target` is not a label here (see
+   * TARGET_SERIES_LIMIT); the per-minute rollup keeps latency by target.
+   */
+  attempt(rule: string, plugin: string, outcome: string, seconds: number, target: string): void;
   deadLetter(rule: string, plugin: string): void;
   /** One call to LiveKit's server API finished: outcome is ok, timeout, unreachable, or LiveKit's error code. */
   liveKitApiCall(method: string, outcome: string): void;
@@ -60,7 +63,7 @@ export interface TargetCircuit {
 
 /** Targets with a series of their own; the others share OTHER_TARGETS. */
 export const TARGET_SERIES_LIMIT = 50;
-const OTHER_TARGETS = 'other';
+export const OTHER_TARGETS = 'other';
 
 /**
  * The circuit gauge's series: targets with a circuit not closed first, then the busiest, up to `limit`; the rest as

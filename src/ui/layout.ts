@@ -64,11 +64,6 @@ export function actionButton(viewer: Viewer, action: string, label: string, fiel
   )}<button class="${style}">${label}</button></form>`;
 }
 
-/** Said where a page needs a query the store does not answer yet. */
-export function notAvailable(what: string): Html {
-  return html`<p class="missing">${what}: not available yet.</p>`;
-}
-
 export function notice(text: string | undefined): Html {
   return html`${text && html`<p class="notice" role="status">${text}</p>`}`;
 }

@@ -559,8 +559,23 @@ export function describeDeliveryContract(current: () => Store): void {
       const log = (await current().getDelivery(id))?.attemptLog;
       expect(log?.map((entry) => [entry.number, entry.succeeded, entry.startedAt])).toEqual([
         [1, false, at(1)],
-        [1, true, at(100_001)],
+        [2, true, at(100_001)],
       ]);
+    });
+
+    it('numbers attempts on across replays, while each replay counts its fresh attempts from one', async () => {
+      const id = await deadDelivery();
+      for (const round of [1, 2]) {
+        const now = at(round * 100_000);
+        await current().transaction((tx) => tx.replayDeliveries({ ids: [id] }, { force: false, now }));
+        await claim({ now });
+        await complete(failedAttempt(id, { number: 1 }), { state: 'failed-waiting-retry', dueAt: now });
+        await claim({ now });
+        await complete(failedAttempt(id, { number: 2 }), { state: 'dead' });
+      }
+      const delivery = await current().getDelivery(id);
+      expect(delivery).toMatchObject({ state: 'dead', attempts: 2 });
+      expect(delivery?.attemptLog.map((entry) => entry.number)).toEqual([1, 2, 3, 4, 5]);
     });
 
     it('replays a succeeded delivery only when forced', async () => {

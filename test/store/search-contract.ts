@@ -175,4 +175,25 @@ export function describeSearchContract(getStore: () => Store): void {
     ]);
     expect(await store.listMinuteStats({ from: minute(1), to: minute(2) })).toEqual([{ minute: minute(1), name: 'webhook.accepted', count: 2 }]);
   });
+
+  it('adds per-minute latency buckets by target, replicas adding to the same rows, and sums them over a range', async () => {
+    const store = getStore();
+    const minute = (n: number) => new Date(T0 + n * 60_000);
+    await store.transaction((tx) => tx.addLatencyCounts([
+      { minute: minute(0), target: 'a.example.test', leMs: 50, count: 3 },
+      { minute: minute(0), target: 'a.example.test', leMs: 100, count: 1 },
+      { minute: minute(0), target: 'other', leMs: 50, count: 2 },
+      { minute: minute(1), target: 'a.example.test', leMs: 50, count: 2 },
+      { minute: minute(2), target: 'b.example.test', leMs: 5, count: 9 },
+    ]));
+    await store.transaction((tx) => tx.addLatencyCounts([{ minute: minute(1), target: 'a.example.test', leMs: 100, count: 4 }]));
+    await store.transaction((tx) => tx.addLatencyCounts([]));
+    expect(await store.sumLatencies({ from: minute(0), to: minute(2) })).toEqual([
+      { target: 'a.example.test', leMs: 50, count: 5 },
+      { target: 'a.example.test', leMs: 100, count: 5 },
+      { target: 'other', leMs: 50, count: 2 },
+    ]);
+    expect(await store.sumLatencies({ from: minute(2), to: minute(3) })).toEqual([{ target: 'b.example.test', leMs: 5, count: 9 }]);
+    expect(await store.sumLatencies({ from: minute(3), to: minute(60) })).toEqual([]);
+  });
 }

@@ -200,6 +200,34 @@ describe('SQLite store', () => {
     expect(tables.map((row) => row.name)).toEqual(['session_rows']);
   });
 
+  it('numbers again, in the order they ran, the attempts of deliveries replayed before version 15', async () => {
+    const store = new SqliteStore(path);
+    await store.migrate();
+    const [replayed, retried] = await store.transaction(async (tx) => {
+      await tx.recordEvent(eventRecord('EV_1'));
+      const delivery = (ruleId: string) => tx.enqueueDelivery({
+        eventId: 'EV_1', eventSeq: 1, eventName: 'room_started', ruleId, actionIndex: 0, plugin: 'http', params: {},
+        target: 'hooks.example.test', orderingKey: null, maxAttempts: 2, retrySchedule: [1_000], timeoutMs: 10_000, dueAt: new Date(),
+      });
+      return [(await delivery('replayed')).id, (await delivery('retried')).id];
+    });
+    await store.close();
+    // As an older release left them: a replay's attempts started again at 1.
+    inspect((db) => {
+      const attempt = db.prepare(`INSERT INTO delivery_attempts (delivery_id, number, started_at, duration_ms, succeeded)
+        VALUES (?, ?, '2026-01-01T00:00:00.000Z', 5, 0)`);
+      for (const number of [1, 2, 1, 1]) attempt.run(replayed, number);
+      for (const number of [1, 2]) attempt.run(retried, number);
+      db.exec('DROP TABLE minute_latency; DELETE FROM schema_migrations WHERE version = 15');
+    });
+
+    const migrated = new SqliteStore(path);
+    expect((await migrated.migrate()).map((migration) => migration.version)).toEqual([15]);
+    expect((await migrated.getDelivery(replayed))?.attemptLog.map((attempt) => attempt.number)).toEqual([1, 2, 3, 4]);
+    expect((await migrated.getDelivery(retried))?.attemptLog.map((attempt) => attempt.number)).toEqual([1, 2]);
+    await migrated.close();
+  });
+
   it('keeps a committed event when the process that wrote it is killed', async () => {
     const output = await killWhen('commit-then-wait.ts', [`file:${path}`, 'EV_survivor'], (text) =>
       text.includes('committed'),

@@ -3,7 +3,8 @@
  * Each page it visits is saved as a screenshot under docs/dashboard/, which the README shows.
  */
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, sampleBody, SHIPPED_STATUS_RULES, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
@@ -182,7 +183,10 @@ describe('dashboard in a browser', { timeout: 60_000 }, () => {
     await page.click('button:has-text("Replay")');
     await expect(page.locator('.notice').textContent()).resolves.toContain('Queued again');
     await page.locator('#delivery .badge.succeeded').first().waitFor();
-    expect(await page.locator('#delivery table.attempts tbody tr').count()).toBe(2);
+    // The replay's attempt is the delivery's second, though the first of its fresh attempts.
+    expect(await page.locator('#delivery table.attempts tbody tr td:first-child').allTextContents()).toEqual(['1', '2']);
+    expect(await page.locator('tr', { hasText: 'Attempts' }).first().textContent()).toMatch(/1 of 1\s+since its last replay; 2 in all/);
+    expect((await sb.admin(`/api/v1/deliveries/${id}`)).json.results.attempts_log.map((a: { number: number }) => a.number)).toEqual([1, 2]);
     await shoot('delivery');
 
     const audit = await sb.admin('/api/v1/audit');
@@ -231,7 +235,6 @@ describe('dashboard in a browser', { timeout: 60_000 }, () => {
     await expect(page.locator('.notice').textContent()).resolves.toContain('Target disabled');
     expect(await page.locator('tr', { hasText: 'recording-hook' }).textContent()).toContain('vendor maintenance until 04:00');
     expect((await sb.admin('/api/v1/targets')).json.results.targets[0]).toMatchObject({ target: 'recording-hook', disabled: true });
-    await shoot('targets');
 
     await page.locator('tr', { hasText: 'recording-hook' }).locator('button:has-text("Enable")').click();
     await expect(page.locator('.notice').textContent()).resolves.toBe('Target enabled.');
@@ -242,11 +245,87 @@ describe('dashboard in a browser', { timeout: 60_000 }, () => {
     expect(await page.locator('main tbody').textContent()).toMatch(/target\.enable[\s\S]*admin:[0-9a-f]{8}[\s\S]*target\.disable/);
     await shoot('audit');
 
-    await page.click('nav a:has-text("Rules")');
-    expect(await page.locator('main tbody').textContent()).toContain('notify.yaml:2');
-    await shoot('rules');
     await page.click('nav a:has-text("Usage")');
     await shoot('usage');
+  });
+
+  it("shows each target's attempts and latency over the last hour, and why a delivery waits", async () => {
+    probe.delays.set('transcripts-api', 60);
+    const quick = [await emit(sb, 'recording-hook'), await emit(sb, 'recording-hook')];
+    const slow = [await emit(sb, 'transcripts-api'), await emit(sb, 'transcripts-api'), await emit(sb, 'transcripts-api')];
+    for (const id of [...quick, ...slow]) expect((await deliveryWhen(sb, id)).state).toBe('succeeded');
+    await sb.adminPost('/api/v1/targets/paused-crm/disable', { reason: 'vendor maintenance until 04:00' });
+    const held = await emit(sb, 'paused-crm');
+
+    // The figures come from the per-minute rollup, flushed every few seconds.
+    const latencyOf = async (target: string) =>
+      (await sb.admin('/api/v1/targets')).json.results.targets.find((t: { target: string }) => t.target === target)?.latency;
+    const deadline = Date.now() + 15_000;
+    while (!(await latencyOf('transcripts-api')) || !(await latencyOf('recording-hook'))) {
+      if (Date.now() > deadline) throw new Error('the rollup never flushed the attempts');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const latency = await latencyOf('transcripts-api');
+    // Each took at least 60 ms, in the bucket (50, 70]: the estimates are no lower than its floor.
+    expect(latency).toMatchObject({ attempts: 3 });
+    expect(latency.p50_ms).toBeGreaterThanOrEqual(50);
+    expect(latency.p95_ms).toBeGreaterThanOrEqual(latency.p50_ms);
+    expect(await latencyOf('recording-hook')).toMatchObject({ attempts: 2 });
+    expect(await latencyOf('paused-crm')).toBeNull();
+
+    await logIn(ADMIN_TOKEN, '/ui/targets');
+    const cells = async (target: string) => (await page.locator('#targets tr', { hasText: target }).locator('td').allTextContents()).slice(4, 7);
+    expect(await cells('transcripts-api')).toEqual(['3', `${Math.round(latency.p50_ms)} ms`, `${Math.round(latency.p95_ms)} ms`]);
+    expect((await cells('recording-hook'))[0]).toBe('2');
+    expect(await cells('paused-crm')).toEqual(['0', '—', '—']);
+    await shoot('targets');
+
+    await page.goto(`${sb.url}/ui/deliveries?target=paused-crm`);
+    expect(await page.locator('main tbody tr td:nth-child(2)').textContent()).toBe('pending held: target-disabled');
+    await page.click(`a:has-text("${held}")`);
+    expect(await page.locator('tr', { hasText: 'Held' }).textContent()).toContain('held: target-disabled');
+    expect(await page.locator('tr', { hasText: 'Held' }).textContent()).toContain('Its target is disabled');
+    expect((await sb.admin(`/api/v1/deliveries/${held}`)).json.results.held).toBe('target-disabled');
+    await shoot('delivery-held');
+  });
+
+  it('shows the last rule reload and its problems on the overview and the rules page', async () => {
+    await logIn(ADMIN_TOKEN, '/ui');
+    expect(await page.locator('#last-reload').textContent()).toMatch(/Last rule reload\s+success\s+start-up/);
+
+    writeFileSync(join(sb.rulesDir, 'broken.yaml'), `rules:
+  - id: notify-crm
+    on: room_started
+    actions:
+      - plugin: probe
+        mode: async
+        with: { url: "https://crm.example.com/hooks/livekit" }
+  - id: archive
+    on: room_finished
+    actions:
+      - plugin: no-such-plugin
+`);
+    expect(await sb.rules.reload('SIGHUP')).toBe(false);
+    const { last_reload: last } = (await sb.admin('/api/v1/rules')).json.results;
+    expect(last).toMatchObject({ outcome: 'failure', reason: 'SIGHUP' });
+    expect(last.problems).toHaveLength(3);
+
+    for (const path of ['/ui', '/ui/rules']) {
+      await page.goto(`${sb.url}${path}`);
+      const section = page.locator('#last-reload');
+      expect(await section.locator('.badge').textContent()).toBe('failure');
+      expect(await section.textContent()).toContain('stay in force');
+      const rows = section.locator('table.problems tbody tr');
+      expect(await rows.count()).toBe(last.problems.length);
+      for (const [index, problem] of last.problems.entries()) {
+        const text = await rows.nth(index).textContent();
+        expect(text).toContain(problem.message);
+        expect(text).toContain(`broken.yaml:${problem.line}`);
+      }
+    }
+    // The rules in force are still the ones loaded at start-up.
+    expect(await page.locator('main > table tbody').textContent()).toContain('notify.yaml:2');
+    await shoot('rules');
   });
 
   it('shows a read-only session no action buttons and refuses its forged POSTs', async () => {

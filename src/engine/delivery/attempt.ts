@@ -182,7 +182,7 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
     if (recorded && verdict.state === 'dead' && disableTarget) {
       log.warn({ target: delivery.target, delivery_id: delivery.id, error: failure, ...traceFields }, 'target disabled: enable it when it is fixed');
     }
-    metrics.attempt(delivery.ruleId, delivery.plugin, verdict.state, attempt.durationMs / 1000);
+    metrics.attempt(delivery.ruleId, delivery.plugin, verdict.state, attempt.durationMs / 1000, delivery.target);
     if (recorded && verdict.state === 'dead') metrics.deadLetter(delivery.ruleId, delivery.plugin);
     // A delivery going dead needs an operator (replay, or fix the target): it is a warning, not news.
     log[recorded && verdict.state === 'dead' ? 'warn' : 'info'](

@@ -32,10 +32,13 @@ export function recordRoutes(router: Router, context: RouteContext, { store, cur
   }, async ({ query: { limit, cursor, ...filter } }) => sessionPage(store, filter, { limit, cursor }));
   route<{ key: string }>(router, context, 'get', '/api/v1/sessions/:key', {}, async ({ params }) => findSession(store, params.key));
   route<{ id: string }>(router, context, 'get', '/api/v1/events/:id', {}, async ({ params }) => findEvent(store, params.id));
-  route(router, context, 'get', '/api/v1/rules', {}, async () => {
-    const status = rulesStatus();
-    return { rules: rulesInForce(currentRules()), loaded_at: status.lastSuccess.at.toISOString(), last_reload: loadView(status.last) };
-  });
+  route(router, context, 'get', '/api/v1/rules', {}, async () => rulesReport({ currentRules, rulesStatus }));
+}
+
+/** The rules in force, when they were loaded, and the latest load (a reload that failed keeps the rules in force). */
+export function rulesReport({ currentRules, rulesStatus }: Pick<AdminRouteOptions, 'currentRules' | 'rulesStatus'>) {
+  const status = rulesStatus();
+  return { rules: rulesInForce(currentRules()), loaded_at: status.lastSuccess.at.toISOString(), last_reload: loadView(status.last) };
 }
 
 /** Recorded events matching the search, newest first, without their payloads. */
@@ -63,7 +66,7 @@ export async function findEvent(store: Store, id: string) {
   return eventView(event);
 }
 
-export function rulesInForce(rules: RuleSet) {
+function rulesInForce(rules: RuleSet) {
   return rules.rules.map((rule) => ({
     id: rule.id,
     description: rule.description,

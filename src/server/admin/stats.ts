@@ -34,9 +34,14 @@ export interface MinuteSeries {
 
 /** The last `minutes` minutes of the rollup, up to and including the current minute. */
 export async function recentMinutes(store: Store, minutes: number, now: number = Date.now()): Promise<MinuteSeries> {
+  const range = recentRange(minutes, now);
+  return toSeries(await store.listMinuteStats(range), range.from, minutes);
+}
+
+/** The range of the last `minutes` minutes, up to and including the current minute. */
+export function recentRange(minutes: number, now: number = Date.now()): { from: Date; to: Date } {
   const end = now - (now % MINUTE_MS) + MINUTE_MS;
-  const from = new Date(end - minutes * MINUTE_MS);
-  return toSeries(await store.listMinuteStats({ from, to: new Date(end) }), from, minutes);
+  return { from: new Date(end - minutes * MINUTE_MS), to: new Date(end) };
 }
 
 export function toSeries(stats: readonly MinuteStat[], from: Date, minutes: number): MinuteSeries {

@@ -8,6 +8,7 @@ import type { Migration } from '../sql/migration.ts';
 import { livePictureMigration } from '../sql/live-picture.ts';
 import { searchMigration } from '../sql/searches.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
+import { targetLatencyMigration } from '../sql/target-latency.ts';
 
 export const postgresMigrations: readonly Migration[] = [
   ...sharedMigrations(COLUMN_TYPES.postgres),
@@ -31,6 +32,7 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE usage_ledger DROP CONSTRAINT IF EXISTS usage_ledger_event_id_fkey;
     `,
   },
+  targetLatencyMigration(COLUMN_TYPES.postgres),
 ];
 
 /**

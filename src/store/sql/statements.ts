@@ -215,9 +215,13 @@ export const FINISH_ATTEMPT = `
           lease_owner = NULL, lease_expires_at = NULL, updated_at = $5
         WHERE id = $6 AND ${movableBy('complete')} AND lease_owner = $7`;
 
-/** A completion's second half, the attempt's row: these columns, with the delivery's id before ATTEMPT_VALUES. */
+/**
+ * A completion's second half, the attempt's row: these columns, with the delivery's id before ATTEMPT_VALUES. Its
+ * number is its place among all its delivery's attempts, counting on across replays (the attempt's own number, $2,
+ * starts again at 1 with a replay's fresh attempts).
+ */
 export const INSERT_ATTEMPT = `
       INSERT INTO delivery_attempts (
         delivery_id, number, started_at, duration_ms, succeeded, status_code, error, response
       )`;
-export const ATTEMPT_VALUES = '$2, $8, $9, $10, $11, $4, $12';
+export const ATTEMPT_VALUES = '(SELECT COUNT(*) + 1 FROM delivery_attempts WHERE delivery_id = $6), $8, $9, $10, $11, $4, $12';

@@ -15,6 +15,7 @@ import type {
   ErasureSubject,
   EventSearch,
   EventSummary,
+  LatencyCount,
   MinuteStat,
   Page,
   PruneBatchResult,
@@ -43,6 +44,7 @@ import type { DialectSql } from './dialect-sql.ts';
 import type { AttemptRow, DeliveryRow, RowDecoders, UsageRow } from './rows.ts';
 import { DELIVERY_COLUMNS, USAGE_COLUMNS, type Statements } from './statements.ts';
 import { listMinuteStats, listSessions, searchEvents } from './searches.ts';
+import { sumLatencies } from './target-latency.ts';
 import { SqlTx } from './transaction.ts';
 import { countPrunable, pruneBatch, pruneStatements, type PruneAccess } from './retention.ts';
 import { erasureStatements, eraseSubject } from './erasure.ts';
@@ -307,6 +309,10 @@ export abstract class SqlStore implements Store {
 
   listMinuteStats(range: { from: Date; to: Date }): Promise<MinuteStat[]> {
     return this.read((db) => listMinuteStats(db, this.#dialect, range));
+  }
+
+  sumLatencies(range: { from: Date; to: Date }): Promise<Array<Omit<LatencyCount, 'minute'>>> {
+    return this.read((db) => sumLatencies(db, this.#dialect, range));
   }
 
   ping(): Promise<void> {

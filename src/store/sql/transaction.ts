@@ -14,6 +14,7 @@ import type {
   Enqueued,
   EventOutcome,
   EventRecord,
+  LatencyCount,
   MinuteStat,
   NewDelivery,
   NewUsage,
@@ -29,6 +30,7 @@ import type { WriteMark } from '../health.ts';
 import { movableBy, state } from './moves.ts';
 import { byDueTimeThenId, type ClaimedDeliveryRow, type UsageRow } from './rows.ts';
 import { addMinuteStats } from './searches.ts';
+import { addLatencyCounts } from './target-latency.ts';
 import { decideTransition } from './session-transition.ts';
 import type { DialectSql } from './dialect-sql.ts';
 
@@ -251,6 +253,10 @@ export class SqlTx implements StoreTx {
 
   async addMinuteStats(stats: readonly MinuteStat[]): Promise<void> {
     await addMinuteStats(this.#db, this.#on.dialect, stats);
+  }
+
+  async addLatencyCounts(counts: readonly LatencyCount[]): Promise<void> {
+    await addLatencyCounts(this.#db, this.#on.dialect, counts);
   }
 
   /** A concurrent insert of the same identifier waits for the first transaction: if it commits, this one is a duplicate. */

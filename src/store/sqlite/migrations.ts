@@ -7,6 +7,7 @@ import type { Migration } from '../sql/migration.ts';
 import { livePictureMigration } from '../sql/live-picture.ts';
 import { searchMigration } from '../sql/searches.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
+import { targetLatencyMigration } from '../sql/target-latency.ts';
 
 export const sqliteMigrations: readonly Migration[] = [
   ...sharedMigrations(COLUMN_TYPES.sqlite),
@@ -104,4 +105,5 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX usage_ledger_by_time ON usage_ledger (occurred_at);
     `,
   },
+  targetLatencyMigration(COLUMN_TYPES.sqlite),
 ];

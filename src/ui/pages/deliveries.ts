@@ -25,7 +25,7 @@ import {
 import type { Store } from '../../store/store.ts';
 import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
-import { actionButton, badge, csrfField, json, notAvailable, notice, pager, time, type Viewer } from '../layout.ts';
+import { actionButton, badge, csrfField, json, notice, pager, time, type Viewer } from '../layout.ts';
 import { param, pageQuery } from './query.ts';
 
 /** The bulk actions a filter's list offers: what they do, and the states a delivery must be in for each. */
@@ -53,7 +53,7 @@ ${cancellable && html`<a href="/ui/deliveries/cancel?${filterQuery(filter).toStr
 <table>
 <thead><tr><th class="num">Id</th><th>State</th><th>Event</th><th>Rule</th><th>Plugin</th><th>Target</th><th class="num">Attempts</th><th>Due</th><th>Last error</th></tr></thead>
 <tbody>${deliveries.map((d) => html`<tr>
-<td class="num"><a href="/ui/deliveries/${d.id}">${d.id}</a></td><td>${badge(d.state)}</td>
+<td class="num"><a href="/ui/deliveries/${d.id}">${d.id}</a></td><td>${badge(d.state)}${d.held && html` ${heldBadge(d.held)}`}</td>
 <td><a href="/ui/events/${encodeURIComponent(d.event_id)}">${d.event_type}</a></td>
 <td><a href="/ui/deliveries?rule=${encodeURIComponent(d.rule)}">${d.rule}</a></td><td>${d.plugin}</td>
 <td><a href="/ui/deliveries?target=${encodeURIComponent(d.target)}">${d.target}</a></td>
@@ -99,20 +99,19 @@ ${pager('/ui/deliveries', query, next_cursor)}`,
 <tr><th>Rule, action</th><td><a href="/ui/deliveries?rule=${encodeURIComponent(d.rule)}">${d.rule}</a> #${d.action_index} <code>${d.plugin}</code></td></tr>
 <tr><th>Target</th><td><a href="/ui/deliveries?target=${encodeURIComponent(d.target)}">${d.target}</a></td></tr>
 <tr><th>Ordering key</th><td>${d.ordering_key ?? html`<span class="muted">none</span>`}</td></tr>
-<tr><th>Attempts</th><td>${d.attempts} of ${d.max_attempts}</td></tr>
+${d.held && html`<tr><th>Held</th><td>${heldBadge(d.held)} ${HELD[d.held] ?? ''}</td></tr>`}
+<tr><th>Attempts</th><td>${d.attempts} of ${d.max_attempts}${d.attempts_log.length > d.attempts && html` <span class="muted">since its last replay; ${d.attempts_log.length} in all</span>`}</td></tr>
 <tr><th>Due</th><td>${time(d.due_at)}</td></tr>
 <tr><th>Created, updated</th><td>${time(d.created_at)} · ${time(d.updated_at)}</td></tr>
 <tr><th>Last error</th><td>${d.last_error ? html`<code>${d.last_error.code}</code> ${d.last_error.message}` : html`<span class="muted">none</span>`}</td></tr>
 </tbody></table>
-${UNFINISHED_STATES.includes(d.state) && notAvailable('Why it is held (ordering group, open circuit, disabled target, rate limit)')}
 <h2>Attempts</h2>
-<table class="attempts">
+${d.attempts_log.length === 0 ? html`<p class="muted">No attempt yet.</p>` : html`<table class="attempts">
 <thead><tr><th class="num">#</th><th>Started</th><th class="num">Duration</th><th class="num">Status</th><th>Error</th><th>Answer (first KiB)</th></tr></thead>
 <tbody>${d.attempts_log.map((a) => html`<tr><td class="num">${a.number}</td><td>${time(a.started_at)}</td><td class="num">${a.duration_ms} ms</td>
 <td class="num">${a.status_code ?? '—'} ${badge(a.succeeded ? 'succeeded' : 'failed')}</td>
 <td>${a.error && html`<code>${a.error.code}</code> ${a.error.message}`}</td><td>${a.response && html`<pre class="json">${a.response}</pre>`}</td></tr>`)}</tbody>
-</table>
-${d.attempts_log.length === 0 && html`<p class="muted">No attempt yet.</p>`}
+</table>`}
 </div>
 <h2>Params</h2>
 ${json(d.params)}`,
@@ -130,6 +129,16 @@ ${json(d.params)}`,
     await cancelDelivery(options, id, actor);
     return `/ui/deliveries/${id}?done=cancelled`;
   });
+}
+
+/** What each reason a waiting delivery is held means; a reason not named here is shown as it is. */
+const HELD: Record<string, string> = {
+  'target-disabled': 'Its target is disabled: it runs once an operator enables the target.',
+  'circuit-open': "Its target's circuit is open after failures in a row: it is tried again when the circuit lets a probe through.",
+};
+
+function heldBadge(reason: string): Html {
+  return html`<span class="badge held" title="${HELD[reason] ?? ''}">held: ${reason}</span>`;
 }
 
 function deliveryActions(viewer: Viewer, id: number, state: DeliveryState): Html {

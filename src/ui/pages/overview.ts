@@ -1,18 +1,20 @@
 /**
  * The overview: webhooks and attempts per minute over the last hour and 24 hours (from the rollup), the queue by
- * state, how far the workers lag, targets that hold deliveries back, the rules loaded.
+ * state, how far the workers lag, targets that hold deliveries back, the rules loaded and their last reload.
  */
 import { ROLLUP_NAMES } from '../../engine/rollup/minute-rollup.ts';
 import { recentMinutes, totalsUnder, type MinuteSeries } from '../../server/admin/stats.ts';
+import { rulesReport } from '../../server/admin/records.ts';
 import { targetViews } from '../../server/admin/targets.ts';
 import { DELIVERY_STATES } from '../../store/delivery-state.ts';
 import type { DashboardOptions, Pages } from '../pages.ts';
 import { html, type Html } from '../html.ts';
 import { minuteChart, type Line } from '../charts.ts';
-import { badge, notAvailable, time } from '../layout.ts';
+import { badge, time } from '../layout.ts';
+import { lastReload } from './rules.ts';
 
 export function overviewPages(pages: Pages, options: DashboardOptions): void {
-  const { store, currentRules } = options;
+  const { store } = options;
   pages.get('/ui', async () => {
     const now = new Date();
     const [counts, oldestDue, targets, day] = await Promise.all([
@@ -23,7 +25,7 @@ export function overviewPages(pages: Pages, options: DashboardOptions): void {
     ]);
     const hour = lastMinutes(day, 60);
     const held = targets.filter((t) => t.disabled || t.circuit !== 'closed');
-    const rules = currentRules().rules;
+    const rules = rulesReport(options);
     return {
       title: 'Overview',
       body: html`<div class="grid">
@@ -35,9 +37,10 @@ ${oldestDue && html`<div class="muted">due since ${time(oldestDue.toISOString())
 <section class="card"><div class="muted">Targets holding deliveries back</div>
 <div class="figure"><a href="/ui/targets">${held.length}</a></div></section>
 <section class="card"><div class="muted">Rules in force</div>
-<div class="figure"><a href="/ui/rules">${rules.filter((rule) => rule.enabled).length}</a></div>
-<div class="muted">${rules.length} loaded</div></section>
+<div class="figure"><a href="/ui/rules">${rules.rules.filter((rule) => rule.enabled).length}</a></div>
+<div class="muted">${rules.rules.length} loaded</div></section>
 </div>
+${lastReload(rules)}
 <h2>The queue by state</h2>
 <section class="card">${queueChart(counts)}</section>
 <h2>Targets with an open circuit or disabled</h2>
@@ -54,8 +57,7 @@ ${minuteChart('Webhooks', '24 h', webhookLines(day))}
 ${minuteChart('Delivery attempts', '1 h', attemptLines(hour))}
 ${minuteChart('Delivery attempts', '24 h', attemptLines(day))}
 </div>
-${rejections(hour, day)}
-${notAvailable('The last rule reload and its problems')}`,
+${rejections(hour, day)}`,
     };
   });
 }

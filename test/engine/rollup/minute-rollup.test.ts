@@ -40,10 +40,56 @@ describe('the per-minute rollup', () => {
     ]);
   });
 
-  it('counts what the metrics see: webhooks by outcome, attempts by verdict, rule matches', () => {
+  it("keeps each target's attempt durations per minute as a histogram, flushed with the counts", async () => {
+    const rollup = new MinuteRollup(store, log);
+    rollup.latency('hooks.example.com', 12, T0 + 1_000);
+    rollup.latency('hooks.example.com', 14, T0 + 2_000);
+    rollup.latency('hooks.example.com', 250, T0 + 3_000);
+    rollup.latency('crm.example.com', 0, T0 + 61_000);
+    await rollup.flush();
+    rollup.latency('hooks.example.com', 11, T0 + 4_000);
+    await rollup.stop();
+    expect(await store.sumLatencies({ from: new Date(T0), to: new Date(T0 + 120_000) })).toEqual([
+      { target: 'crm.example.com', leMs: 1, count: 1 },
+      { target: 'hooks.example.com', leMs: 15, count: 3 },
+      { target: 'hooks.example.com', leMs: 300, count: 1 },
+    ]);
+    expect(await store.sumLatencies({ from: new Date(T0 + 60_000), to: new Date(T0 + 120_000) })).toEqual([
+      { target: 'crm.example.com', leMs: 1, count: 1 },
+    ]);
+  });
+
+  it('gives the busiest targets of a minute rows of their own, up to the cap, and counts the rest as other', async () => {
+    const rollup = new MinuteRollup(store, log, 2);
+    const attempts = (target: string, times: number, at: number) => {
+      for (let i = 0; i < times; i++) rollup.latency(target, 40, at);
+    };
+    attempts('a.example.com', 3, T0);
+    attempts('b.example.com', 2, T0);
+    attempts('c.example.com', 1, T0);
+    await rollup.flush();
+    // Later in the same minute: the busier newcomer finds the minute's rows taken; the first two keep theirs.
+    attempts('d.example.com', 5, T0 + 30_000);
+    attempts('c.example.com', 1, T0 + 30_000);
+    attempts('b.example.com', 1, T0 + 30_000);
+    await rollup.flush();
+    // A new minute starts over.
+    attempts('d.example.com', 1, T0 + 60_000);
+    await rollup.flush();
+    const byTarget = async (from: number) =>
+      Object.fromEntries((await store.sumLatencies({ from: new Date(from), to: new Date(from + 60_000) })).map((row) => [row.target, row.count]));
+    expect(await byTarget(T0)).toEqual({ 'a.example.com': 3, 'b.example.com': 3, other: 7 });
+    expect(await byTarget(T0 + 60_000)).toEqual({ 'd.example.com': 1 });
+  });
+
+  it('counts what the metrics see: webhooks by outcome, attempts by verdict and latency by target, rule matches', () => {
     const counted: string[] = [];
     const seen: string[] = [];
-    const rollup = { count: (name: string) => counted.push(name) } as unknown as MinuteRollup;
+    const latencies: Array<[string, number]> = [];
+    const rollup = {
+      count: (name: string) => counted.push(name),
+      latency: (target: string, ms: number) => latencies.push([target, ms]),
+    } as unknown as MinuteRollup;
     const metrics = {
       webhook: (_event: string | undefined, outcome: string) => seen.push(outcome),
       ruleMatched: (rule: string) => seen.push(rule),
@@ -53,8 +99,9 @@ describe('the per-minute rollup', () => {
     counting.webhook('room_started', 'accepted', 0.001);
     counting.webhook(undefined, 'E_WEBHOOK_INVALID_SIGNATURE', 0.001);
     counting.ruleMatched('notify');
-    counting.attempt('notify', 'http', 'dead', 0.2);
+    counting.attempt('notify', 'http', 'dead', 0.25, 'hooks.example.com');
     expect(counted).toEqual(['webhook.accepted', 'webhook.E_WEBHOOK_INVALID_SIGNATURE', 'rule.notify', 'attempt.dead']);
+    expect(latencies).toEqual([['hooks.example.com', 250]]);
     expect(seen).toEqual(['accepted', 'E_WEBHOOK_INVALID_SIGNATURE', 'notify', 'dead']);
   });
 
