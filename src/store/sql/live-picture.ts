@@ -151,16 +151,20 @@ function upserts(guard: string): Record<keyof Upserts, string> {
   };
 }
 
-/** Its values: kind, sid, edge, room sid, event id, numbered from `$(after + 1)`. */
-function claimEdge(after: number): string {
+/**
+ * Its values: kind, sid, edge, room sid, event id, numbered from `$(after + 1)`. Claimed when it inserts a row: as
+ * a statement of its own it says so by its count of changed rows (a RETURNING clause would cost SQLite the insert
+ * again); inside a WITH, by the row it returns.
+ */
+function claimEdge(after: number, returning = ''): string {
   const [kind, sid, edge, roomSid, eventId] = [1, 2, 3, 4, 5].map((n) => `$${after + n}`);
   return `INSERT INTO resource_edges (kind, sid, edge, room_sid, event_id) VALUES (${kind}, ${sid}, ${edge}, ${roomSid}, ${eventId})
-    ON CONFLICT (kind, sid, edge) DO NOTHING RETURNING event_id`;
+    ON CONFLICT (kind, sid, edge) DO NOTHING${returning}`;
 }
 
 /** The upsert's values, then the claim's. */
 function claimThenUpsert(table: keyof Upserts, upsertValueCount: number): string {
-  return `WITH claim AS (${claimEdge(upsertValueCount)}),
+  return `WITH claim AS (${claimEdge(upsertValueCount, ' RETURNING event_id')}),
     write AS (${upserts('EXISTS (SELECT 1 FROM claim)')[table]})
     SELECT EXISTS (SELECT 1 FROM claim) AS claimed`;
 }
@@ -246,7 +250,7 @@ export async function applyPictureChange(
     const [row] = await db.rows<{ claimed: unknown }>(sql.claimThenUpsert[table], [...values, ...claim]);
     claimed = row.claimed === true;
   } else {
-    claimed = (await db.rows(sql.claimEdge, claim)).length > 0;
+    claimed = (await db.run(sql.claimEdge, claim)) > 0;
     if (claimed) await db.run(sql.upsert[table], values);
   }
   if (claimed) return { duplicateOf: null };
