@@ -60,6 +60,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   );
   let storeFailed = false;
   const store = await openStore(config.databaseUrl, {
+    cacheMiB: config.sqliteCacheMiB,
     onWarning: (message) => log.warn(message),
     onFatal: (error) => {
       if (storeFailed) return;
