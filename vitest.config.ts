@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config';
 const INTEGRATION = [
   'test/replicas/**/*.test.ts',
   'test/cli.test.ts',
+  'test/default-start.test.ts',
   'test/package.test.ts',
   'test/billing/realistic-day.test.ts',
   'test/engine/{plugins-reload,rules-reload}.test.ts',

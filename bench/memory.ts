@@ -2,7 +2,9 @@
  * `npm run bench:memory`: the resident memory (RSS, from /proc) of a checkout's Switchboard on SQLite with the ingest
  * benchmark's 200 rules, idle after start, then each second of a run at `--rate` events/s (default 1,000) for
  * `--duration` seconds (default 60; the issue's target is 5 minutes, the signing of LiveKit's tokens caps a run at
- * 240 s). `--baseline <checkout>` measures another checkout after this one, in the same run.
+ * 240 s). `--baseline <checkout>` measures another checkout after this one, in the same run. `--node-flag <flag>`
+ * (repeatable) starts the servers with a Node.js flag, e.g. `--node-flag=--max-semi-space-size=4`; the environment
+ * reaches them too, e.g. SQLITE_CACHE_MB.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,7 +26,12 @@ const IDLE_SETTLE_MS = 5_000;
 const MiB = 1024 * 1024;
 
 const { values: flags } = parseArgs({
-  options: { rate: { type: 'string', default: '1000' }, duration: { type: 'string', default: '60' }, baseline: { type: 'string' } },
+  options: {
+    rate: { type: 'string', default: '1000' },
+    duration: { type: 'string', default: '60' },
+    baseline: { type: 'string' },
+    'node-flag': { type: 'string', multiple: true, default: [] },
+  },
 });
 const rate = positiveNumber('--rate', flags.rate!);
 const duration = positiveNumber('--duration', flags.duration!);
@@ -45,6 +52,7 @@ for (const checkout of checkouts) {
   const rulesDir = join(workDir, `rules-${rows.length}`);
   rulesNote = await writeBenchRules(rulesDir, checkout.path);
   const server = await startServerProcess(join(checkout.path, 'bench/servers/switchboard.ts'), {
+    execArgv: flags['node-flag'],
     env: switchboardEnvironment({ credentials, rulesDir, pluginsDir: join(checkout.path, 'plugins'), databaseUrl: `file:${join(workDir, `memory-${rows.length}.db`)}` }),
   });
   const client = new KeepAliveClient(new URL(server.url));
@@ -64,5 +72,7 @@ for (const checkout of checkouts) {
     await server.stop();
   }
 }
-const header = `${describeRun('bench:memory')}\nSetup: SQLite, ${rulesNote}; open loop at ${formatNumber(rate)} events/s for ${duration} s; RSS from /proc each second.`;
+const nodeFlags = flags['node-flag']!.length > 0 ? `; server flags ${flags['node-flag']!.join(' ')}` : '';
+const cache = process.env.SQLITE_CACHE_MB ? `; SQLITE_CACHE_MB=${process.env.SQLITE_CACHE_MB}` : '';
+const header = `${describeRun('bench:memory')}\nSetup: SQLite, ${rulesNote}${cache}${nodeFlags}; open loop at ${formatNumber(rate)} events/s for ${duration} s; RSS from /proc each second.`;
 console.log(`\n${header}\n\n${textTable(rows)}\n\nFor docs/performance.md:\n\n${header.replace('\n', '  \n')}\n\n${markdownTable(rows)}`);

@@ -7,7 +7,7 @@ import { DeliveryWorker } from './engine/delivery/worker.ts';
 import { deadLetterAnnouncer } from './engine/ingest/dead-letter.ts';
 import { createIngestion } from './engine/ingest/ingestion.ts';
 import { Pruner } from './engine/retention/pruner.ts';
-import { createReconcileLoop, type ReconcileLoop } from './engine/reconcile/loop.ts';
+import type { ReconcileLoop } from './engine/reconcile/loop.ts';
 import { createRulesHolder, type RulesHolder } from './engine/rules-holder.ts';
 import { countingInto, MinuteRollup } from './engine/rollup/minute-rollup.ts';
 import { isRetryable } from './engine/run-action.ts';
@@ -60,6 +60,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   );
   let storeFailed = false;
   const store = await openStore(config.databaseUrl, {
+    cacheMiB: config.sqliteCacheMiB,
     onWarning: (message) => log.warn(message),
     onFatal: (error) => {
       if (storeFailed) return;
@@ -135,8 +136,9 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     trustProxy: config.trustProxy,
   });
 
+  // Imported only when on: reconciliation brings livekit-server-sdk along.
   const reconcile = config.liveKitApi && config.reconcileIntervalMs > 0
-    ? createReconcileLoop({
+    ? (await import('./engine/reconcile/loop.ts')).createReconcileLoop({
         api: createLiveKitApi(config.liveKitApi, { onCall: (method, outcome) => metrics.liveKitApiCall(method, outcome) }),
         store,
         ingest: ingestion.ingest,

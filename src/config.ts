@@ -24,6 +24,8 @@ export interface Config {
   rulesDir: string;
   pluginsDir: string;
   databaseUrl: string;
+  /** The SQLite writer's page cache, MiB. */
+  sqliteCacheMiB: number;
   /** Apply pending migrations at start-up; false when `switchboard migrate` runs them instead. */
   migrateOnStart: boolean;
   adminToken: string | undefined;
@@ -81,6 +83,7 @@ export const SETTINGS = {
   RULES_DIR: './rules',
   PLUGINS_DIR: './plugins',
   DATABASE_URL: 'file:./data/switchboard.db',
+  SQLITE_CACHE_MB: '64',
   MIGRATE_ON_START: 'true',
   ADMIN_TOKEN: undefined,
   ADMIN_READ_TOKEN: undefined,
@@ -199,6 +202,7 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
     rulesDir: settings.RULES_DIR,
     pluginsDir: settings.PLUGINS_DIR,
     databaseUrl: settings.DATABASE_URL,
+    sqliteCacheMiB: parseCount('SQLITE_CACHE_MB', settings.SQLITE_CACHE_MB, { min: 1, max: 65_536 }),
     migrateOnStart: parseBoolean('MIGRATE_ON_START', settings.MIGRATE_ON_START),
     adminToken: settings.ADMIN_TOKEN,
     adminReadToken: settings.ADMIN_READ_TOKEN,

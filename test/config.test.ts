@@ -15,6 +15,7 @@ describe('configuration', () => {
       rulesDir: './rules',
       pluginsDir: './plugins',
       databaseUrl: 'file:./data/switchboard.db',
+      sqliteCacheMiB: 64,
       migrateOnStart: true,
       adminToken: undefined,
       webhookPath: '/api/v1/webhooks/livekit',
@@ -23,6 +24,13 @@ describe('configuration', () => {
       logLevel: 'info',
     });
     expect([...config.keys]).toEqual([['APIkey', 'a-secret']]);
+  });
+
+  it('sizes the SQLite page cache in whole MiB', () => {
+    expect(loadConfig({ env: { ...credentials, SQLITE_CACHE_MB: '16' } }).sqliteCacheMiB).toBe(16);
+    for (const value of ['0', '1.5', '16MiB']) {
+      expect(() => loadConfig({ env: { ...credentials, SQLITE_CACHE_MB: value } })).toThrow(/SQLITE_CACHE_MB/);
+    }
   });
 
   it('refuses to start without credentials outside dev mode, naming the variables', () => {

@@ -6,7 +6,7 @@ import { startSwitchboard, type Switchboard } from '../app.ts';
 import { loadConfig, ruleEnvironment, shortSecretKeys, type Config, type ResolvedSettings } from '../config.ts';
 import { isSwitchboardError } from '../errors.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
-import { startTracingFromEnvironment } from '../telemetry/tracing.ts';
+import { tracingRequested } from '../telemetry/tracing-request.ts';
 import { devAdminToken, type DevAdminToken } from './dev-admin-token.ts';
 import { switchboardCommand } from './invocation.ts';
 
@@ -32,7 +32,9 @@ async function start(options: { settings: ResolvedSettings; dev: boolean }): Pro
   const config = loadConfig({ env: settings, dev: options.dev });
   const log = createLogger({ level: config.logLevel, pretty: config.dev });
   warnAboutConfig(config, log);
-  const tracing = await startTracingFromEnvironment(process.env, log);
+  const tracing = tracingRequested(process.env)
+    ? await (await import('../telemetry/tracing.ts')).startTracingFromEnvironment(process.env, log)
+    : undefined;
   let switchboard: Switchboard | undefined = undefined;
   switchboard = await startSwitchboard(config, log, {
     env: ruleEnvironment(settings),

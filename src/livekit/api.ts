@@ -2,8 +2,9 @@
  * LiveKit's server API, as Switchboard asks it what is live: livekit-server-sdk's clients, created once per process,
  * every call bounded by a timeout and counted by method and outcome.
  */
-import { EgressClient, RoomServiceClient, ServerError, type EgressInfo, type ParticipantInfo, type Room } from 'livekit-server-sdk';
+import type { EgressClient, EgressInfo, ParticipantInfo, Room, RoomServiceClient } from 'livekit-server-sdk';
 import { SwitchboardError } from '../errors.ts';
+import { liveKitSdk } from './sdk.ts';
 
 export interface LiveKitApiSettings {
   /** The server's HTTP(S) URL (a ws(s):// LIVEKIT_URL is mapped to it). */
@@ -38,8 +39,15 @@ interface LiveKitApiOptions {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
+interface Clients {
+  rooms: RoomServiceClient;
+  egress: EgressClient;
+  outcomeOf(error: unknown): LiveKitApiOutcome;
+}
+
 /**
- * The client set of this process. Create it once: each client signs a short-lived token per call.
+ * The client set of this process. Create it once: each client signs a short-lived token per call. The SDK is loaded
+ * at the first call.
  *
  * @example
  * const api = createLiveKitApi(config.liveKitApi, { onCall: (method, outcome) => metrics.liveKitApiCall(method, outcome) });
@@ -52,30 +60,35 @@ export function createLiveKitApi(settings: LiveKitApiSettings, options: LiveKitA
     // A failed call is asked again at the next pass; region failover would add calls the pass does not count.
     failover: false,
   };
-  const rooms = new RoomServiceClient(settings.url, settings.apiKey, settings.apiSecret, clientOptions);
-  const egress = new EgressClient(settings.url, settings.apiKey, settings.apiSecret, clientOptions);
+  let clients: Promise<Clients> | undefined;
+  const ready = () =>
+    (clients ??= liveKitSdk().then(({ RoomServiceClient, EgressClient, ServerError }) => ({
+      rooms: new RoomServiceClient(settings.url, settings.apiKey, settings.apiSecret, clientOptions),
+      egress: new EgressClient(settings.url, settings.apiKey, settings.apiSecret, clientOptions),
+      outcomeOf: (error) => (error instanceof ServerError ? (error.code ?? `http_${error.status}`) : callOutcome(error)),
+    })));
 
-  async function counted<T>(method: LiveKitApiMethod, call: () => Promise<T>): Promise<T> {
+  async function counted<T>(method: LiveKitApiMethod, call: (clients: Clients) => Promise<T>): Promise<T> {
+    const loaded = await ready();
     try {
-      const answer = await call();
+      const answer = await call(loaded);
       options.onCall?.(method, 'ok');
       return answer;
     } catch (error) {
-      options.onCall?.(method, callOutcome(error));
+      options.onCall?.(method, loaded.outcomeOf(error));
       throw error;
     }
   }
 
   return {
-    listRooms: () => counted('ListRooms', () => rooms.listRooms()),
-    listParticipants: (room) => counted('ListParticipants', () => rooms.listParticipants(room)),
-    listEgress: (filter) => counted('ListEgress', () => egress.listEgress(filter)),
+    listRooms: () => counted('ListRooms', ({ rooms }) => rooms.listRooms()),
+    listParticipants: (room) => counted('ListParticipants', ({ rooms }) => rooms.listParticipants(room)),
+    listEgress: (filter) => counted('ListEgress', ({ egress }) => egress.listEgress(filter)),
   };
 }
 
-/** The outcome label of a failed call. */
+/** The outcome label of a failed call that LiveKit did not answer with an error of its own. */
 function callOutcome(error: unknown): LiveKitApiOutcome {
-  if (error instanceof ServerError) return error.code ?? `http_${error.status}`;
   if (error instanceof DOMException && error.name === 'TimeoutError') return 'timeout';
   // fetch rejects with a TypeError when no answer came: refused, reset, DNS.
   if (error instanceof TypeError) return 'unreachable';

@@ -1,6 +1,6 @@
 /** Signing a webhook body exactly as LiveKit does, for `switchboard send` and tests. */
 import { createHash } from 'node:crypto';
-import { AccessToken } from 'livekit-server-sdk';
+import { liveKitSdk } from './sdk.ts';
 
 interface WebhookSigning {
   body: string | Uint8Array;
@@ -19,6 +19,7 @@ interface WebhookSigning {
  * await fetch(url, { method: 'POST', body, headers: { authorization: await signWebhook({ body, apiKey, apiSecret }) } });
  */
 export async function signWebhook({ body, apiKey, apiSecret, ttlSeconds = 300 }: WebhookSigning): Promise<string> {
+  const { AccessToken } = await liveKitSdk();
   const token = new AccessToken(apiKey, apiSecret, { ttl: ttlSeconds });
   token.sha256 = createHash('sha256').update(body).digest('base64');
   return token.toJwt();

@@ -1,7 +1,7 @@
 /**
  * OpenTelemetry tracing, set up once before the app starts. Off unless an OTLP endpoint is configured
  * (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): then no SDK is registered at all and
- * every span call is the API's no-op. On, spans go in batches to the endpoint over OTLP/HTTP (JSON).
+ * every span call is the API's no-op; `serve` does not even load this module (see tracing-request.ts). On, spans go in batches to the endpoint over OTLP/HTTP (JSON).
  *
  * @example
  *   const tracing = await startTracingFromEnvironment(process.env, log);   // before startSwitchboard
@@ -36,6 +36,7 @@ import {
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { SwitchboardError } from '../errors.ts';
 import type { Logger } from './logger.ts';
+import { tracesExporter, tracingRequested } from './tracing-request.ts';
 import { waitAtMost } from '../wait-at-most.ts';
 
 export interface Tracing {
@@ -96,10 +97,9 @@ export function startTracing(options: TracingOptions): Tracing {
  * `E_CONFIG_INVALID`.
  */
 export async function startTracingFromEnvironment(env: NodeJS.ProcessEnv, log: Logger): Promise<Tracing | undefined> {
+  if (!tracingRequested(env)) return undefined;
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  if (!endpoint || isTrue(env.OTEL_SDK_DISABLED)) return undefined;
-  const exporterName = (env.OTEL_TRACES_EXPORTER || 'otlp').trim().toLowerCase();
-  if (exporterName === 'none') return undefined;
+  const exporterName = tracesExporter(env);
   if (exporterName !== 'otlp') invalid('OTEL_TRACES_EXPORTER', exporterName, 'otlp or none');
   const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL;
   if (protocol === 'grpc') invalid('OTEL_EXPORTER_OTLP_PROTOCOL', protocol, 'http/json (Switchboard exports OTLP over HTTP)');
@@ -179,10 +179,6 @@ function routeDiagnosticsTo(log: Logger): void {
     { error: write('error'), warn: write('warn'), info: quiet, debug: quiet, verbose: quiet },
     { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
   );
-}
-
-function isTrue(value: string | undefined): boolean {
-  return value?.trim().toLowerCase() === 'true';
 }
 
 function invalid(name: string, value: string, expected: string): never {

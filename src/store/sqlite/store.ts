@@ -27,16 +27,18 @@ const BUSY_TIMEOUT_MS = 5_000;
 // offline `VACUUM` with this pragma set.
 // temp_store = MEMORY: every transaction and inline action runs in a savepoint, whose journal SQLite otherwise
 // spills to a temporary file, created, written and deleted for nearly every batch.
-// cache_size: 64 MiB for the writer (SQLite's default is 2 MiB), so the index pages that new events and sessions
-// land in are seldom read back from the files.
-const WRITER_PRAGMAS = `
+// cache_size: SQLITE_CACHE_MB for the writer, 64 MiB unless set (SQLite's default is 2 MiB), so the index pages that
+// new events and sessions land in are seldom read back from the files. It is resident memory once the files are
+// that large (docs/performance.md, memory).
+const DEFAULT_CACHE_MIB = 64;
+const writerPragmas = (cacheMiB: number) => `
   PRAGMA auto_vacuum = INCREMENTAL;
   PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
   PRAGMA journal_mode = WAL;
   PRAGMA synchronous = NORMAL;
   PRAGMA wal_autocheckpoint = 0;
   PRAGMA foreign_keys = ON;
-  PRAGMA cache_size = -65536;
+  PRAGMA cache_size = ${-cacheMiB * 1024};
   PRAGMA temp_store = MEMORY;
 `;
 const READER_PRAGMAS = `
@@ -52,6 +54,8 @@ const MIGRATION_SQL = {
 };
 
 export interface SqliteStoreOptions {
+  /** The writer's page cache, MiB (SQLITE_CACHE_MB). */
+  cacheMiB?: number;
   /** Told about trouble in background work (a failed checkpoint) that no caller is waiting on. */
   onWarning?: (message: string) => void;
   /**
@@ -77,7 +81,7 @@ export class SqliteStore extends SqlStore {
   constructor(location: string, options: SqliteStoreOptions = {}) {
     super(SQLITE);
     const inMemory = location === ':memory:';
-    this.#writer = new Connection(location, WRITER_PRAGMAS, options.onFatal);
+    this.#writer = new Connection(location, writerPragmas(options.cacheMiB ?? DEFAULT_CACHE_MIB), options.onFatal);
     // A second connection to `:memory:` would open another, empty database; in memory, reads share the writer.
     this.#reader = inMemory ? this.#writer : this.#openReader(location, options.onFatal);
     this.#writerSql = executor(this.#writer);
