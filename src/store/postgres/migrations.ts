@@ -8,6 +8,7 @@ import type { Migration } from '../sql/migration.ts';
 import { livePictureMigration } from '../sql/live-picture.ts';
 import { searchMigration } from '../sql/searches.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
+import { INGEST_FUNCTION_MIGRATION } from './ingest-function.ts';
 
 export const postgresMigrations: readonly Migration[] = [
   ...sharedMigrations(COLUMN_TYPES.postgres),
@@ -31,6 +32,7 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE usage_ledger DROP CONSTRAINT IF EXISTS usage_ledger_event_id_fkey;
     `,
   },
+  INGEST_FUNCTION_MIGRATION,
 ];
 
 /**
