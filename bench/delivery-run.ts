@@ -83,6 +83,8 @@ export async function measureDelivery(setup: DeliverySetup, checkout: string, or
   try {
     const warmup = await deliverAtRate(setup, servers, clients, source, rate, setup.warmupSeconds);
     const run = await deliverAtRate(setup, servers, clients, source, rate, seconds);
+    // A stall during the load can leave it holding the server's MAX_CONNECTIONS, idle: closed, /metrics gets one.
+    for (const client of clients) client.destroy();
     const states = await settledDeliveryStates(servers[0]);
     run.problems.push(...checkStates(states, warmup.queued + run.queued));
     return run;
