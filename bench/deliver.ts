@@ -7,6 +7,8 @@
  * `--scenario one-room` instead runs bursts of `--events` participant joins (default 200), spread over as many rooms
  * and all in one room, in turns (`--rounds`, default 2), and reports the one-room rate against the spread one
  * (room-burst.ts); `--baseline <checkout>` runs another checkout's Switchboard in the same turns.
+ * On PostgreSQL the load's report also counts round trips to the database per webhook and per delivery
+ * (round-trips.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { KeepAliveClient } from './keep-alive-client.ts';
 import { runAtFixedRate, type LoadResult } from './load.ts';
 import { startCountingReceiver } from './receiver.ts';
 import { describeRun, formatNumber, markdownTable, textTable, verdict } from './report.ts';
+import type { RoundTripReport } from './round-trips.ts';
 import { startServerProcess } from './server-process.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -138,7 +141,7 @@ function report(): void {
   const cores = (value: number) => formatNumber(value, 2);
   const rows = [
     ['store', 'ordering', 'offered/s', 'delivered/s', 'drain s', 'max backlog', 'ingest p50 ms', 'ingest p99 ms', 'floor p99 ms', 'delivery p99 ms',
-      'Switchboard cores', 'main thread', 'receiver cores', 'load-gen cores', 'lost', 'redelivered'],
+      'Switchboard cores', 'main thread', 'receiver cores', 'load-gen cores', 'lost', 'redelivered', 'round trips/webhook', 'round trips/delivery'],
     ...variants.map(({ ordering, floor, run }) => [
       store,
       ordering,
@@ -156,6 +159,8 @@ function report(): void {
       cores(run.cores.generator),
       formatNumber(run.queued - run.delivered),
       formatNumber(run.redelivered),
+      formatNumber(run.roundTrips?.perWebhook ?? NaN, 2),
+      formatNumber(run.roundTrips?.perDelivery ?? NaN, 2),
     ]),
   ];
   const notes = variants.flatMap(({ ordering, run }) => [
@@ -168,9 +173,22 @@ function report(): void {
     'delivered/s: distinct events the receiver got during the load window, per second of it. Floor: the bare baseline\'s p99 at the same rate, ' +
       'delivering nothing. Delivery p99: from the moment an event was due to its arrival at the receiver. Max backlog: acknowledged, not yet delivered.',
     ...(replicas > 1 ? [`With ${replicas} replicas the ingest percentiles are the highest replica's own.`] : []),
+    ...variants.flatMap(({ ordering, run }) => (run.roundTrips === null ? [] : [describeRoundTrips(ordering, run.roundTrips)])),
     describeForeignCpu(Math.max(...variants.map(({ run }) => run.cores.foreign)), `during the busiest load window${flags.db === 'postgres' ? ' (PostgreSQL included)' : ''}`),
   );
   console.log(`\n${textTable(rows)}\n\n${notes.join('\n')}\n\nFor docs/performance.md:\n\n${header.join('  \n')}\n\n${markdownTable(rows)}\n\n${notes.map((line) => `- ${line}`).join('\n')}`);
+}
+
+/** What the round-trip columns count, with the counts they were made from. */
+function describeRoundTrips(ordering: Ordering, { counts }: RoundTripReport): string {
+  const { ingest, transaction, completion, read } = counts;
+  return (
+    `ordering ${ordering}: round trips to PostgreSQL from the run's first webhook to its drain (warm-up excluded): ` +
+    `${formatNumber(ingest.roundTrips)} in ${formatNumber(ingest.operations)} ingests (per webhook); ` +
+    `${formatNumber(transaction.roundTrips)} in ${formatNumber(transaction.operations)} transactions (claims, lease renewals, rollups) ` +
+    `and ${formatNumber(completion.roundTrips)} in ${formatNumber(completion.operations)} completions (per delivery: both ÷ completions); ` +
+    `${formatNumber(read.roundTrips)} in ${formatNumber(read.operations)} reads besides. A count, not a time: it does not depend on the machine's load.`
+  );
 }
 
 /** The one-room scenario: spread and one-room bursts in turns, for this checkout and the baseline's if given. */

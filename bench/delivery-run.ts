@@ -14,6 +14,7 @@ import { KeepAliveClient } from './keep-alive-client.ts';
 import { percentiles, runAtFixedRate, type LoadResult } from './load.ts';
 import type { CountingReceiver } from './receiver.ts';
 import { formatNumber } from './report.ts';
+import { countRoundTrips, roundTripReport, type RoundTripReport } from './round-trips.ts';
 import { startServerProcess, switchboardEnvironment, type ServerProcess } from './server-process.ts';
 import { createEventSource, signedDeliveries, type EventSource, type SignedDelivery } from './webhook-events.ts';
 
@@ -57,6 +58,8 @@ export interface DeliveryResult {
   redelivered: number;
   /** `switchboardMainThread`: the busiest replica's event loop alone; `foreign`: every other process (PostgreSQL too). */
   cores: { switchboard: number; switchboardMainThread: number; receiver: number; generator: number; foreign: number };
+  /** PostgreSQL's round trips from the run's first webhook to its drain; null on SQLite. */
+  roundTrips: RoundTripReport | null;
   problems: string[];
 }
 
@@ -80,6 +83,8 @@ export async function measureDelivery(setup: DeliverySetup, checkout: string, or
   try {
     const warmup = await deliverAtRate(setup, servers, clients, source, rate, setup.warmupSeconds);
     const run = await deliverAtRate(setup, servers, clients, source, rate, seconds);
+    // A stall during the load can leave it holding the server's MAX_CONNECTIONS, idle: closed, /metrics gets one.
+    for (const client of clients) client.destroy();
     const states = await settledDeliveryStates(servers[0]);
     run.problems.push(...checkStates(states, warmup.queued + run.queued));
     return run;
@@ -138,6 +143,7 @@ async function deliverAtRate(
   const answers = checkAnswers(indexOf);
   await receiver.takeArrivals();
   const before = await receiver.counts();
+  const tripsBefore = setup.db === 'postgres' ? await countRoundTrips(servers) : null;
 
   const foreignCpu = startForeignCpuMeter([process.pid, receiver.pid, ...servers.map((server) => server.pid)]);
   const receiverCpu = startProcessCpuMeter([receiver.pid]);
@@ -173,6 +179,7 @@ async function deliverAtRate(
   while ((await receiver.counts()).unique - before.unique < answers.queued && performance.now() < drainDeadline) await sleep(DRAIN_POLL_MS);
   const after = await receiver.counts();
   const arrivals = await receiver.takeArrivals();
+  const tripsAfter = tripsBefore === null ? null : await countRoundTrips(servers);
 
   const arrivedAt: number[] = [];
   const endToEnd: number[] = [];
@@ -201,6 +208,7 @@ async function deliverAtRate(
     endToEnd: percentiles(endToEnd),
     redelivered: after.requests - before.requests - (after.unique - before.unique),
     cores,
+    roundTrips: tripsBefore === null || tripsAfter === null ? null : roundTripReport(tripsBefore, tripsAfter),
     problems,
   };
 }

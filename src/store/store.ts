@@ -111,6 +111,44 @@ export interface Enqueued {
   leased: boolean;
 }
 
+/** An async action's delivery, queued with its event (IngestPlan): its `eventSeq` is the event's, once recorded. */
+export interface QueuedAction {
+  delivery: Omit<NewDelivery, 'eventSeq'>;
+  /** See StoreTx.enqueueDelivery. */
+  lease?: DeliveryLease;
+}
+
+/** An action that runs in the event's transaction once the event is recorded: an inline action, a plugin's `prepare`. */
+export interface ActionStep {
+  run(tx: StoreTx, event: OrderingEvent): Promise<ActionOutcome | QueuedAction>;
+}
+
+/**
+ * What ingesting one event writes: the event, what it changes in the live picture, and its outcome, whose actions are
+ * each settled already (a failed render), a delivery to queue, or a step to run in the transaction.
+ */
+export interface IngestPlan {
+  event: EventRecord;
+  change: PictureChange | null;
+  matched: string[];
+  actions: ReadonlyArray<ActionOutcome | QueuedAction | ActionStep>;
+}
+
+/** What StoreTx.recordIngest wrote. */
+export type RecordedIngest =
+  /** The event's id was recorded before: nothing was written. */
+  | { recorded: false }
+  /** Recorded as a duplicate of the event that already started or ended the same resource: no action ran. */
+  | { recorded: true; seq: number; duplicateOf: string }
+  | {
+      recorded: true;
+      seq: number;
+      duplicateOf: null;
+      /** The outcome saved, in the plan's order: a queued action's names its delivery. */
+      actions: ActionOutcome[];
+      queued: Array<{ action: QueuedAction; enqueued: Enqueued }>;
+    };
+
 export interface Delivery extends NewDelivery {
   id: number;
   state: DeliveryState;
@@ -320,6 +358,11 @@ export interface ErasureCounts {
 }
 
 export interface StoreTx {
+  /**
+   * Records the event, applies its picture change, runs or queues its actions in order and saves its outcome; a
+   * redelivery, or a duplicate start or end of a resource, runs nothing.
+   */
+  recordIngest(plan: IngestPlan): Promise<RecordedIngest>;
   /** Records the event under its dedupe key; `duplicate` when that key was recorded before. */
   recordEvent(record: EventRecord): Promise<{ duplicate: false; seq: number } | { duplicate: true }>;
   saveOutcome(eventId: string, outcome: EventOutcome): Promise<void>;
@@ -373,6 +416,11 @@ export interface Store extends LivePictureSource {
   migrate(): Promise<Migration[]>;
   /** Commits when `work` resolves, rolls back when it throws. */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * StoreTx.recordIngest in a transaction of its own: on PostgreSQL one statement when every write is known beforehand
+   * (no step, no lease).
+   */
+  recordIngest(plan: IngestPlan): Promise<RecordedIngest>;
   /**
    * StoreTx.completeAttempt in a transaction of its own, for a completion that writes nothing else: on PostgreSQL
    * one statement, with no BEGIN and COMMIT around it.

@@ -5,6 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterEach, beforeEach } from 'vitest';
+import { PostgresStore } from '../../src/store/postgres/store.ts';
 
 export const TEST_PG_URL = process.env.SWITCHBOARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -57,6 +59,30 @@ export async function createTestSchema(options: { create?: boolean } = {}): Prom
     url: testPgUrl({ schema: name }),
     drop: async () => {
       await adminQuery(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
+    },
+  };
+}
+
+/**
+ * A fresh schema for each test of the calling suite, and the stores a test opens (on it unless given another URL),
+ * closed before the schema is dropped.
+ */
+export function storesOnFreshSchema(): { schema(): TestSchema; open(url?: string): PostgresStore } {
+  let schema: TestSchema;
+  const stores: PostgresStore[] = [];
+  beforeEach(async () => {
+    schema = await createTestSchema();
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    await schema.drop();
+  });
+  return {
+    schema: () => schema,
+    open(url = schema.url) {
+      const store = new PostgresStore(url);
+      stores.push(store);
+      return store;
     },
   };
 }

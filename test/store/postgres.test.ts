@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UNFINISHED_STATES } from '../../src/store/delivery-state.ts';
 import { postgresMigrations, postgresRetiredVersions } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/store.ts';
 import { DEFAULT_POOL_SIZE, postgresTarget } from '../../src/store/postgres/connection.ts';
 import type { Delivery, NewDelivery, OrderingEvent, Store } from '../../src/store/store.ts';
-import { adminQuery, createTestSchema, requirePostgres, SKIP_POSTGRES, type TestSchema } from '../helpers/postgres.ts';
+import { adminQuery, createTestSchema, requirePostgres, SKIP_POSTGRES, storesOnFreshSchema, type TestSchema } from '../helpers/postgres.ts';
 import { sampleBody, startTestSwitchboard } from '../helpers/switchboard.ts';
+import { queued } from './ingest-contract.ts';
 import { describeStoreContract, eventRecord } from './store-contract.ts';
 
 const START = Date.parse('2030-01-01T00:00:00.000Z');
@@ -25,22 +26,7 @@ function gate(): { opened: Promise<void>; open(): void } {
 }
 
 function delivery(eventId: string, eventSeq: number, overrides: Partial<NewDelivery> = {}): NewDelivery {
-  return {
-    eventId,
-    eventSeq,
-    eventName: 'room_started',
-    ruleId: 'notify',
-    actionIndex: 0,
-    plugin: 'http',
-    params: { url: 'https://hooks.example.test/' },
-    target: 'hooks.example.test',
-    orderingKey: null,
-    maxAttempts: 3,
-    retrySchedule: [1_000],
-    timeoutMs: 10_000,
-    dueAt: at(0),
-    ...overrides,
-  };
+  return { ...queued({ eventId, ruleId: 'notify', dueAt: at(0), ...overrides }).delivery, eventSeq };
 }
 
 /** Records a fresh event and enqueues one delivery for it, in one transaction; returns the delivery's id. */
@@ -122,22 +108,12 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
   );
 
   describe('PostgreSQL store', () => {
+    const fresh = storesOnFreshSchema();
+    const { open } = fresh;
     let schema: TestSchema;
-    const stores: PostgresStore[] = [];
 
-    function open(url = schema.url): PostgresStore {
-      const store = new PostgresStore(url);
-      stores.push(store);
-      return store;
-    }
-
-    beforeEach(async () => {
-      schema = await createTestSchema();
-    });
-
-    afterEach(async () => {
-      await Promise.all(stores.splice(0).map((store) => store.close()));
-      await schema.drop();
+    beforeEach(() => {
+      schema = fresh.schema();
     });
 
     it('lists its own migrations in strictly increasing version order, none of them retired', () => {
@@ -175,16 +151,16 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
     });
 
     it('creates the schema that schema= names when it does not exist yet', async () => {
-      const fresh = await createTestSchema({ create: false });
+      const created = await createTestSchema({ create: false });
+      const store = open(created.url);
       try {
-        const store = open(fresh.url);
         await store.migrate();
         await store.transaction((tx) => tx.recordEvent(eventRecord('EV_1')));
-        const rows = await adminQuery(`SELECT id FROM ${fresh.name}.events`);
+        const rows = await adminQuery(`SELECT id FROM ${created.name}.events`);
         expect(rows).toEqual([{ id: 'EV_1' }]);
       } finally {
-        await Promise.all(stores.splice(0).map((store) => store.close()));
-        await fresh.drop();
+        await store.close();
+        await created.drop();
       }
     });
 

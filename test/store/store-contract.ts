@@ -8,6 +8,7 @@ import { isSwitchboardError, SwitchboardError } from '../../src/errors.ts';
 import type { EventRecord, OrderingEvent, Store, StoreTx } from '../../src/store/store.ts';
 import { describeDeliveryContract } from './delivery-contract.ts';
 import { describeDeliveryMovesContract } from './delivery-moves-contract.ts';
+import { describeIngestContract } from './ingest-contract.ts';
 import { describeLifecycleContract } from './lifecycle-contract.ts';
 import { describeSearchContract } from './search-contract.ts';
 import { describeUsageContract } from './usage-contract.ts';
@@ -504,6 +505,10 @@ export function describeStoreContract(
         expect(history[0].eventId).toBe('EV_104');
         expect(history[99].eventId).toBe('EV_5');
       });
+    });
+
+    describe('recordIngest', () => {
+      describeIngestContract(() => store);
     });
 
     describe('deliveries', () => {

@@ -5,6 +5,10 @@
  * Switchboard's own events (a dead delivery, see dead-letter.ts) join a worker's transaction through
  * `ingestWithin`.
  *
+ * The event is matched and its async actions made deliveries before the store is touched: the store is handed the
+ * plan (StoreTx.recordIngest), in which only inline actions and prepares run inside the transaction. A redelivery
+ * is matched for nothing, but none of its actions runs, and its matching is not traced.
+ *
  * With `reserve` (the app passes it on SQLite), a delivery due at once may be handed to this process's worker
  * (the local hand-off, ../delivery/handoff.ts).
  *
@@ -16,15 +20,26 @@ import { isSwitchboardError } from '../../errors.ts';
 import { buildContext, dedupeKey, eventCreatedAt, eventRoomName } from '../../livekit/event.ts';
 import type { EventContext, LiveKitEvent } from '../../livekit/event-types.ts';
 import type { ActionMode, PrepareContext } from '../../plugins/contract.ts';
-import type { PluginRegistry } from '../../plugins/registry.ts';
+import type { LoadedPlugin, PluginRegistry } from '../../plugins/registry.ts';
 import { targetName } from '../../redaction.ts';
 import type { CompiledAction, CompiledRule, RuleSet } from '../../rules/types.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
 import { context, contextWithSpan, failSpan, INTERNAL, spanNames, traceContextOf, traceLogFields, tracer, type Context, type Span } from '../../telemetry/spans.ts';
-import type { ActionOutcome, Delivery, DeliveryLease, NewDelivery, OrderingEvent, Store, StoreTx } from '../../store/store.ts';
+import type {
+  ActionOutcome,
+  ActionStep,
+  Delivery,
+  DeliveryLease,
+  IngestPlan,
+  NewDelivery,
+  OrderingEvent,
+  QueuedAction,
+  RecordedIngest,
+  Store,
+  StoreTx,
+} from '../../store/store.ts';
 import type { Cancellation } from '../action-deadline.ts';
-import type { KnownEvent } from '../delivery/attempt.ts';
 import type { Reservation } from '../delivery/handoff.ts';
 import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
 import { describeFailure, invokePlugin, invokePrepare, pluginContext, prepareContext, renderParams, type ActionParts } from '../run-action.ts';
@@ -67,18 +82,41 @@ interface IngestDependencies {
   reserve?: (target: string) => Reservation | null;
 }
 
-/** A delivery offered to the worker while its transaction runs; settled once the transaction has. */
-interface Handoff {
-  reservation: Reservation;
-  /** Null when the store wrote it pending after all (target disabled, ordering group busy). */
-  delivery: Delivery | null;
-  event: KnownEvent;
-}
-
 export interface Ingestion {
   /** `parent`: the context of the span the event's spans belong under (the webhook's server span). */
   ingest(incoming: IncomingEvent, parent: Context): Promise<IngestResult>;
   ingestWithin(tx: StoreTx, incoming: IncomingEvent, parent: Context): Promise<IngestResult>;
+}
+
+/** An event's ingest as planned before the store is touched, and how to read what the store wrote. */
+interface PlannedIngest {
+  plan: IngestPlan;
+  result(written: RecordedIngest): IngestResult;
+}
+
+/** The rules an event matched, and when matching began and ended (its span is made once the event is known new). */
+interface Matching {
+  rules: CompiledRule[];
+  startTime: number;
+  endTime: number;
+}
+
+/** What each of an event's actions is planned with. */
+interface ActionPlanning {
+  event: LiveKitEvent;
+  eventId: string;
+  context: EventContext;
+  rule: CompiledRule;
+  action: CompiledAction;
+  parent: Context;
+  /** Where deliveries leased to this process's worker are noted; without it, none are. */
+  reservations: Map<QueuedAction, Reservation> | null;
+}
+
+/** An action run in the event's transaction. */
+interface Step extends ActionPlanning {
+  tx: StoreTx;
+  ordering: OrderingEvent;
 }
 
 const actionSpanName = spanNames('action');
@@ -86,67 +124,94 @@ const actionSpanName = spanNames('action');
 export function createIngestion(deps: IngestDependencies): Ingestion {
   const { metrics } = deps;
 
-  /** `handoffs`: where deliveries leased to this process's worker are noted; without it, none are. */
-  async function ingestWithin(tx: StoreTx, incoming: IncomingEvent, parent: Context, handoffs?: Handoff[]): Promise<IngestResult> {
+  /**
+   * Async actions become deliveries here, before any transaction; an inline action, or an async one whose plugin
+   * has a `prepare`, becomes a step that runs in it (so that, on PostgreSQL, an event with neither is recorded in one
+   * statement).
+   */
+  function planIngest(incoming: IncomingEvent, parent: Context, reservations: Map<QueuedAction, Reservation> | null): PlannedIngest {
     const { event } = incoming;
     const eventId = dedupeKey(event, incoming.body);
     const createdAt = eventCreatedAt(event);
-    const recorded = await tx.recordEvent({
-      id: eventId,
-      name: event.event,
-      createdAt,
-      apiKey: incoming.apiKey,
-      body: incoming.body.toString('utf8'),
-      receivedAt: incoming.receivedAt,
-      room: eventRoomName(event),
-      participant: event.participant?.identity || null,
-    });
-    if (recorded.duplicate) {
-      return { event_id: eventId, event_type: event.event, duplicate: true, matched: [], actions: [] };
-    }
-
-    const ordering: OrderingEvent = { id: eventId, name: event.event, createdAt, seq: recorded.seq };
-    const change = pictureChange(event, createdAt, incoming.receivedAt);
-    if (change !== undefined) {
-      const { duplicateOf } = await tx.applyPictureChange(change, ordering);
-      if (duplicateOf !== null) {
-        await tx.saveOutcome(eventId, { matched: [], actions: [] });
-        return { event_id: eventId, event_type: event.event, duplicate: true, duplicate_of: duplicateOf, matched: [], actions: [] };
-      }
-    }
-    const eventContext = buildContext(event);
-    const matchedRules = matchRules(eventContext, parent);
-    const matched = matchedRules.map((rule) => rule.id);
-    const actions: ActionOutcome[] = [];
-    for (const rule of matchedRules) {
-      metrics.ruleMatched(rule.id);
-      for (const action of rule.actions) {
-        const step = { tx, event, context: eventContext, ordering, rule, action, parent, handoffs };
-        actions.push(action.mode === 'inline' ? await runInline(step) : await enqueue(step));
-      }
-    }
-
-    await tx.saveOutcome(eventId, { matched, actions });
-    return { event_id: eventId, event_type: event.event, duplicate: false, matched, actions };
+    const context = buildContext(event);
+    const matching = matchRules(context);
+    const planned = matching.rules.flatMap((rule) =>
+      rule.actions.map((action) => ({ rule, action, planned: planAction({ event, eventId, context, rule, action, parent, reservations }) })),
+    );
+    const matched = matching.rules.map((rule) => rule.id);
+    const plan: IngestPlan = {
+      event: {
+        id: eventId,
+        name: event.event,
+        createdAt,
+        apiKey: incoming.apiKey,
+        body: incoming.body.toString('utf8'),
+        receivedAt: incoming.receivedAt,
+        room: eventRoomName(event),
+        participant: event.participant?.identity || null,
+      },
+      change: pictureChange(event, createdAt, incoming.receivedAt) ?? null,
+      matched,
+      actions: planned.map((action) => action.planned),
+    };
+    const answer = { event_id: eventId, event_type: event.event };
+    return {
+      plan,
+      result(written) {
+        if (!written.recorded) return { ...answer, duplicate: true, matched: [], actions: [] };
+        if (written.duplicateOf !== null) {
+          return { ...answer, duplicate: true, duplicate_of: written.duplicateOf, matched: [], actions: [] };
+        }
+        traceMatching(matching, parent);
+        for (const rule of matching.rules) metrics.ruleMatched(rule.id);
+        // Inline actions are counted as they run.
+        planned.forEach(({ rule, action }, index) => {
+          if (action.mode !== 'inline') metrics.action(rule.id, action.plugin, 'async', written.actions[index].status);
+        });
+        return { ...answer, duplicate: false, matched, actions: written.actions };
+      },
+    };
   }
 
-  function matchRules(eventContext: EventContext, parent: Context): CompiledRule[] {
-    const span = tracer.startSpan('match rules', INTERNAL, parent);
-    const matchedRules = deps.currentRules().match(eventContext);
-    if (span.isRecording()) span.setAttribute('switchboard.rules.matched', matchedRules.map((rule) => rule.id));
-    span.end();
-    return matchedRules;
+  async function ingestWithin(tx: StoreTx, incoming: IncomingEvent, parent: Context): Promise<IngestResult> {
+    const ingest = planIngest(incoming, parent, null);
+    return ingest.result(await tx.recordIngest(ingest.plan));
   }
 
-  interface Step {
-    tx: StoreTx;
-    event: LiveKitEvent;
-    context: EventContext;
-    ordering: OrderingEvent;
-    rule: CompiledRule;
-    action: CompiledAction;
-    parent: Context;
-    handoffs: Handoff[] | undefined;
+  function matchRules(eventContext: EventContext): Matching {
+    const startTime = performance.timeOrigin + performance.now();
+    const rules = deps.currentRules().match(eventContext);
+    return { rules, startTime, endTime: performance.timeOrigin + performance.now() };
+  }
+
+  function traceMatching({ rules, startTime, endTime }: Matching, parent: Context): void {
+    const span = tracer.startSpan('match rules', { ...INTERNAL, startTime }, parent);
+    if (span.isRecording()) span.setAttribute('switchboard.rules.matched', rules.map((rule) => rule.id));
+    span.end(endTime);
+  }
+
+  function planAction(planning: ActionPlanning): ActionOutcome | QueuedAction | ActionStep {
+    const { rule, action } = planning;
+    if (action.mode === 'inline') return { run: (tx, ordering) => runInline({ ...planning, tx, ordering }) };
+    const rendered = renderParams(deps.plugins, rule, action, planning.context);
+    if (!rendered.ready) return rendered.outcome;
+    const { plugin } = rendered;
+    if (plugin.definition.prepare === undefined) return queueAction(planning, plugin, rendered.params);
+    return {
+      // In a savepoint of its own: a prepare that fails leaves nothing it recorded behind.
+      run: async (tx, ordering) => {
+        const step = { ...planning, tx, ordering };
+        let params: Record<string, unknown>;
+        try {
+          const prepare = contextForPrepare(step, actionParts(step, 'async'));
+          params = await tx.savepoint(() => invokePrepare(plugin, rendered.params, prepare, deps.inlineActionTimeoutMs));
+        } catch (error) {
+          if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
+          return { rule: rule.id, plugin: action.plugin, status: 'failed', error: describeFailure(error) };
+        }
+        return queueAction(planning, plugin, params);
+      },
+    };
   }
 
   /** Runs in its own savepoint: a failed action's writes are undone, the event and other actions are kept. */
@@ -200,29 +265,9 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     }
   }
 
-  /** Writes the delivery with the event; a worker runs it after the commit. */
-  async function enqueue(step: Step): Promise<ActionOutcome> {
-    const outcome = await writeDelivery(step);
-    metrics.action(step.rule.id, step.action.plugin, 'async', outcome.status);
-    return outcome;
-  }
-
-  async function writeDelivery(step: Step): Promise<ActionOutcome> {
-    const { tx, context: eventContext, ordering, rule, action, parent } = step;
-    const rendered = renderParams(deps.plugins, rule, action, eventContext);
-    if (!rendered.ready) return rendered.outcome;
-    const { plugin } = rendered;
-    let params = rendered.params;
-    if (plugin.definition.prepare !== undefined) {
-      // In a savepoint of its own: a prepare that fails leaves nothing it recorded behind.
-      const parts = actionParts(step, 'async');
-      try {
-        params = await tx.savepoint(() => invokePrepare(plugin, rendered.params, contextForPrepare(step, parts), deps.inlineActionTimeoutMs));
-      } catch (error) {
-        if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
-        return { rule: rule.id, plugin: action.plugin, status: 'failed', error: describeFailure(error) };
-      }
-    }
+  /** The delivery an async action queues with the event; a worker runs it after the commit. */
+  function queueAction(planning: ActionPlanning, plugin: LoadedPlugin, params: Record<string, unknown>): ActionOutcome | QueuedAction {
+    const { rule, action, eventId, event, context: eventContext, reservations } = planning;
     let routing: DeliveryRouting;
     try {
       routing = deliveryRouting(params, plugin.definition.target, action, eventContext);
@@ -231,10 +276,9 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     }
     const schedule = retrySchedule(action.retry);
     const sealed = sealParams(action, plugin, params);
-    const queued: NewDelivery = {
-      eventId: ordering.id,
-      eventSeq: ordering.seq,
-      eventName: ordering.name,
+    const delivery: QueuedAction['delivery'] = {
+      eventId,
+      eventName: event.event,
       ruleId: rule.id,
       actionIndex: action.index,
       plugin: action.plugin,
@@ -245,23 +289,19 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       retrySchedule: schedule.delays,
       timeoutMs: action.timeoutMs ?? deps.asyncActionTimeoutMs,
       dueAt: new Date(Date.now() + delayBefore(schedule.delays, 1)),
-      traceContext: traceContextOf(parent),
+      traceContext: traceContextOf(planning.parent),
     };
     // Due at once: this process's worker may take it over, saving a claim.
-    const reservation = step.handoffs && queued.dueAt.getTime() <= Date.now() ? (deps.reserve?.(queued.target) ?? null) : null;
-    const { id, leased } = await tx.enqueueDelivery(queued, reservation?.lease);
-    if (reservation) {
-      step.handoffs!.push({
-        reservation,
-        delivery: leased ? leasedDelivery(queued, id, reservation.lease) : null,
-        event: { payload: step.event, ordering },
-      });
-    }
-    return { rule: rule.id, plugin: action.plugin, status: 'queued', result: { delivery_id: id } };
+    if (reservations === null || delivery.dueAt.getTime() > Date.now()) return { delivery };
+    const reservation = deps.reserve?.(delivery.target) ?? null;
+    if (reservation === null) return { delivery };
+    const queued = { delivery, lease: reservation.lease };
+    reservations.set(queued, reservation);
+    return queued;
   }
 
-  function actionParts({ event, ordering, rule, action }: Step, mode: ActionMode): ActionParts {
-    return { event, eventId: ordering.id, ruleId: rule.id, actionIndex: action.index, mode, log: deps.log };
+  function actionParts({ event, eventId, rule, action }: ActionPlanning, mode: ActionMode): ActionParts {
+    return { event, eventId, ruleId: rule.id, actionIndex: action.index, mode, log: deps.log };
   }
 
   /** The context of the action's `prepare`, whose usage ledger writes in the event's transaction. */
@@ -273,23 +313,32 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
   return {
     ingestWithin,
     async ingest(incoming, parent) {
-      const handoffs: Handoff[] = [];
-      let result: IngestResult;
+      const reservations = new Map<QueuedAction, Reservation>();
+      const ingest = planIngest(incoming, parent, deps.reserve ? reservations : null);
+      let written: RecordedIngest;
       try {
-        result = await deps.store.transaction((tx) => ingestWithin(tx, incoming, parent, handoffs));
+        written = await deps.store.recordIngest(ingest.plan);
       } catch (error) {
-        for (const handoff of handoffs) handoff.reservation.release();
+        for (const reservation of reservations.values()) reservation.release();
         throw error;
       }
+      const result = ingest.result(written);
       let adopted = 0;
-      for (const { reservation, delivery, event } of handoffs) {
-        if (delivery === null) {
-          reservation.release();
-        } else {
-          reservation.adopt(delivery, event);
+      if (written.recorded && written.duplicateOf === null) {
+        const ordering: OrderingEvent = { id: result.event_id, name: result.event_type, createdAt: ingest.plan.event.createdAt, seq: written.seq };
+        for (const { action, enqueued } of written.queued) {
+          const reservation = reservations.get(action);
+          if (reservation === undefined || !enqueued.leased) continue;
+          reservations.delete(action);
+          reservation.adopt(leasedDelivery({ ...action.delivery, eventSeq: written.seq }, enqueued.id, reservation.lease), {
+            payload: incoming.event,
+            ordering,
+          });
           adopted += 1;
         }
       }
+      // Written pending after all (target disabled, ordering group busy), or not at all.
+      for (const reservation of reservations.values()) reservation.release();
       const queued = result.actions.filter((action) => action.status === 'queued').length;
       if (queued > adopted) deps.onQueued?.();
       return result;

@@ -14,9 +14,15 @@ function prepared(name: string, text: string): Sql {
   return { name: `switchboard_${name}`, text };
 }
 
-/** Statements on a pool or a checked-out client; `display` names the database in messages. */
-export function executor(on: pg.Pool | pg.PoolClient, display: string): Executor {
-  const send = (sql: Sql, values: readonly unknown[] = []) => query(on, display, sql, [...values]);
+/**
+ * Statements on a pool or a checked-out client; `display` names the database in messages, `roundTrip` is called for
+ * each statement sent.
+ */
+export function executor(on: pg.Pool | pg.PoolClient, display: string, roundTrip: () => void): Executor {
+  const send = (sql: Sql, values: readonly unknown[] = []) => {
+    roundTrip();
+    return query(on, display, sql, [...values]);
+  };
   return {
     rows: async <Row>(sql: Sql, values?: readonly unknown[]) => (await send(sql, values)).rows as Row[],
     run: async (sql, values) => (await send(sql, values)).rowCount ?? 0,

@@ -9,6 +9,7 @@ import { livePictureMigration } from '../sql/live-picture.ts';
 import { searchMigration } from '../sql/searches.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 import { targetLatencyMigration } from '../sql/target-latency.ts';
+import { INGEST_FUNCTION_MIGRATION } from './ingest-function.ts';
 
 export const postgresMigrations: readonly Migration[] = [
   ...sharedMigrations(COLUMN_TYPES.postgres),
@@ -33,6 +34,7 @@ export const postgresMigrations: readonly Migration[] = [
     `,
   },
   targetLatencyMigration(COLUMN_TYPES.postgres),
+  INGEST_FUNCTION_MIGRATION,
 ];
 
 /**

@@ -8,14 +8,16 @@ import type { Executor } from '../sql/dialect.ts';
 import { pendingMigrations, type Migration } from '../sql/migration.ts';
 import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql } from '../sql/dialect-sql.ts';
-import { SqlStore } from '../sql/store.ts';
+import { SqlStore, type TransactionPurpose } from '../sql/store.ts';
 import { completionValues } from '../sql/transaction.ts';
-import type { AttemptVerdict, DeliveryAttempt } from '../store.ts';
+import type { AttemptVerdict, DeliveryAttempt, IngestPlan, RecordedIngest } from '../store.ts';
 import type { Leadership } from '../live-picture.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { executor, postgresDialect } from './dialect.ts';
 import { listenForFinishedGroups } from './group-wakeups.ts';
+import { inOneStatement, recordIngestInOneStatement } from './ingest-function.ts';
 import { postgresMigrations, postgresRetiredVersions } from './migrations.ts';
+import { RoundTrips, type RoundTripKind } from './round-trips.ts';
 
 const POSTGRES = dialectSql(postgresDialect);
 
@@ -39,16 +41,16 @@ export class PostgresStore extends SqlStore {
   readonly kind = 'postgres';
   readonly #target: PostgresTarget;
   readonly #pool: pg.Pool;
-  readonly #poolSql: Executor;
   /** Operations under way, which `close()` lets finish. */
   readonly #running = new Set<Promise<void>>();
+  /** The statements this store's operations sent, by kind (see round-trips.ts). */
+  readonly roundTrips = new RoundTrips();
 
   /** Reads `url` (see `postgresTarget` for its parameters); connects only when first used. */
   constructor(url: string) {
     super(POSTGRES);
     this.#target = postgresTarget(url);
     this.#pool = new pg.Pool(this.#target.pool);
-    this.#poolSql = executor(this.#pool, this.#target.display);
     // An idle connection that breaks (a server restart, a terminated backend) leaves the pool, which opens another
     // when needed; a lasting failure is reported by the next query. Without a listener it would crash the process.
     this.#pool.on('error', () => undefined);
@@ -90,10 +92,10 @@ export class PostgresStore extends SqlStore {
   }
 
   /** Commits when `work` resolves, rolls back when it throws; each transaction has a connection of its own. */
-  protected runTransaction<T>(work: (executor: Executor) => Promise<T>): Promise<T> {
+  protected runTransaction<T>(work: (executor: Executor) => Promise<T>, purpose: TransactionPurpose): Promise<T> {
     return this.#use(async () => {
-      const { display } = this.#target;
-      const client = await connect(this.#pool, display);
+      const client = await connect(this.#pool, this.#target.display);
+      const db = this.#executor(client, purpose === 'ingest' ? 'ingest' : 'transaction');
       // A connection that breaks while `work` awaits something else would otherwise crash the process with an
       // unhandled 'error'; the failure shows in the next statement instead.
       const ignore = () => undefined;
@@ -103,14 +105,14 @@ export class PostgresStore extends SqlStore {
         client.release(discard);
       };
       try {
-        await query(client, display, 'BEGIN');
+        await db.run('BEGIN');
         // Ended before COMMIT, so a stray call after `work` settled cannot run outside the transaction.
-        const result = await work(executor(client, display));
-        await query(client, display, 'COMMIT');
+        const result = await work(db);
+        await db.run('COMMIT');
         finish(false);
         return result;
       } catch (error) {
-        const rolledBack = await query(client, display, 'ROLLBACK').then(
+        const rolledBack = await db.run('ROLLBACK').then(
           () => true,
           () => false,
         );
@@ -148,10 +150,23 @@ export class PostgresStore extends SqlStore {
   override completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
     const mark = { wrote: false };
     const completing = this.#use(async () => {
-      mark.wrote = await postgresDialect.completeAttempt(this.#poolSql, completionValues(owner, attempt, verdict));
+      const db = this.#executor(this.#pool, 'completion');
+      mark.wrote = await postgresDialect.completeAttempt(db, completionValues(owner, attempt, verdict));
       return mark.wrote;
     });
     return this.health.watch(completing, mark);
+  }
+
+  /** One statement on the pool when every write is known beforehand (ingest-function.ts), else a transaction. */
+  override recordIngest(plan: IngestPlan): Promise<RecordedIngest> {
+    if (!inOneStatement(plan)) return super.recordIngest(plan);
+    const mark = { wrote: false };
+    const recording = this.#use(async () => {
+      const recorded = await recordIngestInOneStatement(this.#executor(this.#pool, 'ingest'), plan);
+      mark.wrote = recorded.recorded;
+      return recorded;
+    });
+    return this.health.watch(recording, mark);
   }
 
   /**
@@ -195,7 +210,12 @@ export class PostgresStore extends SqlStore {
   }
 
   protected read<T>(work: (db: Executor) => Promise<T>): Promise<T> {
-    return this.#use(() => work(this.#poolSql));
+    return this.#use(() => work(this.#executor(this.#pool, 'read')));
+  }
+
+  /** Statements on `on` for one operation of `kind`, each counted as a round trip. */
+  #executor(on: pg.Pool | pg.PoolClient, kind: RoundTripKind): Executor {
+    return executor(on, this.#target.display, this.roundTrips.start(kind));
   }
 
   /** Lets operations already under way finish, then closes the pool. */

@@ -15,12 +15,14 @@ import type {
   ErasureSubject,
   EventSearch,
   EventSummary,
+  IngestPlan,
   LatencyCount,
   MinuteStat,
   Page,
   PruneBatchResult,
   PrunedRows,
   PruneStepName,
+  RecordedIngest,
   SessionHistoryEntry,
   SessionStatus,
   SessionSummary,
@@ -51,6 +53,9 @@ import { erasureStatements, eraseSubject } from './erasure.ts';
 
 export const SESSION_HISTORY_LIMIT = 100;
 
+/** What a transaction is for: an event's ingest, or anything else. */
+export type TransactionPurpose = 'ingest' | 'other';
+
 interface EventRow extends Omit<StoredEvent, 'receivedAt' | 'matched' | 'actions'> {
   receivedAt: unknown;
   matched: unknown;
@@ -77,8 +82,11 @@ export abstract class SqlStore implements Store {
   readonly health = new StoreHealth();
 
   abstract migrate(): Promise<Migration[]>;
-  /** Runs `work` between BEGIN and COMMIT on one executor, settling once the commit is durable (or has failed). */
-  protected abstract runTransaction<T>(work: (executor: Executor) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` between BEGIN and COMMIT on one executor, settling once the commit is durable (or has failed);
+   * `purpose` is for a store that counts its round trips.
+   */
+  protected abstract runTransaction<T>(work: (executor: Executor) => Promise<T>, purpose: TransactionPurpose): Promise<T>;
   /** Runs `work` with what reads committed data. */
   protected abstract read<T>(work: (db: Executor) => Promise<T>): Promise<T>;
   /** Lets the work already under way finish, then lets go of the database. */
@@ -108,14 +116,18 @@ export abstract class SqlStore implements Store {
     return this.#watched(work);
   }
 
+  recordIngest(plan: IngestPlan): Promise<RecordedIngest> {
+    return this.#watched((tx) => tx.recordIngest(plan), 'ingest');
+  }
+
   probeWrite(): Promise<void> {
     return this.#watched((tx) => tx.probeWrite());
   }
 
   /** A transaction whose commit is told to `health`. */
-  #watched<T>(work: (tx: SqlTx) => Promise<T>): Promise<T> {
+  #watched<T>(work: (tx: SqlTx) => Promise<T>, purpose: TransactionPurpose = 'other'): Promise<T> {
     const mark: WriteMark = { wrote: false };
-    return this.health.watch(this.runTransaction((executor) => this.#runWork(executor, work, mark)), mark);
+    return this.health.watch(this.runTransaction((executor) => this.#runWork(executor, work, mark), purpose), mark);
   }
 
   /**

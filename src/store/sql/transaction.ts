@@ -14,16 +14,19 @@ import type {
   Enqueued,
   EventOutcome,
   EventRecord,
+  IngestPlan,
   LatencyCount,
   MinuteStat,
   NewDelivery,
   NewUsage,
   OrderingEvent,
+  RecordedIngest,
   StoreTx,
 } from '../store.ts';
 import { truncateResponse } from './attempt-response.ts';
 import { deliveryConditions } from './conditions.ts';
 import type { Executor } from './dialect.ts';
+import { recordIngest } from './ingest-plan.ts';
 import { applyPictureChange } from './live-picture.ts';
 import type { PictureChange } from '../live-picture.ts';
 import type { WriteMark } from '../health.ts';
@@ -38,12 +41,31 @@ import type { DialectSql } from './dialect-sql.ts';
 const TX_SAVEPOINT = 'step';
 
 /** JSON parameters go as JSON text: PostgreSQL's driver would send a JS array as an array, SQLite binds no objects. */
-function json(value: unknown): string {
+export function json(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function jsonOrNull(value: unknown): string | null {
+export function jsonOrNull(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
+}
+
+/** The values of the event's insert, in its `$n` order. */
+export function eventValues(record: EventRecord): unknown[] {
+  return [
+    record.id,
+    record.name,
+    record.createdAt,
+    record.apiKey,
+    record.body,
+    record.receivedAt,
+    indexedText(record.room ?? null),
+    indexedText(record.participant ?? null),
+  ];
+}
+
+/** The name of the delivery's ordering group, which its writers lock (Dialect.lockOrderingGroup); null without one. */
+export function orderingGroup(delivery: Pick<NewDelivery, 'ruleId' | 'actionIndex' | 'orderingKey'>): string | null {
+  return delivery.orderingKey === null ? null : json([delivery.ruleId, delivery.actionIndex, delivery.orderingKey]);
 }
 
 /** The values of a completion's statements (FINISH_ATTEMPT, then the attempt's row), in their `$n` order. */
@@ -82,18 +104,13 @@ export class SqlTx implements StoreTx {
     this.#ended = true;
   }
 
+  recordIngest(plan: IngestPlan): Promise<RecordedIngest> {
+    return recordIngest(this, plan);
+  }
+
   async recordEvent(record: EventRecord): Promise<{ duplicate: false; seq: number } | { duplicate: true }> {
     // A concurrent insert of the same id waits for the first transaction: if it commits, this one does nothing.
-    const seq = await this.#db.insertedKey(this.#on.sql.insertEvent, [
-      record.id,
-      record.name,
-      record.createdAt,
-      record.apiKey,
-      record.body,
-      record.receivedAt,
-      indexedText(record.room ?? null),
-      indexedText(record.participant ?? null),
-    ]);
+    const seq = await this.#db.insertedKey(this.#on.sql.insertEvent, eventValues(record));
     if (seq === null) return { duplicate: true };
     this.#mark.wrote = true;
     return { duplicate: false, seq };
@@ -142,9 +159,8 @@ export class SqlTx implements StoreTx {
   /** See StoreTx.enqueueDelivery; the ordering group's lock keeps its lease decision and insert together. */
   async enqueueDelivery(delivery: NewDelivery, lease?: DeliveryLease): Promise<Enqueued> {
     const { sql, dialect } = this.#on;
-    if (delivery.orderingKey !== null) {
-      await dialect.lockOrderingGroup(this.#db, json([delivery.ruleId, delivery.actionIndex, delivery.orderingKey]));
-    }
+    const group = orderingGroup(delivery);
+    if (group !== null) await dialect.lockOrderingGroup(this.#db, group);
     const [inserted] = await this.#db.rows<{ id: number; state: string }>(sql.insertDelivery, [
       delivery.eventId,
       delivery.eventSeq,
