@@ -3,9 +3,10 @@
  * each a transaction of its own bounded in rows (at most BATCH_ROWS of the step's table, with the rows that depend
  * on them) and in time: batches are sized to hold the database half of BATCH_BUDGET_MS, from how long the last one
  * did, starting small. After each batch it yields to the writes that queued meanwhile (Store.yieldToWrites: on
- * SQLite the webhooks committed and the log checkpointed) and pauses as long as the batch held the database, so that
- * ingest and deliveries get it at least half the time (SQLite's one writer, PostgreSQL's row locks) and a catch-up
- * over a large backlog goes no faster than the disk takes it in. Freed space goes back alike, in small steps.
+ * SQLite the webhooks committed and the log checkpointed) and pauses as long as the batch and that yield took, so
+ * that ingest and deliveries get the database (SQLite's one writer, PostgreSQL's row locks) and the disk at least
+ * half the time, and a catch-up over a large backlog goes no faster than the disk takes it in. Freed space goes back
+ * alike, in small steps.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetentionSettings } from '../../config.ts';
@@ -64,10 +65,15 @@ export function nextBatchSize(size: number, heldMs: number, most: number): numbe
   return Math.min(most, Math.max(MIN_BATCH_ROWS, Math.min(size * 2, fitting)));
 }
 
-/** Lets the writes that queued meanwhile have the database, then stays away as long as the batch held it. */
+/**
+ * Lets the writes that queued meanwhile have the database, then stays away as long as the batch held it and as
+ * long as that took: the wait is the disk absorbing the batch (SQLite: the commit's flush and the checkpoint that
+ * copies it), which ingest's flushes share, so ingest gets the disk at least half the time too.
+ */
 async function giveWay(store: Store, heldMs: number): Promise<void> {
+  const yielding = performance.now();
   await store.yieldToWrites();
-  await sleep(heldMs);
+  await sleep(heldMs + (performance.now() - yielding));
 }
 
 /**
