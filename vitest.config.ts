@@ -12,6 +12,7 @@ const INTEGRATION = [
   'test/billing/realistic-day.test.ts',
   'test/engine/{plugins-reload,rules-reload}.test.ts',
   'test/engine/reconcile/reconcile.test.ts',
+  'test/engine/retention/catch-up.test.ts',
   'test/engine/delivery/{crash,group-wakeup,worker}.test.ts',
   'test/engine/ingest/prepare.test.ts',
   'test/plugins/{announce-example,billing}.test.ts',

@@ -342,6 +342,11 @@ export interface PruneBatchResult {
   last: number | null;
   /** Nothing older than the cutoff is left to look at. */
   done: boolean;
+  /**
+   * How long the batch's transaction kept the database from others (SQLite's writer, PostgreSQL's row locks): its
+   * statements, not its waits for a turn or for the disk. Its find reads a bounded window of keys, before it.
+   */
+  heldMs: number;
 }
 
 /** Whose data an erasure removes. */
@@ -483,8 +488,17 @@ export interface Store extends LivePictureSource {
   pruneBatch(step: PruneStepName, cutoff: Date, limit: number, after?: number): Promise<PruneBatchResult>;
   /** What the step would remove now, by table (a dry run). */
   countPrunable(step: PruneStepName, cutoff: Date): Promise<PrunedRows>;
-  /** Gives back space a pruning run freed, where the database does not by itself (SQLite). */
-  reclaimSpace(): Promise<void>;
+  /**
+   * One step giving back at most `pages` of the space pruning freed, where the database does not by itself
+   * (SQLite's incremental vacuum); true while there is more to give back.
+   */
+  reclaimSpace(pages: number): Promise<boolean>;
+  /**
+   * Resolves once the writes that queued while a prune batch ran have had their turn: SQLite, those transactions
+   * committed and the write-ahead log checkpointed, so a run of batches never outpaces ingest or the checkpoints;
+   * PostgreSQL, at once (its writers never queue behind the pruner's).
+   */
+  yieldToWrites(): Promise<void>;
   /** When the oldest event kept was received; null when there is none. */
   oldestEventAt(): Promise<Date | null>;
   /**

@@ -216,6 +216,7 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
         pruned: { deliveries: 2, delivery_attempts: 0 },
         last: expect.any(Number),
         done: false,
+        heldMs: expect.any(Number),
       });
       expect(await current().countPrunable('deliveries.finished', future())).toEqual({ deliveries: 3, delivery_attempts: 0 });
     });
@@ -226,10 +227,10 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
       const young = await recordEvent();
       const cutoff = new Date(Date.now() - MINUTE);
       const first = await current().pruneBatch('events', cutoff, 1);
-      expect(first).toEqual({ pruned: {}, last: expect.any(Number), done: false });
+      expect(first).toMatchObject({ pruned: {}, last: expect.any(Number), done: false });
       const second = await current().pruneBatch('events', cutoff, 1, first.last!);
-      expect(second).toEqual({ pruned: expect.objectContaining({ events: 1 }), last: old.seq, done: false });
-      expect(await current().pruneBatch('events', cutoff, 1, second.last!)).toEqual({ pruned: {}, last: null, done: true });
+      expect(second).toMatchObject({ pruned: expect.objectContaining({ events: 1 }), last: old.seq, done: false });
+      expect(await current().pruneBatch('events', cutoff, 1, second.last!)).toMatchObject({ pruned: {}, last: null, done: true });
       expect(await current().getEvent(needed.eventId)).not.toBeNull();
       expect(await current().getEvent(young.id)).not.toBeNull();
     });
@@ -278,7 +279,7 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
       await recordEvent({ receivedAt });
       await recordEvent();
       expect(await current().oldestEventAt()).toEqual(receivedAt);
-      await expect(current().reclaimSpace()).resolves.toBeUndefined();
+      await expect(current().reclaimSpace(256)).resolves.toBe(false);
     });
   });
 

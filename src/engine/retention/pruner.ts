@@ -1,7 +1,12 @@
 /**
  * The pruner: every PRUNE_INTERVAL, on one replica at a time, it takes each prune step's old rows in small batches,
- * each batch a short transaction of its own, and pauses between batches as long as the batch took, so ingest and
- * deliveries get the database at least half the time (SQLite's one writer, PostgreSQL's row locks).
+ * each a transaction of its own bounded in rows (at most BATCH_ROWS of the step's table, with the rows that depend
+ * on them) and in time: batches are sized to hold the database half of BATCH_BUDGET_MS, from how long the last one
+ * did, starting small. After each batch it yields to the writes that queued meanwhile (Store.yieldToWrites: on
+ * SQLite the webhooks committed and the log checkpointed) and pauses as long as the batch and that yield took, so
+ * that ingest and deliveries get the database (SQLite's one writer, PostgreSQL's row locks) and the disk at least
+ * half the time, and a catch-up over a large backlog goes no faster than the disk takes it in. Freed space goes back
+ * alike, in small steps.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetentionSettings } from '../../config.ts';
@@ -10,8 +15,14 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
 import { pruneCutoffs } from './cutoffs.ts';
 
-/** Rows per batch: a transaction short enough not to hold webhooks back (measured in bench/retention.ts). */
+/** The most rows of a step's table per batch (docs/performance.md, retention). */
 export const BATCH_ROWS = 500;
+/** The fewest, and what a step starts with. */
+const MIN_BATCH_ROWS = 10;
+/** The most free pages given back per step: 1 MiB of 4 KiB pages. */
+const RECLAIM_PAGES = 256;
+/** How long a batch may hold the database; batches are sized to take half of it. */
+export const BATCH_BUDGET_MS = 25;
 /**
  * How long a step's scan resumes where the last run left it before it starts again from its oldest row: rows it
  * passed over because something still needed them (an event whose delivery was unfinished) are looked at again.
@@ -33,30 +44,73 @@ function add(total: PrunedRows, more: PrunedRows): PrunedRows {
   return total;
 }
 
+/** What a pruner carries from one run to the next. */
+export interface PruneProgress {
+  /** Where each step's scan resumes. */
+  resumeAfter: Map<PruneStepName, number>;
+  /** The size of each step's next batch (rows), and of the next step giving space back (pages). */
+  sizes: Map<PruneStepName | 'reclaim', number>;
+}
+
+export function freshProgress(): PruneProgress {
+  return { resumeAfter: new Map(), sizes: new Map() };
+}
+
 /**
- * One run: every step until none of its rows is old enough, or `stopping` says so; rows removed by table.
+ * The next batch's size after one of `size` held the database `heldMs`: what would hold it half the budget, at
+ * most twice as large, between MIN_BATCH_ROWS and `most`.
+ */
+export function nextBatchSize(size: number, heldMs: number, most: number): number {
+  const fitting = Math.floor((size * BATCH_BUDGET_MS) / 2 / Math.max(heldMs, 0.1));
+  return Math.min(most, Math.max(MIN_BATCH_ROWS, Math.min(size * 2, fitting)));
+}
+
+/**
+ * Lets the writes that queued meanwhile have the database, then stays away as long as the batch held it and as
+ * long as that took: the wait is the disk absorbing the batch (SQLite: the commit's flush and the checkpoint that
+ * copies it), which ingest's flushes share, so ingest gets the disk at least half the time too.
+ */
+async function giveWay(store: Store, heldMs: number): Promise<void> {
+  const yielding = performance.now();
+  await store.yieldToWrites();
+  await sleep(heldMs + (performance.now() - yielding));
+}
+
+/**
+ * One run: every step until none of its rows is old enough, then the space freed given back, or until `stopping`
+ * says so; rows removed by table.
  * @example await pruneOnce({ store, retention: config.retention, ... }, () => false)
  */
 export async function pruneOnce(
   options: Omit<PrunerOptions, 'intervalMs' | 'log'>,
   stopping: () => boolean,
-  resumeAfter = new Map<PruneStepName, number>(),
+  { resumeAfter, sizes }: PruneProgress = freshProgress(),
 ): Promise<PrunedRows> {
   const { store, metrics } = options;
-  const batchRows = options.batchRows ?? BATCH_ROWS;
+  const most = options.batchRows ?? BATCH_ROWS;
   const total: PrunedRows = {};
   for (const { step, cutoff } of pruneCutoffs(options.retention, new Date())) {
     while (!stopping()) {
-      const started = performance.now();
-      const { pruned, last, done } = await store.pruneBatch(step, cutoff, batchRows, resumeAfter.get(step) ?? 0);
+      const rows = Math.min(most, sizes.get(step) ?? MIN_BATCH_ROWS);
+      const { pruned, last, done, heldMs } = await store.pruneBatch(step, cutoff, rows, resumeAfter.get(step) ?? 0);
       for (const [table, count] of Object.entries(pruned)) if (count > 0) metrics.pruned(table, count);
       add(total, pruned);
-      if (done) break;
       if (last !== null) resumeAfter.set(step, last);
-      await sleep(performance.now() - started);
+      sizes.set(step, nextBatchSize(rows, heldMs, most));
+      await giveWay(store, heldMs);
+      if (done) break;
     }
   }
-  await store.reclaimSpace();
+  while (!stopping()) {
+    const pages = sizes.get('reclaim') ?? MIN_BATCH_ROWS;
+    const started = performance.now();
+    const more = await store.reclaimSpace(pages);
+    // Timed whole, waits for its turn and for the disk included: giving space back is never urgent.
+    const tookMs = performance.now() - started;
+    sizes.set('reclaim', nextBatchSize(pages, tookMs, RECLAIM_PAGES));
+    if (!more) break;
+    await giveWay(store, tookMs);
+  }
   metrics.pruneRan(new Date());
   return total;
 }
@@ -74,8 +128,8 @@ export class Pruner {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
-  /** Where each step's scan resumes, and when they were last all started again from the oldest rows. */
-  #resumeAfter = new Map<PruneStepName, number>();
+  /** Where each step's scan resumes (and when they last all started again from the oldest rows), and batch sizes. */
+  readonly #progress = freshProgress();
   #rescannedAt = 0;
 
   constructor(options: PrunerOptions) {
@@ -106,11 +160,11 @@ export class Pruner {
     try {
       let pruned: PrunedRows = {};
       if (Date.now() - this.#rescannedAt >= RESCAN_MS) {
-        this.#resumeAfter.clear();
+        this.#progress.resumeAfter.clear();
         this.#rescannedAt = Date.now();
       }
       const ran = await store.runAlone('prune', async () => {
-        pruned = await pruneOnce(this.#options, () => this.#stopped, this.#resumeAfter);
+        pruned = await pruneOnce(this.#options, () => this.#stopped, this.#progress);
       });
       if (ran && Object.keys(pruned).length > 0) log.info({ pruned }, 'pruned');
     } catch (error) {

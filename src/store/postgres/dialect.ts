@@ -139,11 +139,13 @@ export const postgresDialect: Dialect = {
       keyIn: (placeholder) => `id = ANY (${placeholder}::bigint[])`,
       where: 'at < $1',
       order: 'id',
+      // Numbered as written: a batch looks at a window of ids, never the whole table for the few old rows.
+      written: 'at',
     },
     outcomeRow: null,
     strip: `body = '', matched = '[]', actions = '[]'`,
     // Autovacuum makes the deleted rows' space reusable; the tables are never rewritten.
-    reclaim: async () => undefined,
+    reclaim: async () => false,
   },
 
   sessions: {

@@ -44,14 +44,20 @@ export interface StoredSession extends CurrentSession {
 export interface LifecycleDialect {
   /** Ends the statement that confirms the rows a prune batch takes: locks them until commit, passing over busy ones. */
   lock: string;
-  /** Session history rows: the table, the expression naming one row, the condition that it is among a bound list. */
-  sessionHistory: { table: string; key: string; keyIn(placeholder: string): string; where: string; order: string };
+  /**
+   * Session history rows: the table, the expression naming one row, the condition that it is among a bound list;
+   * `written` where the key is numbered in the order rows are written (see retention.ts), else `order` is indexed.
+   */
+  sessionHistory: { table: string; key: string; keyIn(placeholder: string): string; where: string; order: string; written?: string };
   /** Where an event's outcome has a row of its own (SQLite): removed with the event, or when its body is stripped. */
   outcomeRow: { table: string; column: string } | null;
   /** The SET clause that strips an event to the dedupe key it is remembered by (body, and outcome kept in the row). */
   strip: string;
-  /** Gives free pages back after a pruning run (SQLite's incremental vacuum); nothing where the database does. */
-  reclaim(db: Executor): Promise<void>;
+  /**
+   * One step giving at most `pages` free pages back to the file system (SQLite's incremental vacuum), true while
+   * more are left to give; false at once where the database makes freed space reusable by itself.
+   */
+  reclaim(db: Executor, pages: number): Promise<boolean>;
 }
 
 export interface Dialect {

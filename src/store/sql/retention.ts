@@ -182,7 +182,7 @@ type Found = { prune_key: unknown; prunable?: unknown; written_before?: unknown 
  * A numbered step looks at the window of `limit` keys after `after` and no further, so a batch costs the same
  * however many rows are kept (young, still needed, already stripped); `last` is where the next batch starts, null
  * once a window reached rows written after the cutoff or the end of the table. A step without a key order finds up
- * to `limit` rows, and is done when a batch finds none.
+ * to `limit` rows (through an index in the order of its cutoff's column), and is done when a batch finds none.
  */
 export async function pruneBatch(
   statements: StepStatements,
@@ -197,16 +197,22 @@ export async function pruneBatch(
   const end = found.at(-1);
   const more = windowed ? found.length === limit && Number(end!.written_before) === 1 : found.length > 0;
   const last = windowed && more ? Number(end!.prune_key) : null;
-  if (chosen.length === 0) return { pruned: {}, last, done: !more };
+  if (chosen.length === 0) return { pruned: {}, last, done: !more, heldMs: 0 };
+  let heldMs = 0;
   const pruned = await access.write(async (db) => {
-    const confirmed = await db.rows<Found>(statements.confirm, [cutoff, chosen.map((row) => row.prune_key)]);
-    const keys = confirmed.map((row) => row.prune_key);
-    const counts: PrunedRows = {};
-    if (keys.length === 0) return counts;
-    for (const { table, sql } of statements.remove) counts[table] = (counts[table] ?? 0) + (await db.run(sql, [keys]));
-    return counts;
+    const started = performance.now();
+    try {
+      const confirmed = await db.rows<Found>(statements.confirm, [cutoff, chosen.map((row) => row.prune_key)]);
+      const keys = confirmed.map((row) => row.prune_key);
+      const counts: PrunedRows = {};
+      if (keys.length === 0) return counts;
+      for (const { table, sql } of statements.remove) counts[table] = (counts[table] ?? 0) + (await db.run(sql, [keys]));
+      return counts;
+    } finally {
+      heldMs = performance.now() - started;
+    }
   });
-  return { pruned, last, done: !more };
+  return { pruned, last, done: !more, heldMs };
 }
 
 /** What a run would remove now (a dry run): per table, the rows past `cutoff`. */

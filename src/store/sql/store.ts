@@ -341,9 +341,12 @@ export abstract class SqlStore implements Store {
     return this.read((db) => countPrunable(this.#lifecycle.prune.get(step)!, db, cutoff));
   }
 
-  reclaimSpace(): Promise<void> {
-    return this.#lifecycleAccess.write((db) => this.#dialect.lifecycle.reclaim(db));
+  reclaimSpace(pages: number): Promise<boolean> {
+    return this.#lifecycleAccess.write((db) => this.#dialect.lifecycle.reclaim(db, pages));
   }
+
+  /** Where each transaction has a connection of its own (PostgreSQL), no write waits behind the pruner's. */
+  async yieldToWrites(): Promise<void> {}
 
   oldestEventAt(): Promise<Date | null> {
     return this.read(async (db) => {

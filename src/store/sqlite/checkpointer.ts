@@ -42,7 +42,8 @@ export class Checkpointer {
   /** The checkpoint the thread is running: settled by its report. */
   #awaitingReport: { resolve(report: CheckpointReport): void } | null = null;
   #commits = 0;
-  #running = false;
+  /** The checkpoint under way, settled when it has ended; null when none is. */
+  #running: Promise<void> | null = null;
   /** The size of the log at the last checkpoint. */
   #logPages = 0;
   #stopped = false;
@@ -56,7 +57,17 @@ export class Checkpointer {
   /** Called after each COMMIT of the writer. */
   committed(): void {
     this.#commits += 1;
-    if (!this.#running && this.#commits >= COMMITS_PER_CHECKPOINT) void this.#checkpoint();
+    if (this.#running === null && this.#commits >= COMMITS_PER_CHECKPOINT) void this.#checkpoint();
+  }
+
+  /**
+   * Resolves once a checkpoint begun after this call has ended: what was committed before it is in the database
+   * file (or the log kept busy). Lets a run of large transactions (pruning) go no faster than checkpoints copy them.
+   */
+  async caughtUp(): Promise<void> {
+    // One under way may have begun before the latest commits.
+    if (this.#running !== null) await this.#running;
+    await (this.#running ?? this.#checkpoint());
   }
 
   /**
@@ -72,8 +83,16 @@ export class Checkpointer {
     await exited;
   }
 
-  async #checkpoint(): Promise<void> {
-    this.#running = true;
+  #checkpoint(): Promise<void> {
+    const running = this.#run().finally(() => {
+      this.#running = null;
+      if (this.#commits >= COMMITS_PER_CHECKPOINT) void this.#checkpoint();
+    });
+    this.#running = running;
+    return running;
+  }
+
+  async #run(): Promise<void> {
     this.#commits = 0;
     const catchUp = this.#logPages > MAX_LOG_PAGES;
     const resumeWrites = catchUp ? await this.#options.pauseWrites() : undefined;
@@ -89,9 +108,7 @@ export class Checkpointer {
       this.#logPages = startsOver ? 0 : report.logPages;
     } finally {
       resumeWrites?.();
-      this.#running = false;
     }
-    if (this.#commits >= COMMITS_PER_CHECKPOINT) void this.#checkpoint();
   }
 
   #ask(): Promise<CheckpointReport> {

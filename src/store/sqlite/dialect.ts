@@ -50,8 +50,16 @@ const SESSIONS = {
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
 };
 
-/** Free pages given back per pruning run: 4 MiB of 4 KiB pages, so a run never holds the writer long. */
-const RECLAIM_PAGES = 1024;
+/**
+ * Free pages kept for the writes to come (16 MiB): in a steady state each run frees about what the writes since
+ * the last one need, and giving those back would only move pages to have the file grow again.
+ */
+const RESERVED_FREE_PAGES = 4_096;
+
+async function freePages(db: Executor): Promise<number> {
+  const [row] = await db.rows<{ freelist_count: number }>('PRAGMA freelist_count');
+  return Number(row?.freelist_count ?? 0);
+}
 
 export const sqliteDialect: Dialect = {
   statement: (text) => numbered(text),
@@ -117,10 +125,15 @@ export const sqliteDialect: Dialect = {
     },
     outcomeRow: { table: 'event_outcomes', column: 'seq' },
     strip: "body = ''",
-    // On a file created with auto_vacuum = INCREMENTAL (store.ts) the free pages a run left go back to the file
-    // system a bounded number at a time; elsewhere SQLite reuses them and this does nothing.
-    async reclaim(db) {
-      await db.rows(`PRAGMA incremental_vacuum(${RECLAIM_PAGES})`);
+    // On a file created with auto_vacuum = INCREMENTAL (store.ts) free pages past the reserve go back to the file
+    // system a step at a time; in an older file SQLite reuses them, and the vacuum frees none.
+    // A step moves up to `pages` pages from the end of the file into free ones, each rewritten in its transaction.
+    async reclaim(db, pages) {
+      const free = await freePages(db);
+      const excess = free - RESERVED_FREE_PAGES;
+      if (excess <= 0) return false;
+      await db.rows(`PRAGMA incremental_vacuum(${Math.min(excess, pages)})`);
+      return excess > pages && (await freePages(db)) < free;
     },
   },
 

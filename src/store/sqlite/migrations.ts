@@ -106,4 +106,13 @@ export const sqliteMigrations: readonly Migration[] = [
     `,
   },
   targetLatencyMigration(COLUMN_TYPES.sqlite),
+  {
+    version: 17,
+    name: 'session_history_by_time',
+    // Retention takes history rows oldest first (RETENTION_SESSIONS); without this each prune batch read and sorted
+    // the whole table on the event loop. PostgreSQL's history is numbered as written and needs none.
+    sql: `
+      CREATE INDEX session_rows_history_by_time ON session_rows (at) WHERE n > 0;
+    `,
+  },
 ];

@@ -22,6 +22,9 @@ const BUSY_TIMEOUT_MS = 5_000;
 // synchronous = NORMAL: COMMIT does not wait for the disk, WalFlush makes each batch durable before it is
 // acknowledged, so an acknowledged event survives a crash or power loss, as with FULL, without blocking the loop.
 // wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of the COMMIT that crosses the threshold.
+// journal_size_limit: the log is used again from its start once checkpointed, and keeps the size it grew to; past
+// 32 MiB (twice what a checkpoint lets it reach) it is cut back when it starts over, so a burst of writes (a large
+// prune or erasure, a migration) does not hold its disk space for good.
 // auto_vacuum = INCREMENTAL: on a new file (it takes effect only before the first table), pages the pruner frees can be
 // given back (Dialect.lifecycle.reclaim); an older file keeps reusing its free pages, and gives them back after an
 // offline `VACUUM` with this pragma set.
@@ -37,6 +40,7 @@ const writerPragmas = (cacheMiB: number) => `
   PRAGMA journal_mode = WAL;
   PRAGMA synchronous = NORMAL;
   PRAGMA wal_autocheckpoint = 0;
+  PRAGMA journal_size_limit = ${32 * 2 ** 20};
   PRAGMA foreign_keys = ON;
   PRAGMA cache_size = ${-cacheMiB * 1024};
   PRAGMA temp_store = MEMORY;
@@ -114,6 +118,15 @@ export class SqliteStore extends SqlStore {
   protected async runTransaction<T>(work: (executor: Executor) => Promise<T>): Promise<T> {
     this.assertOpen();
     return this.#commits.run(() => work(this.#writerSql));
+  }
+
+  /**
+   * Waits for the transactions queued so far to commit (a no-op transaction queued behind them), then for a
+   * checkpoint to copy the log they and the pruner wrote into the database file.
+   */
+  override async yieldToWrites(): Promise<void> {
+    await this.runTransaction(async () => undefined);
+    await this.#checkpointer?.caughtUp();
   }
 
   /** One process writes a SQLite file: it always leads. */
