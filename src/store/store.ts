@@ -329,7 +329,9 @@ export type PruneStepName =
   | 'events'
   | 'events.bodies'
   | 'session_history'
-  | 'usage_ledger';
+  | 'usage_ledger'
+  | 'minute_stats'
+  | 'minute_latency';
 
 /** Rows removed (or, for `events.bodies`, stripped) by table. */
 export type PrunedRows = Record<string, number>;

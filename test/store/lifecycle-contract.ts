@@ -170,6 +170,16 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
       expect(await pruneAll('events.bodies', future())).toEqual({});
     });
 
+    it('events.bodies takes the room and participant with the body: a search no longer finds the stripped event', async () => {
+      const record = eventRecord('EV_strip_search', { body: participantBody('EV_strip_search', 'bob', 'room-strip'), room: 'room-strip', participant: 'bob' });
+      await current().transaction((tx) => tx.recordEvent(record));
+      const found = async () => (await current().searchEvents({ room: 'room-strip' }, { limit: 10 })).items.map((item) => item.id);
+      expect(await found()).toEqual(['EV_strip_search']);
+      await pruneAll('events.bodies', future());
+      expect(await found()).toEqual([]);
+      expect((await current().searchEvents({ participant: 'bob' }, { limit: 10 })).items).toEqual([]);
+    });
+
     it('session_history removes old history rows; the current status stays', async () => {
       const store = current();
       for (const [index, status] of ['live', 'ended', 'live'].entries()) {
@@ -208,6 +218,22 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
       expect(await pruneAll('usage_ledger', past())).toEqual({});
       expect(await pruneAll('usage_ledger', future())).toEqual({ usage_ledger: 1 });
       expect(await current().sumUsage({ customer: 'cus_life' })).toEqual([]);
+    });
+
+    it("minute_stats and minute_latency remove the rollup's minutes before the cutoff, whole", async () => {
+      const minute = (ago: number) => new Date(Math.floor((Date.now() - ago * MINUTE) / MINUTE) * MINUTE);
+      const [old, recent] = [minute(30), minute(2)];
+      await current().transaction(async (tx) => {
+        await tx.addMinuteStats([old, recent].flatMap((at) => [{ minute: at, name: 'webhook.accepted', count: 3 }, { minute: at, name: 'rule.notify', count: 1 }]));
+        await tx.addLatencyCounts([old, recent].map((at) => ({ minute: at, target: 'http://partner:80', leMs: 10, count: 2 })));
+      });
+      const cutoff = minute(10);
+      expect(await pruneAll('minute_stats', cutoff)).toEqual({ minute_stats: 2 });
+      expect(await pruneAll('minute_latency', cutoff)).toEqual({ minute_latency: 1 });
+      const everything = { from: minute(60), to: future() };
+      expect((await current().listMinuteStats(everything)).map((stat) => stat.minute.getTime())).toEqual([recent.getTime(), recent.getTime()]);
+      expect(await current().sumLatencies({ from: minute(60), to: cutoff })).toEqual([]);
+      expect(await current().sumLatencies(everything)).toEqual([{ target: 'http://partner:80', leMs: 10, count: 2 }]);
     });
 
     it('takes at most the batch size per batch', async () => {

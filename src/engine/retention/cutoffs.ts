@@ -11,6 +11,9 @@ import type { PruneStepName } from '../../store/store.ts';
 /** LiveKit's redelivery window: an event id is remembered at least this long. */
 export const DEDUPE_WINDOW_MS = 24 * 60 * 60 * 1000;
 
+/** The per-minute rollup outlives the longest range its API answers (7 days) by a day, or lives as long as events do. */
+export const ROLLUP_KEPT_MS = 8 * 24 * 60 * 60 * 1000;
+
 /** Each step that prunes under these settings, with its cutoff, in the order a run takes them. */
 export function pruneCutoffs(settings: RetentionSettings, now: Date): Array<{ step: PruneStepName; cutoff: Date }> {
   const ages: Record<RetentionKind, number> = {
@@ -20,6 +23,7 @@ export function pruneCutoffs(settings: RetentionSettings, now: Date): Array<{ st
     dead: settings.deadMs,
     sessions: settings.sessionsMs,
     usage: settings.usageMs,
+    rollup: settings.eventsMs === 0 ? 0 : Math.max(settings.eventsMs, ROLLUP_KEPT_MS),
   };
   return PRUNE_STEP_NAMES.flatMap((step) => {
     const age = ages[PRUNE_STEP_RETENTION[step]];

@@ -75,7 +75,7 @@ export interface Dialect {
   /** Whether a statement's WITH may write (PostgreSQL): then writes that go together take one round trip. */
   writableCte: boolean;
   /** The condition that `column` is (`in`) or is not one of the values of the array bound at `placeholder`. */
-  inList(column: string, placeholder: string, type: 'bigint' | 'text', negated?: boolean): string;
+  inList(column: string, placeholder: string, type: 'bigint' | 'text' | 'timestamptz', negated?: boolean): string;
 
   readDate(value: unknown): Date;
   readJson<T>(value: unknown): T;

@@ -9,7 +9,7 @@ import type { Dialect, Executor } from './dialect.ts';
 import { states } from './moves.ts';
 
 /** Which retention setting a step's cutoff comes from (the engine turns settings into cutoffs). */
-export type RetentionKind = 'events' | 'dedupe' | 'dead' | 'sessions' | 'usage';
+export type RetentionKind = 'events' | 'dedupe' | 'dead' | 'sessions' | 'usage' | 'rollup';
 
 interface PruneStep {
   name: PruneStepName;
@@ -42,6 +42,18 @@ function pruneSteps(dialect: Dialect): PruneStep[] {
   const numbered = (key: string, written: string) => ({ key, written, keyIn: (placeholder: string) => inList(key, placeholder, 'bigint') });
   const attempts = { table: 'delivery_attempts', column: 'delivery_id' };
   const outcomes = lifecycle.outcomeRow ? [lifecycle.outcomeRow] : [];
+  // The per-minute rollup (the overview's counts, the targets' latency), a minute's rows at a time: its primary key
+  // leads with the minute.
+  const rollup = (table: 'minute_stats' | 'minute_latency'): PruneStep => ({
+    name: table,
+    retention: 'rollup',
+    table,
+    key: 'minute',
+    keyIn: (placeholder) => inList('minute', placeholder, 'timestamptz'),
+    where: 'minute < $1',
+    order: 'minute',
+    dependents: [],
+  });
   // A delivery's age is that of its last change: one replayed yesterday is kept as long as one finished yesterday.
   const deliveries = (name: PruneStepName, retention: RetentionKind, finished: string): PruneStep => ({
     name,
@@ -90,6 +102,8 @@ function pruneSteps(dialect: Dialect): PruneStep[] {
       order: 'id',
       dependents: [],
     },
+    rollup('minute_stats'),
+    rollup('minute_latency'),
   ];
 }
 
@@ -101,6 +115,8 @@ export const PRUNE_STEP_NAMES: readonly PruneStepName[] = [
   'events.bodies',
   'session_history',
   'usage_ledger',
+  'minute_stats',
+  'minute_latency',
 ];
 
 /** Each step's retention setting, for the engine to give it a cutoff. */
@@ -111,6 +127,8 @@ export const PRUNE_STEP_RETENTION: Readonly<Record<PruneStepName, RetentionKind>
   'events.bodies': 'events',
   session_history: 'sessions',
   usage_ledger: 'usage',
+  minute_stats: 'rollup',
+  minute_latency: 'rollup',
 };
 
 interface StepStatements {

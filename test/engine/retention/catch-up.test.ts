@@ -114,12 +114,15 @@ function describeCatchUp(name: string, backend: Backend): void {
 function pruneStatementTexts(dialect: typeof sqliteDialect): Array<{ step: string; sql: string; values: unknown[] }> {
   const text = (sql: unknown) => (typeof sql === 'string' ? sql : (sql as { text: string }).text);
   const cutoff = new Date();
-  const keys = [1, 2];
-  return [...pruneStatements(dialect)].flatMap(([step, statements]) => [
+  return [...pruneStatements(dialect)].flatMap(([step, statements]) => {
+    // The rollup's rows are named by their minute, the others by a number.
+    const keys = statements.step.retention === 'rollup' ? [cutoff, cutoff] : [1, 2];
+    return [
     { step, sql: text(statements.find), values: statements.step.written ? [cutoff, 500, 0] : [cutoff, 500] },
     { step, sql: text(statements.confirm), values: [cutoff, keys] },
     ...statements.remove.map((remove) => ({ step, sql: text(remove.sql), values: [keys] })),
-  ]);
+    ];
+  });
 }
 
 /** Every batch of every step, without pausing or giving space back. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type RetentionSettings } from '../../../src/config.ts';
-import { DEDUPE_WINDOW_MS, pruneCutoffs } from '../../../src/engine/retention/cutoffs.ts';
+import { DEDUPE_WINDOW_MS, pruneCutoffs, ROLLUP_KEPT_MS } from '../../../src/engine/retention/cutoffs.ts';
 
 const NOW = new Date('2030-01-01T00:00:00.000Z');
 const DAY = 86_400_000;
@@ -23,6 +23,8 @@ describe('prune cutoffs', () => {
       events: ago(30 * DAY),
       session_history: ago(7 * DAY),
       usage_ledger: ago(365 * DAY),
+      minute_stats: ago(30 * DAY),
+      minute_latency: ago(30 * DAY),
     });
   });
 
@@ -31,8 +33,15 @@ describe('prune cutoffs', () => {
       'deliveries.finished': ago(2 * 60_000),
       events: ago(DEDUPE_WINDOW_MS),
       'events.bodies': ago(2 * 60_000),
+      minute_stats: ago(ROLLUP_KEPT_MS),
+      minute_latency: ago(ROLLUP_KEPT_MS),
     });
     expect(DEDUPE_WINDOW_MS).toBe(DAY);
+  });
+
+  it('keeps the per-minute rollup for the 7 days its API answers and a day more, or as long as events when that is longer', () => {
+    expect(ROLLUP_KEPT_MS).toBe(8 * DAY);
+    expect(cutoffs({ eventsMs: 0 }).minute_stats).toBeUndefined();
   });
 
   it('reads the settings with their defaults: 30d, 90d, 90d, kept forever, every minute', () => {
