@@ -330,6 +330,7 @@ export type PruneStepName =
   | 'events.bodies'
   | 'session_history'
   | 'usage_ledger'
+  | 'rooms'
   | 'minute_stats'
   | 'minute_latency';
 

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AttemptVerdict, NewDelivery, PruneStepName, Store } from '../../src/store/store.ts';
+import type { PictureChange } from '../../src/store/live-picture.ts';
 import { eventRecord } from './store-contract.ts';
 
 const MINUTE = 60_000;
@@ -234,6 +235,27 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
       expect((await current().listMinuteStats(everything)).map((stat) => stat.minute.getTime())).toEqual([recent.getTime(), recent.getTime()]);
       expect(await current().sumLatencies({ from: minute(60), to: cutoff })).toEqual([]);
       expect(await current().sumLatencies(everything)).toEqual([{ target: 'http://partner:80', leMs: 10, count: 2 }]);
+    });
+
+    it('rooms removes a room finished before the cutoff with its participants, streams and edges; a live one stays', async () => {
+      const at = new Date(Date.now() - 30 * MINUTE);
+      const picture = async (id: string, room: string, change: Omit<PictureChange, 'at' | 'room'>) => {
+        const recorded = await current().transaction((tx) => tx.recordEvent(eventRecord(id, { receivedAt: at })));
+        if (recorded.duplicate) throw new Error(`${id} recorded twice`);
+        const event = { id, name: 'x', createdAt: Math.floor(at.getTime() / 1000), seq: recorded.seq };
+        await current().transaction((tx) => tx.applyPictureChange({ ...change, at, room: { sid: room, name: room } }, event));
+      };
+      for (const room of ['RM_old', 'RM_live']) {
+        await picture(`EV_${room}_start`, room, { kind: 'room', id: room, edge: 'start', once: true, status: 'live' });
+        await picture(`EV_${room}_join`, room, { kind: 'participant', id: `PA_${room}`, edge: 'start', once: true, status: 'present', identity: 'ann' });
+        await picture(`EV_${room}_egress`, room, { kind: 'egress', id: `EG_${room}`, edge: 'start', once: true, status: 'EGRESS_ACTIVE' });
+      }
+      await picture('EV_RM_old_end', 'RM_old', { kind: 'room', id: 'RM_old', edge: 'end', once: true, status: 'finished' });
+      expect(await pruneAll('rooms', new Date(at.getTime() - MINUTE))).toEqual({});
+      // Two edges (start, end) of the room, one each of its participant and its egress.
+      expect(await pruneAll('rooms', future())).toEqual({ rooms: 1, room_participants: 1, room_streams: 1, resource_edges: 4 });
+      expect(await current().recordedRoomSids(['RM_old', 'RM_live'])).toEqual(new Set(['RM_live']));
+      expect((await current().livePicture()).rooms.map((room) => room.sid)).toEqual(['RM_live']);
     });
 
     it('takes at most the batch size per batch', async () => {

@@ -30,6 +30,8 @@ interface PruneStep {
   order: string;
   /** Rows of other tables removed first, by the column holding this step's key. */
   dependents: Array<{ table: string; column: string }>;
+  /** The key's type when dependents are found by it as a list (default bigint). */
+  keyType?: 'text';
   /** Rewrites the rows with this SET clause instead of deleting them. */
   set?: string;
 }
@@ -102,6 +104,19 @@ function pruneSteps(dialect: Dialect): PruneStep[] {
       order: 'id',
       dependents: [],
     },
+    // A finished room's picture (its participants, egress and ingress, and the start and end edges that made
+    // each once) goes with the events it was drawn from. A room that never finished stays: reconciliation ends it.
+    {
+      name: 'rooms',
+      retention: 'events',
+      table: 'rooms',
+      key: 'sid',
+      keyType: 'text',
+      keyIn: (placeholder) => inList('sid', placeholder, 'text'),
+      where: `status = 'finished' AND finished_at < $1`,
+      order: 'id',
+      dependents: ['room_participants', 'room_streams', 'resource_edges'].map((table) => ({ table, column: 'room_sid' })),
+    },
     rollup('minute_stats'),
     rollup('minute_latency'),
   ];
@@ -115,6 +130,7 @@ export const PRUNE_STEP_NAMES: readonly PruneStepName[] = [
   'events.bodies',
   'session_history',
   'usage_ledger',
+  'rooms',
   'minute_stats',
   'minute_latency',
 ];
@@ -127,6 +143,7 @@ export const PRUNE_STEP_RETENTION: Readonly<Record<PruneStepName, RetentionKind>
   'events.bodies': 'events',
   session_history: 'sessions',
   usage_ledger: 'usage',
+  rooms: 'events',
   minute_stats: 'rollup',
   minute_latency: 'rollup',
 };
@@ -169,7 +186,7 @@ export function pruneStatements(dialect: Dialect): Map<PruneStepName, StepStatem
       remove: [
         ...step.dependents.map((dependent) => ({
           table: dependent.table,
-          sql: statement(`DELETE FROM ${dependent.table} WHERE ${dialect.inList(dependent.column, '$1', 'bigint')}`) as string,
+          sql: statement(`DELETE FROM ${dependent.table} WHERE ${dialect.inList(dependent.column, '$1', step.keyType ?? 'bigint')}`) as string,
         })),
         { table: label, sql: statement(`${own} WHERE ${step.keyIn('$1')}`) as string },
       ],

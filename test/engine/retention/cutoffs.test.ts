@@ -23,6 +23,7 @@ describe('prune cutoffs', () => {
       events: ago(30 * DAY),
       session_history: ago(7 * DAY),
       usage_ledger: ago(365 * DAY),
+      rooms: ago(30 * DAY),
       minute_stats: ago(30 * DAY),
       minute_latency: ago(30 * DAY),
     });
@@ -33,6 +34,7 @@ describe('prune cutoffs', () => {
       'deliveries.finished': ago(2 * 60_000),
       events: ago(DEDUPE_WINDOW_MS),
       'events.bodies': ago(2 * 60_000),
+      rooms: ago(2 * 60_000),
       minute_stats: ago(ROLLUP_KEPT_MS),
       minute_latency: ago(ROLLUP_KEPT_MS),
     });
