@@ -26,7 +26,7 @@ export interface EventSource {
 export function createEventSource(options: EventSourceOptions = {}): EventSource {
   const roomOf = options.room ?? ((n: number) => `session-${n}`);
   // The samples know where each event names its room and participant; placeholders keep that knowledge there.
-  const names = sampleEventNames();
+  const names = inLifecycleOrder(sampleEventNames());
   const templates = names.map((name) => JSON.stringify(sampleEvent(name, { room: ROOM, participant: PARTICIPANT })));
   const run = Date.now().toString(36);
   let n = 0;
@@ -55,6 +55,16 @@ export function createEventSource(options: EventSourceOptions = {}): EventSource
       return event;
     },
   };
+}
+
+/**
+ * A round's events as LiveKit would send them: what starts a resource before the rest, what ends one after (by
+ * name alone the samples list `room_finished` before `room_started`, and a room so ended never ends in the live
+ * picture, which orders by createdAt, then arrival).
+ */
+function inLifecycleOrder(names: string[]): string[] {
+  const rank = (name: string) => (/_(started|joined|published)$/.test(name) ? 0 : /_(finished|left|ended|unpublished|aborted)$/.test(name) ? 2 : 1);
+  return [...names].sort((a, b) => rank(a) - rank(b));
 }
 
 export interface SignedDelivery {
