@@ -14,6 +14,8 @@ import { isRetryable } from './engine/run-action.ts';
 import { createLiveKitApi } from './livekit/api.ts';
 import { loadReloadablePlugins, type PluginRegistry } from './plugins/registry.ts';
 import { createHttpServer } from './server/http-app.ts';
+import { startHealthPort } from './server/health-port.ts';
+import { readinessChecks } from './server/operations.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
 import type { Logger } from './telemetry/logger.ts';
@@ -26,6 +28,8 @@ export interface Switchboard {
   /** The base URL the server listens on, e.g. http://127.0.0.1:8080. */
   url: string;
   server: Server;
+  /** Where HEALTH_PORT's thread answers /healthz and /readyz; undefined when it is off. */
+  healthUrl: string | undefined;
   store: Store;
   plugins: PluginRegistry;
   rules: RulesHolder;
@@ -113,6 +117,15 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     pollIntervalMs: config.workerPollIntervalMs,
     leaseMs: config.deliveryLeaseMs,
   });
+  const readiness = readinessChecks({
+    log,
+    store,
+    currentRules: rules.current,
+    rulesStatus: rules.status,
+    worker,
+    workerEnabled: config.workerConcurrency > 0,
+    accepting: () => accepting,
+  });
   const server = createHttpServer({
     path: config.webhookPath,
     keys: config.keys,
@@ -127,8 +140,8 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     store,
     currentRules: rules.current,
     rulesStatus: rules.status,
+    readiness,
     worker,
-    workerEnabled: config.workerConcurrency > 0,
     guards,
     metrics,
     metricsToken: config.metricsToken,
@@ -148,9 +161,16 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
       })
     : undefined;
 
+  // Listening before PORT does: whoever waits for /healthz on PORT finds HEALTH_PORT up too.
+  const healthPort = config.healthPort === undefined
+    ? undefined
+    : await startHealthPort({ port: config.healthPort, host: config.host, readiness, log });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
+  }).catch(async (error: unknown) => {
+    await healthPort?.close();
+    throw error;
   });
   if (options.watchRules) rules.watch();
   if (config.workerConcurrency > 0) worker.start();
@@ -162,12 +182,13 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
-  log.info({ url, webhook_path: config.webhookPath, rules: rules.current().rules.length, plugins: plugins.list().length }, 'switchboard listening');
+  log.info({ url, health_url: healthPort?.url, webhook_path: config.webhookPath, rules: rules.current().rules.length, plugins: plugins.list().length }, 'switchboard listening');
 
   let closing: Promise<void> | undefined;
   return {
     url,
     server,
+    healthUrl: healthPort?.url,
     store,
     plugins,
     rules,
@@ -195,6 +216,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
         guards.close();
         await pruned;
         await rollup.stop();
+        await healthPort?.close();
         await store.close();
       })();
       return closing;

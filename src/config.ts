@@ -19,6 +19,8 @@ export interface Config {
   dev: boolean;
   port: number;
   host: string;
+  /** HEALTH_PORT: where a thread of its own answers /healthz and /readyz; undefined when off. */
+  healthPort: number | undefined;
   /** API key → secret: every key LiveKit may sign deliveries with. */
   keys: ReadonlyMap<string, string>;
   rulesDir: string;
@@ -77,6 +79,7 @@ export interface RetentionSettings {
 export const SETTINGS = {
   PORT: '8080',
   HOST: '0.0.0.0',
+  HEALTH_PORT: undefined,
   LIVEKIT_API_KEY: undefined,
   LIVEKIT_API_SECRET: undefined,
   LIVEKIT_KEYS: undefined,
@@ -196,7 +199,8 @@ export function loadConfig(options: { env: Settings; flags?: Settings; dev?: boo
 
   return {
     dev,
-    port: parsePort(settings.PORT),
+    port: parsePort('PORT', settings.PORT),
+    healthPort: settings.HEALTH_PORT === undefined ? undefined : parsePort('HEALTH_PORT', settings.HEALTH_PORT),
     host: settings.HOST,
     keys,
     rulesDir: settings.RULES_DIR,
@@ -297,9 +301,9 @@ function parseBoolean(name: SettingName, value: string): boolean {
   invalid(name, value, 'true or false');
 }
 
-function parsePort(value: string): number {
+function parsePort(name: 'PORT' | 'HEALTH_PORT', value: string): number {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) invalid('PORT', value, 'a port number from 0 to 65535');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) invalid(name, value, 'a port number from 0 to 65535');
   return port;
 }
 

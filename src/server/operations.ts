@@ -16,7 +16,7 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { waitAtMost } from '../wait-at-most.ts';
 import { sendError } from './error-response.ts';
 
-export interface OperationsRouteOptions {
+export interface ReadinessOptions {
   log: Logger;
   store: Pick<Store, 'ping' | 'health' | 'probeWrite'>;
   currentRules: () => RuleSet;
@@ -25,42 +25,41 @@ export interface OperationsRouteOptions {
   /** False with WORKER_CONCURRENCY=0: this process runs no deliveries, and is ready without a worker. */
   workerEnabled: boolean;
   accepting: () => boolean;
+}
+
+export interface OperationsRouteOptions {
+  log: Logger;
+  /** What `/readyz` checks (readinessChecks): the health port's thread asks the same. */
+  readiness: ReadinessChecks;
   metrics: Metrics;
   metricsToken: string | undefined;
 }
 
 /** A readiness check: resolves to what it saw when it passes, throws saying why when it fails. */
-type Check = () => Promise<string>;
+export type Check = () => Promise<string>;
+export type ReadinessChecks = Record<string, Check>;
 
 const STORE_PING_TIMEOUT_MS = 2_000;
 /** How long after a failed commit readiness waits before trying a commit of its own. */
 const STORE_RETRY_AFTER_MS = 10_000;
 
+/** What `/readyz` found: each check's word when all pass, or why not, naming each that failed. */
+export type Readiness = { ready: true; checks: Record<string, string> } | { ready: false; why: string };
+
 export function operationsRouter(options: OperationsRouteOptions): Router {
   const router = express.Router();
-  const checks = readinessChecks(options);
 
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
 
   router.get('/readyz', async (_req, res) => {
-    const results = await Promise.all(
-      Object.entries(checks).map(async ([name, check]) => {
-        try {
-          return { name, passed: true, said: await check() };
-        } catch (error) {
-          return { name, passed: false, said: error instanceof Error ? error.message : String(error) };
-        }
-      }),
-    );
-    const failed = results.filter((result) => !result.passed);
-    if (failed.length > 0) {
-      const why = failed.map((result) => `${result.name}: ${result.said}`).join('; ');
-      sendError(res, options.log, new SwitchboardError('E_NOT_READY', `not ready: ${why}`));
+    const readiness = await checkReadiness(options.readiness);
+    if (!readiness.ready) {
+      sendError(res, options.log, new SwitchboardError('E_NOT_READY', `not ready: ${readiness.why}`));
       return;
     }
-    res.json({ success: true, results: { ready: true, checks: Object.fromEntries(results.map((result) => [result.name, result.said])) } });
+    res.json({ success: true, results: readiness });
   });
 
   router.get('/metrics', async (req: Request, res: Response) => {
@@ -79,7 +78,23 @@ export function operationsRouter(options: OperationsRouteOptions): Router {
   return router;
 }
 
-function readinessChecks(options: OperationsRouteOptions): Record<string, Check> {
+/** Runs every readiness check at once. */
+export async function checkReadiness(checks: ReadinessChecks): Promise<Readiness> {
+  const results = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      try {
+        return { name, passed: true, said: await check() };
+      } catch (error) {
+        return { name, passed: false, said: error instanceof Error ? error.message : String(error) };
+      }
+    }),
+  );
+  const failed = results.filter((result) => !result.passed);
+  if (failed.length > 0) return { ready: false, why: failed.map((result) => `${result.name}: ${result.said}`).join('; ') };
+  return { ready: true, checks: Object.fromEntries(results.map((result) => [result.name, result.said])) };
+}
+
+export function readinessChecks(options: ReadinessOptions): ReadinessChecks {
   return {
     async store() {
       const { store, log } = options;
