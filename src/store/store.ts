@@ -202,6 +202,17 @@ export interface ClaimRequest {
   skipTargets: readonly string[];
 }
 
+/** The next delivery of an ordering group, claimed by the completion that frees it (Store.completeAttemptClaimingNext). */
+export interface NextOfGroupClaim extends Omit<ClaimRequest, 'limit'> {
+  group: { ruleId: string; actionIndex: number; orderingKey: string };
+}
+
+/** What completeAttemptClaimingNext did: whether the attempt was recorded, and the group's next, now leased, if any. */
+export interface CompletedClaimingNext {
+  recorded: boolean;
+  next: ClaimedDelivery | null;
+}
+
 export interface DeliveryFilter {
   state?: DeliveryState;
   rule?: string;
@@ -395,6 +406,11 @@ export interface StoreTx {
   claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]>;
   /** Records the attempt and moves the delivery on; false (and nothing written) when `owner` lost the lease. */
   completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
+  /**
+   * Leases the first unfinished delivery of the group when it is due and may run (as claimDueDeliveries would);
+   * null when there is none, or it may not run yet.
+   */
+  claimNextOfGroup(request: NextOfGroupClaim): Promise<ClaimedDelivery | null>;
   /** Gives a claimed delivery back without consuming an attempt, due again at `dueAt`. */
   deferDelivery(owner: string, deliveryId: number, dueAt: Date): Promise<boolean>;
   /** Keeps `owner`'s leases on these running deliveries until `until` (a heartbeat while attempts run). */
@@ -434,6 +450,12 @@ export interface Store extends LivePictureSource {
    * one statement, with no BEGIN and COMMIT around it.
    */
   completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
+  /**
+   * completeAttempt for a delivery of an ordering group that the attempt finished, claiming the group's next in the
+   * same transaction (claimNextOfGroup): one commit, not a commit and then a claim's, before the next starts. On
+   * PostgreSQL only the completion's one statement: its NOTIFY wakes the replicas' claims instead (decision 0012).
+   */
+  completeAttemptClaimingNext(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict, next: NextOfGroupClaim): Promise<CompletedClaimingNext>;
   /**
    * Calls `wake` when a worker other than `owner` (another replica) finishes a delivery of an ordering group, so that
    * the group's next is claimed now rather than at the next poll; `onError` hears of a broken watch, which recovers

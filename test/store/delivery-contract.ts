@@ -12,6 +12,7 @@ import type {
   DeliveryAttempt,
   Enqueued,
   NewDelivery,
+  NextOfGroupClaim,
   Store,
   StoreTx,
 } from '../../src/store/store.ts';
@@ -382,6 +383,79 @@ export function describeDeliveryContract(current: () => Store): void {
         expect(await current().transaction((tx) => tx.cancelDelivery(cancelled))).toBe(true);
         expect(ids(await claim())).toEqual([last]);
       });
+    });
+  });
+
+  describe('claimNextOfGroup', () => {
+    const group = { ruleId: 'notify-on-start', actionIndex: 0, orderingKey: 'room:next' };
+    function claimNext(overrides: Partial<NextOfGroupClaim> = {}): Promise<ClaimedDelivery | null> {
+      return current().transaction((tx) =>
+        tx.claimNextOfGroup({ owner: 'worker-a', now: at(0), leaseMs: LEASE_MS, skipTargets: [], group, ...overrides }),
+      );
+    }
+
+    it('leases the first unfinished delivery of the group, with its event, once the one before has finished', async () => {
+      const first = await enqueue({ orderingKey: 'room:next' });
+      const second = await enqueue({ orderingKey: 'room:next' });
+      await enqueue({ orderingKey: 'room:next' });
+      expect(ids(await claim({ limit: 1 }))).toEqual([first]);
+      expect(await claimNext()).toBeNull();
+      await complete(attempt(first), { state: 'succeeded' });
+      const next = await claimNext();
+      expect(next).toMatchObject({ id: second, state: 'running', leaseOwner: 'worker-a', leaseExpiresAt: at(LEASE_MS) });
+      expect(next!.event?.body).toContain('EV_delivery_');
+      expect(await claimNext()).toBeNull();
+    });
+
+    it('leaves the next where it is while it may not run: not due, waiting for a retry, its target disabled or skipped', async () => {
+      const later = await enqueue({ orderingKey: 'room:next', dueAt: at(5_000) });
+      expect(await claimNext()).toBeNull();
+      expect(await claimNext({ skipTargets: ['hooks.example.test'], now: at(5_000) })).toBeNull();
+      await current().transaction((tx) => tx.setTargetDisabled('hooks.example.test', true, 'test'));
+      expect(await claimNext({ now: at(5_000) })).toBeNull();
+      await current().transaction((tx) => tx.setTargetDisabled('hooks.example.test', false, null));
+      expect((await claimNext({ now: at(5_000) }))?.id).toBe(later);
+      await complete(failedAttempt(later), { state: 'failed-waiting-retry', dueAt: at(60_000) });
+      expect(await claimNext({ now: at(6_000) })).toBeNull();
+      expect((await claimNext({ now: at(60_000) }))?.id).toBe(later);
+    });
+
+    it('claims only within its group (rule, action and key)', async () => {
+      await enqueue({ orderingKey: 'room:next', actionIndex: 1 });
+      await enqueue({ orderingKey: 'room:other' });
+      expect(await claimNext()).toBeNull();
+    });
+  });
+
+  describe('completeAttemptClaimingNext', () => {
+    const group = { ruleId: 'notify-on-start', actionIndex: 0, orderingKey: 'room:chain' };
+    const request = { owner: 'worker-a', now: at(0), leaseMs: LEASE_MS, skipTargets: [], group };
+
+    it('records the attempt and, on SQLite, leases the group\'s next in the same commit', async () => {
+      const first = await enqueue({ orderingKey: 'room:chain' });
+      const second = await enqueue({ orderingKey: 'room:chain' });
+      await claim({ limit: 1 });
+      const done = await current().completeAttemptClaimingNext('worker-a', attempt(first), { state: 'succeeded' }, request);
+      expect(done.recorded).toBe(true);
+      expect(await stateOf(first)).toBe('succeeded');
+      if (current().kind === 'sqlite') {
+        expect(done.next?.id).toBe(second);
+        expect(await stateOf(second)).toBe('running');
+      } else {
+        // PostgreSQL: the completion's NOTIFY wakes whichever replica claims it.
+        expect(done.next).toBeNull();
+        expect(ids(await claim())).toEqual([second]);
+      }
+    });
+
+    it('claims nothing, and writes nothing, when the owner lost the lease', async () => {
+      const first = await enqueue({ orderingKey: 'room:chain' });
+      const second = await enqueue({ orderingKey: 'room:chain' });
+      await claim({ limit: 1 });
+      const done = await current().completeAttemptClaimingNext('worker-b', attempt(first), { state: 'succeeded' }, { ...request, owner: 'worker-b' });
+      expect(done).toEqual({ recorded: false, next: null });
+      expect(await stateOf(first)).toBe('running');
+      expect(await stateOf(second)).toBe('pending');
     });
   });
 

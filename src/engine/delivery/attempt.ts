@@ -8,7 +8,7 @@ import type { LiveKitEvent } from '../../livekit/event-types.ts';
 import type { AttemptResponse } from '../../plugins/contract.ts';
 import type { PluginRegistry } from '../../plugins/registry.ts';
 import type { CompiledRule, RateLimit, RuleSet } from '../../rules/types.ts';
-import type { AttemptVerdict, Delivery, DeliveryAttempt, OrderingEvent, Store, StoreTx } from '../../store/store.ts';
+import type { AttemptVerdict, ClaimedDelivery, Delivery, DeliveryAttempt, OrderingEvent, Store, StoreTx } from '../../store/store.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
 import { context, contextFrom, contextWithSpan, failSpan, INTERNAL, spanNames, traceLogFields, tracer, type Context, type Span } from '../../telemetry/spans.ts';
@@ -55,20 +55,33 @@ export interface AttemptDependencies {
   stop: AbortSignal;
   /** Told when an announced dead letter queued deliveries, so the worker claims them now. */
   onQueued: () => void;
+  /**
+   * Whether a completion that frees an ordering group claims the group's next itself (the worker is claiming, and
+   * these are its lease and the targets it skips); null when not.
+   */
+  claimsNext: () => { leaseMs: number; skipTargets: readonly string[] } | null;
   random?: () => number;
 }
 
 /**
- * Runs one attempt of `delivery`; `eventOf` gives its event (read within the attempt, so a failure is the attempt's).
- * Resolves true when the attempt finished the delivery (succeeded or dead), freeing its ordering group's next.
+ * How an attempt ended: `finished` when it finished the delivery (succeeded or dead), freeing its ordering group's
+ * next; `next`, that next when the completion claimed it (leased to the worker, to run now).
  */
-export type RunAttempt = (delivery: Delivery, eventOf: () => KnownEvent | null) => Promise<boolean>;
+export interface AttemptEnd {
+  finished: boolean;
+  next: ClaimedDelivery | null;
+}
+
+const UNFINISHED: AttemptEnd = { finished: false, next: null };
+
+/** Runs one attempt of `delivery`; `eventOf` gives its event (read within the attempt, so a failure is the attempt's). */
+export type RunAttempt = (delivery: Delivery, eventOf: () => KnownEvent | null) => Promise<AttemptEnd>;
 
 export function attemptRunner(deps: AttemptDependencies): RunAttempt {
   const { store, plugins, guards, log, metrics, owner, stop } = deps;
 
   /** One attempt, run with `span` active in `spanContext`. */
-  async function attemptIn(delivery: Delivery, eventOf: () => KnownEvent | null, release: () => void, span: Span, spanContext: Context): Promise<boolean> {
+  async function attemptIn(delivery: Delivery, eventOf: () => KnownEvent | null, release: () => void, span: Span, spanContext: Context): Promise<AttemptEnd> {
     const number = delivery.attempts + 1;
     if (span.isRecording()) {
       span.setAttributes({
@@ -140,7 +153,7 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
         await store.transaction((tx) => tx.deferDelivery(owner, delivery.id, dueAt));
         // Not an attempt: none was consumed, and the delivery is tried again at dueAt.
         if (span.isRecording()) span.setAttribute('switchboard.delivery.outcome', 'deferred');
-        return false;
+        return UNFINISHED;
       }
       if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
       failure = describeFailure(error);
@@ -163,15 +176,22 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
       response: response?.body,
     };
     let queued = false;
-    const recorded =
-      verdict.state === 'dead'
-        ? await store.transaction(async (tx) => {
-            if (!(await tx.completeAttempt(owner, attempt, verdict))) return false;
-            if (disableTarget) await tx.setTargetDisabled(delivery.target, true, `${failure?.code}: ${failure?.message}`);
-            queued = await deps.announceDead(tx, { delivery, event: source?.payload, attempts: number, lastError: failure }, spanContext);
-            return true;
-          })
-        : await store.completeAttempt(owner, attempt, verdict);
+    let next: ClaimedDelivery | null = null;
+    const claimsNext = delivery.orderingKey !== null && verdict.state === 'succeeded' ? deps.claimsNext() : null;
+    let recorded: boolean;
+    if (verdict.state === 'dead') {
+      recorded = await store.transaction(async (tx) => {
+        if (!(await tx.completeAttempt(owner, attempt, verdict))) return false;
+        if (disableTarget) await tx.setTargetDisabled(delivery.target, true, `${failure?.code}: ${failure?.message}`);
+        queued = await deps.announceDead(tx, { delivery, event: source?.payload, attempts: number, lastError: failure }, spanContext);
+        return true;
+      });
+    } else if (claimsNext !== null) {
+      const group = { ruleId: delivery.ruleId, actionIndex: delivery.actionIndex, orderingKey: delivery.orderingKey! };
+      ({ recorded, next } = await store.completeAttemptClaimingNext(owner, attempt, verdict, { owner, now: new Date(), group, ...claimsNext }));
+    } else {
+      recorded = await store.completeAttempt(owner, attempt, verdict);
+    }
     if (span.isRecording()) {
       span.setAttribute('switchboard.delivery.outcome', verdict.state);
       if (attempt.statusCode !== undefined) span.setAttribute('switchboard.delivery.status_code', attempt.statusCode);
@@ -202,7 +222,7 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
       'delivery attempt',
     );
     if (queued) deps.onQueued();
-    return recorded && verdict.state !== 'failed-waiting-retry';
+    return { finished: recorded && verdict.state !== 'failed-waiting-retry', next };
   }
 
   function afterFailure(delivery: Delivery, number: number, error: unknown): AttemptVerdict {
@@ -226,7 +246,7 @@ export function attemptRunner(deps: AttemptDependencies): RunAttempt {
     const admission = guards.admit(delivery.target, rateLimitOf(delivery));
     if (!admission.admitted) {
       await store.transaction((tx) => tx.deferDelivery(owner, delivery.id, new Date(admission.retryAt)));
-      return false;
+      return UNFINISHED;
     }
     const parent = contextFrom(delivery.traceContext);
     const span = tracer.startSpan(attemptSpanName(delivery.plugin), INTERNAL, parent);

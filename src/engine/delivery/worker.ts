@@ -7,13 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Delivery } from '../../store/store.ts';
-import { attemptRunner, type AttemptDependencies, type KnownEvent, type RunAttempt } from './attempt.ts';
+import { attemptRunner, type AttemptDependencies, type AttemptEnd, type KnownEvent, type RunAttempt } from './attempt.ts';
 import { ClaimLoop, claimedEvent } from './claim-loop.ts';
 import { LocalHandoff, type Reservation } from './handoff.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 
 /** What the attempts need (the store, plugins, guards, rules, dead-letter announcer …), and the worker's sizes. */
-interface WorkerOptions extends Omit<AttemptDependencies, 'owner' | 'stop' | 'onQueued'> {
+interface WorkerOptions extends Omit<AttemptDependencies, 'owner' | 'stop' | 'onQueued' | 'claimsNext'> {
   /** Attempts running at once in this process. */
   concurrency: number;
   /** How often an idle worker looks for due deliveries (it is also woken when deliveries are queued here). */
@@ -56,7 +56,13 @@ export class DeliveryWorker {
       () => this.#leases.lease(),
       (delivery, event) => this.#track(delivery, () => event),
     );
-    this.#attempt = attemptRunner({ ...options, owner, stop: this.#stop.signal, onQueued: () => this.wake() });
+    this.#attempt = attemptRunner({
+      ...options,
+      owner,
+      stop: this.#stop.signal,
+      onQueued: () => this.wake(),
+      claimsNext: () => (this.#claims.claiming ? { leaseMs, skipTargets: guards.blocked() } : null),
+    });
   }
 
   get running(): boolean {
@@ -98,7 +104,8 @@ export class DeliveryWorker {
     if (!this.#claims.started) return;
     const abandon = setTimeout(() => this.#stop.abort(), deadlineMs);
     await this.#claims.stop();
-    await Promise.allSettled(this.#running.values());
+    // An attempt ending meanwhile may have started its group's next (claimed with its completion): wait for it too.
+    while (this.#running.size > 0) await Promise.allSettled(this.#running.values());
     clearTimeout(abandon);
     this.#stop.abort();
     await Promise.all([this.#leases.stop(), this.#unwatch?.()]);
@@ -107,13 +114,15 @@ export class DeliveryWorker {
   /** Runs an attempt of `delivery` in a slot; `event` gives its event (see RunAttempt). */
   #track(delivery: Delivery, event: () => KnownEvent | null): void {
     const attempt = this.#attempt(delivery, event)
-      .catch((error: unknown) => {
+      .catch((error: unknown): AttemptEnd => {
         this.#options.log.error({ err: error, delivery_id: delivery.id }, 'recording a delivery attempt failed; its lease will expire and it runs again');
-        return false;
+        return { finished: false, next: null };
       })
-      .then((finished) => {
+      .then(({ finished, next }) => {
         this.#running.delete(delivery.id);
-        this.#claims.attemptEnded(this.#running.size, finished && delivery.orderingKey !== null);
+        // The group's next, claimed by the completion, takes the slot this attempt leaves.
+        if (next !== null) this.#track(next, () => claimedEvent(next));
+        this.#claims.attemptEnded(this.#running.size, finished && next === null && delivery.orderingKey !== null);
       });
     this.#running.set(delivery.id, attempt);
   }

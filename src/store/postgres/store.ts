@@ -10,7 +10,7 @@ import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql } from '../sql/dialect-sql.ts';
 import { SqlStore, type TransactionPurpose } from '../sql/store.ts';
 import { completionValues } from '../sql/transaction.ts';
-import type { AttemptVerdict, DeliveryAttempt, IngestPlan, RecordedIngest } from '../store.ts';
+import type { AttemptVerdict, CompletedClaimingNext, DeliveryAttempt, IngestPlan, RecordedIngest } from '../store.ts';
 import type { Leadership } from '../live-picture.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { executor, postgresDialect } from './dialect.ts';
@@ -155,6 +155,11 @@ export class PostgresStore extends SqlStore {
       return mark.wrote;
     });
     return this.health.watch(completing, mark);
+  }
+
+  /** The completion alone: its NOTIFY wakes whichever replica has room to claim the group's next. */
+  override async completeAttemptClaimingNext(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<CompletedClaimingNext> {
+    return { recorded: await this.completeAttempt(owner, attempt, verdict), next: null };
   }
 
   /** One statement on the pool when every write is known beforehand (ingest-function.ts), else a transaction. */

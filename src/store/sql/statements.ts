@@ -1,6 +1,7 @@
 /** The store's statements, written once: a dialect only turns placeholders, types a few parameters and lists. */
 import type { Dialect } from './dialect.ts';
-import { BEHIND_ITS_GROUP, FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, movableBy, state } from './moves.ts';
+import { UNFINISHED_STATES } from '../delivery-state.ts';
+import { BEHIND_ITS_GROUP, FIRST_OF_ITS_GROUP, GIVEN_BACK_STATE, leaseGranted, movableBy, state, states } from './moves.ts';
 
 // Unquoted names are folded to lower case in PostgreSQL, so the camelCase aliases are quoted (alike in SQLite).
 export const DELIVERY_COLUMNS = `
@@ -109,6 +110,23 @@ export function statements(dialect: Dialect) {
     // earlier one of its ordering group is unfinished, which also keeps a later one out of the batch that claims the
     // earlier one; an expired lease is reclaimed like any due delivery. Never prepared: see Dialect.claim.
     claimDeliveries: statement(claim(dialect, scan)),
+    // The group's first unfinished delivery (one probe of deliveries_unfinished_by_ordering_group), if claimable.
+    claimNextOfGroup: statement(
+      `UPDATE deliveries
+      SET state = ${state('running')}, lease_owner = $1, lease_expires_at = $2, updated_at = $3
+      WHERE id = (
+          SELECT candidate.id FROM deliveries AS candidate
+          WHERE candidate.rule_id = $5 AND candidate.action_index = $6 AND candidate.ordering_key = $7
+            AND candidate.state IN (${states(UNFINISHED_STATES)})
+          ORDER BY candidate.id
+          LIMIT 1
+        )
+        AND ${movableBy('claim')} AND due_at <= $3
+        AND target NOT IN (SELECT target FROM targets WHERE ${dialect.isTrue('disabled')})
+        AND ${dialect.inList('target', '$4', 'text', true)}
+      RETURNING ${DELIVERY_COLUMNS}, ${CLAIMED_EVENT_COLUMNS}`,
+      'claimNextOfGroup',
+    ),
     deferDelivery: statement(
       `UPDATE deliveries
       SET state = ${GIVEN_BACK_STATE}, due_at = $1, lease_owner = NULL, lease_expires_at = NULL, updated_at = $2

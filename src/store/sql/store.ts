@@ -6,6 +6,7 @@ import { SwitchboardError } from '../../errors.ts';
 import { zeroPerState, type DeliveryState } from '../delivery-state.ts';
 import type {
   AttemptVerdict,
+  CompletedClaimingNext,
   AuditRecord,
   Delivery,
   DeliveryAttempt,
@@ -18,6 +19,7 @@ import type {
   IngestPlan,
   LatencyCount,
   MinuteStat,
+  NextOfGroupClaim,
   Page,
   PruneBatchResult,
   PrunedRows,
@@ -95,6 +97,13 @@ export abstract class SqlStore implements Store {
   /** In a transaction of its own, unless the dialect has a cheaper way to make it durable. */
   completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
     return this.transaction((tx) => tx.completeAttempt(owner, attempt, verdict));
+  }
+
+  completeAttemptClaimingNext(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict, next: NextOfGroupClaim): Promise<CompletedClaimingNext> {
+    return this.transaction(async (tx) => {
+      const recorded = await tx.completeAttempt(owner, attempt, verdict);
+      return { recorded, next: recorded ? await tx.claimNextOfGroup(next) : null };
+    });
   }
 
   /** Nothing to watch unless other processes share the queue (PostgreSQL). */

@@ -19,6 +19,7 @@ import type {
   MinuteStat,
   NewDelivery,
   NewUsage,
+  NextOfGroupClaim,
   OrderingEvent,
   RecordedIngest,
   StoreTx,
@@ -202,6 +203,22 @@ export class SqlTx implements StoreTx {
     if (rows.length > 0) this.#mark.wrote = true;
     // RETURNING gives rows in no promised order.
     return rows.map(this.#on.rows.toClaimedDelivery).sort(byDueTimeThenId);
+  }
+
+  async claimNextOfGroup(request: NextOfGroupClaim): Promise<ClaimedDelivery | null> {
+    const { owner, now, leaseMs, skipTargets, group } = request;
+    const [row] = await this.#db.rows<ClaimedDeliveryRow>(this.#on.sql.claimNextOfGroup, [
+      owner,
+      new Date(now.getTime() + leaseMs),
+      now,
+      skipTargets,
+      group.ruleId,
+      group.actionIndex,
+      group.orderingKey,
+    ]);
+    if (row === undefined) return null;
+    this.#mark.wrote = true;
+    return this.#on.rows.toClaimedDelivery(row);
   }
 
   async completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean> {
