@@ -10,7 +10,7 @@ import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql } from '../sql/dialect-sql.ts';
 import { SqlStore, type TransactionPurpose } from '../sql/store.ts';
 import { completionValues } from '../sql/transaction.ts';
-import type { AttemptVerdict, DeliveryAttempt, IngestPlan, RecordedIngest } from '../store.ts';
+import type { AttemptVerdict, DeliveryAttempt, IngestPlan, PrunedRows, RecordedIngest } from '../store.ts';
 import type { Leadership } from '../live-picture.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { executor, postgresDialect } from './dialect.ts';
@@ -18,6 +18,7 @@ import { listenForFinishedGroups } from './group-wakeups.ts';
 import { inOneStatement, recordIngestInOneStatement } from './ingest-function.ts';
 import { postgresMigrations, postgresRetiredVersions } from './migrations.ts';
 import { RoundTrips, type RoundTripKind } from './round-trips.ts';
+import { vacuumPruned } from './vacuum.ts';
 
 const POSTGRES = dialectSql(postgresDialect);
 
@@ -167,6 +168,11 @@ export class PostgresStore extends SqlStore {
       return recorded;
     });
     return this.health.watch(recording, mark);
+  }
+
+  /** Each statement on the pool, so the VACUUM runs outside any transaction. */
+  override vacuumPruned(pruned: PrunedRows): Promise<string[]> {
+    return this.#use(() => vacuumPruned(this.#executor(this.#pool, 'read'), pruned));
   }
 
   /**
