@@ -170,9 +170,21 @@ export class PostgresStore extends SqlStore {
     return this.health.watch(recording, mark);
   }
 
-  /** Each statement on the pool, so the VACUUM runs outside any transaction. */
+  /** On a connection of its own, outside any transaction, as VACUUM must run. */
   override vacuumPruned(pruned: PrunedRows): Promise<string[]> {
-    return this.#use(() => vacuumPruned(this.#executor(this.#pool, 'read'), pruned));
+    return this.#use(async () => {
+      const client = await connect(this.#pool, this.#target.display);
+      let failed = false;
+      try {
+        return await vacuumPruned(this.#executor(client, 'read'), pruned);
+      } catch (error) {
+        failed = true;
+        throw error;
+      } finally {
+        // A connection the vacuum failed on may still have its pacing set: it leaves the pool.
+        client.release(failed);
+      }
+    });
   }
 
   /**
