@@ -255,8 +255,10 @@ export async function pruneBatch(
       const keys = confirmed.map((row) => row.prune_key);
       const counts: PrunedRows = {};
       if (keys.length === 0) return counts;
-      // In the deletes' transaction: a redelivery's ingest sees the event or its tombstone, never neither.
-      if (statements.outlived !== null) await db.run(statements.outlived, [keys, new Date(Date.now() - DEDUPE_WINDOW_MS)]);
+      // In the deletes' transaction: a redelivery's ingest sees the event or its tombstone, never neither. Rows all
+      // older than the window (RETENTION_EVENTS at least as long) leave none.
+      const windowStart = new Date(Date.now() - DEDUPE_WINDOW_MS);
+      if (statements.outlived !== null && cutoff > windowStart) await db.run(statements.outlived, [keys, windowStart]);
       for (const { table, sql } of statements.remove) counts[table] = (counts[table] ?? 0) + (await db.run(sql, [keys]));
       return counts;
     } finally {
