@@ -701,7 +701,7 @@ describe('switchboard CLI', () => {
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const { code, stdout } = await switchboard(['prune', '--dry-run', '--json'], { env });
       expect(code).toBe(0);
-      expect(JSON.parse(stdout)).toMatchObject({ dry_run: true, rows: { deliveries: 0, 'events.bodies': 1, events: 0 } });
+      expect(JSON.parse(stdout)).toMatchObject({ dry_run: true, rows: { deliveries: 0, events: 1, event_tombstones: 0 } });
       expect((await sb.admin('/api/v1/events/EV_cli_erase')).json.results.payload).not.toBeNull();
       const table = await switchboard(['prune', '--dry-run'], { env });
       expect(table.stdout).toMatch(/^TABLE\s+WOULD GO$/m);

@@ -338,14 +338,14 @@ export type PruneStepName =
   | 'deliveries.finished'
   | 'deliveries.dead'
   | 'events'
-  | 'events.bodies'
+  | 'event_tombstones'
   | 'session_history'
   | 'usage_ledger'
   | 'rooms'
   | 'minute_stats'
   | 'minute_latency';
 
-/** Rows removed (or, for `events.bodies`, stripped) by table. */
+/** Rows removed by table. */
 export type PrunedRows = Record<string, number>;
 
 /** What one prune batch did; see Store.pruneBatch. */
@@ -518,6 +518,11 @@ export interface Store extends LivePictureSource {
    * (SQLite's incremental vacuum); true while there is more to give back.
    */
   reclaimSpace(pages: number): Promise<boolean>;
+  /**
+   * After a prune run that removed `pruned` (rows by table): where deleted rows wait for a vacuum (PostgreSQL), a
+   * plain vacuum of each table with many of them, outside any transaction; the tables vacuumed.
+   */
+  vacuumPruned(pruned: PrunedRows): Promise<string[]>;
   /**
    * Resolves once the writes that queued while a prune batch ran have had their turn: SQLite, those transactions
    * committed and the write-ahead log checkpointed, so a run of batches never outpaces ingest or the checkpoints;

@@ -151,7 +151,7 @@ export function createMetrics(sources: MetricSources): Metrics {
 
   const prunedRows = new Counter({
     name: 'switchboard_pruned_rows_total',
-    help: 'Rows the pruner removed, by table (events.bodies: events stripped to the id that dedupes them).',
+    help: 'Rows the pruner removed, by table (event_tombstones: ids of pruned events, past the dedupe window).',
     labelNames: ['table'],
     registers,
   });

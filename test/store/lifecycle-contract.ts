@@ -5,7 +5,8 @@
  * Part of the store contract suite.
  */
 import { describe, expect, it } from 'vitest';
-import type { AttemptVerdict, NewDelivery, PruneStepName, Store } from '../../src/store/store.ts';
+import { DEDUPE_WINDOW_MS } from '../../src/store/sql/retention.ts';
+import type { AttemptVerdict, IngestPlan, NewDelivery, PruneStepName, Store } from '../../src/store/store.ts';
 import type { PictureChange } from '../../src/store/live-picture.ts';
 import { eventRecord } from './store-contract.ts';
 
@@ -34,6 +35,11 @@ function newDelivery(eventId: string, eventSeq: number, overrides: Partial<NewDe
     dueAt: new Date(0),
     ...overrides,
   };
+}
+
+/** A redelivery's ingest, with nothing to write but the event. */
+function ingestPlan(id: string): IngestPlan {
+  return { event: eventRecord(id, { receivedAt: new Date() }), change: null, matched: [], actions: [] };
 }
 
 function participantBody(id: string, identity: string, room = 'room-a'): string {
@@ -161,24 +167,55 @@ export function describeLifecycleContract(current: () => Store, traits: { sideBy
       expect(await current().getEvent(dead.eventId)).not.toBeNull();
     });
 
-    it('events.bodies strips an event to its id, which still dedupes a redelivery', async () => {
-      const event = await recordEvent({ body: participantBody('EV_strip', 'alice') });
+    it('events removes an event whole, outcome included, and leaves its id as a tombstone: a redelivery is a duplicate', async () => {
+      const event = await recordEvent({ body: participantBody('EV_whole', 'alice') });
       await current().transaction((tx) => tx.saveOutcome(event.id, { matched: ['r'], actions: [] }));
-      expect(await pruneAll('events.bodies', future())).toEqual(expect.objectContaining({ 'events.bodies': 1 }));
-      expect(await current().getEvent(event.id)).toMatchObject({ id: event.id, body: '', matched: [], actions: [] });
-      const again = await current().transaction((tx) => tx.recordEvent(eventRecord(event.id)));
-      expect(again).toEqual({ duplicate: true });
-      expect(await pruneAll('events.bodies', future())).toEqual({});
+      expect(await pruneAll('events', future())).toEqual(expect.objectContaining({ events: 1 }));
+      expect(await current().getEvent(event.id)).toBeNull();
+      expect(await current().transaction((tx) => tx.recordEvent(eventRecord(event.id)))).toEqual({ duplicate: true });
+      // Both ways an ingest is recorded (on PostgreSQL: one statement, and a transaction step by step).
+      expect(await current().recordIngest(ingestPlan(event.id))).toEqual({ recorded: false });
+      expect(await current().transaction((tx) => tx.recordIngest(ingestPlan(event.id)))).toEqual({ recorded: false });
+      expect(await current().getEvent(event.id)).toBeNull();
+      expect(await pruneAll('events', future())).toEqual({});
     });
 
-    it('events.bodies takes the room and participant with the body: a search no longer finds the stripped event', async () => {
-      const record = eventRecord('EV_strip_search', { body: participantBody('EV_strip_search', 'bob', 'room-strip'), room: 'room-strip', participant: 'bob' });
+    it('a pruned event leaves the searches with its row', async () => {
+      const record = eventRecord('EV_pruned_search', { body: participantBody('EV_pruned_search', 'bob', 'room-pruned'), room: 'room-pruned', participant: 'bob', receivedAt: new Date() });
       await current().transaction((tx) => tx.recordEvent(record));
-      const found = async () => (await current().searchEvents({ room: 'room-strip' }, { limit: 10 })).items.map((item) => item.id);
-      expect(await found()).toEqual(['EV_strip_search']);
-      await pruneAll('events.bodies', future());
+      const found = async () => (await current().searchEvents({ room: 'room-pruned' }, { limit: 10 })).items.map((item) => item.id);
+      expect(await found()).toEqual(['EV_pruned_search']);
+      await pruneAll('events', future());
       expect(await found()).toEqual([]);
       expect((await current().searchEvents({ participant: 'bob' }, { limit: 10 })).items).toEqual([]);
+    });
+
+    it('event_tombstones removes the ids past the dedupe window; an event pruned past it leaves none', async () => {
+      const recent = await recordEvent({ receivedAt: new Date(Date.now() - 2 * MINUTE) });
+      const dayOld = await recordEvent({ receivedAt: new Date(Date.now() - DEDUPE_WINDOW_MS - MINUTE) });
+      await pruneAll('events', future());
+      expect(await current().countPrunable('event_tombstones', past())).toEqual({ event_tombstones: 0 });
+      expect(await current().countPrunable('event_tombstones', future())).toEqual({ event_tombstones: 1 });
+      const again = (id: string) => current().transaction((tx) => tx.recordEvent(eventRecord(id, { receivedAt: new Date() })));
+      expect(await again(dayOld.id)).toMatchObject({ duplicate: false });
+
+      expect(await pruneAll('event_tombstones', past())).toEqual({});
+      expect(await again(recent.id)).toEqual({ duplicate: true });
+      expect(await pruneAll('event_tombstones', future())).toEqual({ event_tombstones: 1 });
+      expect(await again(recent.id)).toMatchObject({ duplicate: false });
+    });
+
+    it('races redeliveries: an event being pruned is a duplicate whether its row or its tombstone is found', async () => {
+      const old = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map(() => recordEvent({ receivedAt: new Date(Date.now() - 2 * MINUTE) })));
+      const redeliver = (id: string, index: number) =>
+        index % 2 === 0 ? current().recordIngest(ingestPlan(id)) : current().transaction((tx) => tx.recordIngest(ingestPlan(id)));
+      const [answers] = await Promise.all([
+        Promise.all(old.flatMap(({ id }, index) => [redeliver(id, index), redeliver(id, index + 1)])),
+        pruneAll('events', new Date(Date.now() - MINUTE), 2),
+      ]);
+      expect(answers).toEqual(answers.map(() => ({ recorded: false })));
+      for (const { id } of old) expect(await current().getEvent(id)).toBeNull();
+      expect(await current().countPrunable('event_tombstones', future())).toEqual({ event_tombstones: old.length });
     });
 
     it('session_history removes old history rows; the current status stays', async () => {

@@ -3,11 +3,20 @@
  * transaction it replaces: a redelivery is a duplicate on any replica, an ordering group is written a transaction
  * at a time across replicas, and what an event writes commits whole or not at all.
  */
+import pg from 'pg';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres/store.ts';
 import type { PictureChange } from '../../src/store/live-picture.ts';
 import type { ActionOutcome, ActionStep, IngestPlan, RecordedIngest, StoreTx } from '../../src/store/store.ts';
-import { adminQuery, createTestSchema, requirePostgres, SKIP_POSTGRES, storesOnFreshSchema, type TestSchema } from '../helpers/postgres.ts';
+import {
+  adminQuery,
+  createTestSchema,
+  requirePostgres,
+  SKIP_POSTGRES,
+  storesOnFreshSchema,
+  TEST_PG_URL,
+  type TestSchema,
+} from '../helpers/postgres.ts';
 import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
 import { queued } from './ingest-contract.ts';
 import { eventRecord } from './store-contract.ts';
@@ -121,6 +130,22 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
       const again = await sb!.deliver(sampleBody('room_started'));
       expect(again.json.results).toMatchObject({ duplicate: true, actions: [] });
       expect(ingests(store).roundTrips - after.roundTrips).toBe(1);
+    });
+
+    it('answers a redelivery of an event pruned at RETENTION_EVENTS as a duplicate, in one round trip', async () => {
+      sb = await startTestSwitchboard({
+        // No rule for room_started: its ingest is one statement.
+        rules: { 'finished.yaml': 'rules:\n  - id: finished\n    on: room_finished\n    actions:\n      - plugin: http\n        mode: async\n        with: { url: "http://127.0.0.1:9/hooks" }\n' },
+        settings: { DATABASE_URL: schema.url, WORKER_CONCURRENCY: '0', RETENTION_EVENTS: '1s', PRUNE_INTERVAL: '1s' },
+      });
+      const store = sb.store as PostgresStore;
+      const body = sampleBody('room_started', { id: 'EV_pruned_pg', room: { sid: 'RM_pruned_pg', name: 'pruned-pg' } });
+      expect((await sb.deliver(body)).json.results).toMatchObject({ duplicate: false });
+      await vi.waitFor(async () => expect(await store.getEvent('EV_pruned_pg')).toBeNull(), { timeout: 15_000, interval: 100 });
+      const before = ingests(store);
+      expect((await sb.deliver(body)).json.results).toMatchObject({ event_id: 'EV_pruned_pg', duplicate: true, actions: [] });
+      expect(ingests(store).roundTrips - before.roundTrips).toBe(1);
+      expect(await store.getEvent('EV_pruned_pg')).toBeNull();
     });
 
     it('fails an async action whose params nest too deep alone, and records the event in one round trip', async () => {
@@ -244,6 +269,61 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
     });
   });
 
+  describe('a redelivery racing the pruner', () => {
+    let pruner: PostgresStore;
+    let ingest: PostgresStore;
+    /** A connection holding the advisory lock that a prune batch's delete waits for, once `holdDeletes` set it up. */
+    let holder: pg.Client;
+
+    beforeEach(async () => {
+      pruner = open('switchboard_prune_a');
+      ingest = open('switchboard_ingest_b');
+      await pruner.migrate();
+      holder = new pg.Client({ connectionString: TEST_PG_URL });
+      await holder.connect();
+    });
+
+    afterEach(async () => {
+      await holder.end();
+    });
+
+    /**
+     * Makes every delete from events wait, before its transaction commits, for an advisory lock `holder` takes: a
+     * prune batch then holds its deleted rows and tombstones uncommitted for as long as the test needs.
+     */
+    async function holdDeletes(): Promise<() => Promise<void>> {
+      const key = `hashtext('${schema.name}')`;
+      await adminQuery(`
+        CREATE FUNCTION ${schema.name}.hold_deletes() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_advisory_xact_lock(${key}); RETURN NULL; END $$;
+        CREATE TRIGGER hold_deletes AFTER DELETE ON ${schema.name}.events
+        FOR EACH STATEMENT EXECUTE FUNCTION ${schema.name}.hold_deletes();`);
+      await holder.query(`SELECT pg_advisory_lock(${key})`);
+      return async () => {
+        await holder.query(`SELECT pg_advisory_unlock(${key})`);
+      };
+    }
+
+    it.each([
+      ['in one statement', () => [queued({ eventId: 'EV_1' })]],
+      ['step by step', () => [queued({ eventId: 'EV_1' }), pause(Promise.resolve())]],
+    ])('takes it %s for a duplicate when it arrives between the batch deleting the event and committing', async (_way, actions) => {
+      await ingest.recordIngest({ ...plan('EV_1'), event: eventRecord('EV_1', { receivedAt: new Date() }) });
+      const release = await holdDeletes();
+      const pruning = pruner.pruneBatch('events', new Date(Date.now() + 60_000), 10);
+      await waitingForLock('switchboard_prune_a');
+      const redelivered = ingest.recordIngest({ ...plan('EV_1', actions()), event: eventRecord('EV_1', { receivedAt: new Date() }) });
+      // Its insert meets the row the batch deleted, and waits for the batch to commit or roll back.
+      await waitingForLock('switchboard_ingest_b', 'transactionid');
+      await release();
+      expect((await pruning).pruned).toMatchObject({ events: 1 });
+      expect(await redelivered).toEqual({ recorded: false });
+      expect(await ingest.getEvent('EV_1')).toBeNull();
+      expect(await adminQuery(`SELECT id FROM ${schema.name}.event_tombstones`)).toEqual([{ id: 'EV_1' }]);
+      expect((await ingest.listDeliveries({}, { limit: 10 })).items).toEqual([]);
+    });
+  });
+
   describe('atomicity', () => {
     let store: PostgresStore;
 
@@ -327,6 +407,8 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
         plan('EV_ingress_start', [], stream('ingress', 'start')),
         plan('EV_ingress_start_again', [], stream('ingress', 'start')),
         { ...plan('EV_plain', [failed]), matched: [] },
+        // Pruned inside the dedupe window: its tombstone makes it a redelivery.
+        plan('EV_pruned', [queued({ eventId: 'EV_pruned' })], roomStarted('RM_pruned')),
       ];
     }
 
@@ -359,6 +441,9 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
         const inOne = open();
         await inOne.migrate();
         await byStep.migrate();
+        for (const target of [schema, stepwise]) {
+          await adminQuery(`INSERT INTO ${target.name}.event_tombstones (id, received_at) VALUES ('EV_pruned', now())`);
+        }
         const answers = { inOne: [] as RecordedIngest[], byStep: [] as RecordedIngest[] };
         for (const planned of plans()) {
           answers.inOne.push(await inOne.recordIngest(planned));
@@ -379,6 +464,7 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
           'recorded',
           'recorded',
           'recorded',
+          'duplicate',
         ]);
         const [one, step] = await Promise.all([written(schema), written(stepwise)]);
         expect(one).toEqual(step);

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pruneOnce } from '../../src/engine/retention/pruner.ts';
 import { UNFINISHED_STATES } from '../../src/store/delivery-state.ts';
+import { dueForVacuum } from '../../src/store/postgres/vacuum.ts';
 import { postgresMigrations, postgresRetiredVersions } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/store.ts';
 import { DEFAULT_POOL_SIZE, postgresTarget } from '../../src/store/postgres/connection.ts';
@@ -200,6 +202,30 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
         ),
       );
       expect(mostInside).toBe(2);
+    });
+
+    it('vacuums a table after a prune run that deleted enough of its rows (5%, at least 500, at most 10,000), outside any transaction', async () => {
+      const store = open();
+      await store.migrate();
+      const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+      await store.transaction(async (tx) => {
+        for (let index = 0; index < 600; index += 1) await tx.recordEvent(eventRecord(`EV_vacuum_${index}`, { receivedAt: twoDaysAgo }));
+      });
+      const vacuums = async () =>
+        Object.fromEntries(
+          (await adminQuery<{ relname: string; vacuum_count: string }>(
+            `SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE schemaname = $1 AND relname IN ('events', 'deliveries')`,
+            [schema.name],
+          )).map((row) => [row.relname, Number(row.vacuum_count)]),
+        );
+      expect(await vacuums()).toEqual({ events: 0, deliveries: 0 });
+      const metrics = { pruned: () => undefined, pruneRan: () => undefined };
+      const retention = { eventsMs: 60_000, deadMs: 0, sessionsMs: 0, usageMs: 0 };
+      expect(await pruneOnce({ store, retention, metrics }, () => false)).toMatchObject({ events: 600 });
+      expect(await vacuums()).toEqual({ events: 1, deliveries: 0 });
+      expect(await store.vacuumPruned({ deliveries: 10 })).toEqual([]);
+      expect([dueForVacuum(0, 499), dueForVacuum(0, 500), dueForVacuum(100_000, 4_999), dueForVacuum(100_000, 5_000)]).toEqual([false, true, false, true]);
+      expect(dueForVacuum(10_000_000, 10_000)).toBe(true);
     });
 
     it('keeps a NUL character that event data carried into params and outcomes', async () => {

@@ -143,8 +143,6 @@ export const postgresDialect: Dialect = {
       written: 'at',
     },
     outcomeRow: null,
-    // The room and participant go with the body: the partial indexes that find events by them drop the row.
-    strip: `body = '', matched = '[]', actions = '[]', room = NULL, participant = NULL`,
     // Autovacuum makes the deleted rows' space reusable; the tables are never rewritten.
     reclaim: async () => false,
   },

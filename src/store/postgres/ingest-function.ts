@@ -1,13 +1,15 @@
 /**
  * An ingest in one round trip on PostgreSQL (docs/decisions/0009-postgres-ingest-round-trips.md): when every write of
  * an event is known before it is recorded (no inline action, no `prepare`), one call of a function that migration 16
- * installs records the event, its picture change, its deliveries and its outcome, with no BEGIN and COMMIT around it.
+ * installs (and 18 replaces) records the event, its picture change, its deliveries and its outcome, with no BEGIN and
+ * COMMIT around it.
  *
  * The function does what SqlTx.recordIngest does step by step (../sql/ingest-plan.ts), with the same statements as
- * they were at version 16: the event's insert, the edge's claim and the picture's upsert (../sql/live-picture.ts), the
- * ordering group's advisory lock (dialect.ts) and the delivery's insert (../sql/statements.ts). Its statements run in
- * order, each on a fresh snapshot, as the transaction's would; a change to one of those writes needs a migration
- * that replaces the function, and a test runs both ways on the same plans and compares what they wrote.
+ * they were at version 18: the event's insert and its tombstone's lookup (../sql/statements.ts), the edge's claim and
+ * the picture's upsert (../sql/live-picture.ts), the ordering group's advisory lock (dialect.ts) and the delivery's
+ * insert. Its statements run in order, each on a fresh snapshot, as the transaction's would; a change to one of those
+ * writes needs a migration that replaces the function, and a test runs both ways on the same plans and compares what
+ * they wrote.
  */
 import type { Executor } from '../sql/dialect.ts';
 import { isQueuedAction, queuedOutcome } from '../sql/ingest-plan.ts';
@@ -21,14 +23,29 @@ const NEWER = (table: string) =>
 const IF_NEWER = (table: string, columns: string[]) =>
   columns.map((column) => `${column} = CASE WHEN ${NEWER(table)} THEN excluded.${column} ELSE ${table}.${column} END`).join(',\n          ');
 
-export const INGEST_FUNCTION_MIGRATION: Migration = {
-  version: 16,
-  name: 'ingest_in_one_statement',
-  // Parameters in the order of `ingestValues`; the deliveries' are arrays, one element per delivery, and
-  // p_positions says where in p_actions (null there) each one's outcome goes. Returns a null seq when the event was
-  // recorded before, and the id of the event that claimed the edge first when it is a duplicate start or end.
-  sql: `
-    CREATE FUNCTION switchboard_record_ingest(
+/**
+ * The function as `version` installs it: from 18 on, an event whose id is a tombstone (pruned inside the dedupe
+ * window) is a redelivery, its insert undone.
+ *
+ * Parameters in the order of `ingestValues`; the deliveries' are arrays, one element per delivery, and p_positions
+ * says where in p_actions (null there) each one's outcome goes. Returns a null seq when the event was recorded before,
+ * and the id of the event that claimed the edge first when it is a duplicate start or end.
+ */
+export function ingestFunction(version: 16 | 18): string {
+  const tombstoned =
+    version < 18
+      ? ''
+      : `
+      -- After the insert, which waits for a prune batch deleting this id to commit: this statement sees its tombstone.
+      PERFORM 1 FROM event_tombstones WHERE id = p_event_id;
+      IF FOUND THEN
+        DELETE FROM events WHERE seq = recorded_seq;
+        recorded_seq := NULL;
+        RETURN;
+      END IF;
+`;
+  return `
+    ${version < 18 ? 'CREATE' : 'CREATE OR REPLACE'} FUNCTION switchboard_record_ingest(
       p_event_id text, p_event_name text, p_created_at bigint, p_api_key text, p_body text, p_received_at timestamptz,
       p_room text, p_participant text,
       p_change_kind text, p_change_id text, p_change_edge text, p_change_once boolean, p_change_status text,
@@ -55,7 +72,7 @@ export const INGEST_FUNCTION_MIGRATION: Migration = {
       IF recorded_seq IS NULL THEN
         RETURN;
       END IF;
-
+${tombstoned}
       IF p_change_kind IS NOT NULL THEN
         IF p_change_edge IS NOT NULL AND p_change_once THEN
           INSERT INTO resource_edges (kind, sid, edge, room_sid, event_id)
@@ -118,8 +135,10 @@ export const INGEST_FUNCTION_MIGRATION: Migration = {
       UPDATE events SET matched = p_matched, actions = array_to_json(outcomes) WHERE id = p_event_id;
     END;
     $$;
-  `,
-};
+  `;
+}
+
+export const INGEST_FUNCTION_MIGRATION: Migration = { version: 16, name: 'ingest_in_one_statement', sql: ingestFunction(16) };
 
 const RECORD_INGEST = {
   name: 'switchboard_recordIngest',

@@ -9,7 +9,8 @@ import { livePictureMigration } from '../sql/live-picture.ts';
 import { searchMigration } from '../sql/searches.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 import { targetLatencyMigration } from '../sql/target-latency.ts';
-import { INGEST_FUNCTION_MIGRATION } from './ingest-function.ts';
+import { eventTombstonesMigration } from '../sql/event-tombstones.ts';
+import { INGEST_FUNCTION_MIGRATION, ingestFunction } from './ingest-function.ts';
 
 export const postgresMigrations: readonly Migration[] = [
   ...sharedMigrations(COLUMN_TYPES.postgres),
@@ -35,6 +36,15 @@ export const postgresMigrations: readonly Migration[] = [
   },
   targetLatencyMigration(COLUMN_TYPES.postgres),
   INGEST_FUNCTION_MIGRATION,
+  eventTombstonesMigration(COLUMN_TYPES.postgres, {
+    // The tables retention deletes from most are vacuumed by autovacuum at 5% dead rows, not 20%: the pruner vacuums
+    // them itself after large runs (vacuum.ts), and this covers the replicas' other dead rows (a delivery's every
+    // move updates its row) and the runs under its threshold, before their dead rows slow the scans.
+    more: `${['events', 'event_tombstones', 'deliveries', 'delivery_attempts', 'session_history']
+      .map((table) => `ALTER TABLE ${table} SET (autovacuum_vacuum_scale_factor = 0.05);`)
+      .join('\n      ')}
+      ${ingestFunction(18)}`,
+  }),
 ];
 
 /**

@@ -10,7 +10,7 @@ import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql } from '../sql/dialect-sql.ts';
 import { SqlStore, type TransactionPurpose } from '../sql/store.ts';
 import { completionValues } from '../sql/transaction.ts';
-import type { AttemptVerdict, CompletedClaimingNext, DeliveryAttempt, IngestPlan, RecordedIngest } from '../store.ts';
+import type { AttemptVerdict, CompletedClaimingNext, DeliveryAttempt, IngestPlan, PrunedRows, RecordedIngest } from '../store.ts';
 import type { Leadership } from '../live-picture.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { executor, postgresDialect } from './dialect.ts';
@@ -18,6 +18,7 @@ import { listenForFinishedGroups } from './group-wakeups.ts';
 import { inOneStatement, recordIngestInOneStatement } from './ingest-function.ts';
 import { postgresMigrations, postgresRetiredVersions } from './migrations.ts';
 import { RoundTrips, type RoundTripKind } from './round-trips.ts';
+import { vacuumPruned } from './vacuum.ts';
 
 const POSTGRES = dialectSql(postgresDialect);
 
@@ -172,6 +173,23 @@ export class PostgresStore extends SqlStore {
       return recorded;
     });
     return this.health.watch(recording, mark);
+  }
+
+  /** On a connection of its own, outside any transaction, as VACUUM must run. */
+  override vacuumPruned(pruned: PrunedRows): Promise<string[]> {
+    return this.#use(async () => {
+      const client = await connect(this.#pool, this.#target.display);
+      let failed = false;
+      try {
+        return await vacuumPruned(this.#executor(client, 'read'), pruned);
+      } catch (error) {
+        failed = true;
+        throw error;
+      } finally {
+        // A connection the vacuum failed on may still have its pacing set: it leaves the pool.
+        client.release(failed);
+      }
+    });
   }
 
   /**

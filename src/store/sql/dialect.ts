@@ -49,10 +49,8 @@ export interface LifecycleDialect {
    * `written` where the key is numbered in the order rows are written (see retention.ts), else `order` is indexed.
    */
   sessionHistory: { table: string; key: string; keyIn(placeholder: string): string; where: string; order: string; written?: string };
-  /** Where an event's outcome has a row of its own (SQLite): removed with the event, or when its body is stripped. */
+  /** Where an event's outcome has a row of its own (SQLite): removed with the event. */
   outcomeRow: { table: string; column: string } | null;
-  /** The SET clause that strips an event to the dedupe key it is remembered by (body, and outcome kept in the row). */
-  strip: string;
   /**
    * One step giving at most `pages` free pages back to the file system (SQLite's incremental vacuum), true while
    * more are left to give; false at once where the database makes freed space reusable by itself.

@@ -8,6 +8,13 @@ import type { PruneBatchResult, PruneStepName, PrunedRows } from '../store.ts';
 import type { Dialect, Executor } from './dialect.ts';
 import { states } from './moves.ts';
 
+/**
+ * LiveKit's redelivery window: an event id is remembered at least this long, whatever RETENTION_EVENTS says. An event
+ * pruned sooner leaves its id in event_tombstones until the window ends, and ingest takes a redelivery of it for a
+ * duplicate (transaction.ts).
+ */
+export const DEDUPE_WINDOW_MS = 24 * 60 * 60 * 1000;
+
 /** Which retention setting a step's cutoff comes from (the engine turns settings into cutoffs). */
 export type RetentionKind = 'events' | 'dedupe' | 'dead' | 'sessions' | 'usage' | 'rollup';
 
@@ -32,8 +39,11 @@ interface PruneStep {
   dependents: Array<{ table: string; column: string }>;
   /** The key's type when dependents are found by it as a list (default bigint). */
   keyType?: 'text';
-  /** Rewrites the rows with this SET clause instead of deleting them. */
-  set?: string;
+  /**
+   * Writes what outlives the rows, before they go: (keys, start of the dedupe window) → the ids of the events among
+   * them received inside the window, as tombstones.
+   */
+  outlived?: string;
 }
 
 const EVENT_WITHOUT_DELIVERIES = 'NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id)';
@@ -70,28 +80,30 @@ function pruneSteps(dialect: Dialect): PruneStep[] {
   return [
     deliveries('deliveries.finished', 'events', states(['succeeded', 'cancelled'])),
     deliveries('deliveries.dead', 'dead', states(['dead'])),
-    // An event goes once no delivery needs it (an unfinished one runs from it, a dead one replays from it).
+    // An event goes once no delivery needs it (an unfinished one runs from it, a dead one replays from it); its id
+    // stays behind as a tombstone while LiveKit may still redeliver it.
     {
       name: 'events',
-      retention: 'dedupe',
+      retention: 'events',
       table: 'events',
       ...numbered('seq', 'received_at'),
       where: `received_at < $1 AND ${EVENT_WITHOUT_DELIVERIES}`,
       order: 'seq',
       dependents: outcomes,
+      outlived: `INSERT INTO event_tombstones (id, received_at)
+        SELECT id, received_at FROM events WHERE ${inList('seq', '$1', 'bigint')} AND received_at >= $2
+        ON CONFLICT (id) DO NOTHING`,
     },
-    // Younger than the dedupe window but past RETENTION_EVENTS: only its id and name stay, so a redelivery is
-    // still known.
     {
-      name: 'events.bodies',
-      retention: 'events',
-      table: 'events',
-      ...numbered('seq', 'received_at'),
-      where: `received_at < $1 AND body <> '' AND ${EVENT_WITHOUT_DELIVERIES}`,
-      order: 'seq',
-      dependents: outcomes,
-      set: lifecycle.strip,
-      label: 'events.bodies',
+      name: 'event_tombstones',
+      retention: 'dedupe',
+      table: 'event_tombstones',
+      key: 'id',
+      keyType: 'text',
+      keyIn: (placeholder) => inList('id', placeholder, 'text'),
+      where: 'received_at < $1',
+      order: 'received_at',
+      dependents: [],
     },
     { name: 'session_history', retention: 'sessions', ...lifecycle.sessionHistory, label: 'session_history', dependents: [] },
     {
@@ -127,7 +139,7 @@ export const PRUNE_STEP_NAMES: readonly PruneStepName[] = [
   'deliveries.finished',
   'deliveries.dead',
   'events',
-  'events.bodies',
+  'event_tombstones',
   'session_history',
   'usage_ledger',
   'rooms',
@@ -139,8 +151,8 @@ export const PRUNE_STEP_NAMES: readonly PruneStepName[] = [
 export const PRUNE_STEP_RETENTION: Readonly<Record<PruneStepName, RetentionKind>> = {
   'deliveries.finished': 'events',
   'deliveries.dead': 'dead',
-  events: 'dedupe',
-  'events.bodies': 'events',
+  events: 'events',
+  event_tombstones: 'dedupe',
   session_history: 'sessions',
   usage_ledger: 'usage',
   rooms: 'events',
@@ -158,7 +170,9 @@ interface StepStatements {
   find: string;
   /** (cutoff, keys) → those keys still prunable, locked. */
   confirm: string;
-  /** Per dependent table, then the step's own: (keys) → rows changed. */
+  /** (keys, start of the dedupe window) → what outlives the rows (PruneStep.outlived). */
+  outlived: string | null;
+  /** Per dependent table, then the step's own: (keys) → rows removed. */
   remove: Array<{ table: string; sql: string }>;
   /** (cutoff) → per table, how many rows a run would remove. */
   count: Array<{ table: string; sql: string }>;
@@ -172,7 +186,6 @@ export function pruneStatements(dialect: Dialect): Map<PruneStepName, StepStatem
     const { table, key, where, order } = step;
     const aging = `SELECT ${key} AS prune_key FROM ${table} WHERE ${where}`;
     const label = step.label ?? table;
-    const own = step.set === undefined ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${step.set}`;
     built.set(step.name, {
       step,
       find: statement(
@@ -183,12 +196,13 @@ export function pruneStatements(dialect: Dialect): Map<PruneStepName, StepStatem
           FROM ${table} WHERE ${key} > $3 ORDER BY ${key} LIMIT $2`,
       ) as string,
       confirm: statement(`${aging} AND ${step.keyIn('$2')}${dialect.lifecycle.lock}`) as string,
+      outlived: step.outlived === undefined ? null : (statement(step.outlived) as string),
       remove: [
         ...step.dependents.map((dependent) => ({
           table: dependent.table,
           sql: statement(`DELETE FROM ${dependent.table} WHERE ${dialect.inList(dependent.column, '$1', step.keyType ?? 'bigint')}`) as string,
         })),
-        { table: label, sql: statement(`${own} WHERE ${step.keyIn('$1')}`) as string },
+        { table: label, sql: statement(`DELETE FROM ${table} WHERE ${step.keyIn('$1')}`) as string },
       ],
       count: [
         ...step.dependents.map((dependent) => ({
@@ -213,9 +227,9 @@ export interface PruneAccess {
 type Found = { prune_key: unknown; prunable?: unknown; written_before?: unknown };
 
 /**
- * One batch of a step: what it finds of its rows older than `cutoff`, removed (or stripped) in one transaction.
+ * One batch of a step: what it finds of its rows older than `cutoff`, removed in one transaction.
  * A numbered step looks at the window of `limit` keys after `after` and no further, so a batch costs the same
- * however many rows are kept (young, still needed, already stripped); `last` is where the next batch starts, null
+ * however many rows are kept (young, still needed); `last` is where the next batch starts, null
  * once a window reached rows written after the cutoff or the end of the table. A step without a key order finds up
  * to `limit` rows (through an index in the order of its cutoff's column), and is done when a batch finds none.
  */
@@ -241,6 +255,10 @@ export async function pruneBatch(
       const keys = confirmed.map((row) => row.prune_key);
       const counts: PrunedRows = {};
       if (keys.length === 0) return counts;
+      // In the deletes' transaction: a redelivery's ingest sees the event or its tombstone, never neither. Rows all
+      // older than the window (RETENTION_EVENTS at least as long) leave none.
+      const windowStart = new Date(Date.now() - DEDUPE_WINDOW_MS);
+      if (statements.outlived !== null && cutoff > windowStart) await db.run(statements.outlived, [keys, windowStart]);
       for (const { table, sql } of statements.remove) counts[table] = (counts[table] ?? 0) + (await db.run(sql, [keys]));
       return counts;
     } finally {

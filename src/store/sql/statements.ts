@@ -78,6 +78,10 @@ export function statements(dialect: Dialect) {
       ${dialect.returningKey('seq')}`,
       'insertEvent',
     ),
+    // Looked up after the event's insert, not before: on PostgreSQL the insert waits for a prune batch deleting the
+    // same id to commit, and this lookup, a statement of its own with a fresh snapshot, then sees the batch's tombstone.
+    isTombstone: statement('SELECT 1 AS found FROM event_tombstones WHERE id = $1', 'isTombstone'),
+    undoEvent: statement('DELETE FROM events WHERE seq = $1', 'undoEvent'),
 
     // INSERT … SELECT with WHERE true: without a WHERE, SQLite would read ON CONFLICT as part of the SELECT.
     insertDelivery: statement(

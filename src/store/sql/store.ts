@@ -354,6 +354,11 @@ export abstract class SqlStore implements Store {
     return this.#lifecycleAccess.write((db) => this.#dialect.lifecycle.reclaim(db, pages));
   }
 
+  /** Where the space of deleted rows is reusable at once (SQLite), there is nothing to vacuum. */
+  async vacuumPruned(_pruned: PrunedRows): Promise<string[]> {
+    return [];
+  }
+
   /** Where each transaction has a connection of its own (PostgreSQL), no write waits behind the pruner's. */
   async yieldToWrites(): Promise<void> {}
 

@@ -111,9 +111,15 @@ export class SqlTx implements StoreTx {
 
   async recordEvent(record: EventRecord): Promise<{ duplicate: false; seq: number } | { duplicate: true }> {
     // A concurrent insert of the same id waits for the first transaction: if it commits, this one does nothing.
-    const seq = await this.#db.insertedKey(this.#on.sql.insertEvent, eventValues(record));
+    const { sql } = this.#on;
+    const seq = await this.#db.insertedKey(sql.insertEvent, eventValues(record));
     if (seq === null) return { duplicate: true };
     this.#mark.wrote = true;
+    // An event pruned inside the dedupe window (event-tombstones.ts): a redelivery, so the insert is undone.
+    if ((await this.#db.rows(sql.isTombstone, [record.id])).length > 0) {
+      await this.#db.run(sql.undoEvent, [seq]);
+      return { duplicate: true };
+    }
     return { duplicate: false, seq };
   }
 

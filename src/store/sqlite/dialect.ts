@@ -124,8 +124,6 @@ export const sqliteDialect: Dialect = {
       order: 'at',
     },
     outcomeRow: { table: 'event_outcomes', column: 'seq' },
-    // The room and participant go with the body: the partial indexes that find events by them drop the row.
-    strip: "body = '', room = NULL, participant = NULL",
     // On a file created with auto_vacuum = INCREMENTAL (store.ts) free pages past the reserve go back to the file
     // system a step at a time; in an older file SQLite reuses them, and the vacuum frees none.
     // A step moves up to `pages` pages from the end of the file into free ones, each rewritten in its transaction.

@@ -3,6 +3,7 @@
  * they order as text), JSON is text and booleans are 0 or 1.
  */
 import { DELIVERY_ACTION_KEY } from '../sql/delivery-action-key.ts';
+import { eventTombstonesMigration } from '../sql/event-tombstones.ts';
 import type { Migration } from '../sql/migration.ts';
 import { livePictureMigration } from '../sql/live-picture.ts';
 import { searchMigration } from '../sql/searches.ts';
@@ -115,4 +116,6 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX session_rows_history_by_time ON session_rows (at) WHERE n > 0;
     `,
   },
+  // Keyed by the id alone: no rowid beside it.
+  eventTombstonesMigration(COLUMN_TYPES.sqlite, { tableOptions: ' WITHOUT ROWID' }),
 ];

@@ -16,11 +16,12 @@ describe('prune cutoffs', () => {
     expect(cutoffs({})).toEqual({});
   });
 
-  it('gives each step the age of its setting, the events whole only once they are past the dedupe window', () => {
+  it('gives each step the age of its setting, and tombstones the dedupe window', () => {
     expect(cutoffs({ eventsMs: 30 * DAY, deadMs: 90 * DAY, sessionsMs: 7 * DAY, usageMs: 365 * DAY })).toEqual({
       'deliveries.finished': ago(30 * DAY),
       'deliveries.dead': ago(90 * DAY),
       events: ago(30 * DAY),
+      event_tombstones: ago(DEDUPE_WINDOW_MS),
       session_history: ago(7 * DAY),
       usage_ledger: ago(365 * DAY),
       rooms: ago(30 * DAY),
@@ -29,11 +30,11 @@ describe('prune cutoffs', () => {
     });
   });
 
-  it('remembers an event id for the whole dedupe window when RETENTION_EVENTS is shorter: only its body goes', () => {
+  it('takes events whole at RETENTION_EVENTS when it is shorter than the dedupe window; their tombstones go at its end', () => {
     expect(cutoffs({ eventsMs: 2 * 60_000 })).toEqual({
       'deliveries.finished': ago(2 * 60_000),
-      events: ago(DEDUPE_WINDOW_MS),
-      'events.bodies': ago(2 * 60_000),
+      events: ago(2 * 60_000),
+      event_tombstones: ago(DEDUPE_WINDOW_MS),
       rooms: ago(2 * 60_000),
       minute_stats: ago(ROLLUP_KEPT_MS),
       minute_latency: ago(ROLLUP_KEPT_MS),
