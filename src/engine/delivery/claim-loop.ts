@@ -88,6 +88,8 @@ export class ClaimLoop {
     while (!this.#stopping) {
       const sinceLastClaim = performance.now() - lastClaimAt;
       if (sinceLastClaim < MIN_CLAIM_GAP_MS) await sleep(MIN_CLAIM_GAP_MS - sinceLastClaim);
+      // stop() may have come during the gap, when there was no idle wait for its wake-up to end.
+      if (this.#stopping) break;
       const free = freeSlots();
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
@@ -110,6 +112,7 @@ export class ClaimLoop {
   }
 
   #idle(): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, this.#options.pollIntervalMs);
       function done() {
