@@ -204,7 +204,7 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
       expect(mostInside).toBe(2);
     });
 
-    it('vacuums a table after a prune run that deleted enough of its rows (5%, at least 500, at most 10,000), outside any transaction', async () => {
+    it('vacuums a table after a prune run that deleted enough of its rows (5%, at least 500, at most 10,000), at most once a minute, outside any transaction', async () => {
       const store = open();
       await store.migrate();
       const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
@@ -224,6 +224,9 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL', () => {
       expect(await pruneOnce({ store, retention, metrics }, () => false)).toMatchObject({ events: 600 });
       expect(await vacuums()).toEqual({ events: 1, deliveries: 0 });
       expect(await store.vacuumPruned({ deliveries: 10 })).toEqual([]);
+      // A table vacuumed within the last minute waits, however much was deleted since.
+      expect(await store.vacuumPruned({ events: 5_000 })).toEqual([]);
+      expect([dueForVacuum(0, 5_000, 59_000), dueForVacuum(0, 5_000, 60_000), dueForVacuum(0, 5_000, null)]).toEqual([false, true, true]);
       expect([dueForVacuum(0, 499), dueForVacuum(0, 500), dueForVacuum(100_000, 4_999), dueForVacuum(100_000, 5_000)]).toEqual([false, true, false, true]);
       expect(dueForVacuum(10_000_000, 10_000)).toBe(true);
     });
