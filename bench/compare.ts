@@ -32,7 +32,8 @@ type Round = { max: LoadResult; fixed: LoadResult; delivery?: DeliveryResult };
 const results: Record<'A' | 'B', Round[]> = { A: [], B: [] };
 const problems: string[] = [];
 const receiver = ingestOnly ? undefined : await startCountingReceiver();
-const deliverySetup = receiver && { db: 'sqlite' as const, replicas: 1, workDir, credentials, receiver, warmupSeconds: load.warmupSeconds, drainLimitMs: Math.max(60, 3 * load.duration) * 1000 };
+const drainLimitMs = Math.max(60, 3 * load.duration) * 1000;
+const deliverySetup = receiver && { db: 'sqlite' as const, replicas: 1, workDir, credentials, receiver, warmupSeconds: load.warmupSeconds, drainLimitMs };
 /** Microseconds of CPU per event, from the cores used while `eventsPerSecond` were served. */
 const microsPerEvent = (cores: number, eventsPerSecond: number) => (1e6 * cores) / eventsPerSecond;
 const cpuPerEvent = (run: LoadResult) => microsPerEvent(run.cores.server, run.eventsPerSecond);

@@ -74,18 +74,11 @@ async function runLoad(): Promise<void> {
     ['store', 'ordering', 'offered/s', 'delivered/s', 'drain s', 'max backlog', 'ingest p50 ms', 'ingest p99 ms', 'floor p99 ms', 'delivery p99 ms',
       'Switchboard cores', 'main thread', 'receiver cores', 'load-gen cores', 'lost', 'redelivered', 'round trips/webhook', 'round trips/delivery'],
     ...variants.map(({ ordering, floor, run }) => [
-      store,
-      ordering,
-      formatNumber(run.rate),
-      formatNumber(run.deliveredPerSecond),
-      formatNumber(run.drainMs / 1000, 2),
-      formatNumber(run.maxBacklog),
+      store, ordering, formatNumber(run.rate), formatNumber(run.deliveredPerSecond), formatNumber(run.drainMs / 1000, 2), formatNumber(run.maxBacklog),
       ...[run.ingest.latency.p50, run.ingest.latency.p99, floor.latency.p99, run.endToEnd.p99].map(ms),
       ...[run.cores.switchboard, run.cores.switchboardMainThread, run.cores.receiver, run.cores.generator].map(ms),
-      formatNumber(run.queued - run.delivered),
-      formatNumber(run.redelivered),
-      formatNumber(run.roundTrips?.perWebhook ?? NaN, 2),
-      formatNumber(run.roundTrips?.perDelivery ?? NaN, 2),
+      ...[run.queued - run.delivered, run.redelivered].map((count) => formatNumber(count)),
+      ...[run.roundTrips?.perWebhook ?? NaN, run.roundTrips?.perDelivery ?? NaN].map(ms),
     ]),
   ];
   const notes = variants.map(({ ordering, run }) =>
@@ -102,7 +95,8 @@ async function runLoad(): Promise<void> {
     describeForeignCpu(Math.max(...variants.map(({ run }) => run.cores.foreign)), `during the busiest load window${db === 'postgres' ? ' (PostgreSQL included)' : ''}`),
   );
   printReport(header, [rows], notes);
-  failOn(variants.flatMap(({ ordering, run }) => run.problems.map((problem) => `ordering ${ordering}: ${problem}`)), 'these results are not valid measurements of the delivery path');
+  const problems = variants.flatMap(({ ordering, run }) => run.problems.map((problem) => `ordering ${ordering}: ${problem}`));
+  failOn(problems, 'these results are not valid measurements of the delivery path');
 }
 
 /** The bare baseline at the benchmark's rate, for its duration: what the machine's own tail is. */
@@ -158,13 +152,8 @@ async function runRoomBursts(): Promise<void> {
   const rows = [
     ['checkout', 'round', 'spread deliveries/s', 'one-room deliveries/s', 'one room ÷ spread', 'one-room drain s', 'in order'],
     ...results.map(({ checkout, round, spread, oneRoom }) => [
-      checkout,
-      String(round),
-      formatNumber(spread.deliveredPerSecond),
-      formatNumber(oneRoom.deliveredPerSecond),
-      formatNumber(oneRoom.deliveredPerSecond / spread.deliveredPerSecond, 2),
-      formatNumber(oneRoom.elapsedMs / 1000, 2),
-      String(spread.inOrder && oneRoom.inOrder),
+      checkout, String(round), formatNumber(spread.deliveredPerSecond), formatNumber(oneRoom.deliveredPerSecond),
+      formatNumber(oneRoom.deliveredPerSecond / spread.deliveredPerSecond, 2), formatNumber(oneRoom.elapsedMs / 1000, 2), String(spread.inOrder && oneRoom.inOrder),
     ]),
   ];
   const mine = results.filter((result) => result.checkout === 'this checkout');

@@ -68,7 +68,8 @@ async function deliverAtRate(setup: DeliverySetup, servers: ServerProcess[], cli
     servers.map(async (server, replica) => {
       await sleep(replica * interval);
       const mine = deliveries.filter((_, index) => index % servers.length === replica);
-      return runAtFixedRate({ url: server.url, serverPid: server.pid, rate: rate / servers.length, duration: seconds, deliveries: mine, inspect: answers.inspect, client: clients[replica] });
+      const target = { url: server.url, serverPid: server.pid, client: clients[replica], inspect: answers.inspect };
+      return runAtFixedRate({ ...target, rate: rate / servers.length, duration: seconds, deliveries: mine });
     }),
   );
   // The replicas' loads together; latency percentiles are the highest replica's (an upper bound of the combined).
@@ -102,7 +103,8 @@ async function deliverAtRate(setup: DeliverySetup, servers: ServerProcess[], cli
   });
   const complete = arrivedAt.length >= answers.queued;
   const problems = answers.problems();
-  if (!complete) problems.push(`${formatNumber(answers.queued - arrivedAt.length)} of ${formatNumber(answers.queued)} queued events had not arrived ${setup.drainLimitMs / 1000} s after the load`);
+  const missing = `${formatNumber(answers.queued - arrivedAt.length)} of ${formatNumber(answers.queued)} queued events`;
+  if (!complete) problems.push(`${missing} had not arrived ${setup.drainLimitMs / 1000} s after the load`);
   if (after.unreadable > before.unreadable) problems.push(`${after.unreadable - before.unreadable} deliveries reached the receiver without an event id`);
   if (ingest.non2xx > 0) problems.push(`${ingest.non2xx} non-2xx webhook answers`);
   if (ingest.errors > 0) problems.push(`${ingest.errors} webhook connection errors or timeouts`);
@@ -132,13 +134,9 @@ function combine(loads: LoadResult[]): LoadResult {
   const sum = (pick: (load: LoadResult) => number) => loads.reduce((total, load) => total + pick(load), 0);
   const highest = (pick: (load: LoadResult) => number) => Math.max(...loads.map(pick));
   const seconds = highest((load) => load.seconds);
+  const ok = sum((load) => load.ok);
   return {
-    sent: sum((load) => load.sent),
-    ok: sum((load) => load.ok),
-    non2xx: sum((load) => load.non2xx),
-    errors: sum((load) => load.errors),
-    seconds,
-    eventsPerSecond: sum((load) => load.ok) / seconds,
+    sent: sum((load) => load.sent), ok, non2xx: sum((load) => load.non2xx), errors: sum((load) => load.errors), seconds, eventsPerSecond: ok / seconds,
     latency: { p50: highest((load) => load.latency.p50), p99: highest((load) => load.latency.p99), max: highest((load) => load.latency.max) },
     cores: { server: sum((load) => load.cores.server), serverMainThread: highest((load) => load.cores.serverMainThread), generator: loads[0].cores.generator },
     generatorMaxStallMs: highest((load) => load.generatorMaxStallMs ?? 0),

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
+/** `strings` take a value (given twice, the last counts; `all` returns every one), `switches` none. */
 export function readFlags<S extends string, B extends string = never>(strings: readonly S[], switches: readonly B[] = [], allowPositionals = false) {
   if (process.argv.includes('--help')) {
     console.log(/\/\*\*([\s\S]*?)\*\//.exec(readFileSync(process.argv[1], 'utf8'))?.[1].replace(/^ \* ?/gm, '').trim());

@@ -20,14 +20,8 @@ const SHIPPED_RULES = 'rules/session-status.yaml';
 const WARMUP_DELIVERIES_PER_SECOND = 20_000;
 const MIN_POOL_PER_SECOND = 5_000;
 
-export interface IngestLoad {
-  connections: number;
-  /** Of the fixed-rate runs, events/s. */
-  rate: number;
-  duration: number;
-  warmupSeconds: number;
-  credentials: Credentials;
-}
+/** `connections`: of the max-throughput runs; `rate`: of the fixed-rate runs, events/s. */
+export type IngestLoad = { connections: number; rate: number; duration: number; warmupSeconds: number; credentials: Credentials };
 
 export type ServerInTurn = ReturnType<typeof serverInTurn>;
 

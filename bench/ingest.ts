@@ -81,14 +81,8 @@ function report(baseline: ServerInTurn['runs'], switchboard: ServerInTurn['runs'
   const ratios = switchboard.max.map((run, round) => run.eventsPerSecond / baseline.max[round].eventsPerSecond);
   const eachRound = [
     ['round', 'baseline events/s', 'switchboard events/s', 'ratio', `baseline p99 ms at ${fixedRun}`, `switchboard p99 ms at ${fixedRun}`],
-    ...ratios.map((ratio, round) => [
-      String(round + 1),
-      formatNumber(baseline.max[round].eventsPerSecond),
-      formatNumber(switchboard.max[round].eventsPerSecond),
-      `${formatNumber(ratio, 2)}×`,
-      ms(baseline.fixed[round].latency.p99),
-      ms(switchboard.fixed[round].latency.p99),
-    ]),
+    ...ratios.map((ratio, round) => [String(round + 1), formatNumber(baseline.max[round].eventsPerSecond), formatNumber(switchboard.max[round].eventsPerSecond),
+      `${formatNumber(ratio, 2)}×`, ms(baseline.fixed[round].latency.p99), ms(switchboard.fixed[round].latency.p99)]),
   ];
   const ratio = median(ratios);
   const p99 = medianOf(switchboard.fixed, (result) => result.latency.p99);

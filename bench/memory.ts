@@ -59,6 +59,9 @@ for (const [index, checkout] of checkouts.entries()) {
 }
 const cache = process.env.SQLITE_CACHE_MB ? `; SQLITE_CACHE_MB=${process.env.SQLITE_CACHE_MB}` : '';
 const flagsNote = nodeFlags.length > 0 ? `; server flags ${nodeFlags.join(' ')}` : '';
-const header = [describeRun('bench:memory'), `Setup: SQLite, ${rulesNote}${cache}${flagsNote}; open loop at ${formatNumber(rate)} events/s for ${duration} s; RSS from /proc each second.`];
+const header = [
+  describeRun('bench:memory'),
+  `Setup: SQLite, ${rulesNote}${cache}${flagsNote}; open loop at ${formatNumber(rate)} events/s for ${duration} s; RSS from /proc each second.`,
+];
 console.log(`\n${header.join('\n')}`);
 printReport(header, [rows], []);

@@ -83,7 +83,9 @@ async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' |
     await fillBacklog(db === 'sqlite' ? { sqlite: database.file } : { postgres: { url: PG_URL, schema: database.schema } }, { events: backlog, ageMs: backlogAgeMs });
     console.log(`  backlog of ${formatNumber(backlog)} events written in ${formatNumber((performance.now() - started) / 1000, 1)} s: ${await sizes.describe()}`);
   }
-  const env: Record<string, string> = pruning ? { RETENTION_EVENTS: retention, RETENTION_SESSIONS: retention, RETENTION_DEAD: retention, PRUNE_INTERVAL: pruneInterval } : { PRUNE_INTERVAL: '0' };
+  const env: Record<string, string> = pruning
+    ? { RETENTION_EVENTS: retention, RETENTION_SESSIONS: retention, RETENTION_DEAD: retention, PRUNE_INTERVAL: pruneInterval }
+    : { PRUNE_INTERVAL: '0' };
   const server = await startSwitchboard(ROOT, { credentials, rulesDir, databaseUrl: database.url, env });
   const traffic = fixedRateRuns(server, rate, roomScopedEvents(), credentials);
   const samples: Sample[] = [];
@@ -127,15 +129,11 @@ function sqliteSizes({ file }: FreshDatabase): Sizes {
     size: async () => ({ bytes: total(), freeBytes: freeBytes() }),
     describe: async () => `${mib(total())} MiB (file ${mib(bytes(file))} MiB of which free ${mib(freeBytes())} MiB, WAL ${mib(bytes(`${file}-wal`))} MiB)`,
     // dbstat reads every page: once, at the end of the run.
-    tables: async () =>
-      Object.fromEntries(
-        inspect((connection) =>
-          connection
-            .prepare(`SELECT schema.tbl_name AS name, SUM(stat.pgsize) AS bytes FROM dbstat AS stat JOIN sqlite_schema AS schema ON schema.name = stat.name GROUP BY schema.tbl_name`)
-            .all()
-            .map((row) => [String(row.name), Number(row.bytes)]),
-        ),
-      ),
+    async tables() {
+      const sql = `SELECT schema.tbl_name AS name, SUM(stat.pgsize) AS bytes FROM dbstat AS stat
+        JOIN sqlite_schema AS schema ON schema.name = stat.name GROUP BY schema.tbl_name`;
+      return Object.fromEntries(inspect((connection) => connection.prepare(sql).all().map((row) => [String(row.name), Number(row.bytes)])));
+    },
   };
 }
 
@@ -174,7 +172,8 @@ function report(): void {
     const p99s = run.samples.map((sample) => sample.p99);
     const busy = run.samples.filter((sample) => sample.at - segmentSeconds >= busyFrom).map((sample) => sample.p99);
     return [run.db, run.pruning ? 'on' : 'off', ms(median(p99s)), ms(Math.max(...p99s)), busy.length === 0 ? '–' : ms(median(busy)),
-      mib(run.samples[Math.floor(run.samples.length / 2)]?.bytes ?? NaN), mib(run.samples.at(-1)?.bytes ?? NaN), String(run.samples.reduce((sum, sample) => sum + sample.failed, 0))];
+      mib(run.samples[Math.floor(run.samples.length / 2)]?.bytes ?? NaN), mib(run.samples.at(-1)?.bytes ?? NaN),
+      String(run.samples.reduce((sum, sample) => sum + sample.failed, 0))];
   });
   console.log(markdownTable([['store', 'pruning', 'p99 median', 'p99 worst', 'p99 median once pruning', 'size at half time MiB', 'size at end MiB', 'failed'], ...rows]));
   console.log('\n### Size by table at the end (MiB, with its indexes)\n');

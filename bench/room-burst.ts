@@ -15,14 +15,8 @@ import { freshDatabase } from './setup.ts';
 const POSTS_AT_ONCE = 8;
 const DRAIN_POLL_MS = 20;
 
-export interface BurstResult {
-  /** From the first post to the last event's arrival at the receiver; NaN when not all arrived in time. */
-  elapsedMs: number;
-  deliveredPerSecond: number;
-  /** Whether each room's events arrived in the order they were posted. */
-  inOrder: boolean;
-  problems: string[];
-}
+/** `elapsedMs`: from the first post to the last arrival (NaN when not all arrived); `inOrder`: each room's in order. */
+export type BurstResult = { elapsedMs: number; deliveredPerSecond: number; inOrder: boolean; problems: string[] };
 
 /** Posts `events` participant joins spread over `rooms` rooms, as fast as answered, and waits for every delivery. */
 export async function measureRoomBurst(setup: DeliverySetup, checkout: string, rooms: number, events: number): Promise<BurstResult> {

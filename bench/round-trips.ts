@@ -10,13 +10,8 @@ export type RoundTripCounts = Record<RoundTripKind, RoundTripTally>;
 
 export const ROUND_TRIPS_QUESTION = { type: 'round trips' } as const;
 
-export interface RoundTripReport {
-  /** The ingests' round trips per ingest: every ingest of the run is a webhook's. */
-  perWebhook: number;
-  /** The round trips of claims, lease renewals, other transactions and completions, per completion. */
-  perDelivery: number;
-  counts: RoundTripCounts;
-}
+/** `perWebhook`: the ingests' round trips per ingest; `perDelivery`: those of transactions and completions per completion. */
+export type RoundTripReport = { perWebhook: number; perDelivery: number; counts: RoundTripCounts };
 
 /** The replicas' counts added up; null when their store counts none (SQLite). */
 export async function countRoundTrips(servers: readonly ServerProcess[]): Promise<RoundTripCounts | null> {

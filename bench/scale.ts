@@ -181,7 +181,8 @@ function report(empty: Measured, full: Measured, claims: { full: number; small: 
       formatNumber(throughput, 2), `≥ ${1 - INGEST_TOLERANCE} ${verdict(throughput >= 1 - INGEST_TOLERANCE)}`],
     ['ingest p99 ms at 1,000/s', formatNumber(empty.ingest.fixed.latency.p99, 2), formatNumber(full.ingest.fixed.latency.p99, 2),
       formatNumber(p99, 2), `≤ ${1 + INGEST_TOLERANCE} ${verdict(p99 <= 1 + INGEST_TOLERANCE)}`],
-    ...Object.keys(LISTS).map((name) => [`${name}: median (max) ms`, list(empty, name), list(full, name), '', `≤ ${LIST_TARGET_MS} ${verdict(full.lists[name].max <= LIST_TARGET_MS)}`]),
+    ...Object.keys(LISTS).map((name) =>
+      [`${name}: median (max) ms`, list(empty, name), list(full, name), '', `≤ ${LIST_TARGET_MS} ${verdict(full.lists[name].max <= LIST_TARGET_MS)}`]),
     ['one claim of 16, median ms', `${formatNumber(claims.small, 2)} (backlog ${formatNumber(SMALL_BACKLOG)})`,
       `${formatNumber(claims.full, 2)} (backlog ${formatNumber(backlog)})`, formatNumber(claims.full / claims.small, 2), 'flat'],
   ];

@@ -29,7 +29,7 @@ export async function freshDatabase(db: Database, workDir: string): Promise<Fres
     const drop = async () => ['', '-wal', '-shm'].forEach((suffix) => rmSync(`${file}${suffix}`, { force: true }));
     return { url: `file:${file}`, file, schema: '', drop };
   }
-  await postgresQuery('SELECT 1');
+  await postgresQuery('SELECT 1'); // an unreachable server fails here, before any server under test starts
   const url = new URL(PG_URL);
   url.searchParams.set('schema', name);
   return { url: url.href, file: '', schema: name, drop: async () => void (await postgresQuery(`DROP SCHEMA IF EXISTS ${name} CASCADE`)) };

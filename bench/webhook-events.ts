@@ -22,10 +22,8 @@ export interface EventSourceOptions {
   rooms?: number;
 }
 
-export interface EventSource {
-  /** The next event; numbering continues across calls, so no two events of one source share an id. */
-  next(): LiveKitEvent;
-}
+/** `next()`: the next event; numbering continues across calls, so no two events of one source share an id. */
+export type EventSource = { next(): LiveKitEvent };
 
 export function createEventSource({ room, rooms }: EventSourceOptions = {}): EventSource {
   const roomOf = rooms ? (n: number) => `session-${n % rooms}` : (room ?? ((n: number) => `session-${n}`));
@@ -73,11 +71,8 @@ function inLifecycleOrder(names: string[]): string[] {
   return [...names].sort((a, b) => rank(a) - rank(b));
 }
 
-export interface SignedDelivery {
-  body: string;
-  /** The `Authorization` header: the token LiveKit would send with this body. */
-  authorization: string;
-}
+/** `authorization`: the header LiveKit would send with this body, its signed token. */
+export type SignedDelivery = { body: string; authorization: string };
 
 /**
  * The next `count` events of `source`, signed as LiveKit signs them, before a run and never during it. A collection
