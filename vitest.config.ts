@@ -30,6 +30,8 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION } },
       { extends: true, test: { name: 'integration', include: INTEGRATION } },
+      // The benchmark tools' own tests: `npm run test:bench`, not part of `npm test`.
+      { extends: true, test: { name: 'bench', include: ['bench/test/**/*.test.ts'] } },
     ],
   },
 });
