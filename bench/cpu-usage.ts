@@ -1,38 +1,31 @@
 /**
- * CPU time from /proc (Linux): what the server and the load generator each used during a run (is the load
- * generator the bottleneck?), and what other processes used meanwhile: on a 2-core machine a test run elsewhere
- * shows up in the percentiles, and the report should say so rather than hide it. NaN where /proc is missing.
+ * CPU time from /proc (Linux; NaN elsewhere): what the server and the load generator each used during a run, and
+ * what other processes used meanwhile: on a 2-core machine work elsewhere shows up in the percentiles, and the
+ * report says so.
  */
 import { readFileSync } from 'node:fs';
 
 // USER_HZ, 100 on every Linux that Node.js supports.
 const TICKS_PER_SECOND = 100;
-
 /** Above this many cores, other work on the machine visibly moves the figures. */
 const NOISY_FOREIGN_CORES = 0.1;
 
-export interface CpuMeter {
-  /** Average cores used since the meter started. */
-  read(): number;
-}
+/** `read()`: the average cores used since the meter started. */
+export type CpuMeter = { read(): number };
 
 /** Cores used by the processes `pids` (which must still be running at `read()`). */
 export function startProcessCpuMeter(pids: readonly number[]): CpuMeter {
-  return startTickMeter(() => pids.reduce((sum, pid) => sum + processTicks(pid), 0));
+  return startTickMeter(() => processTicks(pids));
 }
 
-/**
- * Cores used by the main thread of `pid`, the one running its event loop (on Linux its thread id is the process
- * id). Beside the whole process's figure it tells a server saturated on its event loop (near 1) from one waiting
- * for something else, e.g. the disk.
- */
+/** Cores used by the thread running `pid`'s event loop (its thread id is the process id): near 1, it is saturated. */
 export function startMainThreadCpuMeter(pid: number): CpuMeter {
   return startTickMeter(() => statTicks(`/proc/${pid}/task/${pid}/stat`));
 }
 
-/** Cores used by every process but `pids`, the benchmark's own (which must still be running at `read()`). */
+/** Cores used by every process but `pids`, the benchmark's own. */
 export function startForeignCpuMeter(pids: readonly number[]): CpuMeter {
-  return startTickMeter(() => machineBusyTicks() - pids.reduce((sum, pid) => sum + processTicks(pid), 0));
+  return startTickMeter(() => machineBusyTicks() - processTicks(pids));
 }
 
 /** A sentence for the report: how busy the rest of the machine was, with a warning when that spoils the figures. */
@@ -41,16 +34,10 @@ export function describeForeignCpu(cores: number, during: string): string {
   return cores > NOISY_FOREIGN_CORES ? `WARNING: ${used}; the figures are disturbed, run again on a quiet machine` : `Quiet machine: ${used}`;
 }
 
-/** Cores used by whatever `ticks` counts (clock ticks of CPU time, read from /proc). */
-export function startTickMeter(ticks: () => number): CpuMeter {
+function startTickMeter(ticks: () => number): CpuMeter {
   const start = performance.now();
   const startTicks = ticks();
-  return {
-    read() {
-      const seconds = (performance.now() - start) / 1000;
-      return (ticks() - startTicks) / TICKS_PER_SECOND / seconds;
-    },
-  };
+  return { read: () => (ticks() - startTicks) / TICKS_PER_SECOND / ((performance.now() - start) / 1000) };
 }
 
 /** Busy time of all cores: user, nice, system, irq, softirq, steal. */
@@ -63,9 +50,8 @@ function machineBusyTicks(): number {
   }
 }
 
-/** utime + stime of one process, all its threads included. */
-function processTicks(pid: number): number {
-  return statTicks(`/proc/${pid}/stat`);
+function processTicks(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + statTicks(`/proc/${pid}/stat`), 0);
 }
 
 /** utime + stime from a process's or a thread's stat file. */

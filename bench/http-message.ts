@@ -1,16 +1,7 @@
-/**
- * Finds where one HTTP/1.1 message ends in the bytes read so far: its head, then a body sized by `content-length`
- * or sent in chunks. Shared by the benchmarks' lean client and receiver, which read only what they need of each
- * message so that they take as little of the machine as they can from the server under test.
- */
+/** Where one HTTP/1.1 message ends in the bytes read so far, for the benchmarks' lean client and receiver. */
 
-export interface HttpMessage {
-  /** The start line and headers, without the blank line after them. */
-  head: string;
-  body: string;
-  /** How many bytes of the input the message took. */
-  length: number;
-}
+/** `head`: the start line and headers, without the blank line after them; `length`: the bytes the message took. */
+export type HttpMessage = { head: string; body: string; length: number };
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = /^content-length:[ \t]*(\d+)[ \t]*$/im;
@@ -31,8 +22,6 @@ export function readMessage(bytes: Buffer): HttpMessage | Error | undefined {
     return { head, body: bytes.toString('utf8', bodyStart, end), length: end };
   }
   if (CHUNKED.test(head)) return readChunked(bytes, head, bodyStart);
-  // A body without either would run to the end of the connection (or be empty, for a request): no peer of the
-  // benchmarks sends one.
   return new Error(`a message with neither content-length nor chunked encoding: ${head.split('\r\n')[0]}`);
 }
 

@@ -1,9 +1,8 @@
 /**
- * The ingest load on one server, shared by `npm run bench` and `bench:compare`: a warm-up, then per round a
- * max-throughput run (closed loop) and a fixed-rate run (open loop), each on deliveries signed just before it.
- * Also the benchmark's Switchboard: the shipped status rules plus generated ones, 200 in all.
+ * The ingest load on one server (`bench`, `bench:compare`, `bench:scale`): a warm-up, then per round a
+ * max-throughput run and a fixed-rate run, each on deliveries signed just before it. Also the benchmark's
+ * Switchboard rules: the shipped status rules plus generated ones, 200 in all.
  */
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildContext } from '../src/livekit/event.ts';
@@ -12,8 +11,8 @@ import { loadRules } from '../src/rules/load.ts';
 import { runAtFixedRate, runAtMaxThroughput, type LoadResult, type ResponseInspector } from './load.ts';
 import { formatNumber } from './report.ts';
 import { generateRules, writeRuleFiles } from './rule-corpus.ts';
-import { startServerProcess } from './server-process.ts';
-import { createEventSource, signedDeliveries } from './webhook-events.ts';
+import type { Credentials, ServerProcess } from './server-process.ts';
+import { createEventSource, signBeforeRun } from './webhook-events.ts';
 
 const RULE_COUNT = 200;
 const SHIPPED_RULES = 'rules/session-status.yaml';
@@ -21,75 +20,42 @@ const SHIPPED_RULES = 'rules/session-status.yaml';
 const WARMUP_DELIVERIES_PER_SECOND = 20_000;
 const MIN_POOL_PER_SECOND = 5_000;
 
-export interface IngestLoad {
-  connections: number;
-  /** Of the fixed-rate runs, events/s. */
-  rate: number;
-  duration: number;
-  warmupSeconds: number;
-  credentials: { apiKey: string; apiSecret: string };
-}
+/** `connections`: of the max-throughput runs; `rate`: of the fixed-rate runs, events/s. */
+export type IngestLoad = { connections: number; rate: number; duration: number; warmupSeconds: number; credentials: Credentials };
 
-export interface ServerUnderTest {
-  name: string;
-  script: string;
-  env: Record<string, string>;
-  /** Switchboard's answers must show the path measured: new events, every action succeeded. */
-  isSwitchboard?: boolean;
-}
+export type ServerInTurn = ReturnType<typeof serverInTurn>;
 
-export interface ServerInTurn {
-  name: string;
-  pid: number;
-  /** Where its webhooks go. */
-  url: string;
-  /** Its runs so far. */
-  runs: { max: LoadResult[]; fixed: LoadResult[] };
-  /** Also sizes the pool of deliveries each max-throughput run signs. */
-  warmUp(): Promise<void>;
-  atMaxThroughput(): Promise<LoadResult>;
-  atFixedRate(): Promise<LoadResult>;
-  /** What went wrong in any of its runs: non-2xx answers, errors, and what its answers must not show. */
-  problems(): string[];
-  stop(): Promise<void>;
-}
-
-export async function startInTurn(server: ServerUnderTest, load: IngestLoad): Promise<ServerInTurn> {
-  const running = await startServerProcess(server.script, { env: server.env });
-  const check = server.isSwitchboard ? checkSwitchboardAnswers() : undefined;
+/**
+ * A server's runs, taken when its turn comes. The warm-up also sizes the pool of deliveries each max-throughput run
+ * signs. `isSwitchboard`: its answers must also show the path measured, new events whose every action succeeded.
+ */
+export function serverInTurn(name: string, server: ServerProcess, load: IngestLoad, isSwitchboard: boolean) {
+  const check = isSwitchboard ? checkSwitchboardAnswers() : undefined;
   const source = createEventSource();
-  const target = { url: running.url, serverPid: running.pid, inspect: check?.inspect };
+  const target = { url: server.url, serverPid: server.pid, inspect: check?.inspect };
   const problems: string[] = [];
-  const runs: ServerInTurn['runs'] = { max: [], fixed: [] };
+  const runs = { max: [] as LoadResult[], fixed: [] as LoadResult[] };
   let poolSize = 0;
-  // Each run's deliveries are referenced by that run only: the ones before are collected here, not during it.
-  const sign = async (count: number) => {
-    const deliveries = await signedDeliveries(source, count, load.credentials);
-    // The bench scripts run with --expose-gc; without it, a collection may land inside a run.
-    (globalThis as { gc?: () => void }).gc?.();
-    // Switchboard writes a few hundred megabytes in a max-throughput run: no run shares the disk with that writeback.
-    execFileSync('sync');
-    return deliveries;
-  };
+  // Each run's deliveries are referenced by that run only: the ones before are collected before it starts.
+  const sign = (count: number) => signBeforeRun(source, count, load.credentials, true);
   const checked = (run: string, result: LoadResult) => {
     if (result.non2xx > 0) problems.push(`${result.non2xx} non-2xx responses in the ${run} run`);
     if (result.errors > 0) problems.push(`${result.errors} connection errors or timeouts in the ${run} run`);
     return result;
   };
+  const atMax = async (run: string, duration: number, count: number) =>
+    checked(run, await runAtMaxThroughput({ ...target, connections: load.connections, duration, deliveries: await sign(count) }));
   return {
-    name: server.name,
-    pid: running.pid,
-    url: running.url,
+    name,
+    pid: server.pid,
     runs,
     async warmUp() {
-      const deliveries = await sign(WARMUP_DELIVERIES_PER_SECOND * load.warmupSeconds);
-      const warmup = checked('warm-up', await runAtMaxThroughput({ ...target, connections: load.connections, duration: load.warmupSeconds, deliveries }));
+      const warmup = await atMax('warm-up', load.warmupSeconds, WARMUP_DELIVERIES_PER_SECOND * load.warmupSeconds);
       // Three times the warmed-up rate (a warm-up is cold, and may be disturbed): a run fails rather than repeat one.
       poolSize = Math.ceil(Math.max(3 * warmup.eventsPerSecond, MIN_POOL_PER_SECOND) * load.duration) + 2000;
     },
     async atMaxThroughput() {
-      const deliveries = await sign(poolSize);
-      const max = checked('max-throughput', await runAtMaxThroughput({ ...target, connections: load.connections, duration: load.duration, deliveries }));
+      const max = await atMax('max-throughput', load.duration, poolSize);
       runs.max.push(max);
       return max;
     },
@@ -100,8 +66,19 @@ export async function startInTurn(server: ServerUnderTest, load: IngestLoad): Pr
       return fixed;
     },
     problems: () => [...problems, ...(check?.problems() ?? [])],
-    stop: () => running.stop(),
+    stop: () => server.stop(),
   };
+}
+
+/** One Switchboard's warm-up, max-throughput run and fixed-rate run; `problems` gets what went wrong, named. */
+export async function measureIngest(name: string, server: ServerProcess, load: IngestLoad, problems: string[]): Promise<{ max: LoadResult; fixed: LoadResult }> {
+  const inTurn = serverInTurn(name, server, load, true);
+  try {
+    await inTurn.warmUp();
+    return { max: await inTurn.atMaxThroughput(), fixed: await inTurn.atFixedRate() };
+  } finally {
+    problems.push(...inTurn.problems().map((problem) => `${name}: ${problem}`));
+  }
 }
 
 function checkSwitchboardAnswers(): { inspect: ResponseInspector; problems(): string[] } {
@@ -114,18 +91,15 @@ function checkSwitchboardAnswers(): { inspect: ResponseInspector; problems(): st
       const { results } = JSON.parse(body);
       if (results.duplicate) duplicates++;
       for (const action of results.actions) {
-        if (action.status !== 'succeeded') {
-          failedActions++;
-          firstFailure ??= JSON.stringify(action);
-        }
+        if (action.status === 'succeeded') continue;
+        failedActions++;
+        firstFailure ??= JSON.stringify(action);
       }
     },
-    problems() {
-      const problems: string[] = [];
-      if (duplicates > 0) problems.push(`${duplicates} deliveries were taken for duplicates`);
-      if (failedActions > 0) problems.push(`${failedActions} actions failed, the first: ${firstFailure}`);
-      return problems;
-    },
+    problems: () => [
+      ...(duplicates > 0 ? [`${duplicates} deliveries were taken for duplicates`] : []),
+      ...(failedActions > 0 ? [`${failedActions} actions failed, the first: ${firstFailure}`] : []),
+    ],
   };
 }
 

@@ -1,21 +1,16 @@
 /**
- * The fixed-rate load generator's HTTP/1.1 client. Each request is encoded to bytes before the run, so sending it is
- * one socket write, and each answer is read only as far as its status and body (http-message.ts). node:http's
- * client cost the generator about 220 µs of CPU per request, which on a two-core machine it took from the server
- * under test (0.21–0.23 cores at 1,000 requests/s, against 0.10–0.15 with this one). Like node:http's keep-alive agent, it sends one request at a time on each
- * connection and opens another when all are busy, and it does not reuse a connection the server is about to close
- * for being idle (its `keep-alive: timeout=` hint).
+ * The load generator's HTTP/1.1 client: requests encoded to bytes before the run, answers read only as far as their
+ * status and body (http-message.ts). node:http's client cost the generator 0.21–0.23 cores at 1,000 requests/s
+ * against 0.10–0.15, taken on two cores from the server under test. Like node:http's keep-alive agent it sends one
+ * request at a time per connection, opens another when all are busy, and does not reuse a connection the server is
+ * about to close for being idle (its `keep-alive: timeout=` hint, less a second's margin).
  */
 import { connect, type Socket } from 'node:net';
 import { closesConnection, keepAliveTimeoutMs, readMessage } from './http-message.ts';
 
 export type AnswerHandler = (error: Error | null, status: number, body: string) => void;
 
-const EMPTY = Buffer.alloc(0);
-/**
- * A connection idle for the server's keep-alive timeout less this is not reused: the server may be closing it as the
- * request goes out, which would fail the request (node:http's agent keeps the same margin).
- */
+const EMPTY: Buffer = Buffer.alloc(0);
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
 /** `url`'s request line and headers, then `body`, as one buffer. */
@@ -27,20 +22,18 @@ export function encodePost(url: URL, headers: Record<string, string>, body: stri
 }
 
 export class KeepAliveClient {
-  readonly #host: string;
-  readonly #port: number;
+  readonly #url: URL;
   readonly #idle: Connection[] = [];
   readonly #open = new Set<Connection>();
 
   constructor(url: URL) {
-    this.#host = url.hostname;
-    this.#port = Number(url.port || 80);
+    this.#url = url;
   }
 
   /** Sends `request` (from encodePost) on an idle connection, or a new one; `onAnswer` is called exactly once. */
   send(request: Buffer, onAnswer: AnswerHandler): void {
     let connection = this.#idle.pop();
-    while (connection?.expired(performance.now())) {
+    while (connection?.expired()) {
       connection.destroy();
       connection = this.#idle.pop();
     }
@@ -54,90 +47,68 @@ export class KeepAliveClient {
   }
 
   #connect(): Connection {
-    const connection = new Connection(
-      connect({ host: this.#host, port: this.#port, noDelay: true }),
-      () => this.#idle.push(connection),
-      () => {
-        this.#open.delete(connection);
-        const at = this.#idle.indexOf(connection);
-        if (at !== -1) this.#idle.splice(at, 1);
-      },
-    );
+    const connection = openConnection(this.#url, () => this.#idle.push(connection), () => {
+      this.#open.delete(connection);
+      const at = this.#idle.indexOf(connection);
+      if (at !== -1) this.#idle.splice(at, 1);
+    });
     this.#open.add(connection);
     return connection;
   }
 }
 
+interface Connection {
+  send(request: Buffer, onAnswer: AnswerHandler): void;
+  destroy(): void;
+  /** Whether the server may be closing it for being idle. */
+  expired(): boolean;
+}
+
 /** One keep-alive connection carrying one request at a time. */
-class Connection {
-  readonly #socket: Socket;
-  readonly #onIdle: () => void;
-  readonly #onGone: () => void;
-  #waiting: AnswerHandler | null = null;
-  #received: Buffer = EMPTY;
-  #gone = false;
-  /** When the server may close this connection if no request comes first. */
-  #idleUntil = Infinity;
-
-  constructor(socket: Socket, onIdle: () => void, onGone: () => void) {
-    this.#socket = socket;
-    this.#onIdle = onIdle;
-    this.#onGone = onGone;
-    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
-    socket.on('error', (error) => this.#end(error));
-    socket.on('close', () => this.#end(new Error('the server closed the connection before it answered')));
-  }
-
-  send(request: Buffer, onAnswer: AnswerHandler): void {
-    this.#waiting = onAnswer;
-    this.#socket.write(request);
-  }
-
-  destroy(): void {
-    this.#socket.destroy();
-  }
-
-  expired(now: number): boolean {
-    return now >= this.#idleUntil;
-  }
-
-  #receive(chunk: Buffer): void {
-    this.#received = this.#received.length === 0 ? chunk : Buffer.concat([this.#received, chunk]);
-    const answer = readMessage(this.#received);
+function openConnection(url: URL, onIdle: () => void, onGone: () => void): Connection {
+  const socket = connect({ host: url.hostname, port: Number(url.port || 80), noDelay: true });
+  let waiting: AnswerHandler | null = null;
+  let received = EMPTY;
+  let gone = false;
+  let idleUntil = Infinity;
+  const end = (error: Error) => {
+    if (!gone) {
+      gone = true;
+      onGone();
+    }
+    const answered = waiting;
+    waiting = null;
+    answered?.(error, 0, '');
+  };
+  const fail = (error: Error) => {
+    end(error);
+    socket.destroy();
+  };
+  socket.on('data', (chunk: Buffer) => {
+    received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+    const answer = readMessage(received);
     if (answer === undefined) return;
-    if (answer instanceof Error) {
-      this.#fail(answer);
-      return;
-    }
-    if (answer.length < this.#received.length) {
-      this.#fail(new Error('the server sent more than one answer to one request'));
-      return;
-    }
-    this.#received = EMPTY;
-    const answered = this.#waiting;
-    this.#waiting = null;
-    if (closesConnection(answer.head)) {
-      this.#socket.end();
-    } else {
+    if (answer instanceof Error) return fail(answer);
+    if (answer.length < received.length) return fail(new Error('the server sent more than one answer to one request'));
+    received = EMPTY;
+    const answered = waiting;
+    waiting = null;
+    if (closesConnection(answer.head)) socket.end();
+    else {
       const timeout = keepAliveTimeoutMs(answer.head);
-      this.#idleUntil = timeout === undefined ? Infinity : performance.now() + timeout - KEEP_ALIVE_MARGIN_MS;
-      this.#onIdle();
+      idleUntil = timeout === undefined ? Infinity : performance.now() + timeout - KEEP_ALIVE_MARGIN_MS;
+      onIdle();
     }
     answered?.(null, Number(answer.head.slice(9, 12)), answer.body);
-  }
-
-  #fail(error: Error): void {
-    this.#end(error);
-    this.#socket.destroy();
-  }
-
-  #end(error: Error): void {
-    if (!this.#gone) {
-      this.#gone = true;
-      this.#onGone();
-    }
-    const waiting = this.#waiting;
-    this.#waiting = null;
-    waiting?.(error, 0, '');
-  }
+  });
+  socket.on('error', end);
+  socket.on('close', () => end(new Error('the server closed the connection before it answered')));
+  return {
+    send(request, onAnswer) {
+      waiting = onAnswer;
+      socket.write(request);
+    },
+    destroy: () => socket.destroy(),
+    expired: () => performance.now() >= idleUntil,
+  };
 }

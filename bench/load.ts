@@ -1,11 +1,12 @@
 /**
- * The two ways the benchmarks load a server: closed-loop at maximum throughput, and open-loop at a fixed rate, both
- * on the generator's own keep-alive client. Every request carries its own signed delivery; none is ever sent twice.
+ * The two ways the benchmarks load a server, both on the generator's own keep-alive client: closed loop at maximum
+ * throughput, and open loop at a fixed rate. Every request carries its own signed delivery; none is sent twice.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { startMainThreadCpuMeter, startProcessCpuMeter, type CpuMeter } from './cpu-usage.ts';
-import { encodePost, KeepAliveClient } from './keep-alive-client.ts';
-import type { SignedDelivery } from './webhook-events.ts';
+import { startMainThreadCpuMeter, startProcessCpuMeter } from './cpu-usage.ts';
+import { encodePost, KeepAliveClient, type AnswerHandler } from './keep-alive-client.ts';
+import type { ServerProcess, Credentials } from './server-process.ts';
+import { signBeforeRun, type EventSource, type SignedDelivery } from './webhook-events.ts';
 
 export interface LoadResult {
   sent: number;
@@ -16,65 +17,43 @@ export interface LoadResult {
   seconds: number;
   /** 2xx responses per second. */
   eventsPerSecond: number;
-  /** Milliseconds. */
   latency: { p50: number; p99: number; max: number };
-  /**
-   * Cores used during the run: is the server saturated, or the load generator the bottleneck? `serverMainThread`:
-   * the server's event loop alone.
-   */
+  /** Is the server saturated (`serverMainThread`: its event loop alone), or the load generator the bottleneck? */
   cores: { server: number; serverMainThread: number; generator: number };
-  /** Fixed-rate runs: the longest the load generator itself was stalled (ms), which delays requests too. */
+  /** Fixed rate: the longest the load generator itself was stalled (ms), which delays requests too. */
   generatorMaxStallMs?: number;
-  /**
-   * Fixed-rate runs: the 99th percentile of how long after its due time each request was sent (ms): the part of
-   * the latency that is the load generator's own.
-   */
+  /** Fixed rate: p99 of how late each request was sent after its due time (ms), the generator's share of latency. */
   sendLatenessP99Ms?: number;
-  /** Fixed-rate runs: when the first request was due, in ms since the epoch (comparable across processes). */
+  /** Fixed rate: when the first request was due, in ms since the epoch (comparable across processes). */
   startedAt?: number;
-}
-
-/** Where to send the load, and which process serves it. */
-interface Target {
-  url: string;
-  serverPid: number;
-}
-
-function startCpuMeters(serverPid: number): { read(): LoadResult['cores'] } {
-  const server: CpuMeter = startProcessCpuMeter([serverPid]);
-  const serverMainThread: CpuMeter = startMainThreadCpuMeter(serverPid);
-  const generator: CpuMeter = startProcessCpuMeter([process.pid]);
-  return { read: () => ({ server: server.read(), serverMainThread: serverMainThread.read(), generator: generator.read() }) };
 }
 
 /** Sees every response body, e.g. to check that no delivery was taken for a duplicate. */
 export type ResponseInspector = (status: number, body: string) => void;
 
-export interface MaxThroughputRun extends Target {
-  connections: number;
-  /** Seconds. */
+interface Run {
+  url: string;
+  /** The process serving `url`, whose CPU is measured. */
+  serverPid: number;
   duration: number;
   deliveries: readonly SignedDelivery[];
   inspect?: ResponseInspector;
 }
 
+const HEADERS = (delivery: SignedDelivery) => ({ 'content-type': 'application/webhook+json', authorization: delivery.authorization });
+const DRAIN_TIMEOUT_MS = 15_000;
+
 /**
- * Closed loop: `connections` requests in flight, each answer followed at once by the next delivery, on the same
- * client as the fixed-rate runs (one connection per request in flight). Fails when the deliveries run out before
- * the time does, rather than repeat one.
+ * Closed loop: `connections` requests in flight, each answer followed at once by the next delivery. Fails when the
+ * deliveries run out before the time does, rather than repeat one.
  */
-export async function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadResult> {
+export async function runAtMaxThroughput(run: Run & { connections: number }): Promise<LoadResult> {
   const url = new URL(run.url);
   const client = new KeepAliveClient(url);
-  const latencies: number[] = [];
+  const tally = startTally(run);
+  const end = tally.start + run.duration * 1000;
   let next = 0;
-  let ok = 0;
-  let non2xx = 0;
-  let errors = 0;
-  const cpu = startCpuMeters(run.serverPid);
-  const start = performance.now();
-  const end = start + run.duration * 1000;
-  let lastAnswer = start;
+  let lastAnswer = tally.start;
   await new Promise<void>((resolve) => {
     let inFlight = run.connections;
     const sendNext = () => {
@@ -85,88 +64,51 @@ export async function runAtMaxThroughput(run: MaxThroughputRun): Promise<LoadRes
       }
       next++;
       const sentAt = performance.now();
-      client.send(encodePost(url, headersFor(delivery), delivery.body), (error, status, body) => {
+      client.send(encodePost(url, HEADERS(delivery), delivery.body), (error, status, body) => {
         lastAnswer = performance.now();
-        if (error !== null) errors++;
-        else if (status >= 200 && status < 300) {
-          ok++;
-          latencies.push(lastAnswer - sentAt);
-        } else non2xx++;
-        if (error === null) run.inspect?.(status, body);
+        tally.answer(sentAt)(error, status, body);
         sendNext();
       });
     };
     for (let i = 0; i < run.connections; i++) sendNext();
   });
-  const cores = cpu.read();
+  const cores = tally.cores();
   client.destroy();
   if (next === run.deliveries.length && lastAnswer < end) {
     throw new Error(`the ${run.deliveries.length} pre-signed deliveries ran out before the run ended; nothing may be sent twice, so this run is void`);
   }
-  const seconds = (lastAnswer - start) / 1000;
-  return { sent: next, ok, non2xx, errors, seconds, eventsPerSecond: ok / seconds, latency: percentiles(latencies), cores };
+  return tally.result(next, (lastAnswer - tally.start) / 1000, cores);
 }
-
-export interface FixedRateRun extends Target {
-  /** Requests per second. */
-  rate: number;
-  duration: number;
-  /** At least rate × duration of them. */
-  deliveries: readonly SignedDelivery[];
-  inspect?: ResponseInspector;
-  /**
-   * Connections to send on and keep open after the run, so that the next run (after a warm-up, say) does not start
-   * by opening new ones; the caller destroys it. By default the run opens its own and closes them at the end.
-   */
-  client?: KeepAliveClient;
-}
-
-const DRAIN_TIMEOUT_MS = 15_000;
 
 /**
- * Open loop: delivery k is due at start + k / rate, whatever happened to the ones before, as LiveKit sends them.
- * (A per-connection rate limit would send each connection's share of a second back to back, then pause: bursts
- * at full load rather than a steady rate.) Latency counts from the due time, so a
- * stalled server (or load generator) shows up in it instead of silently lowering the rate.
+ * Open loop, as LiveKit sends: delivery k is due at start + k / rate, whatever happened to the ones before (a
+ * per-connection rate limit would send bursts, then pause). Latency counts from the due time, so a stalled server
+ * or load generator shows up in it instead of silently lowering the rate. `client`: connections to keep open for
+ * the next run (the caller destroys it); by default the run opens its own.
  */
-export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
+export async function runAtFixedRate(run: Run & { rate: number; client?: KeepAliveClient }): Promise<LoadResult> {
   const total = Math.round(run.rate * run.duration);
   if (run.deliveries.length < total) throw new Error(`a fixed-rate run of ${total} requests needs as many deliveries`);
   const url = new URL(run.url);
   // Encoded before the clock starts: during the run, sending a request is one write.
-  const requests = run.deliveries.slice(0, total).map((delivery) => encodePost(url, headersFor(delivery), delivery.body));
+  const requests = run.deliveries.slice(0, total).map((delivery) => encodePost(url, HEADERS(delivery), delivery.body));
   const client = run.client ?? new KeepAliveClient(url);
   const interval = 1000 / run.rate;
-  const latencies: number[] = [];
   const lateness: number[] = [];
-  let ok = 0;
-  let non2xx = 0;
-  let errors = 0;
   let answered = 0;
   let issued = 0;
   const stalls = monitorEventLoopDelay({ resolution: 1 });
   stalls.enable();
-  const cpu = startCpuMeters(run.serverPid);
-  const start = performance.now();
-
+  const tally = startTally(run);
+  const { start } = tally;
   await new Promise<void>((resolve) => {
-    const settle = () => {
-      if (++answered === total) resolve();
-    };
     const send = (k: number) => {
       const due = start + k * interval;
       lateness.push(performance.now() - due);
+      const answer = tally.answer(due);
       client.send(requests[k], (error, status, body) => {
-        if (error !== null) {
-          errors++;
-        } else if (status >= 200 && status < 300) {
-          ok++;
-          latencies.push(performance.now() - due);
-        } else {
-          non2xx++;
-        }
-        if (error === null) run.inspect?.(status, body);
-        settle();
+        answer(error, status, body);
+        if (++answered === total) resolve();
       });
     };
     const tick = () => {
@@ -178,27 +120,52 @@ export async function runAtFixedRate(run: FixedRateRun): Promise<LoadResult> {
     tick();
   });
   const seconds = (performance.now() - start) / 1000;
-  const cores = cpu.read();
+  const cores = tally.cores();
   stalls.disable();
   if (run.client === undefined) client.destroy();
-  const unanswered = total - answered;
+  tally.unanswered(total - answered);
   return {
-    sent: issued,
-    ok,
-    non2xx,
-    errors: errors + unanswered,
-    seconds,
-    eventsPerSecond: ok / seconds,
-    latency: percentiles(latencies),
-    cores,
+    ...tally.result(issued, seconds, cores),
     generatorMaxStallMs: stalls.max / 1e6,
     sendLatenessP99Ms: percentiles(lateness).p99,
     startedAt: performance.timeOrigin + start,
   };
 }
 
-function headersFor(delivery: SignedDelivery): Record<string, string> {
-  return { 'content-type': 'application/webhook+json', authorization: delivery.authorization };
+/** Fixed-rate runs on `server` one after another, over the same connections, each signed just before it. */
+export function fixedRateRuns(server: ServerProcess, rate: number, source: EventSource, credentials: Credentials) {
+  const client = new KeepAliveClient(new URL(server.url));
+  return {
+    run: async (duration: number) =>
+      runAtFixedRate({ url: server.url, serverPid: server.pid, rate, duration, client, deliveries: await signBeforeRun(source, Math.round(rate * duration), credentials) }),
+    close: () => client.destroy(),
+  };
+}
+
+/** A run's answers and CPU, counted from now. */
+function startTally(run: Run) {
+  const server = startProcessCpuMeter([run.serverPid]);
+  const serverMainThread = startMainThreadCpuMeter(run.serverPid);
+  const generator = startProcessCpuMeter([process.pid]);
+  const latencies: number[] = [];
+  let [ok, non2xx, errors] = [0, 0, 0];
+  return {
+    start: performance.now(),
+    /** The handler of one request's answer; its latency counts from `since`. */
+    answer: (since: number): AnswerHandler => (error, status, body) => {
+      if (error !== null) errors++;
+      else if (status >= 200 && status < 300) {
+        ok++;
+        latencies.push(performance.now() - since);
+      } else non2xx++;
+      if (error === null) run.inspect?.(status, body);
+    },
+    unanswered: (count: number) => (errors += count),
+    cores: () => ({ server: server.read(), serverMainThread: serverMainThread.read(), generator: generator.read() }),
+    result: (sent: number, seconds: number, cores: LoadResult['cores']): LoadResult => ({
+      sent, ok, non2xx, errors, seconds, eventsPerSecond: ok / seconds, latency: percentiles(latencies), cores,
+    }),
+  };
 }
 
 /** Nearest-rank percentiles of `values` (NaN when empty). */

@@ -1,36 +1,17 @@
-/** What every benchmark prints: the machine it ran on, and aligned text and markdown tables of its results. */
+/** What every benchmark prints: the run it was, its tables and notes, and the same in markdown for docs/performance.md. */
 import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus } from 'node:os';
 
-interface Machine {
-  cores: number;
-  cpu: string;
-  node: string;
-  date: string;
-}
-
-function machine(): Machine {
-  return {
-    cores: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
-    node: process.version,
-    date: new Date().toISOString().slice(0, 10),
-  };
-}
-
-function describeMachine({ cores, cpu, node, date }: Machine): string {
-  return `${cores} cores (${cpu}), Node.js ${node}, ${date}`;
-}
-
-/** The first lines of every report: what ran, on which code and machine, and the command that reproduces it. */
-export function describeRun(script: string): string {
-  const args = process.argv.slice(2).join(' ');
-  return `${script}, ${describeCode()}: ${describeMachine(machine())}\nCommand: npm run ${script}${args ? ` -- ${args}` : ''}`;
-}
-
+type Table = readonly (readonly string[])[];
 const NUMERIC = /^([\d.,]+|n\/a)[%×]?$/;
 
-/** The code measured: the commit, and whether the working tree differs from it. */
+/** What ran, on which code and machine, and the command that reproduces it. */
+export function describeRun(script: string): string {
+  const args = process.argv.slice(2).join(' ');
+  const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node.js ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  return `${script}, ${describeCode()}: ${machine}\nCommand: npm run ${script}${args ? ` -- ${args}` : ''}`;
+}
+
 function describeCode(): string {
   const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
@@ -41,25 +22,38 @@ function describeCode(): string {
 }
 
 /** Columns padded to their widest cell; columns of numbers (below the header row) right-aligned. */
-export function textTable(rows: readonly (readonly string[])[]): string {
+export function textTable(rows: Table): string {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
   const numeric = rows[0].map((_, column) => rows.slice(1).every((row) => NUMERIC.test(row[column])));
-  return rows
-    .map((row) => row.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ').trimEnd())
-    .join('\n');
+  return rows.map((row) => row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
 }
 
-export function markdownTable(rows: readonly (readonly string[])[]): string {
-  const [header, ...body] = rows;
+export function markdownTable([header, ...body]: Table): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
 }
 
+/**
+ * The tables and notes as text (unless `markdownOnly`), then under "For docs/performance.md:" the header, the
+ * tables in markdown and the notes as a list.
+ */
+export function printReport(header: readonly string[], tables: readonly Table[], notes: readonly string[], markdownOnly = false): void {
+  const sections = (...parts: string[]) => parts.filter((part) => part !== '').join('\n\n');
+  const text = markdownOnly ? '' : `\n${sections(...tables.map(textTable), notes.join('\n'))}\n`;
+  const markdown = sections(header.join('  \n'), ...tables.map(markdownTable), notes.map((line) => `- ${line}`).join('\n'));
+  console.log(`${text}\nFor docs/performance.md:\n\n${markdown}`);
+}
+
+/** Says why the results are void, and fails the command. */
+export function failOn(problems: readonly string[], what = 'these results are not valid measurements'): void {
+  if (problems.length === 0) return;
+  console.error(`\nFAILED: ${what}:\n  ${problems.join('\n  ')}`);
+  process.exitCode = 1;
+}
+
 /** `1234.5` → `1,235`; small numbers keep their decimals. */
 export function formatNumber(value: number, decimals = 0): string {
-  return Number.isFinite(value)
-    ? value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
-    : 'n/a';
+  return Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals }) : 'n/a';
 }
 
 /** The middle value (the mean of the two middle ones for an even count). */
@@ -67,11 +61,6 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-/** Microseconds of CPU per event, from the cores used while `eventsPerSecond` were served. */
-export function microsPerEvent(cores: number, eventsPerSecond: number): number {
-  return (1e6 * cores) / eventsPerSecond;
 }
 
 export function verdict(met: boolean): string {

@@ -1,52 +1,32 @@
 /**
  * `bench:deliver --scenario one-room`: a burst of `participant_joined` events, as a webinar's attendees join, all
- * in one room or each in a room of its own, forwarded (ordering per room, the default) to the counting receiver,
- * which answers at once. Within a room the deliveries run one after another, so the one-room burst measures how
- * soon a room's next delivery starts once the one before it finished; the spread burst, how fast the same events go
- * when nothing orders them. Each burst runs on a fresh store and server.
+ * in one room or each in a room of its own, forwarded (ordering per room) to the counting receiver. Within a room
+ * the deliveries run one after another, so the one-room burst measures how soon a room's next delivery starts once
+ * the one before it finished; the spread burst, the same events when nothing orders them. A fresh store each time.
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sampleEvent } from '../src/livekit/samples.ts';
 import { signWebhook } from '../src/livekit/sign.ts';
-import { freshDatabase, writeForwardingRule, type DeliverySetup } from './delivery-run.ts';
-import { startServerProcess, switchboardEnvironment } from './server-process.ts';
+import { writeForwardingRule, type DeliverySetup } from './delivery-run.ts';
+import { startSwitchboard } from './server-process.ts';
+import { freshDatabase } from './setup.ts';
 
 /** Webhooks in flight at once while the burst is posted, as LiveKit's several connections would carry them. */
 const POSTS_AT_ONCE = 8;
 const DRAIN_POLL_MS = 20;
 
-export interface BurstResult {
-  rooms: number;
-  events: number;
-  /** From the first post to the last event's arrival at the receiver; NaN when not all arrived in time. */
-  elapsedMs: number;
-  deliveredPerSecond: number;
-  /** Whether each room's events arrived in the order they were posted. */
-  inOrder: boolean;
-  problems: string[];
-}
+/** `elapsedMs`: from the first post to the last arrival (NaN when not all arrived); `inOrder`: each room's in order. */
+export type BurstResult = { elapsedMs: number; deliveredPerSecond: number; inOrder: boolean; problems: string[] };
 
 /** Posts `events` participant joins spread over `rooms` rooms, as fast as answered, and waits for every delivery. */
 export async function measureRoomBurst(setup: DeliverySetup, checkout: string, rooms: number, events: number): Promise<BurstResult> {
-  const database = await freshDatabase(setup);
-  const server = await startServerProcess(join(checkout, 'bench/servers/switchboard.ts'), {
-    env: {
-      ...switchboardEnvironment({
-        credentials: setup.credentials,
-        rulesDir: writeForwardingRule(setup, 'room'),
-        pluginsDir: join(checkout, 'plugins'),
-        databaseUrl: database.url,
-      }),
-      ...(setup.concurrency !== undefined && { WORKER_CONCURRENCY: String(setup.concurrency) }),
-    },
-  });
-  const { receiver } = setup;
+  const { receiver, credentials } = setup;
+  const database = await freshDatabase(setup.db, setup.workDir);
+  const rulesDir = writeForwardingRule(setup.workDir, receiver.url, 'room');
+  const server = await startSwitchboard(checkout, { credentials, rulesDir, databaseUrl: database.url });
   try {
-    const bodies = Array.from({ length: events }, (_, i) =>
-      JSON.stringify(sampleEvent('participant_joined', { room: `webinar-${i % rooms}`, participant: `attendee-${i}` })),
-    );
-    const posts = await Promise.all(bodies.map(async (body) => ({ body, authorization: await signWebhook({ body, ...setup.credentials }) })));
+    const bodies = Array.from({ length: events }, (_, i) => JSON.stringify(sampleEvent('participant_joined', { room: `webinar-${i % rooms}`, participant: `attendee-${i}` })));
+    const posts = await Promise.all(bodies.map(async (body) => ({ body, authorization: await signWebhook({ body, ...credentials }) })));
     const roomOf = new Map(bodies.map((body, i) => [(JSON.parse(body) as { id: string }).id, { room: i % rooms, index: i }]));
     await receiver.takeArrivals();
     const problems: string[] = [];
@@ -57,11 +37,7 @@ export async function measureRoomBurst(setup: DeliverySetup, checkout: string, r
       Array.from({ length: Math.min(POSTS_AT_ONCE, rooms) }, async () => {
         while (next < posts.length) {
           const { body, authorization } = posts[next++];
-          const response = await fetch(server.url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/webhook+json', authorization },
-            body,
-          });
+          const response = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/webhook+json', authorization }, body });
           if (response.status !== 200) problems.push(`a webhook was answered ${response.status}: ${await response.text()}`);
           else await response.arrayBuffer();
         }
@@ -80,14 +56,13 @@ export async function measureRoomBurst(setup: DeliverySetup, checkout: string, r
     if (ids.length < events) problems.push(`${events - ids.length} of ${events} events had not arrived after ${setup.drainLimitMs / 1000} s`);
     const lastOfRoom = new Map<number, number>();
     let inOrder = true;
-    for (const id of ids) {
-      const known = roomOf.get(id);
+    for (const known of ids.map((id) => roomOf.get(id))) {
       if (!known) continue;
       if ((lastOfRoom.get(known.room) ?? -1) > known.index) inOrder = false;
       lastOfRoom.set(known.room, known.index);
     }
-    if (!inOrder) problems.push('a room\'s events arrived out of order');
-    return { rooms, events, elapsedMs, deliveredPerSecond: (events / elapsedMs) * 1000, inOrder, problems };
+    if (!inOrder) problems.push("a room's events arrived out of order");
+    return { elapsedMs, deliveredPerSecond: (events / elapsedMs) * 1000, inOrder, problems };
   } finally {
     await server.stop();
     await database.drop();

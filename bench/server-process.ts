@@ -1,61 +1,67 @@
 /**
  * Starts a server under test in a child process of its own, so it never shares an event loop (or a core it did
- * not ask for) with the load generator.
+ * not ask for) with the load generator. Whatever happens to the benchmark, the server does not outlive it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import type { ListeningMessage } from './servers/lifecycle.ts';
 
 export interface ServerProcess {
   /** Where to post deliveries. */
   url: string;
   pid: number;
-  /**
-   * Sends `question` to the child over IPC and resolves with the next message it sends back, for servers that
-   * report more than their URL (see receiver.ts). One question at a time.
-   */
+  /** Sends `question` over IPC and resolves with the child's next message (see receiver.ts). One at a time. */
   ask<Answer>(question: object): Promise<Answer>;
   /** Stops the server and waits for its process to exit (SIGKILL after a grace period). */
   stop(): Promise<void>;
 }
 
-export interface ServerProcessOptions {
-  env: Record<string, string>;
-  /** Extra Node.js flags for the child, e.g. `--cpu-prof`. */
-  execArgv?: string[];
-  startTimeoutMs?: number;
-}
+export type Credentials = { apiKey: string; apiSecret: string };
+type SwitchboardSetup = { credentials: Credentials; rulesDir: string; databaseUrl: string; env?: Record<string, string>; execArgv?: string[] };
 
+const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 
-export function startServerProcess(script: string, options: ServerProcessOptions): Promise<ServerProcess> {
-  const child = fork(script, [], {
-    execPath: process.execPath,
-    execArgv: options.execArgv ?? [],
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  // Whatever happens to the benchmark, the server does not outlive it.
+/**
+ * The Switchboard of `checkout` (bench/servers/switchboard.ts) on loopback, a port of the system's choosing, and
+ * LOG_LEVEL=warn (at info every webhook writes a log line, which would be measured too); `env` adds to that.
+ */
+export function startSwitchboard(checkout: string, { credentials, rulesDir, databaseUrl, env, execArgv }: SwitchboardSetup): Promise<ServerProcess> {
+  return startServerProcess(join(checkout, 'bench/servers/switchboard.ts'), {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LIVEKIT_API_KEY: credentials.apiKey,
+    LIVEKIT_API_SECRET: credentials.apiSecret,
+    RULES_DIR: rulesDir,
+    PLUGINS_DIR: join(checkout, 'plugins'),
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+    ...env,
+  }, execArgv);
+}
+
+/** The bare baseline (bench/servers/baseline.ts): it only verifies each delivery. */
+export function startBaseline({ apiKey, apiSecret }: Credentials): Promise<ServerProcess> {
+  return startServerProcess(join(import.meta.dirname, 'servers/baseline.ts'), { LIVEKIT_API_KEY: apiKey, LIVEKIT_API_SECRET: apiSecret });
+}
+
+export function startServerProcess(script: string, env: Record<string, string>, execArgv: string[] = []): Promise<ServerProcess> {
+  const child = fork(script, [], { execPath: process.execPath, execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-
   return new Promise<ServerProcess>((resolve, reject) => {
     const timeout = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${script} did not start within ${options.startTimeoutMs ?? 60_000} ms`));
-    }, options.startTimeoutMs ?? 60_000);
+      reject(new Error(`${script} did not start within ${START_TIMEOUT_MS} ms`));
+    }, START_TIMEOUT_MS);
     child.once('exit', (code, signal) => {
       clearTimeout(timeout);
       reject(new Error(`${script} exited before listening (code ${code}, signal ${signal})`));
     });
     child.once('message', (message: ListeningMessage) => {
       clearTimeout(timeout);
-      resolve({
-        url: message.listening,
-        pid: child.pid!,
-        ask: (question) => ask(child, question),
-        stop: () => stop(child, exited, killOnExit),
-      });
+      resolve({ url: message.listening, pid: child.pid!, ask: (question) => ask(child, question), stop: () => stop(child, exited, killOnExit) });
     });
   });
 }
@@ -80,28 +86,4 @@ async function stop(child: ChildProcess, exited: Promise<void>, killOnExit: () =
     clearTimeout(grace);
   }
   process.removeListener('exit', killOnExit);
-}
-
-export interface SwitchboardSetup {
-  credentials: { apiKey: string; apiSecret: string };
-  rulesDir: string;
-  pluginsDir: string;
-  databaseUrl: string;
-}
-
-/**
- * The environment of a Switchboard under test (bench/servers/switchboard.ts): loopback, a port of the system's
- * choosing, and LOG_LEVEL=warn (at info every webhook writes a log line to stdout, which would be measured too).
- */
-export function switchboardEnvironment({ credentials, rulesDir, pluginsDir, databaseUrl }: SwitchboardSetup): Record<string, string> {
-  return {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LIVEKIT_API_KEY: credentials.apiKey,
-    LIVEKIT_API_SECRET: credentials.apiSecret,
-    RULES_DIR: rulesDir,
-    PLUGINS_DIR: pluginsDir,
-    DATABASE_URL: databaseUrl,
-    LOG_LEVEL: 'warn',
-  };
 }

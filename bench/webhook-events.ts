@@ -1,30 +1,32 @@
 /**
- * Unique, realistic webhook events for the benchmarks: the shipped samples of every event name in turn (a round),
- * each with its own `EV_…` id and room, and the fields the generated rules look at varied from round to round so
- * only some rules hold, for every event name alike.
+ * Unique, realistic webhook events: the shipped samples of every event name in turn (a round), each with its own
+ * `EV_…` id and room, the fields the generated rules look at varied from round to round so only some rules hold.
  */
+import { execFileSync } from 'node:child_process';
 import type { LiveKitEvent } from '../src/livekit/event-types.ts';
 import { sampleEvent, sampleEventNames } from '../src/livekit/samples.ts';
 import { signWebhook } from '../src/livekit/sign.ts';
+import type { Credentials } from './server-process.ts';
 
 const ROOM = '@@bench-room@@';
 const PARTICIPANT = '@@bench-participant@@';
 
 export interface EventSourceOptions {
-  /**
-   * The room of the n-th event, which is `eventName` in round `round`; by default `session-<n>`, so every event
-   * names a room of its own.
-   */
+  /** The room of the n-th event, `eventName` of round `round`; by default `session-<n>`, a room of its own. */
   room?: (n: number, eventName: string, round: number) => string;
+  /**
+   * Rooms in turn instead, `session-<n % rooms>`; an egress or ingress belongs to its room, as in LiveKit, so that
+   * every ordering key (room name, ingress id) repeats at the same pace. An egress starts and ends once: each pass
+   * over the rooms has egresses of its own.
+   */
+  rooms?: number;
 }
 
-export interface EventSource {
-  /** The next event; numbering continues across calls, so no two events of one source share an id. */
-  next(): LiveKitEvent;
-}
+/** `next()`: the next event; numbering continues across calls, so no two events of one source share an id. */
+export type EventSource = { next(): LiveKitEvent };
 
-export function createEventSource(options: EventSourceOptions = {}): EventSource {
-  const roomOf = options.room ?? ((n: number) => `session-${n}`);
+export function createEventSource({ room, rooms }: EventSourceOptions = {}): EventSource {
+  const roomOf = rooms ? (n: number) => `session-${n % rooms}` : (room ?? ((n: number) => `session-${n}`));
   // The samples know where each event names its room and participant; placeholders keep that knowledge there.
   const names = inLifecycleOrder(sampleEventNames());
   const templates = names.map((name) => JSON.stringify(sampleEvent(name, { room: ROOM, participant: PARTICIPANT })));
@@ -34,7 +36,8 @@ export function createEventSource(options: EventSourceOptions = {}): EventSource
     next() {
       const i = n++;
       const round = Math.floor(i / names.length);
-      const text = templates[i % names.length].replaceAll(ROOM, roomOf(i, names[i % names.length], round)).replaceAll(PARTICIPANT, `user-${round % 50}`);
+      const roomName = roomOf(i, names[i % names.length], round);
+      const text = templates[i % names.length].replaceAll(ROOM, roomName).replaceAll(PARTICIPANT, `user-${round % 50}`);
       const event = JSON.parse(text) as LiveKitEvent;
       event.id = `EV_${run}${i.toString(36).padStart(7, '0')}`;
       event.createdAt = String(Math.floor(Date.now() / 1000));
@@ -51,7 +54,8 @@ export function createEventSource(options: EventSourceOptions = {}): EventSource
       if (event.room?.sid !== undefined) event.room.sid = `RM_${sid}`;
       // A participant ends once: the one whose connection aborted is not the one who left.
       if (event.participant?.sid !== undefined) event.participant.sid = `PA_${sid}${event.event === 'participant_connection_aborted' ? '_aborted' : ''}`;
-      if (event.egressInfo?.egressId !== undefined) event.egressInfo.egressId = `EG_${sid}`;
+      if (event.egressInfo?.egressId !== undefined) event.egressInfo.egressId = rooms ? `EG_${roomName}_${Math.floor(i / rooms)}` : `EG_${sid}`;
+      if (rooms && event.ingressInfo) event.ingressInfo.ingressId = `IN_${roomName}`;
       return event;
     },
   };
@@ -67,22 +71,24 @@ function inLifecycleOrder(names: string[]): string[] {
   return [...names].sort((a, b) => rank(a) - rank(b));
 }
 
-export interface SignedDelivery {
-  body: string;
-  /** The `Authorization` header: the token LiveKit would send with this body. */
-  authorization: string;
-}
+/** `authorization`: the header LiveKit would send with this body, its signed token. */
+export type SignedDelivery = { body: string; authorization: string };
 
-/** The next `count` events of `source`, serialised and signed exactly as LiveKit signs its deliveries. */
-export async function signedDeliveries(
-  source: EventSource,
-  count: number,
-  credentials: { apiKey: string; apiSecret: string },
-): Promise<SignedDelivery[]> {
+/**
+ * The next `count` events of `source`, signed as LiveKit signs them, before a run and never during it. A collection
+ * afterwards (the scripts run with --expose-gc) keeps the signing's garbage out of the run; `flushDisk` also waits
+ * for the disk's writeback of the run before (Switchboard writes a few hundred megabytes at max throughput).
+ */
+export async function signBeforeRun(source: EventSource, count: number, credentials: Credentials, flushDisk = false): Promise<SignedDelivery[]> {
   const deliveries: SignedDelivery[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const body = JSON.stringify(source.next());
     deliveries[i] = { body, authorization: await signWebhook({ body, ...credentials }) };
   }
+  (globalThis as { gc?: () => void }).gc?.();
+  if (flushDisk) execFileSync('sync');
   return deliveries;
 }
+
+/** Events of 500 rooms in turn, so that with the delivery benchmarks' rates ordering keys repeat about every 0.5 s. */
+export const roomScopedEvents = (): EventSource => createEventSource({ rooms: 500 });

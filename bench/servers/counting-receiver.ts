@@ -1,9 +1,8 @@
 /**
- * The third-party webhook endpoint of the delivery benchmark, in a process of its own: it answers 200 at once and
- * counts what arrives, by request and by event id (the `id` of the forwarded event), so duplicates show. The
- * benchmark asks it over IPC (see ../receiver.ts for the questions and answers). It reads HTTP/1.1 itself
- * (../http-message.ts) rather than through node:http's server, which cost it about 0.12 cores at 1,000
- * deliveries/s (0.06–0.10 with this), taken on two cores from the Switchboard under test.
+ * The delivery benchmarks' third-party endpoint: it answers 200 at once and counts what arrives, by request and by
+ * event id (so duplicates show), for the benchmark to ask over IPC (../receiver.ts). It reads HTTP/1.1 itself
+ * (../http-message.ts): node:http's server cost it about 0.12 cores at 1,000 deliveries/s against 0.06–0.10, taken
+ * on two cores from the Switchboard under test.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { closesConnection, readMessage } from '../http-message.ts';
@@ -18,10 +17,7 @@ let arrivedIds: string[] = [];
 let arrivedAt: number[] = [];
 
 // What node:http's server, kept alive for 60 s, answered before; the same headers keep Switchboard's client alike.
-const OK = answer(
-  ['HTTP/1.1 200 OK', 'content-type: application/json', 'content-length: 2', 'connection: keep-alive', 'keep-alive: timeout=60'],
-  '{}',
-);
+const OK = answer(['HTTP/1.1 200 OK', 'content-type: application/json', 'content-length: 2', 'connection: keep-alive', 'keep-alive: timeout=60'], '{}');
 const OK_AND_CLOSE = answer(['HTTP/1.1 200 OK', 'content-type: application/json', 'content-length: 2', 'connection: close'], '{}');
 const BAD_REQUEST = answer(['HTTP/1.1 400 Bad Request', 'connection: close', 'content-length: 0'], '');
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -79,25 +75,16 @@ function eventId(body: string): string | undefined {
 }
 
 process.on('message', (question: ReceiverQuestion) => {
-  let answer: ReceiverAnswer;
-  if (question.type === 'counts') {
-    answer = { requests, unique: seen.size, unreadable };
-  } else {
-    answer = { ids: arrivedIds, at: arrivedAt };
-    arrivedIds = [];
-    arrivedAt = [];
-  }
+  const answer: ReceiverAnswer = question.type === 'counts' ? { requests, unique: seen.size, unreadable } : { ids: arrivedIds, at: arrivedAt };
+  if (question.type === 'arrivals') [arrivedIds, arrivedAt] = [[], []];
   process.send!(answer);
 });
 
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
-  stopOnRequest(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
-  );
+  stopOnRequest(() => new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    for (const socket of sockets) socket.destroy();
+  }));
   reportListening(`http://127.0.0.1:${port}/hook`);
 });

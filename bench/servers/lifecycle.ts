@@ -9,7 +9,7 @@ export function reportListening(url: string): void {
   process.send!({ listening: url } satisfies ListeningMessage);
 }
 
-/** Closes the server on SIGTERM or when the parent goes away, then exits so `--cpu-prof` gets written. */
+/** Closes the server on SIGTERM or when the parent goes away, then exits (so a `--cpu-prof` gets written). */
 export function stopOnRequest(close: () => Promise<void>): void {
   const stop = () => {
     close().then(

@@ -1,7 +1,4 @@
-/**
- * Switchboard under test, in a process of its own: configured from the environment like `switchboard serve`,
- * it reports its webhook URL to the parent over IPC and exits cleanly (writing any --cpu-prof) on SIGTERM.
- */
+/** Switchboard under test, configured from the environment like `switchboard serve` (see ../server-process.ts). */
 import { startSwitchboard } from '../../src/app.ts';
 import { loadConfig, readEnvironment } from '../../src/config.ts';
 import { PostgresStore } from '../../src/store/postgres/store.ts';

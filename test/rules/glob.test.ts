@@ -77,8 +77,8 @@ describe('glob matching against hostile values', () => {
   });
 
   // A backtracking matcher takes seconds on the short values already (8 s for the first two on picomatch's
-  // regexes) and hours on 100 KB; the automaton reads each character once. The bound is generous:
-  // `npm run bench:glob` measures the real figure (about 1 ms for 100 KB).
+  // regexes) and hours on 100 KB; the automaton reads each character once (about 1 ms for 100 KB). The bound is
+  // generous.
   const pathological: [string, string][] = [
     ['*-*-*-prod', '-'.repeat(2_000)],
     ['*a*a*a*a*b', 'a'.repeat(100)],
