@@ -1,9 +1,10 @@
 /**
  * `npm run bench:memory`: the resident memory (RSS, from /proc) of a checkout's Switchboard on SQLite with the
  * ingest benchmark's 200 rules, idle after start, then each second of a run at `--rate` events/s (default 1,000)
- * for `--duration` seconds (default 60; token signing caps a run at 240 s). `--baseline <checkout>` measures another
- * checkout after this one. `--node-flag <flag>` (repeatable) starts the servers with a Node.js flag, e.g.
- * `--node-flag=--max-semi-space-size=4`; the environment reaches them too, e.g. SQLITE_CACHE_MB.
+ * for `--duration` seconds (default 60; every token is signed before the run and lives five minutes, so a run much
+ * over 300 s fails). `--baseline <checkout>` measures another checkout after this one. `--node-flag <flag>`
+ * (repeatable) starts the servers with a Node.js flag, e.g. `--node-flag=--max-semi-space-size=4`; the environment
+ * reaches them too, e.g. SQLITE_CACHE_MB.
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -102,7 +102,7 @@ export async function startSwitchboard(config: Config, log: Logger, options: Sta
     asyncActionTimeoutMs: config.actionTimeoutMs,
     onQueued: () => worker.wake(),
     // SQLite only. On PostgreSQL, with replicas sharing the queue, handing deliveries to the replica that took the
-    // webhook measured slower than letting whichever has room claim them (docs/benchmarks.md).
+    // webhook measured slower than letting whichever has room claim them (docs/decisions/0008-handoff-sqlite-only.md).
     ...(store.kind === 'sqlite' && { reserve: (target: string) => worker.reserve(target) }),
   });
   const worker: DeliveryWorker = new DeliveryWorker({

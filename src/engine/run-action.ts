@@ -92,7 +92,7 @@ interface ContextState {
  * context a hidden class of its own; V8 then kept what a context referenced (the event among it) alive through
  * young-generation collections, about 5% of everything allocated per event, which made those pauses four to five
  * times longer. Contexts made by a constructor kept half as much alive; literals with this prototype, none
- * (docs/benchmarks.md).
+ * (docs/decisions/0006-plugin-context-shared-prototype.md).
  */
 const LAZY_CONTEXT = {
   get signal(): AbortSignal {

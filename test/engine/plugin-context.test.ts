@@ -78,7 +78,7 @@ describe('the context a plugin call gets', () => {
     expect(recorded).toEqual([{ status: 200, body: 'ok' }]);
   });
 
-  it('has no accessors of its own, which would give every context a hidden class of its own (docs/benchmarks.md)', () => {
+  it('has no accessors of its own, which would give every context a hidden class of its own (docs/decisions/0006-plugin-context-shared-prototype.md)', () => {
     const { parts } = partsWithLogLines();
     const contexts = [
       pluginContext({ ...parts, attempt: 1, transition }, new Cancellation()),
