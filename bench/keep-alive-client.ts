@@ -5,7 +5,7 @@
  * request at a time per connection, opens another when all are busy, and does not reuse a connection the server is
  * about to close for being idle (its `keep-alive: timeout=` hint, less a second's margin).
  */
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { closesConnection, keepAliveTimeoutMs, readMessage } from './http-message.ts';
 
 export type AnswerHandler = (error: Error | null, status: number, body: string) => void;
