@@ -94,6 +94,15 @@ export async function startTestSwitchboard(
   };
 }
 
+/** One rule: every room_started sets its room's session live. */
+export const ROOM_LIVE_RULE = `rules:
+  - id: live
+    on: room_started
+    actions:
+      - plugin: status
+        with: { key: "{{ room.name }}", status: live }
+`;
+
 export const SHIPPED_STATUS_RULES = `rules:
   - id: session-live
     on: room_started

@@ -10,15 +10,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, startServeProcess, type ServeProcess } from '../helpers/serve-process.ts';
-import { sampleBody } from '../helpers/switchboard.ts';
-
-const RULES = `rules:
-  - id: live
-    on: room_started
-    actions:
-      - plugin: status
-        with: { key: "{{ room.name }}", status: live }
-`;
+import { ROOM_LIVE_RULE as RULES, sampleBody } from '../helpers/switchboard.ts';
 
 /** Long enough for a loaded machine; each wait ends as soon as what it waits for is seen. */
 const WITHIN_MS = 30_000;

@@ -9,15 +9,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.ts';
-import { sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
-
-const RULES = `rules:
-  - id: live
-    on: room_started
-    actions:
-      - plugin: status
-        with: { key: "{{ room.name }}", status: live }
-`;
+import { ROOM_LIVE_RULE as RULES, sampleBody, startTestSwitchboard, type TestSwitchboard } from '../helpers/switchboard.ts';
 
 /** A room_started of its own, so that each is a new event to record. */
 function roomStarted(n: number): string {
