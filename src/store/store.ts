@@ -524,11 +524,21 @@ export interface Store extends LivePictureSource {
    */
   vacuumPruned(pruned: PrunedRows): Promise<string[]>;
   /**
+   * How long one prune batch may hold the database, ms. SQLite runs a batch's statements on the event loop, where
+   * every webhook arriving meanwhile waits out the whole batch: its budget is small. PostgreSQL's batches hold
+   * only their rows' locks.
+   */
+  readonly pruneBudgetMs: number;
+  /**
    * Resolves once the writes that queued while a prune batch ran have had their turn: SQLite, those transactions
-   * committed and the write-ahead log checkpointed, so a run of batches never outpaces ingest or the checkpoints;
-   * PostgreSQL, at once (its writers never queue behind the pruner's).
+   * committed; PostgreSQL, at once (its writers never queue behind the pruner's).
    */
   yieldToWrites(): Promise<void>;
+  /**
+   * Resolves once what has been committed is where it stays (SQLite: a checkpoint has copied the write-ahead log into
+   * the database file), so that a run of prune batches never outpaces the checkpoints; at once elsewhere.
+   */
+  letDiskCatchUp(): Promise<void>;
   /** When the oldest event kept was received; null when there is none. */
   oldestEventAt(): Promise<Date | null>;
   /**

@@ -1,12 +1,13 @@
 /**
  * The pruner: every PRUNE_INTERVAL, on one replica at a time, it takes each prune step's old rows in small batches,
  * each a transaction of its own bounded in rows (at most BATCH_ROWS of the step's table, with the rows that depend
- * on them) and in time: batches are sized to hold the database half of BATCH_BUDGET_MS, from how long the last one
- * did, starting small. After each batch it yields to the writes that queued meanwhile (Store.yieldToWrites: on
- * SQLite the webhooks committed and the log checkpointed) and pauses as long as the batch and that yield took, so
- * that ingest and deliveries get the database (SQLite's one writer, PostgreSQL's row locks) and the disk at least
- * half the time, and a catch-up over a large backlog goes no faster than the disk takes it in. Freed space goes back
- * alike, in small steps; on PostgreSQL the tables a run deleted many rows from are vacuumed (never rewritten).
+ * on them) and in time: batches are sized to hold the database half of the store's budget (Store.pruneBudgetMs),
+ * from how long the last one did, starting small. After each batch it yields to the writes that queued meanwhile
+ * (Store.yieldToWrites) and pauses as long as the batch and that yield took, so that ingest and deliveries get the
+ * database (SQLite's one writer, PostgreSQL's row locks) at least half the time; once the batches since the last
+ * wait have held the database CATCH_UP_HELD_MS, it also waits for the disk to take them in (Store.letDiskCatchUp),
+ * so that a catch-up over a large backlog goes no faster than the disk. Freed space goes back alike, in small
+ * steps; on PostgreSQL the tables a run deleted many rows from are vacuumed (never rewritten).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetentionSettings } from '../../config.ts';
@@ -21,8 +22,11 @@ export const BATCH_ROWS = 500;
 const MIN_BATCH_ROWS = 10;
 /** The most free pages given back per step: 1 MiB of 4 KiB pages. */
 const RECLAIM_PAGES = 256;
-/** How long a batch may hold the database; batches are sized to take half of it. */
-export const BATCH_BUDGET_MS = 25;
+/**
+ * How long the batches since the pruner last waited for the disk may hold the database before it waits again: a
+ * checkpoint per batch would compete with ingest's log flushes for the disk, and a batch is short.
+ */
+const CATCH_UP_HELD_MS = 12;
 /**
  * How long a step's scan resumes where the last run left it before it starts again from its oldest row: rows it
  * passed over because something still needed them (an event whose delivery was unfinished) are looked at again.
@@ -50,29 +54,36 @@ export interface PruneProgress {
   resumeAfter: Map<PruneStepName, number>;
   /** The size of each step's next batch (rows), and of the next step giving space back (pages). */
   sizes: Map<PruneStepName | 'reclaim', number>;
+  /** How long the batches since the last wait for the disk held the database. */
+  heldSinceCatchUp: number;
 }
 
 export function freshProgress(): PruneProgress {
-  return { resumeAfter: new Map(), sizes: new Map() };
+  return { resumeAfter: new Map(), sizes: new Map(), heldSinceCatchUp: 0 };
 }
 
 /**
- * The next batch's size after one of `size` held the database `heldMs`: what would hold it half the budget, at
+ * The next batch's size after one of `size` held the database `heldMs`: what would hold it half of `budgetMs`, at
  * most twice as large, between MIN_BATCH_ROWS and `most`.
  */
-export function nextBatchSize(size: number, heldMs: number, most: number): number {
-  const fitting = Math.floor((size * BATCH_BUDGET_MS) / 2 / Math.max(heldMs, 0.1));
+export function nextBatchSize(size: number, heldMs: number, most: number, budgetMs: number): number {
+  const fitting = Math.floor((size * budgetMs) / 2 / Math.max(heldMs, 0.1));
   return Math.min(most, Math.max(MIN_BATCH_ROWS, Math.min(size * 2, fitting)));
 }
 
 /**
- * Lets the writes that queued meanwhile have the database, then stays away as long as the batch held it and as
- * long as that took: the wait is the disk absorbing the batch (SQLite: the commit's flush and the checkpoint that
- * copies it), which ingest's flushes share, so ingest gets the disk at least half the time too.
+ * Lets the writes that queued meanwhile have the database (and, every CATCH_UP_HELD_MS of batches, the disk take
+ * the batches in: SQLite's checkpoint), then stays away as long as the batch held it and as long as that took, so
+ * that ingest gets the database, and the disk its flushes share, at least half the time.
  */
-async function giveWay(store: Store, heldMs: number): Promise<void> {
+async function giveWay(store: Store, heldMs: number, progress: PruneProgress): Promise<void> {
   const yielding = performance.now();
   await store.yieldToWrites();
+  progress.heldSinceCatchUp += heldMs;
+  if (progress.heldSinceCatchUp >= CATCH_UP_HELD_MS) {
+    progress.heldSinceCatchUp = 0;
+    await store.letDiskCatchUp();
+  }
   await sleep(heldMs + (performance.now() - yielding));
 }
 
@@ -84,9 +95,11 @@ async function giveWay(store: Store, heldMs: number): Promise<void> {
 export async function pruneOnce(
   options: Omit<PrunerOptions, 'intervalMs' | 'log'> & { log?: Logger },
   stopping: () => boolean,
-  { resumeAfter, sizes }: PruneProgress = freshProgress(),
+  progress: PruneProgress = freshProgress(),
 ): Promise<PrunedRows> {
   const { store, metrics } = options;
+  const { resumeAfter, sizes } = progress;
+  const budget = store.pruneBudgetMs;
   const most = options.batchRows ?? BATCH_ROWS;
   const total: PrunedRows = {};
   for (const { step, cutoff } of pruneCutoffs(options.retention, new Date())) {
@@ -96,8 +109,8 @@ export async function pruneOnce(
       for (const [table, count] of Object.entries(pruned)) if (count > 0) metrics.pruned(table, count);
       add(total, pruned);
       if (last !== null) resumeAfter.set(step, last);
-      sizes.set(step, nextBatchSize(rows, heldMs, most));
-      await giveWay(store, heldMs);
+      sizes.set(step, nextBatchSize(rows, heldMs, most, budget));
+      await giveWay(store, heldMs, progress);
       if (done) break;
     }
   }
@@ -111,9 +124,9 @@ export async function pruneOnce(
     const more = await store.reclaimSpace(pages);
     // Timed whole, waits for its turn and for the disk included: giving space back is never urgent.
     const tookMs = performance.now() - started;
-    sizes.set('reclaim', nextBatchSize(pages, tookMs, RECLAIM_PAGES));
+    sizes.set('reclaim', nextBatchSize(pages, tookMs, RECLAIM_PAGES, budget));
     if (!more) break;
-    await giveWay(store, tookMs);
+    await giveWay(store, tookMs, progress);
   }
   metrics.pruneRan(new Date());
   return total;

@@ -359,8 +359,14 @@ export abstract class SqlStore implements Store {
     return [];
   }
 
+  /** Where a batch holds only its rows' locks (PostgreSQL), not the whole database. */
+  readonly pruneBudgetMs: number = 25;
+
   /** Where each transaction has a connection of its own (PostgreSQL), no write waits behind the pruner's. */
   async yieldToWrites(): Promise<void> {}
+
+  /** Where the database syncs its own files (PostgreSQL), there is nothing to wait for. */
+  async letDiskCatchUp(): Promise<void> {}
 
   oldestEventAt(): Promise<Date | null> {
     return this.read(async (db) => {

@@ -120,12 +120,16 @@ export class SqliteStore extends SqlStore {
     return this.#commits.run(() => work(this.#writerSql));
   }
 
-  /**
-   * Waits for the transactions queued so far to commit (a no-op transaction queued behind them), then for a
-   * checkpoint to copy the log they and the pruner wrote into the database file.
-   */
+  /** A batch's statements run on the event loop: held to about 2 ms (docs/decisions/0010-retention-bounded-batches.md). */
+  override readonly pruneBudgetMs = 4;
+
+  /** Waits for the transactions queued so far to commit (a no-op transaction queued behind them). */
   override async yieldToWrites(): Promise<void> {
     await this.runTransaction(async () => undefined);
+  }
+
+  /** Waits for a checkpoint to copy the log the transactions so far wrote into the database file. */
+  override async letDiskCatchUp(): Promise<void> {
     await this.#checkpointer?.caughtUp();
   }
 
