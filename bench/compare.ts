@@ -9,14 +9,11 @@
 import { join, resolve } from 'node:path';
 import { measureDelivery, type DeliveryResult } from './delivery-run.ts';
 import { readFlags } from './flags.ts';
-import { measureIngest, writeBenchRules, type IngestLoad } from './ingest-run.ts';
+import { measureIngest, RATE, writeBenchRules, type IngestLoad } from './ingest-run.ts';
 import type { LoadResult } from './load.ts';
-import { startCountingReceiver } from './receiver.ts';
-import { describeRun, failOn, formatNumber, markdownTable, median } from './report.ts';
-import { startSwitchboard } from './server-process.ts';
+import { describeRun, failOn, formatMs, formatNumber, markdownTable, median } from './report.ts';
+import { startCountingReceiver, startSwitchboard } from './server-process.ts';
 import { freshDatabase, prepareRun } from './setup.ts';
-
-const RATE = 1000;
 
 const flags = readFlags(['rounds', 'duration'], ['ingest-only'], true);
 if (flags.positionals.length !== 2) throw new Error('usage: npm run bench:compare -- <checkout A> <checkout B> [--rounds n] [--duration s] [--ingest-only]');
@@ -24,7 +21,7 @@ const checkouts = { A: resolve(flags.positionals[0]), B: resolve(flags.positiona
 const rounds = flags.number('rounds', 4, true);
 const ingestOnly = flags.on('ingest-only');
 const { workDir, credentials } = prepareRun('compare');
-const load: IngestLoad = { connections: 16, rate: RATE, duration: flags.number('duration', 5), warmupSeconds: 2, credentials };
+const load: IngestLoad = { duration: flags.number('duration', 5), warmupSeconds: 2, credentials };
 const rulesDir = join(workDir, 'rules');
 const rulesNote = await writeBenchRules(rulesDir, checkouts.A);
 
@@ -39,30 +36,26 @@ const microsPerEvent = (cores: number, eventsPerSecond: number) => (1e6 * cores)
 const cpuPerEvent = (run: LoadResult) => microsPerEvent(run.cores.server, run.eventsPerSecond);
 
 console.log(`${describeRun('bench:compare')}\nA = ${checkouts.A}, B = ${checkouts.B}; Switchboard: ${rulesNote}`);
-try {
-  for (let round = 0; round < rounds; round++) {
-    for (const name of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
-      const database = await freshDatabase('sqlite', workDir);
-      const server = await startSwitchboard(checkouts[name], { credentials, rulesDir, databaseUrl: database.url });
-      const result: Round = await measureIngest(name, server, load, problems).finally(async () => {
-        await server.stop();
-        await database.drop();
-      });
-      if (deliverySetup) {
-        result.delivery = await measureDelivery(deliverySetup, checkouts[name], 'none', RATE, load.duration);
-        problems.push(...result.delivery.problems.map((problem) => `${name}, delivering: ${problem}`));
-      }
-      results[name].push(result);
-      console.log(
-        `${name}, round ${round + 1}: ${formatNumber(result.max.eventsPerSecond)} events/s at ${formatNumber(cpuPerEvent(result.max))} µs CPU each; ` +
-          `at ${formatNumber(RATE)}/s p99 ${formatNumber(result.fixed.latency.p99, 2)} ms` +
-          (result.delivery ? `; delivering, ${formatNumber(result.delivery.deliveredPerSecond)}/s, ingest p99 ${formatNumber(result.delivery.ingest.latency.p99, 2)} ms` : ''),
-      );
+for (let round = 0; round < rounds; round++) {
+  for (const name of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
+    const database = await freshDatabase('sqlite', workDir);
+    const server = await startSwitchboard(checkouts[name], { credentials, rulesDir, databaseUrl: database.url });
+    const result: Round = await measureIngest(name, server, load, problems);
+    await server.stop();
+    await database.drop();
+    if (deliverySetup) {
+      result.delivery = await measureDelivery(deliverySetup, checkouts[name], 'none', RATE, load.duration);
+      problems.push(...result.delivery.problems.map((problem) => `${name}, delivering: ${problem}`));
     }
+    results[name].push(result);
+    console.log(
+      `${name}, round ${round + 1}: ${formatNumber(result.max.eventsPerSecond)} events/s at ${formatNumber(cpuPerEvent(result.max))} µs CPU each; ` +
+        `at ${formatNumber(RATE)}/s p99 ${formatMs(result.fixed.latency.p99)} ms` +
+        (result.delivery ? `; delivering, ${formatNumber(result.delivery.deliveredPerSecond)}/s, ingest p99 ${formatMs(result.delivery.ingest.latency.p99)} ms` : ''),
+    );
   }
-} finally {
-  await receiver?.stop();
 }
+await receiver?.stop();
 
 const row = (name: 'A' | 'B') => {
   const of = (pick: (run: Round) => number, decimals = 0) => formatNumber(median(results[name].map(pick)), decimals);

@@ -57,31 +57,21 @@ export class KeepAliveClient {
   }
 }
 
-interface Connection {
-  send(request: Buffer, onAnswer: AnswerHandler): void;
-  destroy(): void;
-  /** Whether the server may be closing it for being idle. */
-  expired(): boolean;
-}
+type Connection = ReturnType<typeof openConnection>;
 
 /** One keep-alive connection carrying one request at a time. */
-function openConnection(url: URL, onIdle: () => void, onGone: () => void): Connection {
+function openConnection(url: URL, onIdle: () => void, onGone: () => void) {
   const socket = connect({ host: url.hostname, port: Number(url.port || 80), noDelay: true });
   let waiting: AnswerHandler | null = null;
   let received = EMPTY;
-  let gone = false;
   let idleUntil = Infinity;
-  const end = (error: Error) => {
-    if (!gone) {
-      gone = true;
-      onGone();
-    }
-    const answered = waiting;
+  const takeWaiting = () => {
+    const onAnswer = waiting;
     waiting = null;
-    answered?.(error, 0, '');
+    return onAnswer;
   };
   const fail = (error: Error) => {
-    end(error);
+    takeWaiting()?.(error, 0, '');
     socket.destroy();
   };
   socket.on('data', (chunk: Buffer) => {
@@ -91,24 +81,29 @@ function openConnection(url: URL, onIdle: () => void, onGone: () => void): Conne
     if (answer instanceof Error) return fail(answer);
     if (answer.length < received.length) return fail(new Error('the server sent more than one answer to one request'));
     received = EMPTY;
-    const answered = waiting;
-    waiting = null;
+    const onAnswer = takeWaiting();
     if (closesConnection(answer.head)) socket.end();
     else {
       const timeout = keepAliveTimeoutMs(answer.head);
       idleUntil = timeout === undefined ? Infinity : performance.now() + timeout - KEEP_ALIVE_MARGIN_MS;
       onIdle();
     }
-    answered?.(null, Number(answer.head.slice(9, 12)), answer.body);
+    onAnswer?.(null, Number(answer.head.slice(9, 12)), answer.body);
   });
+  // Both run after an error (it is followed by 'close'): `onGone` must bear being called twice.
+  const end = (error: Error) => {
+    onGone();
+    fail(error);
+  };
   socket.on('error', end);
   socket.on('close', () => end(new Error('the server closed the connection before it answered')));
   return {
-    send(request, onAnswer) {
+    send(request: Buffer, onAnswer: AnswerHandler) {
       waiting = onAnswer;
       socket.write(request);
     },
     destroy: () => socket.destroy(),
+    /** Whether the server may be closing it for being idle. */
     expired: () => performance.now() >= idleUntil,
   };
 }

@@ -11,14 +11,12 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFlags } from './flags.ts';
 import { writeBenchRules } from './ingest-run.ts';
-import { KeepAliveClient } from './keep-alive-client.ts';
 import { runAtFixedRate } from './load.ts';
 import { describeRun, formatNumber, printReport } from './report.ts';
 import { startSwitchboard } from './server-process.ts';
-import { prepareRun } from './setup.ts';
+import { prepareRun, ROOT } from './setup.ts';
 import { createEventSource, signBeforeRun } from './webhook-events.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const IDLE_SETTLE_MS = 5_000;
 
 const flags = readFlags(['rate', 'duration', 'baseline', 'node-flag']);
@@ -41,28 +39,21 @@ for (const [index, checkout] of checkouts.entries()) {
   rulesNote = await writeBenchRules(rulesDir, checkout.path);
   const databaseUrl = `file:${join(workDir, `memory-${index}.db`)}`;
   const server = await startSwitchboard(checkout.path, { credentials, rulesDir, databaseUrl, execArgv: nodeFlags });
-  const client = new KeepAliveClient(new URL(server.url));
-  try {
-    await sleep(IDLE_SETTLE_MS);
-    const idle = rssMiB(server.pid);
-    const deliveries = await signBeforeRun(createEventSource(), Math.round(rate * duration), credentials);
-    let max = idle;
-    const sampler = setInterval(() => (max = Math.max(max, rssMiB(server.pid))), 1000);
-    const load = await runAtFixedRate({ url: server.url, serverPid: server.pid, rate, duration, deliveries, client });
-    clearInterval(sampler);
-    const end = rssMiB(server.pid);
-    rows.push([checkout.name, formatNumber(idle, 1), formatNumber(Math.max(max, end), 1), formatNumber(end, 1), formatNumber(load.ok), formatNumber(load.non2xx + load.errors)]);
-    console.log(`${checkout.name}: idle ${formatNumber(idle, 1)} MiB, max ${formatNumber(max, 1)} MiB`);
-  } finally {
-    client.destroy();
-    await server.stop();
-  }
+  await sleep(IDLE_SETTLE_MS);
+  const idle = rssMiB(server.pid);
+  const deliveries = await signBeforeRun(createEventSource(), Math.round(rate * duration), credentials);
+  let max = idle;
+  const sampler = setInterval(() => (max = Math.max(max, rssMiB(server.pid))), 1000);
+  const load = await runAtFixedRate({ servers: [server], rate, deliveries });
+  clearInterval(sampler);
+  const end = rssMiB(server.pid);
+  await server.stop();
+  rows.push([checkout.name, formatNumber(idle, 1), formatNumber(Math.max(max, end), 1), formatNumber(end, 1), formatNumber(load.ok), formatNumber(load.non2xx + load.errors)]);
+  console.log(`${checkout.name}: idle ${formatNumber(idle, 1)} MiB, max ${formatNumber(max, 1)} MiB`);
 }
 const cache = process.env.SQLITE_CACHE_MB ? `; SQLITE_CACHE_MB=${process.env.SQLITE_CACHE_MB}` : '';
 const flagsNote = nodeFlags.length > 0 ? `; server flags ${nodeFlags.join(' ')}` : '';
-const header = [
+printReport([
   describeRun('bench:memory'),
   `Setup: SQLite, ${rulesNote}${cache}${flagsNote}; open loop at ${formatNumber(rate)} events/s for ${duration} s; RSS from /proc each second.`,
-];
-console.log(`\n${header.join('\n')}`);
-printReport(header, [rows], []);
+], [rows]);

@@ -11,22 +11,18 @@
  * --backlog-age <duration> (40d).
  */
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { durationMs } from '../src/duration.ts';
-import { PostgresStore } from '../src/store/postgres/store.ts';
-import { SqliteStore } from '../src/store/sqlite/store.ts';
+import { openStore } from '../src/store/open.ts';
 import { fillBacklog } from '../test/helpers/backlog.ts';
 import { writeForwardingRule } from './delivery-run.ts';
 import { readFlags } from './flags.ts';
 import { fixedRateRuns } from './load.ts';
-import { startCountingReceiver } from './receiver.ts';
-import { describeRun, formatNumber, markdownTable, median } from './report.ts';
-import { startSwitchboard } from './server-process.ts';
-import { freshDatabase, PG_URL, postgresQuery, prepareRun, type Database, type FreshDatabase } from './setup.ts';
+import { describeRun, formatMs, formatNumber, markdownTable, median } from './report.ts';
+import { startCountingReceiver, startSwitchboard } from './server-process.ts';
+import { freshDatabase, PG_URL, postgresQuery, prepareRun, ROOT, type Database } from './setup.ts';
 import { roomScopedEvents } from './webhook-events.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const WARMUP_SECONDS = 5;
 const mib = (bytes: number) => formatNumber(bytes / 2 ** 20, 1);
 
@@ -42,7 +38,6 @@ const retention = flags.text('retention', '2m')!;
 const pruneInterval = flags.text('prune-interval', '5s')!;
 const backlog = (flags.text('backlog') ?? '0') === '0' ? 0 : flags.number('backlog', 1);
 const backlogAge = flags.text('backlog-age', '40d')!;
-const backlogAgeMs = durationMs(backlogAge);
 const { workDir, credentials } = prepareRun('retention');
 
 /** `at`: seconds since the load began; `freeBytes`: of `bytes`, what the database holds free for reuse (SQLite). */
@@ -60,28 +55,25 @@ console.log(
     `${retention}, PRUNE_INTERVAL=${pruneInterval}; the runs without pruning set PRUNE_INTERVAL=0` +
     (backlog > 0 ? `; each store starts with a backlog of ${formatNumber(backlog)} events received ${backlogAge} ago.` : '.'),
 );
-try {
-  for (const db of databases) {
-    for (const pruning of prunings) {
-      console.log(`${db}, pruning ${pruning ? 'on' : 'off'}…`);
-      runs.push({ db, pruning, ...(await measure(db, pruning)) });
-    }
+for (const db of databases) {
+  for (const pruning of prunings) {
+    console.log(`${db}, pruning ${pruning ? 'on' : 'off'}…`);
+    runs.push({ db, pruning, ...(await measure(db, pruning)) });
   }
-} finally {
-  await receiver.stop();
 }
+await receiver.stop();
 report();
 
 async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' | 'pruning'>> {
   const database = await freshDatabase(db, workDir);
-  const sizes = db === 'sqlite' ? sqliteSizes(database) : postgresSizes(database);
+  const sizes = db === 'sqlite' ? sqliteSizes(database.file) : postgresSizes(database.schema);
   if (backlog > 0) {
     const started = performance.now();
-    const store = db === 'sqlite' ? new SqliteStore(database.file) : new PostgresStore(database.url);
+    const store = await openStore(database.url);
     await store.migrate();
     await store.close();
-    await fillBacklog(db === 'sqlite' ? { sqlite: database.file } : { postgres: { url: PG_URL, schema: database.schema } }, { events: backlog, ageMs: backlogAgeMs });
-    console.log(`  backlog of ${formatNumber(backlog)} events written in ${formatNumber((performance.now() - started) / 1000, 1)} s: ${await sizes.describe()}`);
+    await fillBacklog(db === 'sqlite' ? { sqlite: database.file } : { postgres: { url: PG_URL, schema: database.schema } }, { events: backlog, ageMs: durationMs(backlogAge) });
+    console.log(`  backlog of ${formatNumber(backlog)} events written in ${formatNumber((performance.now() - started) / 1000, 1)} s: ${(await sizes.size()).detail}`);
   }
   const env: Record<string, string> = pruning
     ? { RETENTION_EVENTS: retention, RETENTION_SESSIONS: retention, RETENTION_DEAD: retention, PRUNE_INTERVAL: pruneInterval }
@@ -92,11 +84,11 @@ async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' |
   try {
     // A warm-up, not measured: connections opened, statements prepared, the first pages of every table written.
     await traffic.run(WARMUP_SECONDS);
-    for (let segment = 0; segment < segments; segment += 1) {
+    for (let at = segmentSeconds; samples.length < segments; at += segmentSeconds) {
       const load = await traffic.run(segmentSeconds);
-      const sample = { at: (segment + 1) * segmentSeconds, ...(await sizes.size()), p99: load.latency.p99, failed: load.non2xx + load.errors };
-      samples.push(sample);
-      console.log(`  ${sample.at} s: ${await sizes.describe()}, ingest p99 ${formatNumber(sample.p99, 2)} ms, ${sample.failed} failed`);
+      const { detail, ...size } = await sizes.size();
+      samples.push({ at, ...size, p99: load.latency.p99, failed: load.non2xx + load.errors });
+      console.log(`  ${at} s: ${detail}, ingest p99 ${formatMs(load.latency.p99)} ms, ${load.non2xx + load.errors} failed`);
     }
     traffic.close();
     await server.stop();
@@ -108,11 +100,11 @@ async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' |
   }
 }
 
-/** A store's size; `describe`, with its parts, to print; `tables`, bytes by table, indexes (and TOAST) included. */
-type Sizes = { size(): Promise<{ bytes: number; freeBytes: number | null }>; describe(): Promise<string>; tables(): Promise<Record<string, number>> };
+/** A store's size (`detail`: its parts, to print) and, at the end of the run, bytes by table, indexes (and TOAST) included. */
+type Sizes = { size(): Promise<{ bytes: number; freeBytes: number | null; detail: string }>; tables(): Promise<Record<string, number>> };
 
 /** SQLite: the file and its WAL, with the free pages in it. */
-function sqliteSizes({ file }: FreshDatabase): Sizes {
+function sqliteSizes(file: string): Sizes {
   const bytes = (path: string) => (existsSync(path) ? statSync(path).size : 0);
   const inspect = <T>(query: (connection: DatabaseSync) => T): T => {
     const connection = new DatabaseSync(file, { readOnly: true });
@@ -123,11 +115,13 @@ function sqliteSizes({ file }: FreshDatabase): Sizes {
     }
   };
   const pragma = (connection: DatabaseSync, name: string) => Number(Object.values(connection.prepare(`PRAGMA ${name}`).get()!)[0]);
-  const freeBytes = () => (existsSync(file) ? inspect((connection) => pragma(connection, 'freelist_count') * pragma(connection, 'page_size')) : 0);
-  const total = () => bytes(file) + bytes(`${file}-wal`);
   return {
-    size: async () => ({ bytes: total(), freeBytes: freeBytes() }),
-    describe: async () => `${mib(total())} MiB (file ${mib(bytes(file))} MiB of which free ${mib(freeBytes())} MiB, WAL ${mib(bytes(`${file}-wal`))} MiB)`,
+    async size() {
+      const [fileBytes, walBytes] = [bytes(file), bytes(`${file}-wal`)];
+      const freeBytes = fileBytes === 0 ? 0 : inspect((connection) => pragma(connection, 'freelist_count') * pragma(connection, 'page_size'));
+      const detail = `${mib(fileBytes + walBytes)} MiB (file ${mib(fileBytes)} MiB of which free ${mib(freeBytes)} MiB, WAL ${mib(walBytes)} MiB)`;
+      return { bytes: fileBytes + walBytes, freeBytes, detail };
+    },
     // dbstat reads every page: once, at the end of the run.
     async tables() {
       const sql = `SELECT schema.tbl_name AS name, SUM(stat.pgsize) AS bytes FROM dbstat AS stat
@@ -138,45 +132,42 @@ function sqliteSizes({ file }: FreshDatabase): Sizes {
 }
 
 /** PostgreSQL: the schema's tables with their indexes and TOAST. */
-function postgresSizes({ schema }: FreshDatabase): Sizes {
+function postgresSizes(schema: string): Sizes {
   const tables = async () => {
     const rows = await postgresQuery(`SELECT c.relname AS name, pg_total_relation_size(c.oid)::bigint AS bytes
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`, [schema]);
     return Object.fromEntries(rows.map((row) => [String(row.name), Number(row.bytes)]));
   };
-  const size = async () => ({ bytes: Object.values(await tables()).reduce((sum, bytes) => sum + bytes, 0), freeBytes: null });
   return {
-    size,
     tables,
-    async describe() {
+    async size() {
+      const bytes = Object.values(await tables()).reduce((sum, table) => sum + table, 0);
       const [row] = await postgresQuery(`SELECT COALESCE(SUM(n_dead_tup), 0)::bigint AS dead FROM pg_stat_user_tables WHERE schemaname = $1`, [schema]);
-      return `${mib((await size()).bytes)} MiB (${formatNumber(Number(row?.dead ?? 0))} dead rows awaiting autovacuum)`;
+      return { bytes, freeBytes: null, detail: `${mib(bytes)} MiB (${formatNumber(Number(row?.dead ?? 0))} dead rows awaiting autovacuum)` };
     },
   };
 }
 
 function report(): void {
-  const ms = (value: number) => formatNumber(value, 2);
   const label = (run: Run) => `${run.db} ${run.pruning ? 'pruning' : 'no pruning'}`;
-  const times = runs[0]?.samples.map((sample) => sample.at) ?? [];
-  const perSegment = (cell: (sample: Sample) => string) =>
-    markdownTable([['s', ...runs.map(label)], ...times.map((at, index) => [String(at), ...runs.map((run) => (run.samples[index] ? cell(run.samples[index]) : '–'))])]);
-  console.log('\n### Database size over time (MiB; SQLite: of which free pages, kept for reuse)\n');
-  console.log(perSegment((sample) => `${mib(sample.bytes)}${sample.freeBytes === null ? '' : ` (${mib(sample.freeBytes)} free)`}`));
-  console.log('\n### Ingest p99 per segment (ms)\n');
-  console.log(perSegment((sample) => ms(sample.p99)));
-  console.log('\n### Ingest p99 (ms): median and worst segment, over the whole run and once pruning has work\n');
+  const table = (title: string, rows: string[][]) => console.log(`\n### ${title}\n\n${markdownTable(rows)}`);
+  const perSegment = (title: string, cell: (sample: Sample) => string) =>
+    table(title, [['s', ...runs.map(label)], ...runs[0].samples.map(({ at }, i) => [String(at), ...runs.map((run) => cell(run.samples[i]))])]);
+  perSegment('Database size over time (MiB; SQLite: of which free pages, kept for reuse)', (sample) =>
+    `${mib(sample.bytes)}${sample.freeBytes === null ? '' : ` (${mib(sample.freeBytes)} free)`}`);
+  perSegment('Ingest p99 per segment (ms)', (sample) => formatMs(sample.p99));
   // Pruning has work from its first run over a backlog, otherwise once the first events are past the retention.
   const busyFrom = ((backlog > 0 ? 0 : durationMs(retention)) + durationMs(pruneInterval)) / 1000;
-  const rows = runs.map((run) => {
-    const p99s = run.samples.map((sample) => sample.p99);
-    const busy = run.samples.filter((sample) => sample.at - segmentSeconds >= busyFrom).map((sample) => sample.p99);
-    return [run.db, run.pruning ? 'on' : 'off', ms(median(p99s)), ms(Math.max(...p99s)), busy.length === 0 ? '–' : ms(median(busy)),
-      mib(run.samples[Math.floor(run.samples.length / 2)]?.bytes ?? NaN), mib(run.samples.at(-1)?.bytes ?? NaN),
-      String(run.samples.reduce((sum, sample) => sum + sample.failed, 0))];
-  });
-  console.log(markdownTable([['store', 'pruning', 'p99 median', 'p99 worst', 'p99 median once pruning', 'size at half time MiB', 'size at end MiB', 'failed'], ...rows]));
-  console.log('\n### Size by table at the end (MiB, with its indexes)\n');
+  table('Ingest p99 (ms): median and worst segment, over the whole run and once pruning has work', [
+    ['store', 'pruning', 'p99 median', 'p99 worst', 'p99 median once pruning', 'size at half time MiB', 'size at end MiB', 'failed'],
+    ...runs.map(({ db, pruning, samples }) => {
+      const p99s = samples.map((sample) => sample.p99);
+      const busy = samples.filter((sample) => sample.at - segmentSeconds >= busyFrom).map((sample) => sample.p99);
+      return [db, pruning ? 'on' : 'off', formatMs(median(p99s)), formatMs(Math.max(...p99s)), busy.length === 0 ? '–' : formatMs(median(busy)),
+        mib(samples[Math.floor(samples.length / 2)].bytes), mib(samples.at(-1)!.bytes), String(samples.reduce((sum, sample) => sum + sample.failed, 0))];
+    }),
+  ]);
   const tables = [...new Set(runs.flatMap((run) => Object.keys(run.tables)))].sort();
-  console.log(markdownTable([['table', ...runs.map(label)], ...tables.map((table) => [table, ...runs.map((run) => (table in run.tables ? mib(run.tables[table]) : '–'))])]));
+  table('Size by table at the end (MiB, with its indexes)',
+    [['table', ...runs.map(label)], ...tables.map((name) => [name, ...runs.map((run) => (name in run.tables ? mib(run.tables[name]) : '–'))])]);
 }

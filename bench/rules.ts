@@ -3,9 +3,6 @@
  * json-rules-engine holding the same rules; both must agree on every event before anything is timed.
  * Flags: --quick (0.5 s of matching per engine instead of 3 s).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { buildContext } from '../src/livekit/event.ts';
 import { loadPlugins } from '../src/plugins/registry.ts';
 import { loadRules } from '../src/rules/load.ts';
@@ -14,6 +11,7 @@ import { readFlags } from './flags.ts';
 import { createJsonRulesEngine, matchingRuleIds } from './json-rules-engine.ts';
 import { describeRun, formatNumber, printReport, verdict } from './report.ts';
 import { generateRules, tenantRoom, writeRuleFiles } from './rule-corpus.ts';
+import { prepareRun } from './setup.ts';
 import { createEventSource } from './webhook-events.ts';
 
 const RULE_COUNT = 1000;
@@ -24,16 +22,10 @@ const seconds = readFlags([], ['quick']).on('quick') ? 0.5 : 3;
 // Every third round of events is in rooms of tenants some rule listens to, so tenant rules match too.
 const source = createEventSource({ room: (n, eventName, round) => (round % 3 === 1 ? tenantRoom(eventName, round, RULE_COUNT) : `session-${n}`) });
 const contexts = Array.from({ length: EVENT_COUNT }, () => buildContext(source.next()));
-const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-rules-'));
+const { workDir } = prepareRun('rules');
 const rules = generateRules(RULE_COUNT);
-const ruleSet = await (async () => {
-  try {
-    writeRuleFiles(dir, rules);
-    return await loadRules({ dir, plugins: (await loadPlugins(resolve(import.meta.dirname, '..', 'plugins'))).specs(), env: {} });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-})();
+writeRuleFiles(workDir, rules);
+const ruleSet = await loadRules({ dir: workDir, plugins: (await loadPlugins('')).specs(), env: {} });
 const engine = createJsonRulesEngine(rules);
 
 // The comparison means something only if both engines find the same matches for every event.
@@ -57,21 +49,15 @@ const header = [
     `both engines agree on all of them (${formatNumber(matches / contexts.length, 2)} matching rules per event on average); ` +
     `${seconds} s of matching per engine, one event at a time.`,
 ];
-console.log(header.join('\n'));
-printReport(
-  header,
-  [
-    [
-      ['engine', 'events matched/s', 'µs/event'],
-      ['Switchboard (loadRules → ruleSet.match)', formatNumber(rate), formatNumber(1e6 / rate, 1)],
-      ['json-rules-engine 7 (engine.run)', formatNumber(jreRate), formatNumber(1e6 / jreRate, 1)],
-    ],
-  ],
-  [
-    `Speed-up: ${formatNumber(speedup, 1)}× (target ≥ ${SPEEDUP_TARGET}×: ${verdict(speedup >= SPEEDUP_TARGET)})`,
-    describeForeignCpu(foreignCpu.read(), 'while matching was timed'),
-  ],
-);
+const table = [
+  ['engine', 'events matched/s', 'µs/event'],
+  ['Switchboard (loadRules → ruleSet.match)', formatNumber(rate), formatNumber(1e6 / rate, 1)],
+  ['json-rules-engine 7 (engine.run)', formatNumber(jreRate), formatNumber(1e6 / jreRate, 1)],
+];
+printReport(header, [table], [
+  `Speed-up: ${formatNumber(speedup, 1)}× (target ≥ ${SPEEDUP_TARGET}×: ${verdict(speedup >= SPEEDUP_TARGET)})`,
+  describeForeignCpu(foreignCpu.read(), 'while matching was timed'),
+]);
 
 /** Events per second over at least `seconds`, checking the clock every `step` events. */
 async function eventsPerSecond(step: number, matchOne: (i: number) => unknown): Promise<number> {

@@ -1,32 +1,25 @@
 /**
- * Starts a server under test in a child process of its own, so it never shares an event loop (or a core it did
- * not ask for) with the load generator. Whatever happens to the benchmark, the server does not outlive it.
+ * Starts a server under test (bench/servers/) in a child process of its own, so it never shares an event loop (or a
+ * core it did not ask for) with the load generator. Whatever happens to the benchmark, the server does not outlive it.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import type { ListeningMessage } from './servers/lifecycle.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Arrivals, ReceiverCounts } from './servers/counting-receiver.ts';
 
-export interface ServerProcess {
-  /** Where to post deliveries. */
-  url: string;
-  pid: number;
-  /** Sends `question` over IPC and resolves with the child's next message (see receiver.ts). One at a time. */
-  ask<Answer>(question: object): Promise<Answer>;
-  /** Stops the server and waits for its process to exit (SIGKILL after a grace period). */
-  stop(): Promise<void>;
-}
-
+export type ServerProcess = Awaited<ReturnType<typeof startServerProcess>>;
 export type Credentials = { apiKey: string; apiSecret: string };
 type SwitchboardSetup = { credentials: Credentials; rulesDir: string; databaseUrl: string; env?: Record<string, string>; execArgv?: string[] };
 
 const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
+const ARRIVALS_POLL_MS = 50;
 
 /**
- * The Switchboard of `checkout` (bench/servers/switchboard.ts) on loopback, a port of the system's choosing, and
- * LOG_LEVEL=warn (at info every webhook writes a log line, which would be measured too); `env` adds to that.
+ * The Switchboard of `checkout` on loopback, a port of the system's choosing, and LOG_LEVEL=warn (at info every
+ * webhook writes a log line, which would be measured too); `env` adds to that.
  */
-export function startSwitchboard(checkout: string, { credentials, rulesDir, databaseUrl, env, execArgv }: SwitchboardSetup): Promise<ServerProcess> {
+export function startSwitchboard(checkout: string, { credentials, rulesDir, databaseUrl, env, execArgv }: SwitchboardSetup) {
   return startServerProcess(join(checkout, 'bench/servers/switchboard.ts'), {
     PORT: '0',
     HOST: '127.0.0.1',
@@ -40,50 +33,66 @@ export function startSwitchboard(checkout: string, { credentials, rulesDir, data
   }, execArgv);
 }
 
-/** The bare baseline (bench/servers/baseline.ts): it only verifies each delivery. */
-export function startBaseline({ apiKey, apiSecret }: Credentials): Promise<ServerProcess> {
+/** The bare baseline (servers/baseline.ts): it only verifies each delivery. */
+export function startBaseline({ apiKey, apiSecret }: Credentials) {
   return startServerProcess(join(import.meta.dirname, 'servers/baseline.ts'), { LIVEKIT_API_KEY: apiKey, LIVEKIT_API_SECRET: apiSecret });
 }
 
-export function startServerProcess(script: string, env: Record<string, string>, execArgv: string[] = []): Promise<ServerProcess> {
+export type CountingReceiver = Awaited<ReturnType<typeof startCountingReceiver>>;
+
+/** The delivery benchmarks' third-party endpoint (servers/counting-receiver.ts). */
+export async function startCountingReceiver() {
+  const child = await startServerProcess(join(import.meta.dirname, 'servers/counting-receiver.ts'), {});
+  return {
+    ...child,
+    counts: () => child.ask<ReceiverCounts>('counts'),
+    /** The first arrivals since the previous call (or the start), waiting up to `limitMs` for `count` of them. */
+    async arrivals(count = 0, limitMs = 0): Promise<Arrivals> {
+      const deadline = performance.now() + limitMs;
+      let taken = await child.ask<Arrivals>('arrivals');
+      while (taken.ids.length < count && performance.now() < deadline) {
+        await sleep(ARRIVALS_POLL_MS);
+        const more = await child.ask<Arrivals>('arrivals');
+        taken = { ids: taken.ids.concat(more.ids), at: taken.at.concat(more.at) };
+      }
+      return taken;
+    },
+  };
+}
+
+async function startServerProcess(script: string, env: Record<string, string>, execArgv: string[] = []) {
   const child = fork(script, [], { execPath: process.execPath, execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return new Promise<ServerProcess>((resolve, reject) => {
-    const timeout = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${script} did not start within ${START_TIMEOUT_MS} ms`));
-    }, START_TIMEOUT_MS);
+  // The child's first message says where it listens; each one after answers the oldest question still waiting.
+  const waiting: Array<{ resolve(message: unknown): void; reject(error: Error): void }> = [];
+  const next = <Message>() => new Promise<Message>((resolve, reject) => waiting.push({ resolve: resolve as (message: unknown) => void, reject }));
+  child.on('message', (message) => waiting.shift()?.resolve(message));
+  const exited = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
-      clearTimeout(timeout);
-      reject(new Error(`${script} exited before listening (code ${code}, signal ${signal})`));
-    });
-    child.once('message', (message: ListeningMessage) => {
-      clearTimeout(timeout);
-      resolve({ url: message.listening, pid: child.pid!, ask: (question) => ask(child, question), stop: () => stop(child, exited, killOnExit) });
-    });
-  });
-}
-
-function ask<Answer>(child: ChildProcess, question: object): Promise<Answer> {
-  return new Promise<Answer>((resolve, reject) => {
-    const gone = () => reject(new Error(`the server process ${child.pid} exited before it answered ${JSON.stringify(question)}`));
-    child.once('exit', gone);
-    child.once('message', (answer: Answer) => {
-      child.off('exit', gone);
-      resolve(answer);
-    });
-    child.send(question);
-  });
-}
-
-async function stop(child: ChildProcess, exited: Promise<void>, killOnExit: () => void): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    const grace = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-    await exited;
-    clearTimeout(grace);
-  }
-  process.removeListener('exit', killOnExit);
+      process.off('exit', killOnExit);
+      for (const { reject } of waiting.splice(0)) reject(new Error(`${script} exited before it answered (code ${code}, signal ${signal})`));
+      resolve();
+    }),
+  );
+  const timeout = setTimeout(() => waiting[0]?.reject(new Error(`${script} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+  const { listening } = await next<{ listening: string }>().finally(() => clearTimeout(timeout));
+  return {
+    /** Where to send requests. */
+    url: listening,
+    pid: child.pid!,
+    /** The child's answer to the question `type` (servers/lifecycle.ts). */
+    ask<Answer>(type: string): Promise<Answer> {
+      const answer = next<Answer>();
+      child.send({ type });
+      return answer;
+    },
+    /** Stops the server and waits for its process to exit (SIGKILL after a grace period). */
+    async stop(): Promise<void> {
+      child.kill('SIGTERM');
+      const grace = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(grace);
+    },
+  };
 }

@@ -2,11 +2,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
 import type { Credentials } from './server-process.ts';
 
 export type Database = 'sqlite' | 'postgres';
+
+/** The checkout these benchmarks belong to. */
+export const ROOT = resolve(import.meta.dirname, '..');
 
 /** The PostgreSQL server of the `--db postgres` runs: the tests' own. */
 export const PG_URL = process.env.SWITCHBOARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCountingReceiver, type CountingReceiver } from '../receiver.ts';
+import { startCountingReceiver, type CountingReceiver } from '../server-process.ts';
 
 let receiver: CountingReceiver;
 
@@ -48,7 +48,7 @@ function post(body: string, options: { chunked?: boolean; close?: boolean } = {}
 describe('the counting receiver', () => {
   it('answers 200 and counts requests, distinct event ids and bodies without one', async () => {
     const before = await receiver.counts();
-    await receiver.takeArrivals();
+    await receiver.arrivals();
 
     const answers = [
       await post(JSON.stringify({ id: 'EV_a', event: 'room_started' })),
@@ -63,6 +63,6 @@ describe('the counting receiver', () => {
     const after = await receiver.counts();
     const added = { requests: after.requests - before.requests, unique: after.unique - before.unique, unreadable: after.unreadable - before.unreadable };
     expect(added).toEqual({ requests: 5, unique: 3, unreadable: 1 });
-    expect((await receiver.takeArrivals()).ids).toEqual(['EV_a', 'EV_b', 'EV_é']);
+    expect((await receiver.arrivals()).ids).toEqual(['EV_a', 'EV_b', 'EV_é']);
   });
 });
