@@ -4,12 +4,6 @@ import { startCountingReceiver, type CountingReceiver } from '../server-process.
 
 let receiver: CountingReceiver;
 
-interface Answer {
-  status: number;
-  body: string;
-  keepAlive: string;
-}
-
 beforeAll(async () => {
   receiver = await startCountingReceiver();
 });
@@ -19,29 +13,20 @@ afterAll(async () => {
 });
 
 /** Posts `body` with node:http's client, as Switchboard's http plugin does; `chunked` leaves the length out. */
-function post(body: string, options: { chunked?: boolean; close?: boolean } = {}): Promise<Answer> {
+function post(body: string, options: { chunked?: boolean; close?: boolean } = {}): Promise<{ status: number; body: string; keepAlive: string }> {
   return new Promise((resolve, reject) => {
-    const outgoing = request(
-      receiver.url,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(options.close && { connection: 'close' }) },
-      },
-      (response) => {
-        let answer = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (answer += chunk));
-        response.on('end', () => resolve({ status: response.statusCode!, body: answer, keepAlive: String(response.headers['keep-alive']) }));
-      },
-    );
+    const headers = { 'content-type': 'application/json', ...(options.close && { connection: 'close' }) };
+    const outgoing = request(receiver.url, { method: 'POST', headers }, (response) => {
+      let answer = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (answer += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, body: answer, keepAlive: String(response.headers['keep-alive']) }));
+    });
     outgoing.on('error', reject);
-    if (options.chunked) {
-      const half = Math.floor(body.length / 2);
-      outgoing.write(body.slice(0, half));
-      setTimeout(() => outgoing.end(body.slice(half)), 10);
-    } else {
-      outgoing.end(body);
-    }
+    if (!options.chunked) return void outgoing.end(body);
+    const half = Math.floor(body.length / 2);
+    outgoing.write(body.slice(0, half));
+    setTimeout(() => outgoing.end(body.slice(half)), 10);
   });
 }
 
