@@ -1,14 +1,11 @@
 /**
- * `npm run bench:retention`: does retention keep the disk flat without hurting ingest? Switchboard forwards every
- * event (one async http rule, to the counting receiver) at a steady rate, per store once with the pruner off and
- * once with short retention (RETENTION_EVENTS, RETENTION_SESSIONS and RETENTION_DEAD all --retention). It reports
- * the database's size over time (SQLite: with its free pages and WAL), the ingest p99 of each segment, and the size
- * of each table at the end. `--backlog N` first fills each store with N events received `--backlog-age` ago, with
- * their deliveries, attempts and session history (test/helpers/backlog.ts): an upgrade's first catch-up. The load
- * is sent in segments, each signed just before it (tokens live five minutes).
- * Flags: --db both|sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --rate <events/s> (200) --minutes <m> (10) --segment <s>
- * (20) --retention <duration> (2m) --prune-interval <duration> (5s) --pruning both|on|off --backlog <events> (0)
- * --backlog-age <duration> (40d).
+ * `npm run bench:retention`: does retention keep the disk flat without hurting ingest? One rule forwards every event
+ * (http, async) to the counting receiver, 200 events/s open loop in 20 s segments, on each store with the pruner off,
+ * then with RETENTION_EVENTS, RETENTION_SESSIONS and RETENTION_DEAD at 2m and PRUNE_INTERVAL=5s. It reports the
+ * database's size after each segment (SQLite: with its free pages and WAL), each segment's ingest p99 and each
+ * table's size at the end. `--backlog N` first fills each store with N events received 40 days ago, with their
+ * deliveries, attempts and sessions (test/helpers/backlog.ts): the catch-up an upgrade starts with.
+ * Flags: --db both|sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --minutes <m> (10) --pruning both|on|off --backlog <n>.
  */
 import { existsSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
@@ -23,21 +20,21 @@ import { startCountingReceiver, startSwitchboard } from './server-process.ts';
 import { freshDatabase, PG_URL, postgresQuery, prepareRun, ROOT, type Database } from './setup.ts';
 import { roomScopedEvents } from './webhook-events.ts';
 
+const RATE = 200;
+const SEGMENT_SECONDS = 20;
 const WARMUP_SECONDS = 5;
+const RETENTION = '2m';
+const PRUNE_INTERVAL = '5s';
+const BACKLOG_AGE = '40d';
 const mib = (bytes: number) => formatNumber(bytes / 2 ** 20, 1);
 
-const flags = readFlags(['db', 'rate', 'minutes', 'segment', 'retention', 'prune-interval', 'pruning', 'backlog', 'backlog-age']);
-const pruning = flags.choice('pruning', ['both', 'on', 'off']);
-const prunings = pruning === 'both' ? [false, true] : [pruning === 'on'];
+const flags = readFlags(['db', 'minutes', 'pruning', 'backlog']);
 const db = flags.choice('db', ['both', 'sqlite', 'postgres']);
 const databases: Database[] = db === 'both' ? ['sqlite', 'postgres'] : [db];
-const rate = flags.number('rate', 200);
-const segmentSeconds = flags.number('segment', 20);
-const segments = Math.max(1, Math.round((flags.number('minutes', 10) * 60) / segmentSeconds));
-const retention = flags.text('retention', '2m')!;
-const pruneInterval = flags.text('prune-interval', '5s')!;
-const backlog = (flags.text('backlog') ?? '0') === '0' ? 0 : flags.number('backlog', 1);
-const backlogAge = flags.text('backlog-age', '40d')!;
+const pruning = flags.choice('pruning', ['both', 'on', 'off']);
+const prunings = pruning === 'both' ? [false, true] : [pruning === 'on'];
+const segments = Math.max(1, Math.round((flags.number('minutes', 10) * 60) / SEGMENT_SECONDS));
+const backlog = (flags.text('backlog') ?? '0') === '0' ? 0 : flags.number('backlog', 1, true);
 const { workDir, credentials } = prepareRun('retention');
 
 /** `at`: seconds since the load began; `freeBytes`: of `bytes`, what the database holds free for reuse (SQLite). */
@@ -50,10 +47,10 @@ const rulesDir = writeForwardingRule(workDir, receiver.url, 'none');
 const runs: Run[] = [];
 console.log(describeRun('bench:retention'));
 console.log(
-  `Setup: one rule forwards every event (http, async) to a counting receiver; ${formatNumber(rate)} events/s open loop for ` +
-    `${segments} × ${segmentSeconds} s; pruning runs with RETENTION_EVENTS, RETENTION_SESSIONS and RETENTION_DEAD ` +
-    `${retention}, PRUNE_INTERVAL=${pruneInterval}; the runs without pruning set PRUNE_INTERVAL=0` +
-    (backlog > 0 ? `; each store starts with a backlog of ${formatNumber(backlog)} events received ${backlogAge} ago.` : '.'),
+  `Setup: one rule forwards every event (http, async) to a counting receiver; ${RATE} events/s open loop for ` +
+    `${segments} × ${SEGMENT_SECONDS} s; pruning runs with RETENTION_EVENTS, RETENTION_SESSIONS and RETENTION_DEAD ` +
+    `${RETENTION}, PRUNE_INTERVAL=${PRUNE_INTERVAL}; the runs without pruning set PRUNE_INTERVAL=0` +
+    (backlog > 0 ? `; each store starts with a backlog of ${formatNumber(backlog)} events received ${BACKLOG_AGE} ago.` : '.'),
 );
 for (const db of databases) {
   for (const pruning of prunings) {
@@ -72,20 +69,20 @@ async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' |
     const store = await openStore(database.url);
     await store.migrate();
     await store.close();
-    await fillBacklog(db === 'sqlite' ? { sqlite: database.file } : { postgres: { url: PG_URL, schema: database.schema } }, { events: backlog, ageMs: durationMs(backlogAge) });
+    await fillBacklog(db === 'sqlite' ? { sqlite: database.file } : { postgres: { url: PG_URL, schema: database.schema } }, { events: backlog, ageMs: durationMs(BACKLOG_AGE) });
     console.log(`  backlog of ${formatNumber(backlog)} events written in ${formatNumber((performance.now() - started) / 1000, 1)} s: ${(await sizes.size()).detail}`);
   }
   const env: Record<string, string> = pruning
-    ? { RETENTION_EVENTS: retention, RETENTION_SESSIONS: retention, RETENTION_DEAD: retention, PRUNE_INTERVAL: pruneInterval }
+    ? { RETENTION_EVENTS: RETENTION, RETENTION_SESSIONS: RETENTION, RETENTION_DEAD: RETENTION, PRUNE_INTERVAL }
     : { PRUNE_INTERVAL: '0' };
   const server = await startSwitchboard(ROOT, { credentials, rulesDir, databaseUrl: database.url, env });
-  const traffic = fixedRateRuns(server, rate, roomScopedEvents(), credentials);
+  const traffic = fixedRateRuns(server, RATE, roomScopedEvents(), credentials);
   const samples: Sample[] = [];
   try {
     // A warm-up, not measured: connections opened, statements prepared, the first pages of every table written.
     await traffic.run(WARMUP_SECONDS);
-    for (let at = segmentSeconds; samples.length < segments; at += segmentSeconds) {
-      const load = await traffic.run(segmentSeconds);
+    for (let at = SEGMENT_SECONDS; samples.length < segments; at += SEGMENT_SECONDS) {
+      const load = await traffic.run(SEGMENT_SECONDS);
       const { detail, ...size } = await sizes.size();
       samples.push({ at, ...size, p99: load.latency.p99, failed: load.non2xx + load.errors });
       console.log(`  ${at} s: ${detail}, ingest p99 ${formatMs(load.latency.p99)} ms, ${load.non2xx + load.errors} failed`);
@@ -157,12 +154,12 @@ function report(): void {
     `${mib(sample.bytes)}${sample.freeBytes === null ? '' : ` (${mib(sample.freeBytes)} free)`}`);
   perSegment('Ingest p99 per segment (ms)', (sample) => formatMs(sample.p99));
   // Pruning has work from its first run over a backlog, otherwise once the first events are past the retention.
-  const busyFrom = ((backlog > 0 ? 0 : durationMs(retention)) + durationMs(pruneInterval)) / 1000;
+  const busyFrom = ((backlog > 0 ? 0 : durationMs(RETENTION)) + durationMs(PRUNE_INTERVAL)) / 1000;
   table('Ingest p99 (ms): median and worst segment, over the whole run and once pruning has work', [
     ['store', 'pruning', 'p99 median', 'p99 worst', 'p99 median once pruning', 'size at half time MiB', 'size at end MiB', 'failed'],
     ...runs.map(({ db, pruning, samples }) => {
       const p99s = samples.map((sample) => sample.p99);
-      const busy = samples.filter((sample) => sample.at - segmentSeconds >= busyFrom).map((sample) => sample.p99);
+      const busy = samples.filter((sample) => sample.at - SEGMENT_SECONDS >= busyFrom).map((sample) => sample.p99);
       return [db, pruning ? 'on' : 'off', formatMs(median(p99s)), formatMs(Math.max(...p99s)), busy.length === 0 ? '–' : formatMs(median(busy)),
         mib(samples[Math.floor(samples.length / 2)].bytes), mib(samples.at(-1)!.bytes), String(samples.reduce((sum, sample) => sum + sample.failed, 0))];
     }),
