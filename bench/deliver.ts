@@ -14,8 +14,7 @@ import { measureDelivery, measureRoomBurst, type BurstResult, type DeliveryResul
 import { readFlags } from './flags.ts';
 import { fixedRateRuns, loadProblems, type LoadResult } from './load.ts';
 import { describeRun, failOn, formatMs, formatNumber, printReport, verdict } from './report.ts';
-import { startBaseline, startCountingReceiver } from './server-process.ts';
-import { prepareRun, ROOT } from './setup.ts';
+import { prepareRun, ROOT, startBaseline, startCountingReceiver } from './setup.ts';
 import { roomScopedEvents } from './webhook-events.ts';
 
 const DELIVERIES_TARGET = 1_000;
@@ -41,7 +40,7 @@ const orderings: Ordering[] = ordering === 'both' ? ['none', 'room'] : [ordering
 
 const { workDir, credentials } = prepareRun('deliver');
 const receiver = await startCountingReceiver();
-const setup: DeliverySetup = { db, replicas, workDir, credentials, receiver, warmupSeconds: 3, drainLimitMs: Math.max(60, 3 * duration) * 1000 };
+const setup: DeliverySetup = { db, replicas, workDir, credentials, receiver, warmupSeconds: 3 };
 const store = db === 'sqlite' ? 'SQLite' : `PostgreSQL ×${replicas}`;
 const concurrency = process.env.WORKER_CONCURRENCY ?? 'default';
 if (scenario === 'one-room') await runRoomBursts();
@@ -100,20 +99,19 @@ async function measureFloor(): Promise<LoadResult> {
   const floor = await runs.run(duration);
   runs.close();
   await server.stop();
-  const problems = loadProblems(floor, "baseline's run");
-  if (problems.length > 0) throw new Error(problems.join('; '));
+  if (loadProblems(floor, 'run').length > 0) throw new Error(`the baseline failed: ${loadProblems(floor, 'run').join('; ')}`);
   return floor;
 }
 
 /** What the round-trip columns count, with the counts they were made from. */
-function describeRoundTrips(ordering: Ordering, { ingest, transaction, completion, read }: RoundTripCounts): string {
-  const f = formatNumber;
+function describeRoundTrips(ordering: Ordering, counts: RoundTripCounts): string {
+  const [ingest, transactions, completions, reads] = (['ingest', 'transaction', 'completion', 'read'] as const).map(
+    (kind) => `${formatNumber(counts[kind].roundTrips)} in ${formatNumber(counts[kind].operations)}`,
+  );
   return (
-    `ordering ${ordering}: round trips to PostgreSQL from the run's first webhook to its drain (warm-up excluded): ` +
-    `${f(ingest.roundTrips)} in ${f(ingest.operations)} ingests (per webhook); ` +
-    `${f(transaction.roundTrips)} in ${f(transaction.operations)} transactions (claims, lease renewals, rollups) ` +
-    `and ${f(completion.roundTrips)} in ${f(completion.operations)} completions (per delivery: both ÷ completions); ` +
-    `${f(read.roundTrips)} in ${f(read.operations)} reads besides. A count, not a time: it does not depend on the machine's load.`
+    `ordering ${ordering}: round trips to PostgreSQL from the run's first webhook to its drain (warm-up excluded): ${ingest} ingests ` +
+    `(per webhook); ${transactions} transactions (claims, lease renewals, rollups) and ${completions} completions (per delivery: both ÷ ` +
+    `completions); ${reads} reads besides. A count, not a time: it does not depend on the machine's load.`
   );
 }
 

@@ -1,9 +1,6 @@
 /**
- * The delivery measurements (`bench:deliver`, `bench:compare`, and the forwarding rule of `bench:retention`): a
- * checkout's Switchboard (replicas on one fresh store) whose one rule forwards every event (http, async) to the
- * counting receiver. A run at a rate: distinct signed events open loop, round-robin over the replicas, after a
- * warm-up on the same connections; then the queue drains, and every delivery must have succeeded. A burst: as many
- * participant joins as fast as answered, spread over rooms or all in one.
+ * The delivery measurements of `bench:deliver` and `bench:compare`: a checkout's Switchboard (replicas on one fresh
+ * store) whose one rule forwards every event (http, async) to the counting receiver.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,29 +9,32 @@ import { sampleEvent } from '../src/livekit/samples.ts';
 import type { RoundTripKind, RoundTripTally } from '../src/store/postgres/round-trips.ts';
 import { startForeignCpuMeter, startProcessCpuMeter } from './cpu-usage.ts';
 import { KeepAliveClient } from './keep-alive-client.ts';
-import { checkAnswers, loadProblems, percentiles, runAtFixedRate } from './load.ts';
+import { checkAnswers, loadProblems, percentiles, runAtFixedRate, runAtMaxThroughput } from './load.ts';
 import { formatNumber } from './report.ts';
-import { startSwitchboard, type CountingReceiver, type Credentials, type ServerProcess } from './server-process.ts';
-import { freshDatabase, type Database } from './setup.ts';
+import { freshDatabase, startSwitchboard, type CountingReceiver, type Credentials, type Database, type ServerProcess } from './setup.ts';
 import { roomScopedEvents, signBeforeRun, type EventSource } from './webhook-events.ts';
 
 export type Ordering = 'none' | 'room';
 export type RoundTripCounts = Record<RoundTripKind, RoundTripTally>;
+export type DeliverySetup = { db: Database; replicas: number; workDir: string; credentials: Credentials; receiver: CountingReceiver; warmupSeconds: number };
+export type DeliveryResult = Awaited<ReturnType<typeof deliverAtRate>>;
+/** `elapsedMs`: from the first post to the last arrival (NaN when not all arrived); `inOrder`: each room's in order. */
+export type BurstResult = { elapsedMs: number; deliveredPerSecond: number; inOrder: boolean; problems: string[] };
 
 const SETTLE_TIMEOUT_MS = 10_000;
+/** How long the queue may take to drain after a burst, or after a run of up to 20 s (three times a longer one). */
+const DRAIN_LIMIT_MS = 60_000;
 /** Webhooks in flight at once while a burst is posted, as LiveKit's several connections would carry them. */
 const POSTS_AT_ONCE = 8;
 
-/** `drainLimitMs`: how long the queue may take to drain after the load. */
-export type DeliverySetup = { db: Database; replicas: number; workDir: string; credentials: Credentials; receiver: CountingReceiver; warmupSeconds: number; drainLimitMs: number };
-
-export type DeliveryResult = Awaited<ReturnType<typeof deliverAtRate>>;
-
-/** The Switchboard of `checkout` on a fresh store: a warm-up, then one run at `rate` for `seconds`, then the drain. */
+/**
+ * Distinct signed events open loop at `rate` for `seconds`, round-robin over the replicas, after a warm-up on the
+ * same connections (as LiveKit's keep-alive connections would carry them); then the queue drains, and every
+ * delivery must have succeeded.
+ */
 export async function measureDelivery(setup: DeliverySetup, checkout: string, ordering: Ordering, rate: number, seconds: number) {
   const { servers, stop } = await startForwarding(setup, checkout, ordering, setup.replicas);
   const source = roomScopedEvents();
-  // The warm-up's connections carry the measured run too, as LiveKit's keep-alive connections would.
   const clients = servers.map((server) => new KeepAliveClient(new URL(server.url)));
   try {
     const warmup = await deliverAtRate(setup, servers, clients, source, rate, setup.warmupSeconds);
@@ -60,32 +60,27 @@ async function deliverAtRate(setup: DeliverySetup, servers: ServerProcess[], cli
   const receiverCpu = startProcessCpuMeter([receiver.pid]);
   const ingest = await runAtFixedRate({ servers, clients, rate, deliveries, inspect: answers.inspect });
   // `switchboardMainThread`: the busiest replica's event loop alone; `foreign`: every other process (PostgreSQL too).
-  const cores = {
-    switchboard: ingest.cores.server,
-    switchboardMainThread: ingest.cores.serverMainThread,
-    receiver: receiverCpu.read(),
-    generator: ingest.cores.generator,
-    foreign: foreignCpu.read(),
-  };
+  const { server: switchboard, serverMainThread: switchboardMainThread, generator } = ingest.cores;
+  const cores = { switchboard, switchboardMainThread, receiver: receiverCpu.read(), generator, foreign: foreignCpu.read() };
   const queued = answers.ackedAt.length;
-  const arrivals = await receiver.arrivals(queued, setup.drainLimitMs);
+  const drainLimitMs = Math.max(DRAIN_LIMIT_MS, 3 * seconds * 1000);
+  const arrivals = await receiver.arrivals(queued, drainLimitMs);
   const after = await receiver.counts();
   const tripsAfter = tripsBefore && (await countRoundTrips(servers));
 
   const start = ingest.startedAt!;
+  const windowEnd = start + seconds * 1000;
   const dueAt = new Map(deliveries.map((delivery, k) => [delivery.id, start + (k * 1000) / rate]));
   const arrivedAt: number[] = [];
   const endToEnd: number[] = [];
   arrivals.ids.forEach((id, i) => {
-    const due = dueAt.get(id);
-    if (due === undefined) return;
+    if (!dueAt.has(id)) return;
     arrivedAt.push(arrivals.at[i]);
-    endToEnd.push(arrivals.at[i] - due);
+    endToEnd.push(arrivals.at[i] - dueAt.get(id)!);
   });
-  const windowEnd = start + seconds * 1000;
   const complete = arrivedAt.length >= queued;
   const problems = [...answers.problems(), ...loadProblems(ingest, 'webhooks')];
-  if (!complete) problems.push(`${formatNumber(queued - arrivedAt.length)} of ${formatNumber(queued)} queued events had not arrived ${setup.drainLimitMs / 1000} s after the load`);
+  if (!complete) problems.push(`${formatNumber(queued - arrivedAt.length)} of ${formatNumber(queued)} queued events had not arrived ${drainLimitMs / 1000} s after the load`);
   if (after.unreadable > before.unreadable) problems.push(`${after.unreadable - before.unreadable} deliveries reached the receiver without an event id`);
   return {
     rate,
@@ -108,9 +103,6 @@ async function deliverAtRate(setup: DeliverySetup, servers: ServerProcess[], cli
   };
 }
 
-/** `elapsedMs`: from the first post to the last arrival (NaN when not all arrived); `inOrder`: each room's in order. */
-export type BurstResult = { elapsedMs: number; deliveredPerSecond: number; inOrder: boolean; problems: string[] };
-
 /**
  * A burst of `events` participant joins, as a webinar's attendees join, spread over `rooms` rooms, posted as fast as
  * answered and forwarded with ordering per room, on a fresh store. Within a room the deliveries run one after
@@ -123,23 +115,12 @@ export async function measureRoomBurst(setup: DeliverySetup, checkout: string, r
     const webinar = { next: () => sampleEvent('participant_joined', { room: `webinar-${n % rooms}`, participant: `attendee-${n++}` })! };
     const posts = await signBeforeRun(webinar, events, setup.credentials);
     await setup.receiver.arrivals();
-    const problems: string[] = [];
     const startedAt = performance.timeOrigin + performance.now();
-    // Each room's events are posted in order: a worker takes the next post only once the one before it answered.
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(POSTS_AT_ONCE, rooms) }, async () => {
-        while (next < posts.length) {
-          const { body, authorization } = posts[next++];
-          const response = await fetch(servers[0].url, { method: 'POST', headers: { 'content-type': 'application/webhook+json', authorization }, body });
-          if (response.status !== 200) problems.push(`a webhook was answered ${response.status}: ${await response.text()}`);
-          else await response.arrayBuffer();
-        }
-      }),
-    );
-    const { ids, at } = await setup.receiver.arrivals(events, setup.drainLimitMs);
-    if (ids.length < events) problems.push(`${events - ids.length} of ${events} events had not arrived after ${setup.drainLimitMs / 1000} s`);
-    const elapsedMs = ids.length >= events ? Math.max(...at) - startedAt : NaN;
+    // One room's burst has one request in flight: its events are answered, and so queued, in order.
+    const posting = await runAtMaxThroughput({ server: servers[0], connections: Math.min(POSTS_AT_ONCE, rooms), deliveries: posts });
+    const problems = loadProblems(posting, 'burst');
+    const { ids, at } = await setup.receiver.arrivals(events, DRAIN_LIMIT_MS);
+    if (ids.length < events) problems.push(`${events - ids.length} of ${events} events had not arrived after ${DRAIN_LIMIT_MS / 1000} s`);
     // Event i is of room i mod rooms: within a room, the ids must arrive in increasing i.
     const indexOf = new Map(posts.map((post, i) => [post.id, i]));
     const lastOfRoom = new Map<number, number>();
@@ -151,6 +132,7 @@ export async function measureRoomBurst(setup: DeliverySetup, checkout: string, r
       return later;
     });
     if (!inOrder) problems.push("a room's events arrived out of order");
+    const elapsedMs = ids.length >= events ? Math.max(...at) - startedAt : NaN;
     return { elapsedMs, deliveredPerSecond: (events / elapsedMs) * 1000, inOrder, problems };
   } finally {
     await stop();

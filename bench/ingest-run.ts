@@ -11,7 +11,7 @@ import { loadRules } from '../src/rules/load.ts';
 import { checkAnswers, loadProblems, runAtFixedRate, runAtMaxThroughput, type LoadResult } from './load.ts';
 import { formatNumber } from './report.ts';
 import { generateRules, writeRuleFiles } from './rule-corpus.ts';
-import type { Credentials, ServerProcess } from './server-process.ts';
+import type { Credentials, ServerProcess } from './setup.ts';
 import { createEventSource, signBeforeRun } from './webhook-events.ts';
 
 /** Requests in flight in the max-throughput runs, and the fixed-rate runs' events/s. */

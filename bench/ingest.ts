@@ -10,8 +10,7 @@ import { readFlags } from './flags.ts';
 import { CONNECTIONS, ingestRuns, RATE, writeBenchRules, type IngestLoad } from './ingest-run.ts';
 import type { LoadResult } from './load.ts';
 import { describeRun, failOn, formatMs, formatNumber, median, printReport, verdict } from './report.ts';
-import { startBaseline, startSwitchboard } from './server-process.ts';
-import { prepareRun, ROOT } from './setup.ts';
+import { prepareRun, ROOT, startBaseline, startSwitchboard } from './setup.ts';
 
 type Runs = { max: LoadResult[]; fixed: LoadResult[] };
 

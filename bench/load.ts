@@ -5,7 +5,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startMainThreadCpuMeter, startProcessCpuMeter } from './cpu-usage.ts';
 import { encodePost, KeepAliveClient, type AnswerHandler } from './keep-alive-client.ts';
-import type { Credentials, ServerProcess } from './server-process.ts';
+import type { Credentials, ServerProcess } from './setup.ts';
 import { signBeforeRun, type EventSource, type SignedDelivery } from './webhook-events.ts';
 
 export interface LoadResult {
@@ -29,19 +29,21 @@ export interface LoadResult {
 /** Sees every answer's body, e.g. to check that no delivery was taken for a duplicate. */
 export type ResponseInspector = (status: number, body: string) => void;
 type Target = Pick<ServerProcess, 'url' | 'pid'>;
+type Run = { deliveries: readonly SignedDelivery[]; inspect?: ResponseInspector };
 
 const HEADERS = (delivery: SignedDelivery) => ({ 'content-type': 'application/webhook+json', authorization: delivery.authorization });
 const DRAIN_TIMEOUT_MS = 15_000;
 
 /**
- * Closed loop: `connections` requests in flight, each answer followed at once by the next delivery. Fails when the
- * deliveries run out before the time does, rather than repeat one.
+ * Closed loop: `connections` requests in flight, each answer followed at once by the next delivery, for `duration`
+ * seconds, or without one until the deliveries run out. A timed run fails when they run out first, rather than
+ * repeat one.
  */
-export async function runAtMaxThroughput(run: { server: Target; connections: number; duration: number; deliveries: readonly SignedDelivery[]; inspect?: ResponseInspector }) {
+export async function runAtMaxThroughput(run: Run & { server: Target; connections: number; duration?: number }) {
   const url = new URL(run.server.url);
   const client = new KeepAliveClient(url);
   const tally = startTally([run.server], run.inspect);
-  const end = tally.start + run.duration * 1000;
+  const end = tally.start + (run.duration ?? Infinity) * 1000;
   let next = 0;
   let lastAnswer = tally.start;
   await new Promise<void>((resolve) => {
@@ -64,7 +66,7 @@ export async function runAtMaxThroughput(run: { server: Target; connections: num
   });
   const cores = tally.cores();
   client.destroy();
-  if (next === run.deliveries.length && lastAnswer < end) {
+  if (run.duration !== undefined && next === run.deliveries.length && lastAnswer < end) {
     throw new Error(`the ${run.deliveries.length} pre-signed deliveries ran out before the run ended; nothing may be sent twice, so this run is void`);
   }
   return tally.result((lastAnswer - tally.start) / 1000, cores);
@@ -76,7 +78,7 @@ export async function runAtMaxThroughput(run: { server: Target; connections: num
  * time, so a stalled server or load generator shows up in it instead of silently lowering the rate. `clients`, one
  * per server: connections to keep open for the next run (the caller destroys them); by default the run opens its own.
  */
-export async function runAtFixedRate(run: { servers: readonly Target[]; rate: number; deliveries: readonly SignedDelivery[]; clients?: KeepAliveClient[]; inspect?: ResponseInspector }): Promise<LoadResult> {
+export async function runAtFixedRate(run: Run & { servers: readonly Target[]; rate: number; clients?: KeepAliveClient[] }): Promise<LoadResult> {
   const urls = run.servers.map((server) => new URL(server.url));
   // Encoded before the clock starts: during the run, sending a request is one write.
   const requests = run.deliveries.map((delivery, k) => encodePost(urls[k % urls.length], HEADERS(delivery), delivery.body));

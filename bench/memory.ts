@@ -12,8 +12,7 @@ import { readFlags } from './flags.ts';
 import { writeBenchRules } from './ingest-run.ts';
 import { runAtFixedRate } from './load.ts';
 import { describeRun, formatNumber, printReport } from './report.ts';
-import { startSwitchboard } from './server-process.ts';
-import { prepareRun, ROOT } from './setup.ts';
+import { prepareRun, ROOT, startSwitchboard } from './setup.ts';
 import { createEventSource, signBeforeRun } from './webhook-events.ts';
 
 const IDLE_SETTLE_MS = 5_000;

@@ -8,7 +8,6 @@
  * Flags: --db both|sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --minutes <m> (10) --pruning both|on|off --backlog <n>.
  */
 import { existsSync, statSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
 import { durationMs } from '../src/duration.ts';
 import { openStore } from '../src/store/open.ts';
 import { fillBacklog } from '../test/helpers/backlog.ts';
@@ -16,8 +15,7 @@ import { writeForwardingRule } from './delivery-run.ts';
 import { readFlags } from './flags.ts';
 import { fixedRateRuns } from './load.ts';
 import { describeRun, formatMs, formatNumber, markdownTable, median } from './report.ts';
-import { startCountingReceiver, startSwitchboard } from './server-process.ts';
-import { freshDatabase, PG_URL, postgresQuery, prepareRun, ROOT, type Database } from './setup.ts';
+import { freshDatabase, PG_URL, prepareRun, query, ROOT, startCountingReceiver, startSwitchboard, type Database, type FreshDatabase } from './setup.ts';
 import { roomScopedEvents } from './webhook-events.ts';
 
 const RATE = 200;
@@ -63,14 +61,13 @@ report();
 
 async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' | 'pruning'>> {
   const database = await freshDatabase(db, workDir);
-  const sizes = db === 'sqlite' ? sqliteSizes(database.file) : postgresSizes(database.schema);
   if (backlog > 0) {
     const started = performance.now();
     const store = await openStore(database.url);
     await store.migrate();
     await store.close();
     await fillBacklog(db === 'sqlite' ? { sqlite: database.file } : { postgres: { url: PG_URL, schema: database.schema } }, { events: backlog, ageMs: durationMs(BACKLOG_AGE) });
-    console.log(`  backlog of ${formatNumber(backlog)} events written in ${formatNumber((performance.now() - started) / 1000, 1)} s: ${(await sizes.size()).detail}`);
+    console.log(`  backlog of ${formatNumber(backlog)} events written in ${formatNumber((performance.now() - started) / 1000, 1)} s: ${(await storeSize(database)).detail}`);
   }
   const env: Record<string, string> = pruning
     ? { RETENTION_EVENTS: RETENTION, RETENTION_SESSIONS: RETENTION, RETENTION_DEAD: RETENTION, PRUNE_INTERVAL }
@@ -83,13 +80,13 @@ async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' |
     await traffic.run(WARMUP_SECONDS);
     for (let at = SEGMENT_SECONDS; samples.length < segments; at += SEGMENT_SECONDS) {
       const load = await traffic.run(SEGMENT_SECONDS);
-      const { detail, ...size } = await sizes.size();
+      const { detail, ...size } = await storeSize(database);
       samples.push({ at, ...size, p99: load.latency.p99, failed: load.non2xx + load.errors });
       console.log(`  ${at} s: ${detail}, ingest p99 ${formatMs(load.latency.p99)} ms, ${load.non2xx + load.errors} failed`);
     }
     traffic.close();
     await server.stop();
-    return { samples, tables: await sizes.tables() };
+    return { samples, tables: await tableSizes(database) };
   } finally {
     traffic.close();
     await server.stop();
@@ -97,52 +94,28 @@ async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' |
   }
 }
 
-/** A store's size (`detail`: its parts, to print) and, at the end of the run, bytes by table, indexes (and TOAST) included. */
-type Sizes = { size(): Promise<{ bytes: number; freeBytes: number | null; detail: string }>; tables(): Promise<Record<string, number>> };
-
-/** SQLite: the file and its WAL, with the free pages in it. */
-function sqliteSizes(file: string): Sizes {
-  const bytes = (path: string) => (existsSync(path) ? statSync(path).size : 0);
-  const inspect = <T>(query: (connection: DatabaseSync) => T): T => {
-    const connection = new DatabaseSync(file, { readOnly: true });
-    try {
-      return query(connection);
-    } finally {
-      connection.close();
-    }
-  };
-  const pragma = (connection: DatabaseSync, name: string) => Number(Object.values(connection.prepare(`PRAGMA ${name}`).get()!)[0]);
-  return {
-    async size() {
-      const [fileBytes, walBytes] = [bytes(file), bytes(`${file}-wal`)];
-      const freeBytes = fileBytes === 0 ? 0 : inspect((connection) => pragma(connection, 'freelist_count') * pragma(connection, 'page_size'));
-      const detail = `${mib(fileBytes + walBytes)} MiB (file ${mib(fileBytes)} MiB of which free ${mib(freeBytes)} MiB, WAL ${mib(walBytes)} MiB)`;
-      return { bytes: fileBytes + walBytes, freeBytes, detail };
-    },
-    // dbstat reads every page: once, at the end of the run.
-    async tables() {
-      const sql = `SELECT schema.tbl_name AS name, SUM(stat.pgsize) AS bytes FROM dbstat AS stat
-        JOIN sqlite_schema AS schema ON schema.name = stat.name GROUP BY schema.tbl_name`;
-      return Object.fromEntries(inspect((connection) => connection.prepare(sql).all().map((row) => [String(row.name), Number(row.bytes)])));
-    },
-  };
+/** Bytes by table, indexes (and TOAST) included. On SQLite dbstat reads every page: once, at the end of a run. */
+async function tableSizes(database: FreshDatabase): Promise<Record<string, number>> {
+  const rows = await query(database, database.db === 'sqlite'
+    ? `SELECT schema.tbl_name AS name, SUM(stat.pgsize) AS bytes FROM dbstat AS stat
+        JOIN sqlite_schema AS schema ON schema.name = stat.name GROUP BY schema.tbl_name`
+    : `SELECT c.relname AS name, pg_total_relation_size(c.oid)::bigint AS bytes FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '${database.schema}' AND c.relkind = 'r'`);
+  return Object.fromEntries(rows.map((row) => [String(row.name), Number(row.bytes)]));
 }
 
-/** PostgreSQL: the schema's tables with their indexes and TOAST. */
-function postgresSizes(schema: string): Sizes {
-  const tables = async () => {
-    const rows = await postgresQuery(`SELECT c.relname AS name, pg_total_relation_size(c.oid)::bigint AS bytes
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`, [schema]);
-    return Object.fromEntries(rows.map((row) => [String(row.name), Number(row.bytes)]));
-  };
-  return {
-    tables,
-    async size() {
-      const bytes = Object.values(await tables()).reduce((sum, table) => sum + table, 0);
-      const [row] = await postgresQuery(`SELECT COALESCE(SUM(n_dead_tup), 0)::bigint AS dead FROM pg_stat_user_tables WHERE schemaname = $1`, [schema]);
-      return { bytes, freeBytes: null, detail: `${mib(bytes)} MiB (${formatNumber(Number(row?.dead ?? 0))} dead rows awaiting autovacuum)` };
-    },
-  };
+/** SQLite: the file and its WAL, with the free pages in it; PostgreSQL: the tables. `detail`: the parts, to print. */
+async function storeSize(database: FreshDatabase): Promise<{ bytes: number; freeBytes: number | null; detail: string }> {
+  if (database.db === 'postgres') {
+    const bytes = Object.values(await tableSizes(database)).reduce((sum, table) => sum + table, 0);
+    const [{ dead }] = await query(database, `SELECT SUM(n_dead_tup) AS dead FROM pg_stat_user_tables WHERE schemaname = '${database.schema}'`);
+    return { bytes, freeBytes: null, detail: `${mib(bytes)} MiB (${formatNumber(Number(dead))} dead rows awaiting autovacuum)` };
+  }
+  const [file, wal] = [database.file, `${database.file}-wal`].map((path) => (existsSync(path) ? statSync(path).size : 0));
+  const [{ freelist_count: freePages }] = await query(database, 'PRAGMA freelist_count');
+  const [{ page_size: pageSize }] = await query(database, 'PRAGMA page_size');
+  const freeBytes = Number(freePages) * Number(pageSize);
+  return { bytes: file + wal, freeBytes, detail: `${mib(file + wal)} MiB (file ${mib(file)} MiB of which free ${mib(freeBytes)} MiB, WAL ${mib(wal)} MiB)` };
 }
 
 function report(): void {

@@ -7,15 +7,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { sampleEvent } from '../src/livekit/samples.ts';
 import { openStore } from '../src/store/open.ts';
 import { readFlags } from './flags.ts';
 import { measureIngest, writeBenchRules, type IngestLoad } from './ingest-run.ts';
 import { percentiles, type LoadResult } from './load.ts';
 import { describeRun, failOn, formatMs, formatNumber, markdownTable, verdict } from './report.ts';
-import { startSwitchboard } from './server-process.ts';
-import { freshDatabase, postgresQuery, prepareRun, ROOT } from './setup.ts';
+import { freshDatabase, prepareRun, query, ROOT, startSwitchboard } from './setup.ts';
 
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const ROOMS = 20_000;
@@ -109,14 +107,6 @@ function timeList(url: string): Promise<{ median: number; max: number }> {
   });
 }
 
-/** One statement on the store measured, on a connection of its own. */
-async function execute(sql: string): Promise<void> {
-  if (db === 'postgres') return void (await postgresQuery(sql, [], database.schema));
-  const sqlite = new DatabaseSync(database.file);
-  sqlite.exec(sql);
-  sqlite.close();
-}
-
 /**
  * The bulk fill, in the database's own loop: events spread over the last 30 days in `ROOMS` rooms, each with a
  * finished delivery, and the newest `backlog` events each with one more, due now, ordered by room.
@@ -126,15 +116,15 @@ async function fill(): Promise<void> {
   const spanMs = 30 * 86_400_000;
   const createdMs = `(${Date.now() - spanMs} + i * ${spanMs / eventCount})`;
   const name = `CASE i % 4 WHEN 0 THEN 'participant_joined' WHEN 1 THEN 'participant_left' WHEN 2 THEN 'track_published' ELSE 'room_started' END`;
-  await execute(`INSERT INTO events (id, name, created_at, api_key, body, received_at, room, participant)
+  await query(database, `INSERT INTO events (id, name, created_at, api_key, body, received_at, room, participant)
     SELECT 'EV_scale' || i, ${name}, ${createdMs} / 1000, 'APIbench',
       replace(replace('${body}', 'ROOM', 'room-' || (i % ${ROOMS})), 'USER', 'user-' || (i % 100000)), ${SQL.timestamp(createdMs)},
       'room-' || (i % ${ROOMS}), 'user-' || (i % 100000)
     FROM ${SQL.numbers}`);
-  if (db === 'sqlite') await execute(`INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, '[]', '[]' FROM events WHERE id LIKE 'EV_scale%'`);
-  await execute(deliveriesSql(`WHERE id LIKE 'EV_scale%'`, 0, 'succeeded', 1, 'received_at'));
-  await execute(deliveriesSql(`ORDER BY seq DESC LIMIT ${backlog}`, 1, 'pending', 0, SQL.minuteAgo));
-  await execute(db === 'sqlite' ? 'PRAGMA wal_checkpoint(TRUNCATE); ANALYZE' : 'VACUUM ANALYZE');
+  if (db === 'sqlite') await query(database, `INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, '[]', '[]' FROM events WHERE id LIKE 'EV_scale%'`);
+  await query(database, deliveriesSql(`WHERE id LIKE 'EV_scale%'`, 0, 'succeeded', 1, 'received_at'));
+  await query(database, deliveriesSql(`ORDER BY seq DESC LIMIT ${backlog}`, 1, 'pending', 0, SQL.minuteAgo));
+  for (const statement of db === 'sqlite' ? ['PRAGMA wal_checkpoint(TRUNCATE)', 'ANALYZE'] : ['VACUUM ANALYZE']) await query(database, statement);
 }
 
 /**
@@ -146,7 +136,7 @@ async function claimCosts(): Promise<{ full: number; small: number }> {
   const claim = (i: number) => store.transaction((tx) => tx.claimDueDeliveries({ owner: `bench-${i}`, now: new Date(), limit: 16, leaseMs: 600_000, skipTargets: [] }));
   try {
     const full = (await timed(claim)).median;
-    await execute(`UPDATE deliveries SET state = 'cancelled' WHERE state = 'pending' AND id NOT IN (
+    await query(database, `UPDATE deliveries SET state = 'cancelled' WHERE state = 'pending' AND id NOT IN (
       SELECT id FROM deliveries WHERE state = 'pending' ORDER BY id DESC LIMIT ${SMALL_BACKLOG})`);
     return { full, small: (await timed(claim)).median };
   } finally {

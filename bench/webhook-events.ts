@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import type { LiveKitEvent } from '../src/livekit/event-types.ts';
 import { sampleEvent, sampleEventNames } from '../src/livekit/samples.ts';
 import { signWebhook } from '../src/livekit/sign.ts';
-import type { Credentials } from './server-process.ts';
+import type { Credentials } from './setup.ts';
 
 const ROOM = '@@bench-room@@';
 const PARTICIPANT = '@@bench-participant@@';

@@ -1,5 +1,5 @@
 /**
- * The child's side of the handshake with the benchmark that spawned it (../server-process.ts). Its messages stay as
+ * The child's side of the handshake with the benchmark that spawned it (../setup.ts). Its messages stay as
  * they are: `bench:compare` and `--baseline` start the servers of other, older checkouts.
  */
 

@@ -1,4 +1,4 @@
-/** Switchboard under test, configured from the environment like `switchboard serve` (see ../server-process.ts). */
+/** Switchboard under test, configured from the environment like `switchboard serve` (see ../setup.ts). */
 import { startSwitchboard } from '../../src/app.ts';
 import { loadConfig, readEnvironment } from '../../src/config.ts';
 import { PostgresStore } from '../../src/store/postgres/store.ts';

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCountingReceiver, type CountingReceiver } from '../server-process.ts';
+import { startCountingReceiver, type CountingReceiver } from '../setup.ts';
 
 let receiver: CountingReceiver;
 
