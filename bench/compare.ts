@@ -1,10 +1,7 @@
 /**
- * `npm run bench:compare -- <checkout A> <checkout B>`: two checkouts in turns under the same load, A B B A A B…,
- * so that a machine whose speed drifts treats both alike. Each round, on fresh SQLite stores: `npm run bench`'s
- * Switchboard (a 2 s warm-up, a max-throughput run, a 1,000 events/s run), then `bench:deliver`'s (every event
- * forwarded through the queue at 1,000 events/s, ordering none). Prints each round and the medians.
- * Flags: --rounds <n> (default 4) --duration <s> (default 5) --ingest-only. A checkout needs its own `npm ci`, or a
- * node_modules linked to this one's.
+ * `npm run bench:compare -- <checkout A> <checkout B>`: two checkouts in turns (A B B A A B…) on fresh SQLite stores:
+ * `npm run bench`'s Switchboard (warm-up, max throughput, 1,000 events/s), then `bench:deliver`'s (ordering none).
+ * Flags: --rounds <n> (4) --duration <s> (5) --ingest-only. A checkout needs its own node_modules (or a link).
  */
 import { join, resolve } from 'node:path';
 import { measureDelivery, type DeliveryResult } from './delivery-run.ts';

@@ -1,12 +1,9 @@
 /**
- * `npm run bench:deliver`: events from webhook to a third-party endpoint through the durable delivery queue
- * (delivery-run.ts), and the ingest latency meanwhile, after the bare baseline at the same rate (the machine's own
- * latency floor). On PostgreSQL (SWITCHBOARD_TEST_PG_URL) it also counts round trips to the database per webhook and
- * per delivery. WORKER_CONCURRENCY in the environment reaches the servers. Flags: --db sqlite|postgres
- * --replicas <n> --rate <events/s> (1,000) --duration <s> (20) --ordering both|none|room.
- * `--scenario one-room` instead runs bursts of `--events` participant joins (200) spread over as many rooms and all
- * in one room, in turns (`--rounds`, 2), and compares the rates; `--baseline <checkout>` runs another checkout's
- * Switchboard in the same turns.
+ * `npm run bench:deliver`: events from webhook through the durable queue to a receiver, and the ingest latency
+ * meanwhile, after the bare baseline at the same rate (the machine's own floor); on PostgreSQL, round trips too.
+ * Flags: --db sqlite|postgres --replicas <n> --rate <events/s> (1,000) --duration <s> (20) --ordering both|none|room.
+ * `--scenario one-room`: bursts of `--events` (200) participant joins over as many rooms and in one room, in turns
+ * (`--rounds`, 2); `--baseline <checkout>` runs another checkout's Switchboard in the same turns.
  */
 import { resolve } from 'node:path';
 import { describeForeignCpu } from './cpu-usage.ts';

@@ -1,7 +1,4 @@
-/**
- * The delivery measurements of `bench:deliver` and `bench:compare`: a checkout's Switchboard (replicas on one fresh
- * store) whose one rule forwards every event (http, async) to the counting receiver.
- */
+/** Delivery runs and bursts (`bench:deliver`, `bench:compare`): every event forwarded to the receiver. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

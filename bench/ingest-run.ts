@@ -1,8 +1,4 @@
-/**
- * The ingest load on one server (`bench`, `bench:compare`, `bench:scale`): a warm-up, then max-throughput and
- * fixed-rate runs, each on deliveries signed just before it. Also the benchmark's Switchboard rules: the shipped
- * status rules plus generated ones, 200 in all.
- */
+/** Ingest runs on one server (`bench`, `bench:compare`, `bench:scale`), and Switchboard's 200 rules for them. */
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildContext } from '../src/livekit/event.ts';

@@ -1,9 +1,6 @@
 /**
- * The load generator's HTTP/1.1 client: requests encoded to bytes before the run, answers read only as far as their
- * status and body (http-message.ts). node:http's client cost the generator 0.21–0.23 cores at 1,000 requests/s
- * against 0.10–0.15, taken on two cores from the server under test. Like node:http's keep-alive agent it sends one
- * request at a time per connection, opens another when all are busy, and does not reuse a connection the server is
- * about to close for being idle (its `keep-alive: timeout=` hint, less a second's margin).
+ * The load generator's HTTP/1.1 client, one request at a time per keep-alive connection: node:http's client cost the
+ * generator 0.21–0.23 cores at 1,000 requests/s against 0.10–0.15, taken on two cores from the server under test.
  */
 import { connect } from 'node:net';
 import { closesConnection, keepAliveTimeoutMs, readMessage } from './http-message.ts';
@@ -11,6 +8,7 @@ import { closesConnection, keepAliveTimeoutMs, readMessage } from './http-messag
 export type AnswerHandler = (error: Error | null, status: number, body: string) => void;
 
 const EMPTY: Buffer = Buffer.alloc(0);
+/** An idle connection is not reused within this of the server's `keep-alive: timeout=`: it may be closing it. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
 /** `url`'s request line and headers, then `body`, as one buffer. */

@@ -1,7 +1,4 @@
-/**
- * The two ways the benchmarks load a server, both on the generator's own keep-alive client: closed loop at maximum
- * throughput, and open loop at a fixed rate. Every request carries its own signed delivery; none is sent twice.
- */
+/** Loading a server: closed loop at maximum throughput, or open loop at a fixed rate. Nothing is sent twice. */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startMainThreadCpuMeter, startProcessCpuMeter } from './cpu-usage.ts';
 import { encodePost, KeepAliveClient, type AnswerHandler } from './keep-alive-client.ts';

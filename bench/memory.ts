@@ -1,9 +1,8 @@
 /**
- * `npm run bench:memory`: the resident memory (RSS, from /proc) of Switchboard on SQLite with the ingest benchmark's
- * 200 rules, idle after start, then each second of a run at `--rate` events/s (default 1,000) for `--duration`
- * seconds (default 60; every token is signed before the run and lives five minutes, so a run much over 300 s fails).
- * `--node-flag <flag>` (repeatable) starts the server with a Node.js flag, e.g. `--node-flag=--max-semi-space-size=4`;
- * the environment reaches it too, e.g. SQLITE_CACHE_MB.
+ * `npm run bench:memory`: Switchboard's RSS with the ingest benchmark's 200 rules on SQLite, idle, then each second of
+ * a run at `--rate` events/s (1,000) for `--duration` s (60; its tokens, all signed first, live five minutes).
+ * `--node-flag <flag>` (repeatable) starts the server with a Node.js flag; the environment (SQLITE_CACHE_MB) reaches
+ * it too.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,11 +1,9 @@
 /**
- * `npm run bench:retention`: does retention keep the disk flat without hurting ingest? One rule forwards every event
- * (http, async) to the counting receiver, 200 events/s open loop in 20 s segments, on each store with the pruner off,
- * then with RETENTION_EVENTS, RETENTION_SESSIONS and RETENTION_DEAD at 2m and PRUNE_INTERVAL=5s. It reports the
- * database's size after each segment (SQLite: with its free pages and WAL), each segment's ingest p99 and each
- * table's size at the end. `--backlog N` first fills each store with N events received 40 days ago, with their
- * deliveries, attempts and sessions (test/helpers/backlog.ts): the catch-up an upgrade starts with.
- * Flags: --db both|sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --minutes <m> (10) --pruning both|on|off --backlog <n>.
+ * `npm run bench:retention`: does retention keep the disk flat without hurting ingest? Every event forwarded, 200/s
+ * in 20 s segments, per store with pruning off, then on (RETENTION_* 2m, PRUNE_INTERVAL=5s): the size after each
+ * segment, each segment's ingest p99, each table's size at the end. `--backlog N` first fills each store with N
+ * events received 40 days ago (test/helpers/backlog.ts), the catch-up an upgrade starts with.
+ * Flags: --db both|sqlite|postgres --minutes <m> (10) --pruning both|on|off --backlog <n>.
  */
 import { existsSync, statSync } from 'node:fs';
 import { durationMs } from '../src/duration.ts';

@@ -1,9 +1,8 @@
 /**
- * `npm run bench:scale`: does Switchboard cost the same on a big store as on an empty one? Ingest (max throughput
- * and p99 at 1,000 events/s, the worker off) and the admin lists on an empty store; then the store is filled in
- * bulk with `--events` events (default 2,000,000), as many finished deliveries and a backlog of `--backlog` due
- * ones (default 50,000), and the same is measured again, with the cost of one claim at that backlog and at 500.
- * Flags: --db sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --events <n> --backlog <n> --duration <s> (default 10).
+ * `npm run bench:scale`: does Switchboard cost the same on a big store? Ingest (the worker off) and the admin lists on
+ * an empty store, then on one filled in bulk with `--events` events (2,000,000), as many finished deliveries and
+ * `--backlog` due ones (50,000), with the cost of one claim at that backlog and at 500.
+ * Flags: --db sqlite|postgres --events <n> --backlog <n> --duration <s> (10).
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -51,7 +50,11 @@ const SQL = db === 'sqlite'
       timestamp: (ms: string) => `strftime('%Y-%m-%dT%H:%M:%fZ', ${ms} / 1000.0, 'unixepoch')`,
       minuteAgo: `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')`,
     }
-  : { numbers: `generate_series(1::bigint, ${eventCount}) AS i`, timestamp: (ms: string) => `to_timestamp(${ms} / 1000.0)`, minuteAgo: `now() - interval '1 minute'` };
+  : {
+      numbers: `generate_series(1::bigint, ${eventCount}) AS i`,
+      timestamp: (ms: string) => `to_timestamp(${ms} / 1000.0)`,
+      minuteAgo: `now() - interval '1 minute'`,
+    };
 
 /** The deliveries of the fill: one finished for every event, one due for the newest `backlog` events. */
 const deliveriesSql = (select: string, action: number, state: string, attempts: number, due: string) => `INSERT INTO deliveries (event_id, event_seq,

@@ -1,6 +1,6 @@
 /**
  * Unique, realistic webhook events: the shipped samples of every event name in turn (a round), each with its own
- * `EV_…` id and room, the fields the generated rules look at varied from round to round so only some rules hold.
+ * id and room, the fields the generated rules look at varied from round to round so only some rules hold.
  */
 import { execFileSync } from 'node:child_process';
 import type { LiveKitEvent } from '../src/livekit/event-types.ts';

@@ -1,8 +1,6 @@
 /**
- * The delivery benchmarks' third-party endpoint: it answers 200 at once and counts what arrives, by request and by
- * event id (so duplicates show), for the benchmark to ask over IPC. It reads HTTP/1.1 itself (../http-message.ts):
- * node:http's server cost it about 0.12 cores at 1,000 deliveries/s against 0.06–0.10, taken on two cores from the
- * Switchboard under test.
+ * The delivery benchmarks' third-party endpoint: answers 200 and counts what arrives, by request and by event id.
+ * It reads HTTP/1.1 itself: node:http's server cost it about 0.12 cores at 1,000 deliveries/s against 0.06–0.10.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { closesConnection, readMessage } from '../http-message.ts';
