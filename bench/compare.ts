@@ -3,7 +3,7 @@
  * `npm run bench`'s Switchboard (warm-up, max throughput, 1,000 events/s), then `bench:deliver`'s (ordering none).
  * Flags: --rounds <n> (4) --duration <s> (5) --ingest-only. A checkout needs its own node_modules (or a link).
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { measureDelivery, type DeliveryResult } from './delivery-run.ts';
 import { readFlags } from './flags.ts';
 import { measureIngest, RATE, writeBenchRules, type IngestLoad } from './ingest-run.ts';
@@ -18,8 +18,7 @@ const rounds = flags.number('rounds', 4, true);
 const ingestOnly = flags.on('ingest-only');
 const { workDir, credentials } = prepareRun('compare');
 const load: IngestLoad = { duration: flags.number('duration', 5), warmupSeconds: 2, credentials };
-const rulesDir = join(workDir, 'rules');
-const rulesNote = await writeBenchRules(rulesDir, checkouts.A);
+const { rulesDir, rulesNote } = await writeBenchRules(workDir, checkouts.A);
 const receiver = ingestOnly ? undefined : await startCountingReceiver();
 const deliverySetup = receiver && { db: 'sqlite' as const, replicas: 1, workDir, credentials, receiver, warmupSeconds: load.warmupSeconds };
 

@@ -1,7 +1,8 @@
 /**
  * `npm run bench:deliver`: events from webhook through the durable queue to a receiver, and the ingest latency
  * meanwhile, after the bare baseline at the same rate (the machine's own floor); on PostgreSQL, round trips too.
- * Flags: --db sqlite|postgres --replicas <n> --rate <events/s> (1,000) --duration <s> (20) --ordering both|none|room.
+ * Flags: --db sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --replicas <n> --rate <events/s> (1,000) --duration <s> (20)
+ * --ordering both|none|room.
  * `--scenario one-room`: bursts of `--events` (200) participant joins over as many rooms and in one room, in turns
  * (`--rounds`, 2); `--baseline <checkout>` runs another checkout's Switchboard in the same turns.
  */

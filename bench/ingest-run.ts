@@ -71,8 +71,9 @@ export async function measureIngest(name: string, server: ServerProcess, load: I
   }
 }
 
-/** Writes the benchmark's rules into `dir` and loads them once, to check them and say what each event matches. */
-export async function writeBenchRules(dir: string, checkout: string): Promise<string> {
+/** The benchmark's rules, written into `<workDir>/rules` and loaded once to check them and say what events match. */
+export async function writeBenchRules(workDir: string, checkout: string): Promise<{ rulesDir: string; rulesNote: string }> {
+  const dir = join(workDir, 'rules');
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(checkout, SHIPPED_RULES), join(dir, 'session-status.yaml'));
   const plugins = (await loadPlugins('')).specs(); // the built-in plugins
@@ -82,8 +83,8 @@ export async function writeBenchRules(dir: string, checkout: string): Promise<st
   const source = createEventSource();
   const counts = Array.from({ length: 1200 }, () => ruleSet.match(buildContext(source.next())).length);
   const mean = counts.reduce((sum, n) => sum + n, 0) / counts.length;
-  return (
+  const rulesNote =
     `${ruleSet.rules.length} rules (${shipped.rules.length} from ${SHIPPED_RULES}, the rest generated); each event matches ` +
-    `${Math.min(...counts)}–${Math.max(...counts)} (mean ${formatNumber(mean, 1)}) and runs as many inline status actions`
-  );
+    `${Math.min(...counts)}–${Math.max(...counts)} (mean ${formatNumber(mean, 1)}) and runs as many inline status actions`;
+  return { rulesDir: dir, rulesNote };
 }

@@ -30,8 +30,7 @@ setTimeout(() => {
   process.exit(2);
 }, (4 * rounds * load.duration + 300) * 1000).unref();
 
-const rulesDir = join(workDir, 'rules');
-const rulesNote = await writeBenchRules(rulesDir, ROOT);
+const { rulesDir, rulesNote } = await writeBenchRules(workDir, ROOT);
 const fixedRun = `${formatNumber(RATE)}/s`;
 const header = [
   describeRun('bench'),

@@ -21,8 +21,7 @@ const rate = flags.number('rate', 1000);
 const duration = flags.number('duration', 60);
 const nodeFlags = flags.all('node-flag');
 const { workDir, credentials } = prepareRun('memory');
-const rulesDir = join(workDir, 'rules');
-const rulesNote = await writeBenchRules(rulesDir, ROOT);
+const { rulesDir, rulesNote } = await writeBenchRules(workDir, ROOT);
 const server = await startSwitchboard(ROOT, { credentials, rulesDir, databaseUrl: `file:${join(workDir, 'memory.db')}`, execArgv: nodeFlags });
 /** The server's resident memory, MiB. */
 const rssMiB = () => Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1]) / 1024;

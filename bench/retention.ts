@@ -3,7 +3,7 @@
  * in 20 s segments, per store with pruning off, then on (RETENTION_* 2m, PRUNE_INTERVAL=5s): the size after each
  * segment, each segment's ingest p99, each table's size at the end. `--backlog N` first fills each store with N
  * events received 40 days ago (test/helpers/backlog.ts), the catch-up an upgrade starts with.
- * Flags: --db both|sqlite|postgres --minutes <m> (10) --pruning both|on|off --backlog <n>.
+ * Flags: --db both|sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --minutes <m> (10) --pruning both|on|off --backlog <n>.
  */
 import { existsSync, statSync } from 'node:fs';
 import { durationMs } from '../src/duration.ts';

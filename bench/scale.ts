@@ -2,10 +2,9 @@
  * `npm run bench:scale`: does Switchboard cost the same on a big store? Ingest (the worker off) and the admin lists on
  * an empty store, then on one filled in bulk with `--events` events (2,000,000), as many finished deliveries and
  * `--backlog` due ones (50,000), with the cost of one claim at that backlog and at 500.
- * Flags: --db sqlite|postgres --events <n> --backlog <n> --duration <s> (10).
+ * Flags: --db sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --events <n> --backlog <n> --duration <s> (10).
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { sampleEvent } from '../src/livekit/samples.ts';
 import { openStore } from '../src/store/open.ts';
 import { readFlags } from './flags.ts';
@@ -26,8 +25,7 @@ const eventCount = flags.number('events', 2_000_000, true);
 const backlog = flags.number('backlog', 50_000, true);
 const { workDir, credentials } = prepareRun('scale');
 const load: IngestLoad = { duration: flags.number('duration', 10), warmupSeconds: 3, credentials };
-const rulesDir = join(workDir, 'rules');
-const rulesNote = await writeBenchRules(rulesDir, ROOT);
+const { rulesDir, rulesNote } = await writeBenchRules(workDir, ROOT);
 const database = await freshDatabase(db, workDir);
 const problems: string[] = [];
 
