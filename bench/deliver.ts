@@ -120,7 +120,7 @@ async function runRoomBursts(): Promise<void> {
   const baseline = flags.text('baseline');
   const checkouts = [{ name: 'this checkout', path: ROOT }, ...(baseline ? [{ name: 'baseline', path: resolve(baseline) }] : [])];
   const header = [
-    describeRun('bench:deliver --scenario one-room'),
+    describeRun('bench:deliver'),
     `Setup: ${store}, WORKER_CONCURRENCY=${concurrency}; one rule forwards every event with the http plugin (async, ordering per room) ` +
       `to a counting receiver that answers at once. Each burst: ${events} participant_joined events posted as fast as answered, then drained; ` +
       `${rounds} round(s) of spread (${events} rooms) then one room, on fresh stores${baseline ? `; baseline = ${resolve(baseline)}` : ''}.`,
