@@ -65,7 +65,7 @@ if (!ingestOnly) {
   columns.push(
     ['deliveries/s', (run) => run.delivery!.deliveredPerSecond],
     ['ingest p99 ms delivering', (run) => run.delivery!.ingest.latency.p99, 2],
-    ['µs CPU/event+delivery', (run) => microsPerEvent(run.delivery!.cores.switchboard, run.delivery!.ingest.eventsPerSecond)],
+    ['µs CPU/event+delivery', (run) => microsPerEvent(run.delivery!.cores.server, run.delivery!.ingest.eventsPerSecond)],
   );
 }
 const row = (name: 'A' | 'B') => [name, ...columns.map(([, pick, decimals = 0]) => formatNumber(median(results[name].map(pick)), decimals))];

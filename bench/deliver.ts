@@ -67,7 +67,7 @@ async function runLoad(): Promise<void> {
     ...variants.map(({ ordering, floor, run }) => [
       store, ordering, formatNumber(run.rate), formatNumber(run.deliveredPerSecond), formatNumber(run.drainMs / 1000, 2), formatNumber(run.maxBacklog),
       ...[run.ingest.latency.p50, run.ingest.latency.p99, floor.latency.p99, run.endToEnd.p99].map(formatMs),
-      ...[run.cores.switchboard, run.cores.switchboardMainThread, run.cores.receiver, run.cores.generator].map(formatMs),
+      ...[run.cores.server, run.cores.serverMainThread, run.cores.receiver, run.cores.generator].map(formatMs),
       ...[run.queued - run.delivered, run.redelivered].map((count) => formatNumber(count)),
       ...(run.roundTrips ? [perWebhook(run.roundTrips), perDelivery(run.roundTrips)] : [NaN, NaN]).map(formatMs),
     ]),

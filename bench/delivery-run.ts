@@ -56,9 +56,8 @@ async function deliverAtRate(setup: DeliverySetup, servers: ServerProcess[], cli
   const foreignCpu = startForeignCpuMeter([process.pid, receiver.pid, ...servers.map((server) => server.pid)]);
   const receiverCpu = startProcessCpuMeter([receiver.pid]);
   const ingest = await runAtFixedRate({ servers, clients, rate, deliveries, inspect: answers.inspect });
-  // `switchboardMainThread`: the busiest replica's event loop alone; `foreign`: every other process (PostgreSQL too).
-  const { server: switchboard, serverMainThread: switchboardMainThread, generator } = ingest.cores;
-  const cores = { switchboard, switchboardMainThread, receiver: receiverCpu.read(), generator, foreign: foreignCpu.read() };
+  // Switchboard's (`server`), the load generator's, the receiver's and every other process's (PostgreSQL too).
+  const cores = { ...ingest.cores, receiver: receiverCpu.read(), foreign: foreignCpu.read() };
   const queued = answers.ackedAt.length;
   const drainLimitMs = Math.max(DRAIN_LIMIT_MS, 3 * seconds * 1000);
   const arrivals = await receiver.arrivals(queued, drainLimitMs);
