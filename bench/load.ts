@@ -24,7 +24,7 @@ export interface LoadResult {
 }
 
 /** Sees every answer's body, e.g. to check that no delivery was taken for a duplicate. */
-export type ResponseInspector = (status: number, body: string) => void;
+type ResponseInspector = (status: number, body: string) => void;
 type Target = Pick<ServerProcess, 'url' | 'pid'>;
 type Run = { deliveries: readonly SignedDelivery[]; inspect?: ResponseInspector };
 
