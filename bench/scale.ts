@@ -5,6 +5,7 @@
  * Flags: --db sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --events <n> --backlog <n> --duration <s> (10).
  */
 import { randomBytes } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
 import { sampleEvent } from '../src/livekit/samples.ts';
 import { openStore } from '../src/store/open.ts';
 import { readFlags } from './flags.ts';
@@ -117,15 +118,24 @@ async function fill(): Promise<void> {
   const spanMs = 30 * 86_400_000;
   const createdMs = `(${Date.now() - spanMs} + i * ${spanMs / eventCount})`;
   const name = `CASE i % 4 WHEN 0 THEN 'participant_joined' WHEN 1 THEN 'participant_left' WHEN 2 THEN 'track_published' ELSE 'room_started' END`;
-  await query(database, `INSERT INTO events (id, name, created_at, api_key, body, received_at, room, participant)
+  const statements = [
+    `INSERT INTO events (id, name, created_at, api_key, body, received_at, room, participant)
     SELECT 'EV_scale' || i, ${name}, ${createdMs} / 1000, 'APIbench',
       replace(replace('${body}', 'ROOM', 'room-' || (i % ${ROOMS})), 'USER', 'user-' || (i % 100000)), ${SQL.timestamp(createdMs)},
       'room-' || (i % ${ROOMS}), 'user-' || (i % 100000)
-    FROM ${SQL.numbers}`);
-  if (db === 'sqlite') await query(database, `INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, '[]', '[]' FROM events WHERE id LIKE 'EV_scale%'`);
-  await query(database, deliveriesSql(`WHERE id LIKE 'EV_scale%'`, 0, 'succeeded', 1, 'received_at'));
-  await query(database, deliveriesSql(`ORDER BY seq DESC LIMIT ${backlog}`, 1, 'pending', 0, SQL.minuteAgo));
-  for (const statement of db === 'sqlite' ? ['PRAGMA wal_checkpoint(TRUNCATE)', 'ANALYZE'] : ['VACUUM ANALYZE']) await query(database, statement);
+    FROM ${SQL.numbers}`,
+    ...(db === 'sqlite' ? [`INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, '[]', '[]' FROM events WHERE id LIKE 'EV_scale%'`] : []),
+    deliveriesSql(`WHERE id LIKE 'EV_scale%'`, 0, 'succeeded', 1, 'received_at'),
+    deliveriesSql(`ORDER BY seq DESC LIMIT ${backlog}`, 1, 'pending', 0, SQL.minuteAgo),
+  ];
+  if (db === 'postgres') {
+    for (const statement of [...statements, 'VACUUM ANALYZE']) await query(database, statement);
+    return;
+  }
+  // One transaction, unsynced: a bulk load, not the store's own durable writes.
+  const sqlite = new DatabaseSync(database.file);
+  sqlite.exec(['PRAGMA synchronous = OFF', 'BEGIN', ...statements, 'COMMIT', 'PRAGMA wal_checkpoint(TRUNCATE)', 'ANALYZE'].join(';\n'));
+  sqlite.close();
 }
 
 /**
