@@ -1,22 +1,15 @@
 /**
- * `npm run bench:compare -- <checkout A> <checkout B>`: two checkouts in turns under the same load, A B B A A B…,
- * so that a machine whose speed drifts treats both alike. Each round, on fresh SQLite stores: `npm run bench`'s
- * Switchboard (a 2 s warm-up, a max-throughput run, a 1,000 events/s run), then `bench:deliver`'s (every event
- * forwarded through the queue at 1,000 events/s, ordering none). Prints each round and the medians.
- * Flags: --rounds <n> (default 4) --duration <s> (default 5) --ingest-only. A checkout needs its own `npm ci`, or a
- * node_modules linked to this one's.
+ * `npm run bench:compare -- <checkout A> <checkout B>`: two checkouts in turns (A B B A A B…) on fresh SQLite stores:
+ * `npm run bench`'s Switchboard (warm-up, max throughput, 1,000 events/s), then `bench:deliver`'s (ordering none).
+ * Flags: --rounds <n> (4) --duration <s> (5) --ingest-only. A checkout needs its own node_modules (or a link).
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { measureDelivery, type DeliveryResult } from './delivery-run.ts';
 import { readFlags } from './flags.ts';
-import { measureIngest, writeBenchRules, type IngestLoad } from './ingest-run.ts';
+import { measureIngest, RATE, writeBenchRules, type IngestLoad } from './ingest-run.ts';
 import type { LoadResult } from './load.ts';
-import { startCountingReceiver } from './receiver.ts';
-import { describeRun, failOn, formatNumber, markdownTable, median } from './report.ts';
-import { startSwitchboard } from './server-process.ts';
-import { freshDatabase, prepareRun } from './setup.ts';
-
-const RATE = 1000;
+import { describeRun, failOn, formatMs, formatNumber, markdownTable, median } from './report.ts';
+import { freshDatabase, prepareRun, startCountingReceiver, startSwitchboard } from './setup.ts';
 
 const flags = readFlags(['rounds', 'duration'], ['ingest-only'], true);
 if (flags.positionals.length !== 2) throw new Error('usage: npm run bench:compare -- <checkout A> <checkout B> [--rounds n] [--duration s] [--ingest-only]');
@@ -24,67 +17,57 @@ const checkouts = { A: resolve(flags.positionals[0]), B: resolve(flags.positiona
 const rounds = flags.number('rounds', 4, true);
 const ingestOnly = flags.on('ingest-only');
 const { workDir, credentials } = prepareRun('compare');
-const load: IngestLoad = { connections: 16, rate: RATE, duration: flags.number('duration', 5), warmupSeconds: 2, credentials };
-const rulesDir = join(workDir, 'rules');
-const rulesNote = await writeBenchRules(rulesDir, checkouts.A);
+const load: IngestLoad = { duration: flags.number('duration', 5), warmupSeconds: 2, credentials };
+const { rulesDir, rulesNote } = await writeBenchRules(workDir, checkouts.A);
+const receiver = ingestOnly ? undefined : await startCountingReceiver();
+const deliverySetup = receiver && { db: 'sqlite' as const, replicas: 1, workDir, credentials, receiver, warmupSeconds: load.warmupSeconds };
 
 type Round = { max: LoadResult; fixed: LoadResult; delivery?: DeliveryResult };
 const results: Record<'A' | 'B', Round[]> = { A: [], B: [] };
 const problems: string[] = [];
-const receiver = ingestOnly ? undefined : await startCountingReceiver();
-const drainLimitMs = Math.max(60, 3 * load.duration) * 1000;
-const deliverySetup = receiver && { db: 'sqlite' as const, replicas: 1, workDir, credentials, receiver, warmupSeconds: load.warmupSeconds, drainLimitMs };
 /** Microseconds of CPU per event, from the cores used while `eventsPerSecond` were served. */
 const microsPerEvent = (cores: number, eventsPerSecond: number) => (1e6 * cores) / eventsPerSecond;
 const cpuPerEvent = (run: LoadResult) => microsPerEvent(run.cores.server, run.eventsPerSecond);
 
 console.log(`${describeRun('bench:compare')}\nA = ${checkouts.A}, B = ${checkouts.B}; Switchboard: ${rulesNote}`);
-try {
-  for (let round = 0; round < rounds; round++) {
-    for (const name of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
-      const database = await freshDatabase('sqlite', workDir);
-      const server = await startSwitchboard(checkouts[name], { credentials, rulesDir, databaseUrl: database.url });
-      const result: Round = await measureIngest(name, server, load, problems).finally(async () => {
-        await server.stop();
-        await database.drop();
-      });
-      if (deliverySetup) {
-        result.delivery = await measureDelivery(deliverySetup, checkouts[name], 'none', RATE, load.duration);
-        problems.push(...result.delivery.problems.map((problem) => `${name}, delivering: ${problem}`));
-      }
-      results[name].push(result);
-      console.log(
-        `${name}, round ${round + 1}: ${formatNumber(result.max.eventsPerSecond)} events/s at ${formatNumber(cpuPerEvent(result.max))} µs CPU each; ` +
-          `at ${formatNumber(RATE)}/s p99 ${formatNumber(result.fixed.latency.p99, 2)} ms` +
-          (result.delivery ? `; delivering, ${formatNumber(result.delivery.deliveredPerSecond)}/s, ingest p99 ${formatNumber(result.delivery.ingest.latency.p99, 2)} ms` : ''),
-      );
+for (let round = 1; round <= rounds; round++) {
+  for (const name of round % 2 === 1 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
+    const database = await freshDatabase('sqlite', workDir);
+    const server = await startSwitchboard(checkouts[name], { credentials, rulesDir, databaseUrl: database.url });
+    const result: Round = await measureIngest(name, server, load, problems);
+    await server.stop();
+    await database.drop();
+    if (deliverySetup) {
+      result.delivery = await measureDelivery(deliverySetup, checkouts[name], 'none', RATE, load.duration);
+      problems.push(...result.delivery.problems.map((problem) => `${name}, delivering: ${problem}`));
     }
+    results[name].push(result);
+    console.log(
+      `${name}, round ${round}: ${formatNumber(result.max.eventsPerSecond)} events/s at ${formatNumber(cpuPerEvent(result.max))} µs CPU each; ` +
+        `at ${formatNumber(RATE)}/s p99 ${formatMs(result.fixed.latency.p99)} ms` +
+        (result.delivery ? `; delivering, ${formatNumber(result.delivery.deliveredPerSecond)}/s, ingest p99 ${formatMs(result.delivery.ingest.latency.p99)} ms` : ''),
+    );
   }
-} finally {
-  await receiver?.stop();
 }
+await receiver?.stop();
 
-const row = (name: 'A' | 'B') => {
-  const of = (pick: (run: Round) => number, decimals = 0) => formatNumber(median(results[name].map(pick)), decimals);
-  return [
-    name,
-    of((run) => run.max.eventsPerSecond),
-    of((run) => cpuPerEvent(run.max)),
-    // Of it, the event loop's share: what queues answers behind one another.
-    of((run) => microsPerEvent(run.max.cores.serverMainThread, run.max.eventsPerSecond)),
-    of((run) => run.fixed.latency.p99, 2),
-    of((run) => cpuPerEvent(run.fixed)),
-    ...(ingestOnly
-      ? []
-      : [
-          of((run) => run.delivery!.deliveredPerSecond),
-          of((run) => run.delivery!.ingest.latency.p99, 2),
-          of((run) => microsPerEvent(run.delivery!.cores.switchboard, run.delivery!.ingest.eventsPerSecond)),
-        ]),
-  ];
-};
 const rate = formatNumber(RATE);
-const header = ['checkout', 'events/s (max)', 'µs CPU/event (max)', 'µs main thread/event (max)', `p99 ms at ${rate}/s`, `µs CPU/event at ${rate}/s`,
-  ...(ingestOnly ? [] : ['deliveries/s', 'ingest p99 ms delivering', 'µs CPU/event+delivery'])];
-console.log(`\nMedians of ${rounds} rounds:\n\n${markdownTable([header, row('A'), row('B')])}`);
+/** A column of the medians: its title, what it takes from a round, and its decimals. */
+const columns: Array<[string, (run: Round) => number, number?]> = [
+  ['events/s (max)', (run) => run.max.eventsPerSecond],
+  ['µs CPU/event (max)', (run) => cpuPerEvent(run.max)],
+  // Of it, the event loop's share: what queues answers behind one another.
+  ['µs main thread/event (max)', (run) => microsPerEvent(run.max.cores.serverMainThread, run.max.eventsPerSecond)],
+  [`p99 ms at ${rate}/s`, (run) => run.fixed.latency.p99, 2],
+  [`µs CPU/event at ${rate}/s`, (run) => cpuPerEvent(run.fixed)],
+];
+if (!ingestOnly) {
+  columns.push(
+    ['deliveries/s', (run) => run.delivery!.deliveredPerSecond],
+    ['ingest p99 ms delivering', (run) => run.delivery!.ingest.latency.p99, 2],
+    ['µs CPU/event+delivery', (run) => microsPerEvent(run.delivery!.cores.server, run.delivery!.ingest.eventsPerSecond)],
+  );
+}
+const row = (name: 'A' | 'B') => [name, ...columns.map(([, pick, decimals = 0]) => formatNumber(median(results[name].map(pick)), decimals))];
+console.log(`\nMedians of ${rounds} rounds:\n\n${markdownTable([['checkout', ...columns.map(([title]) => title)], row('A'), row('B')])}`);
 failOn(problems);

@@ -1,8 +1,4 @@
-/**
- * CPU time from /proc (Linux; NaN elsewhere): what the server and the load generator each used during a run, and
- * what other processes used meanwhile: on a 2-core machine work elsewhere shows up in the percentiles, and the
- * report says so.
- */
+/** CPU time from /proc (Linux; NaN elsewhere): the servers', the load generator's, other processes'. */
 import { readFileSync } from 'node:fs';
 
 // USER_HZ, 100 on every Linux that Node.js supports.

@@ -1,27 +1,20 @@
 /**
- * `npm run bench:deliver`: events from webhook to a third-party endpoint through the durable delivery queue
- * (delivery-run.ts), and the ingest latency meanwhile, after the bare baseline at the same rate (the machine's own
- * latency floor). On PostgreSQL (SWITCHBOARD_TEST_PG_URL) it also counts round trips to the database per webhook and
- * per delivery. WORKER_CONCURRENCY in the environment reaches the servers. Flags: --db sqlite|postgres
- * --replicas <n> --rate <events/s> (1,000) --duration <s> (20) --ordering both|none|room.
- * `--scenario one-room` instead runs bursts of `--events` participant joins (200) spread over as many rooms and all
- * in one room, in turns (`--rounds`, 2), and compares the rates (room-burst.ts); `--baseline <checkout>` runs
- * another checkout's Switchboard in the same turns.
+ * `npm run bench:deliver`: events from webhook through the durable queue to a receiver, and the ingest latency
+ * meanwhile, after the bare baseline at the same rate (the machine's own floor); on PostgreSQL, round trips too.
+ * Flags: --db sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --replicas <n> --rate <events/s> (1,000) --duration <s> (20)
+ * --ordering both|none|room.
+ * `--scenario one-room`: bursts of `--events` (200) participant joins over as many rooms and in one room, in turns
+ * (`--rounds`, 2); `--baseline <checkout>` runs another checkout's Switchboard in the same turns.
  */
 import { resolve } from 'node:path';
 import { describeForeignCpu } from './cpu-usage.ts';
-import { measureDelivery, type DeliveryResult, type DeliverySetup, type Ordering } from './delivery-run.ts';
+import { measureDelivery, measureRoomBurst, type BurstResult, type DeliveryResult, type DeliverySetup, type Ordering, type RoundTripCounts } from './delivery-run.ts';
 import { readFlags } from './flags.ts';
-import { fixedRateRuns, type LoadResult } from './load.ts';
-import { startCountingReceiver } from './receiver.ts';
-import { describeRun, failOn, formatNumber, printReport, verdict } from './report.ts';
-import { measureRoomBurst, type BurstResult } from './room-burst.ts';
-import type { RoundTripReport } from './round-trips.ts';
-import { startBaseline } from './server-process.ts';
-import { prepareRun } from './setup.ts';
+import { fixedRateRuns, loadProblems, type LoadResult } from './load.ts';
+import { describeRun, failOn, formatMs, formatNumber, printReport, verdict } from './report.ts';
+import { prepareRun, ROOT, startBaseline, startCountingReceiver } from './setup.ts';
 import { roomScopedEvents } from './webhook-events.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const DELIVERIES_TARGET = 1_000;
 const P99_TARGET_MS = 20;
 /**
@@ -45,15 +38,12 @@ const orderings: Ordering[] = ordering === 'both' ? ['none', 'room'] : [ordering
 
 const { workDir, credentials } = prepareRun('deliver');
 const receiver = await startCountingReceiver();
-const setup: DeliverySetup = { db, replicas, workDir, credentials, receiver, warmupSeconds: 3, drainLimitMs: Math.max(60, 3 * duration) * 1000 };
+const setup: DeliverySetup = { db, replicas, workDir, credentials, receiver, warmupSeconds: 3 };
 const store = db === 'sqlite' ? 'SQLite' : `PostgreSQL ×${replicas}`;
 const concurrency = process.env.WORKER_CONCURRENCY ?? 'default';
-try {
-  if (scenario === 'one-room') await runRoomBursts();
-  else await runLoad();
-} finally {
-  await receiver.stop();
-}
+if (scenario === 'one-room') await runRoomBursts();
+else await runLoad();
+await receiver.stop();
 
 async function runLoad(): Promise<void> {
   const header = [
@@ -66,32 +56,32 @@ async function runLoad(): Promise<void> {
   const variants: Array<{ ordering: Ordering; floor: LoadResult; run: DeliveryResult }> = [];
   for (const ordering of orderings) {
     const floor = await measureFloor();
-    console.log(`ordering ${ordering}: the bare baseline's p99 at ${formatNumber(rate)} events/s: ${formatNumber(floor.latency.p99, 2)} ms; Switchboard…`);
+    console.log(`ordering ${ordering}: the bare baseline's p99 at ${formatNumber(rate)} events/s: ${formatMs(floor.latency.p99)} ms; Switchboard…`);
     variants.push({ ordering, floor, run: await measureDelivery(setup, ROOT, ordering, rate, duration) });
   }
-  const ms = (value: number) => formatNumber(value, 2);
+  const perWebhook = ({ ingest }: RoundTripCounts) => ingest.roundTrips / ingest.operations;
+  const perDelivery = ({ transaction, completion }: RoundTripCounts) => (transaction.roundTrips + completion.roundTrips) / completion.operations;
   const rows = [
     ['store', 'ordering', 'offered/s', 'delivered/s', 'drain s', 'max backlog', 'ingest p50 ms', 'ingest p99 ms', 'floor p99 ms', 'delivery p99 ms',
       'Switchboard cores', 'main thread', 'receiver cores', 'load-gen cores', 'lost', 'redelivered', 'round trips/webhook', 'round trips/delivery'],
     ...variants.map(({ ordering, floor, run }) => [
       store, ordering, formatNumber(run.rate), formatNumber(run.deliveredPerSecond), formatNumber(run.drainMs / 1000, 2), formatNumber(run.maxBacklog),
-      ...[run.ingest.latency.p50, run.ingest.latency.p99, floor.latency.p99, run.endToEnd.p99].map(ms),
-      ...[run.cores.switchboard, run.cores.switchboardMainThread, run.cores.receiver, run.cores.generator].map(ms),
+      ...[run.ingest.latency.p50, run.ingest.latency.p99, floor.latency.p99, run.endToEnd.p99].map(formatMs),
+      ...[run.cores.server, run.cores.serverMainThread, run.cores.receiver, run.cores.generator].map(formatMs),
       ...[run.queued - run.delivered, run.redelivered].map((count) => formatNumber(count)),
-      ...[run.roundTrips?.perWebhook ?? NaN, run.roundTrips?.perDelivery ?? NaN].map(ms),
+      ...(run.roundTrips ? [perWebhook(run.roundTrips), perDelivery(run.roundTrips)] : [NaN, NaN]).map(formatMs),
     ]),
   ];
   const notes = variants.map(({ ordering, run }) =>
     `ordering ${ordering}: ${formatNumber(run.deliveredPerSecond)} deliveries/s sustained (target ≥ ${formatNumber(DELIVERIES_TARGET)}: ` +
       `${verdict(run.deliveredPerSecond >= DELIVERIES_TARGET * (1 - IN_FLIGHT_ALLOWANCE) && Number.isFinite(run.drainMs))}); ` +
-      `ingest p99 while delivering ${ms(run.ingest.latency.p99)} ms (target ≤ ${P99_TARGET_MS} ms: ${verdict(run.ingest.latency.p99 <= P99_TARGET_MS)}); ` +
-      `the load generator sent late by up to ${ms(run.ingest.sendLatenessP99Ms ?? 0)} ms (p99)`,
+      `ingest p99 while delivering ${formatMs(run.ingest.latency.p99)} ms (target ≤ ${P99_TARGET_MS} ms: ${verdict(run.ingest.latency.p99 <= P99_TARGET_MS)}); ` +
+      `the load generator sent late by up to ${formatMs(run.ingest.sendLatenessP99Ms!)} ms (p99)`,
   );
   notes.push(
     "delivered/s: distinct events the receiver got during the load window, per second of it. Floor: the bare baseline's p99 at the same rate, " +
       'delivering nothing. Delivery p99: from the moment an event was due to its arrival at the receiver. Max backlog: acknowledged, not yet delivered.',
-    ...(replicas > 1 ? [`With ${replicas} replicas the ingest percentiles are the highest replica's own.`] : []),
-    ...variants.flatMap(({ ordering, run }) => (run.roundTrips === null ? [] : [describeRoundTrips(ordering, run.roundTrips)])),
+    ...variants.flatMap(({ ordering, run }) => (run.roundTrips ? [describeRoundTrips(ordering, run.roundTrips)] : [])),
     describeForeignCpu(Math.max(...variants.map(({ run }) => run.cores.foreign)), `during the busiest load window${db === 'postgres' ? ' (PostgreSQL included)' : ''}`),
   );
   printReport(header, [rows], notes);
@@ -103,27 +93,23 @@ async function runLoad(): Promise<void> {
 async function measureFloor(): Promise<LoadResult> {
   const server = await startBaseline(credentials);
   const runs = fixedRateRuns(server, rate, roomScopedEvents(), credentials);
-  try {
-    await runs.run(setup.warmupSeconds);
-    const floor = await runs.run(duration);
-    if (floor.non2xx + floor.errors > 0) throw new Error(`the baseline answered ${floor.non2xx} non-2xx and had ${floor.errors} errors`);
-    return floor;
-  } finally {
-    runs.close();
-    await server.stop();
-  }
+  await runs.run(setup.warmupSeconds);
+  const floor = await runs.run(duration);
+  runs.close();
+  await server.stop();
+  if (loadProblems(floor, 'run').length > 0) throw new Error(`the baseline failed: ${loadProblems(floor, 'run').join('; ')}`);
+  return floor;
 }
 
 /** What the round-trip columns count, with the counts they were made from. */
-function describeRoundTrips(ordering: Ordering, { counts }: RoundTripReport): string {
-  const { ingest, transaction, completion, read } = counts;
-  const f = formatNumber;
+function describeRoundTrips(ordering: Ordering, counts: RoundTripCounts): string {
+  const [ingest, transactions, completions, reads] = (['ingest', 'transaction', 'completion', 'read'] as const).map(
+    (kind) => `${formatNumber(counts[kind].roundTrips)} in ${formatNumber(counts[kind].operations)}`,
+  );
   return (
-    `ordering ${ordering}: round trips to PostgreSQL from the run's first webhook to its drain (warm-up excluded): ` +
-    `${f(ingest.roundTrips)} in ${f(ingest.operations)} ingests (per webhook); ` +
-    `${f(transaction.roundTrips)} in ${f(transaction.operations)} transactions (claims, lease renewals, rollups) ` +
-    `and ${f(completion.roundTrips)} in ${f(completion.operations)} completions (per delivery: both ÷ completions); ` +
-    `${f(read.roundTrips)} in ${f(read.operations)} reads besides. A count, not a time: it does not depend on the machine's load.`
+    `ordering ${ordering}: round trips to PostgreSQL from the run's first webhook to its drain (warm-up excluded): ${ingest} ingests ` +
+    `(per webhook); ${transactions} transactions (claims, lease renewals, rollups) and ${completions} completions (per delivery: both ÷ ` +
+    `completions); ${reads} reads besides. A count, not a time: it does not depend on the machine's load.`
   );
 }
 
@@ -134,7 +120,7 @@ async function runRoomBursts(): Promise<void> {
   const baseline = flags.text('baseline');
   const checkouts = [{ name: 'this checkout', path: ROOT }, ...(baseline ? [{ name: 'baseline', path: resolve(baseline) }] : [])];
   const header = [
-    describeRun('bench:deliver --scenario one-room'),
+    describeRun('bench:deliver'),
     `Setup: ${store}, WORKER_CONCURRENCY=${concurrency}; one rule forwards every event with the http plugin (async, ordering per room) ` +
       `to a counting receiver that answers at once. Each burst: ${events} participant_joined events posted as fast as answered, then drained; ` +
       `${rounds} round(s) of spread (${events} rooms) then one room, on fresh stores${baseline ? `; baseline = ${resolve(baseline)}` : ''}.`,
@@ -162,5 +148,5 @@ async function runRoomBursts(): Promise<void> {
     `one room at least 0.5× the spread rate in every round: ${verdict(ratio >= 0.5)} (lowest ${formatNumber(ratio, 2)}×)`,
     'deliveries/s: events of the burst ÷ time from its first post to its last arrival at the receiver.',
   ]);
-  failOn(results.flatMap(({ spread, oneRoom }) => [...spread.problems, ...oneRoom.problems]), 'these results are not valid measurements');
+  failOn(results.flatMap(({ spread, oneRoom }) => [...spread.problems, ...oneRoom.problems]));
 }

@@ -1,40 +1,37 @@
-/**
- * One delivery run (`bench:deliver`, `bench:compare`): a checkout's Switchboard (replicas on one fresh store) whose
- * one rule forwards every event (http, async) to the counting receiver. Distinct signed events arrive open loop,
- * round-robin over the replicas, after a warm-up on the same connections; then the queue drains, and every delivery
- * must have succeeded.
- */
+/** Delivery runs and bursts (`bench:deliver`, `bench:compare`): every event forwarded to the receiver. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sampleEvent } from '../src/livekit/samples.ts';
+import type { RoundTripKind, RoundTripTally } from '../src/store/postgres/round-trips.ts';
 import { startForeignCpuMeter, startProcessCpuMeter } from './cpu-usage.ts';
 import { KeepAliveClient } from './keep-alive-client.ts';
-import { percentiles, runAtFixedRate, type LoadResult } from './load.ts';
-import type { CountingReceiver } from './receiver.ts';
+import { checkAnswers, loadProblems, percentiles, runAtFixedRate, runAtMaxThroughput } from './load.ts';
 import { formatNumber } from './report.ts';
-import { countRoundTrips, roundTripReport } from './round-trips.ts';
-import { startSwitchboard, type Credentials, type ServerProcess } from './server-process.ts';
-import { freshDatabase, type Database } from './setup.ts';
+import { freshDatabase, startSwitchboard, type CountingReceiver, type Credentials, type Database, type ServerProcess } from './setup.ts';
 import { roomScopedEvents, signBeforeRun, type EventSource } from './webhook-events.ts';
 
 export type Ordering = 'none' | 'room';
-
-const DRAIN_POLL_MS = 50;
-const SETTLE_TIMEOUT_MS = 10_000;
-
-/** `drainLimitMs`: how long the queue may take to drain after the load. */
-export type DeliverySetup = { db: Database; replicas: number; workDir: string; credentials: Credentials; receiver: CountingReceiver; warmupSeconds: number; drainLimitMs: number };
-
+export type RoundTripCounts = Record<RoundTripKind, RoundTripTally>;
+export type DeliverySetup = { db: Database; replicas: number; workDir: string; credentials: Credentials; receiver: CountingReceiver; warmupSeconds: number };
 export type DeliveryResult = Awaited<ReturnType<typeof deliverAtRate>>;
+/** `elapsedMs`: from the first post to the last arrival (NaN when not all arrived); `inOrder`: each room's in order. */
+export type BurstResult = { elapsedMs: number; deliveredPerSecond: number; inOrder: boolean; problems: string[] };
 
-/** The Switchboard of `checkout` on a fresh store: a warm-up, then one run at `rate` for `seconds`, then the drain. */
+const SETTLE_TIMEOUT_MS = 10_000;
+/** How long the queue may take to drain after a burst, or after a run of up to 20 s (three times a longer one). */
+const DRAIN_LIMIT_MS = 60_000;
+/** Webhooks in flight at once while a burst is posted, as LiveKit's several connections would carry them. */
+const POSTS_AT_ONCE = 8;
+
+/**
+ * Distinct signed events open loop at `rate` for `seconds`, round-robin over the replicas, after a warm-up on the
+ * same connections (as LiveKit's keep-alive connections would carry them); then the queue drains, and every
+ * delivery must have succeeded.
+ */
 export async function measureDelivery(setup: DeliverySetup, checkout: string, ordering: Ordering, rate: number, seconds: number) {
-  const database = await freshDatabase(setup.db, setup.workDir);
-  const rulesDir = writeForwardingRule(setup.workDir, setup.receiver.url, ordering);
-  const start = () => startSwitchboard(checkout, { credentials: setup.credentials, rulesDir, databaseUrl: database.url });
-  const servers = await Promise.all(Array.from({ length: setup.replicas }, start));
+  const { servers, stop } = await startForwarding(setup, checkout, ordering, setup.replicas);
   const source = roomScopedEvents();
-  // The warm-up's connections carry the measured run too, as LiveKit's keep-alive connections would.
   const clients = servers.map((server) => new KeepAliveClient(new URL(server.url)));
   try {
     const warmup = await deliverAtRate(setup, servers, clients, source, rate, setup.warmupSeconds);
@@ -45,73 +42,46 @@ export async function measureDelivery(setup: DeliverySetup, checkout: string, or
     return run;
   } finally {
     for (const client of clients) client.destroy();
-    await Promise.all(servers.map((server) => server.stop()));
-    await database.drop();
+    await stop();
   }
 }
 
 async function deliverAtRate(setup: DeliverySetup, servers: ServerProcess[], clients: KeepAliveClient[], source: EventSource, rate: number, seconds: number) {
   const { receiver } = setup;
-  const perReplica = Math.round((rate * seconds) / servers.length);
-  const deliveries = await signBeforeRun(source, perReplica * servers.length, setup.credentials);
-  const indexOf = new Map(deliveries.map((delivery, index) => [(JSON.parse(delivery.body) as { id: string }).id, index]));
-  const answers = checkAnswers(indexOf);
-  await receiver.takeArrivals();
+  const deliveries = await signBeforeRun(source, Math.round(rate * seconds), setup.credentials);
+  const answers = checkAnswers('queued');
+  await receiver.arrivals();
   const before = await receiver.counts();
   const tripsBefore = setup.db === 'postgres' ? await countRoundTrips(servers) : null;
-
   const foreignCpu = startForeignCpuMeter([process.pid, receiver.pid, ...servers.map((server) => server.pid)]);
   const receiverCpu = startProcessCpuMeter([receiver.pid]);
-  const interval = 1000 / rate;
-  // Replica i takes events i, i + n, i + 2n…: started one interval apart, they send in turn.
-  const loads = await Promise.all(
-    servers.map(async (server, replica) => {
-      await sleep(replica * interval);
-      const mine = deliveries.filter((_, index) => index % servers.length === replica);
-      const target = { url: server.url, serverPid: server.pid, client: clients[replica], inspect: answers.inspect };
-      return runAtFixedRate({ ...target, rate: rate / servers.length, duration: seconds, deliveries: mine });
-    }),
-  );
-  // The replicas' loads together; latency percentiles are the highest replica's (an upper bound of the combined).
-  const ingest = combine(loads);
-  const replicaStarts = loads.map((load) => load.startedAt!);
-  const start = Math.min(...replicaStarts);
-  // `switchboardMainThread`: the busiest replica's event loop alone; `foreign`: every other process (PostgreSQL too).
-  const cores = {
-    switchboard: ingest.cores.server,
-    switchboardMainThread: ingest.cores.serverMainThread,
-    receiver: receiverCpu.read(),
-    generator: ingest.cores.generator,
-    foreign: foreignCpu.read(),
-  };
-
-  const windowEnd = start + seconds * 1000;
-  const drainDeadline = performance.now() + setup.drainLimitMs;
-  while ((await receiver.counts()).unique - before.unique < answers.queued && performance.now() < drainDeadline) await sleep(DRAIN_POLL_MS);
+  const ingest = await runAtFixedRate({ servers, clients, rate, deliveries, inspect: answers.inspect });
+  // Switchboard's (`server`), the load generator's, the receiver's and every other process's (PostgreSQL too).
+  const cores = { ...ingest.cores, receiver: receiverCpu.read(), foreign: foreignCpu.read() };
+  const queued = answers.ackedAt.length;
+  const drainLimitMs = Math.max(DRAIN_LIMIT_MS, 3 * seconds * 1000);
+  const arrivals = await receiver.arrivals(queued, drainLimitMs);
   const after = await receiver.counts();
-  const arrivals = await receiver.takeArrivals();
-  const tripsAfter = tripsBefore === null ? null : await countRoundTrips(servers);
+  const tripsAfter = tripsBefore && (await countRoundTrips(servers));
 
+  const start = ingest.startedAt!;
+  const windowEnd = start + seconds * 1000;
+  const dueAt = new Map(deliveries.map((delivery, k) => [delivery.id, start + (k * 1000) / rate]));
   const arrivedAt: number[] = [];
   const endToEnd: number[] = [];
   arrivals.ids.forEach((id, i) => {
-    const index = indexOf.get(id);
-    if (index === undefined) return;
-    const due = replicaStarts[index % servers.length] + Math.floor(index / servers.length) * servers.length * interval;
+    if (!dueAt.has(id)) return;
     arrivedAt.push(arrivals.at[i]);
-    endToEnd.push(arrivals.at[i] - due);
+    endToEnd.push(arrivals.at[i] - dueAt.get(id)!);
   });
-  const complete = arrivedAt.length >= answers.queued;
-  const problems = answers.problems();
-  const missing = `${formatNumber(answers.queued - arrivedAt.length)} of ${formatNumber(answers.queued)} queued events`;
-  if (!complete) problems.push(`${missing} had not arrived ${setup.drainLimitMs / 1000} s after the load`);
+  const complete = arrivedAt.length >= queued;
+  const problems = [...answers.problems(), ...loadProblems(ingest, 'webhooks')];
+  if (!complete) problems.push(`${formatNumber(queued - arrivedAt.length)} of ${formatNumber(queued)} queued events had not arrived ${drainLimitMs / 1000} s after the load`);
   if (after.unreadable > before.unreadable) problems.push(`${after.unreadable - before.unreadable} deliveries reached the receiver without an event id`);
-  if (ingest.non2xx > 0) problems.push(`${ingest.non2xx} non-2xx webhook answers`);
-  if (ingest.errors > 0) problems.push(`${ingest.errors} webhook connection errors or timeouts`);
   return {
     rate,
     ingest,
-    queued: answers.queued,
+    queued,
     delivered: arrivedAt.length,
     /** Distinct events the receiver got during the load window, per second of it. */
     deliveredPerSecond: arrivedAt.filter((at) => at >= start && at < windowEnd).length / seconds,
@@ -124,48 +94,68 @@ async function deliverAtRate(setup: DeliverySetup, servers: ServerProcess[], cli
     redelivered: after.requests - before.requests - (after.unique - before.unique),
     cores,
     /** PostgreSQL's round trips from the run's first webhook to its drain; null on SQLite. */
-    roundTrips: tripsBefore === null || tripsAfter === null ? null : roundTripReport(tripsBefore, tripsAfter),
+    roundTrips: tripsBefore && tripsAfter && addCounts(tripsAfter, tripsBefore, -1),
     problems,
   };
 }
 
-/** The replicas' runs as one: counts summed, latency percentiles the highest replica's. */
-function combine(loads: LoadResult[]): LoadResult {
-  const sum = (pick: (load: LoadResult) => number) => loads.reduce((total, load) => total + pick(load), 0);
-  const highest = (pick: (load: LoadResult) => number) => Math.max(...loads.map(pick));
-  const seconds = highest((load) => load.seconds);
-  const ok = sum((load) => load.ok);
-  return {
-    sent: sum((load) => load.sent), ok, non2xx: sum((load) => load.non2xx), errors: sum((load) => load.errors), seconds, eventsPerSecond: ok / seconds,
-    latency: { p50: highest((load) => load.latency.p50), p99: highest((load) => load.latency.p99), max: highest((load) => load.latency.max) },
-    cores: { server: sum((load) => load.cores.server), serverMainThread: highest((load) => load.cores.serverMainThread), generator: loads[0].cores.generator },
-    generatorMaxStallMs: highest((load) => load.generatorMaxStallMs ?? 0),
-    sendLatenessP99Ms: highest((load) => load.sendLatenessP99Ms ?? 0),
-  };
+/**
+ * A burst of `events` participant joins, as a webinar's attendees join, spread over `rooms` rooms, posted as fast as
+ * answered and forwarded with ordering per room, on a fresh store. Within a room the deliveries run one after
+ * another, so one room's burst measures how soon a room's next delivery starts once the one before it finished.
+ */
+export async function measureRoomBurst(setup: DeliverySetup, checkout: string, rooms: number, events: number): Promise<BurstResult> {
+  const { servers, stop } = await startForwarding(setup, checkout, 'room', 1);
+  try {
+    let n = 0;
+    const webinar = { next: () => sampleEvent('participant_joined', { room: `webinar-${n % rooms}`, participant: `attendee-${n++}` })! };
+    const posts = await signBeforeRun(webinar, events, setup.credentials);
+    await setup.receiver.arrivals();
+    const startedAt = performance.timeOrigin + performance.now();
+    // One room's burst has one request in flight: its events are answered, and so queued, in order.
+    const posting = await runAtMaxThroughput({ server: servers[0], connections: Math.min(POSTS_AT_ONCE, rooms), deliveries: posts });
+    const problems = loadProblems(posting, 'burst');
+    const { ids, at } = await setup.receiver.arrivals(events, DRAIN_LIMIT_MS);
+    if (ids.length < events) problems.push(`${events - ids.length} of ${events} events had not arrived after ${DRAIN_LIMIT_MS / 1000} s`);
+    // Event i is of room i mod rooms: within a room, the ids must arrive in increasing i.
+    const indexOf = new Map(posts.map((post, i) => [post.id, i]));
+    const lastOfRoom = new Map<number, number>();
+    const inOrder = ids.every((id) => {
+      const i = indexOf.get(id);
+      if (i === undefined) return true;
+      const later = i > (lastOfRoom.get(i % rooms) ?? -1);
+      lastOfRoom.set(i % rooms, i);
+      return later;
+    });
+    if (!inOrder) problems.push("a room's events arrived out of order");
+    const elapsedMs = ids.length >= events ? Math.max(...at) - startedAt : NaN;
+    return { elapsedMs, deliveredPerSecond: (events / elapsedMs) * 1000, inOrder, problems };
+  } finally {
+    await stop();
+  }
 }
 
-/** Each answer must show the path measured: a new event whose one action, the forwarding, was queued. */
-function checkAnswers(indexOf: ReadonlyMap<string, number>) {
-  const ackedAt: number[] = [];
-  let unexpected = 0;
-  let firstUnexpected: string | undefined;
-  return {
-    inspect(status: number, body: string) {
-      type Results = { event_id: string; duplicate: boolean; actions: Array<{ status: string }> };
-      const results = status >= 200 && status < 300 ? (JSON.parse(body) as { results: Results }).results : undefined;
-      if (results && !results.duplicate && indexOf.has(results.event_id) && results.actions.length === 1 && results.actions[0].status === 'queued') {
-        ackedAt.push(performance.timeOrigin + performance.now());
-        return;
-      }
-      unexpected++;
-      firstUnexpected ??= `${status} ${body}`;
-    },
-    get queued() {
-      return ackedAt.length;
-    },
-    ackedAt,
-    problems: () => (unexpected === 0 ? [] : [`${unexpected} webhook answers did not queue exactly one delivery for a new event, the first: ${firstUnexpected}`]),
+/** `replicas` Switchboards of `checkout` on a fresh store whose one rule forwards every event to the receiver. */
+async function startForwarding(setup: DeliverySetup, checkout: string, ordering: Ordering, replicas: number) {
+  const database = await freshDatabase(setup.db, setup.workDir);
+  const rulesDir = writeForwardingRule(setup.workDir, setup.receiver.url, ordering);
+  const start = () => startSwitchboard(checkout, { credentials: setup.credentials, rulesDir, databaseUrl: database.url });
+  const servers = await Promise.all(Array.from({ length: replicas }, start));
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    await database.drop();
   };
+  return { servers, stop };
+}
+
+/** A rules directory whose one rule forwards every event to `url` (async, ordering per room or none). */
+export function writeForwardingRule(workDir: string, url: string, ordering: Ordering): string {
+  const dir = join(workDir, `rules-${ordering}`);
+  mkdirSync(dir, { recursive: true });
+  const rule = ['rules:', '  - id: forward-every-event', '    on: "*"', '    actions:', '      - plugin: http', '        mode: async'];
+  if (ordering === 'none') rule.push('        ordering: none');
+  writeFileSync(join(dir, 'forward.yaml'), `${[...rule, `        with: { url: "${url}" }`].join('\n')}\n`);
+  return dir;
 }
 
 /** The largest number of events acknowledged but not yet delivered at any moment; both lists in time order. */
@@ -195,12 +185,14 @@ async function checkSettledStates(server: ServerProcess, queued: number): Promis
   return problems;
 }
 
-/** A rules directory whose one rule forwards every event to `url` (async, ordering per room or none). */
-export function writeForwardingRule(workDir: string, url: string, ordering: Ordering): string {
-  const dir = join(workDir, `rules-${ordering}`);
-  mkdirSync(dir, { recursive: true });
-  const rule = ['rules:', '  - id: forward-every-event', '    on: "*"', '    actions:', '      - plugin: http', '        mode: async'];
-  if (ordering === 'none') rule.push('        ordering: none');
-  writeFileSync(join(dir, 'forward.yaml'), `${[...rule, `        with: { url: "${url}" }`].join('\n')}\n`);
-  return dir;
+/** PostgreSQL's round trips so far, by kind, added up over the replicas (servers/switchboard.ts); null on SQLite. */
+async function countRoundTrips(servers: readonly ServerProcess[]): Promise<RoundTripCounts | null> {
+  const answers = await Promise.all(servers.map((server) => server.ask<RoundTripCounts | null>('round trips')));
+  return answers.includes(null) ? null : (answers as RoundTripCounts[]).reduce((sum, counts) => addCounts(sum, counts));
+}
+
+/** `a` plus `sign` times `b`, kind by kind. */
+function addCounts(a: RoundTripCounts, b: RoundTripCounts, sign = 1): RoundTripCounts {
+  const add = (kind: RoundTripKind) => ({ operations: a[kind].operations + sign * b[kind].operations, roundTrips: a[kind].roundTrips + sign * b[kind].roundTrips });
+  return Object.fromEntries((Object.keys(a) as RoundTripKind[]).map((kind) => [kind, add(kind)])) as RoundTripCounts;
 }

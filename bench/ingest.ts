@@ -4,16 +4,16 @@
  * Flags: --duration <s> (default 10) --rounds <n> (default 3) --quick (1 round of 2 s).
  */
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describeForeignCpu, startForeignCpuMeter } from './cpu-usage.ts';
 import { readFlags } from './flags.ts';
-import { serverInTurn, writeBenchRules, type IngestLoad, type ServerInTurn } from './ingest-run.ts';
+import { CONNECTIONS, ingestRuns, RATE, writeBenchRules, type IngestLoad } from './ingest-run.ts';
 import type { LoadResult } from './load.ts';
-import { describeRun, failOn, formatNumber, median, printReport, verdict } from './report.ts';
-import { startBaseline, startSwitchboard } from './server-process.ts';
-import { prepareRun } from './setup.ts';
+import { describeRun, failOn, formatMs, formatNumber, median, printReport, verdict } from './report.ts';
+import { prepareRun, ROOT, startBaseline, startSwitchboard } from './setup.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
+type Runs = { max: LoadResult[]; fixed: LoadResult[] };
+
 const THROUGHPUT_TARGET = 0.6;
 const P99_TARGET_MS = 10;
 // LiveKit's tokens live five minutes; every delivery of a run is signed just before it, and must outlive it.
@@ -22,7 +22,7 @@ const MAX_DURATION_S = 240;
 const flags = readFlags(['duration', 'rounds'], ['quick']);
 const quick = flags.on('quick');
 const { workDir, credentials } = prepareRun('bench');
-const load: IngestLoad = { connections: 16, rate: 1000, duration: flags.number('duration', quick ? 2 : 10), warmupSeconds: quick ? 1 : 3, credentials };
+const load: IngestLoad = { duration: flags.number('duration', quick ? 2 : 10), warmupSeconds: quick ? 1 : 3, credentials };
 const rounds = flags.number('rounds', quick ? 1 : 3, true);
 if (load.duration > MAX_DURATION_S) throw new Error(`--duration is at most ${MAX_DURATION_S} s: LiveKit's tokens expire after 5 minutes`);
 setTimeout(() => {
@@ -30,47 +30,43 @@ setTimeout(() => {
   process.exit(2);
 }, (4 * rounds * load.duration + 300) * 1000).unref();
 
-const rulesDir = join(workDir, 'rules');
-const rulesNote = await writeBenchRules(rulesDir, ROOT);
+const { rulesDir, rulesNote } = await writeBenchRules(workDir, ROOT);
+const fixedRun = `${formatNumber(RATE)}/s`;
 const header = [
   describeRun('bench'),
-  `Switchboard: ${rulesNote}; SQLite in ${tmpdir()}, LOG_LEVEL=warn. Load: distinct signed events; max throughput, ${load.connections} requests in flight ` +
-    `for ${load.duration} s (after a ${load.warmupSeconds} s warm-up); fixed rate, ${formatNumber(load.rate)} events/s open loop for ${load.duration} s; ` +
+  `Switchboard: ${rulesNote}; SQLite in ${tmpdir()}, LOG_LEVEL=warn. Load: distinct signed events; max throughput, ${CONNECTIONS} requests in flight ` +
+    `for ${load.duration} s (after a ${load.warmupSeconds} s warm-up); fixed rate, ${formatNumber(RATE)} events/s open loop for ${load.duration} s; ` +
     `${rounds} rounds, the two servers in turns.`,
 ];
 console.log(header.join('\n'));
 
 // In turns, round after round (in this order in odd rounds, reversed in even ones), so that a machine whose speed
-// drifts treats them alike. Both stay up throughout; the one not loaded idles.
-const started: ServerInTurn[] = [];
-let foreignCores: number;
-try {
-  started.push(serverInTurn('baseline', await startBaseline(credentials), load, false));
-  started.push(serverInTurn('switchboard', await startSwitchboard(ROOT, { credentials, rulesDir, databaseUrl: `file:${join(workDir, 'bench.db')}` }), load, true));
-  const foreignCpu = startForeignCpuMeter([process.pid, ...started.map((server) => server.pid)]);
-  for (const server of started) await server.warmUp();
-  for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? started : [...started].reverse();
-    for (const server of order) console.log(`${server.name}: ${formatNumber((await server.atMaxThroughput()).eventsPerSecond)} events/s at max throughput`);
-    for (const server of order) console.log(`${server.name}: p99 ${formatNumber((await server.atFixedRate()).latency.p99, 2)} ms at ${formatNumber(load.rate)} events/s`);
-  }
-  foreignCores = foreignCpu.read();
-} finally {
-  await Promise.all(started.map((server) => server.stop()));
+// drifts treats them alike. Both stay up throughout; the one not loaded idles. (A failed run's servers are killed
+// as the benchmark exits.)
+const databaseUrl = `file:${join(workDir, 'bench.db')}`;
+const servers = [await startBaseline(credentials), await startSwitchboard(ROOT, { credentials, rulesDir, databaseUrl })];
+const baseline = ingestRuns('baseline', servers[0], load, false);
+const switchboard = ingestRuns('switchboard', servers[1], load, true);
+const foreignCpu = startForeignCpuMeter([process.pid, ...servers.map((server) => server.pid)]);
+for (const server of [baseline, switchboard]) await server.warmUp();
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 === 0 ? [baseline, switchboard] : [switchboard, baseline];
+  for (const server of order) console.log(`${server.name}: ${formatNumber((await server.atMaxThroughput()).eventsPerSecond)} events/s at max throughput`);
+  for (const server of order) console.log(`${server.name}: p99 ${formatMs((await server.atFixedRate()).latency.p99)} ms at ${fixedRun}`);
 }
-report(started[0].runs, started[1].runs);
-failOn(started.flatMap((server) => server.problems().map((problem) => `${server.name}: ${problem}`)), 'these results are not valid measurements of the success path');
+const foreignCores = foreignCpu.read();
+await Promise.all(servers.map((server) => server.stop()));
+report(baseline.runs, switchboard.runs);
+failOn([...baseline.problems(), ...switchboard.problems()], 'these results are not valid measurements of the success path');
 
-function report(baseline: ServerInTurn['runs'], switchboard: ServerInTurn['runs']): void {
-  const ms = (value: number) => formatNumber(value, 2);
+function report(baseline: Runs, switchboard: Runs): void {
   const medianOf = (runs: readonly LoadResult[], value: (run: LoadResult) => number) => median(runs.map(value));
   const row = (name: string, run: string, results: readonly LoadResult[]) => {
     const of = (pick: (run: LoadResult) => number, decimals = 2) => formatNumber(medianOf(results, pick), decimals);
     return [name, run, of((r) => r.eventsPerSecond, 0), of((r) => r.latency.p50), of((r) => r.latency.p99), of((r) => r.latency.max),
       of((r) => r.cores.server), of((r) => r.cores.serverMainThread), of((r) => r.cores.generator)];
   };
-  const maxRun = `max, ${load.connections} conn`;
-  const fixedRun = `${formatNumber(load.rate)}/s`;
+  const maxRun = `max, ${CONNECTIONS} conn`;
   const medians = [
     ['server', 'run', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'server cores', 'main thread', 'load-gen cores'],
     row('baseline', maxRun, baseline.max),
@@ -82,19 +78,19 @@ function report(baseline: ServerInTurn['runs'], switchboard: ServerInTurn['runs'
   const eachRound = [
     ['round', 'baseline events/s', 'switchboard events/s', 'ratio', `baseline p99 ms at ${fixedRun}`, `switchboard p99 ms at ${fixedRun}`],
     ...ratios.map((ratio, round) => [String(round + 1), formatNumber(baseline.max[round].eventsPerSecond), formatNumber(switchboard.max[round].eventsPerSecond),
-      `${formatNumber(ratio, 2)}×`, ms(baseline.fixed[round].latency.p99), ms(switchboard.fixed[round].latency.p99)]),
+      `${formatNumber(ratio, 2)}×`, formatMs(baseline.fixed[round].latency.p99), formatMs(switchboard.fixed[round].latency.p99)]),
   ];
   const ratio = median(ratios);
   const p99 = medianOf(switchboard.fixed, (result) => result.latency.p99);
-  const stalls = (runs: readonly LoadResult[]) => ms(Math.max(...runs.map((run) => run.generatorMaxStallMs!)));
+  const stalls = (runs: readonly LoadResult[]) => formatMs(Math.max(...runs.map((run) => run.generatorMaxStallMs!)));
   printReport(header, [medians, eachRound], [
     // Three decimals: at two, a median of 0.598 would read 0.60× beside its verdict, missed.
     `Throughput: Switchboard / baseline = ${formatNumber(ratio, 3)}×, the median of ${rounds} rounds' ratios ` +
       `(${formatNumber(Math.min(...ratios), 2)}–${formatNumber(Math.max(...ratios), 2)}×) (target ≥ ${THROUGHPUT_TARGET}×: ${verdict(ratio >= THROUGHPUT_TARGET)})`,
-    `Latency at ${fixedRun}: Switchboard p99 = ${ms(p99)} ms, the median of ${rounds} runs (target ≤ ${P99_TARGET_MS} ms: ${verdict(p99 <= P99_TARGET_MS)}); ` +
-      `the bare baseline's ${ms(medianOf(baseline.fixed, (result) => result.latency.p99))} ms`,
+    `Latency at ${fixedRun}: Switchboard p99 = ${formatMs(p99)} ms, the median of ${rounds} runs (target ≤ ${P99_TARGET_MS} ms: ${verdict(p99 <= P99_TARGET_MS)}); ` +
+      `the bare baseline's ${formatMs(medianOf(baseline.fixed, (result) => result.latency.p99))} ms`,
     `Fixed-rate latency counts from each request's due time; the load generator's longest own stall: ` +
       `${stalls(baseline.fixed)} ms (baseline runs), ${stalls(switchboard.fixed)} ms (Switchboard runs)`,
     describeForeignCpu(foreignCores, 'during the runs'),
-  ], true);
+  ]);
 }

@@ -1,9 +1,6 @@
 /**
- * The load generator's HTTP/1.1 client: requests encoded to bytes before the run, answers read only as far as their
- * status and body (http-message.ts). node:http's client cost the generator 0.21–0.23 cores at 1,000 requests/s
- * against 0.10–0.15, taken on two cores from the server under test. Like node:http's keep-alive agent it sends one
- * request at a time per connection, opens another when all are busy, and does not reuse a connection the server is
- * about to close for being idle (its `keep-alive: timeout=` hint, less a second's margin).
+ * The load generator's HTTP/1.1 client, one request at a time per keep-alive connection: node:http's client cost the
+ * generator 0.21–0.23 cores at 1,000 requests/s against 0.10–0.15, taken on two cores from the server under test.
  */
 import { connect } from 'node:net';
 import { closesConnection, keepAliveTimeoutMs, readMessage } from './http-message.ts';
@@ -11,6 +8,7 @@ import { closesConnection, keepAliveTimeoutMs, readMessage } from './http-messag
 export type AnswerHandler = (error: Error | null, status: number, body: string) => void;
 
 const EMPTY: Buffer = Buffer.alloc(0);
+/** An idle connection is not reused within this of the server's `keep-alive: timeout=`: it may be closing it. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
 /** `url`'s request line and headers, then `body`, as one buffer. */
@@ -57,31 +55,21 @@ export class KeepAliveClient {
   }
 }
 
-interface Connection {
-  send(request: Buffer, onAnswer: AnswerHandler): void;
-  destroy(): void;
-  /** Whether the server may be closing it for being idle. */
-  expired(): boolean;
-}
+type Connection = ReturnType<typeof openConnection>;
 
 /** One keep-alive connection carrying one request at a time. */
-function openConnection(url: URL, onIdle: () => void, onGone: () => void): Connection {
+function openConnection(url: URL, onIdle: () => void, onGone: () => void) {
   const socket = connect({ host: url.hostname, port: Number(url.port || 80), noDelay: true });
   let waiting: AnswerHandler | null = null;
   let received = EMPTY;
-  let gone = false;
   let idleUntil = Infinity;
-  const end = (error: Error) => {
-    if (!gone) {
-      gone = true;
-      onGone();
-    }
-    const answered = waiting;
+  const takeWaiting = () => {
+    const onAnswer = waiting;
     waiting = null;
-    answered?.(error, 0, '');
+    return onAnswer;
   };
   const fail = (error: Error) => {
-    end(error);
+    takeWaiting()?.(error, 0, '');
     socket.destroy();
   };
   socket.on('data', (chunk: Buffer) => {
@@ -91,24 +79,29 @@ function openConnection(url: URL, onIdle: () => void, onGone: () => void): Conne
     if (answer instanceof Error) return fail(answer);
     if (answer.length < received.length) return fail(new Error('the server sent more than one answer to one request'));
     received = EMPTY;
-    const answered = waiting;
-    waiting = null;
+    const onAnswer = takeWaiting();
     if (closesConnection(answer.head)) socket.end();
     else {
       const timeout = keepAliveTimeoutMs(answer.head);
       idleUntil = timeout === undefined ? Infinity : performance.now() + timeout - KEEP_ALIVE_MARGIN_MS;
       onIdle();
     }
-    answered?.(null, Number(answer.head.slice(9, 12)), answer.body);
+    onAnswer?.(null, Number(answer.head.slice(9, 12)), answer.body);
   });
+  // Both run after an error (it is followed by 'close'): `onGone` must bear being called twice.
+  const end = (error: Error) => {
+    onGone();
+    fail(error);
+  };
   socket.on('error', end);
   socket.on('close', () => end(new Error('the server closed the connection before it answered')));
   return {
-    send(request, onAnswer) {
+    send(request: Buffer, onAnswer: AnswerHandler) {
       waiting = onAnswer;
       socket.write(request);
     },
     destroy: () => socket.destroy(),
+    /** Whether the server may be closing it for being idle. */
     expired: () => performance.now() >= idleUntil,
   };
 }

@@ -1,9 +1,8 @@
-/** What every benchmark prints: the run it was, its tables and notes, and the same in markdown for docs/performance.md. */
+/** What every benchmark prints: the run it was, then its tables and notes in markdown for docs/performance.md. */
 import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus } from 'node:os';
 
 type Table = readonly (readonly string[])[];
-const NUMERIC = /^([\d.,]+|n\/a)[%×]?$/;
 
 /** What ran, on which code and machine, and the command that reproduces it. */
 export function describeRun(script: string): string {
@@ -21,27 +20,15 @@ function describeCode(): string {
   }
 }
 
-/** Columns padded to their widest cell; columns of numbers (below the header row) right-aligned. */
-export function textTable(rows: Table): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  const numeric = rows[0].map((_, column) => rows.slice(1).every((row) => NUMERIC.test(row[column])));
-  return rows.map((row) => row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
-}
-
 export function markdownTable([header, ...body]: Table): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
 }
 
-/**
- * The tables and notes as text (unless `markdownOnly`), then under "For docs/performance.md:" the header, the
- * tables in markdown and the notes as a list.
- */
-export function printReport(header: readonly string[], tables: readonly Table[], notes: readonly string[], markdownOnly = false): void {
-  const sections = (...parts: string[]) => parts.filter((part) => part !== '').join('\n\n');
-  const text = markdownOnly ? '' : `\n${sections(...tables.map(textTable), notes.join('\n'))}\n`;
-  const markdown = sections(header.join('  \n'), ...tables.map(markdownTable), notes.map((line) => `- ${line}`).join('\n'));
-  console.log(`${text}\nFor docs/performance.md:\n\n${markdown}`);
+/** Under "For docs/performance.md:", the header's lines, the tables and the notes as a list. */
+export function printReport(header: readonly string[], tables: readonly Table[], notes: readonly string[] = []): void {
+  const sections = [header.join('  \n'), ...tables.map(markdownTable), notes.map((line) => `- ${line}`).join('\n')];
+  console.log(`\nFor docs/performance.md:\n\n${sections.filter((section) => section !== '').join('\n\n')}`);
 }
 
 /** Says why the results are void, and fails the command. */
@@ -55,6 +42,9 @@ export function failOn(problems: readonly string[], what = 'these results are no
 export function formatNumber(value: number, decimals = 0): string {
   return Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals }) : 'n/a';
 }
+
+/** Milliseconds, to two decimals. */
+export const formatMs = (value: number): string => formatNumber(value, 2);
 
 /** The middle value (the mean of the two middle ones for an even count). */
 export function median(values: readonly number[]): number {

@@ -1,48 +1,36 @@
 /**
- * `npm run bench:retention`: does retention keep the disk flat without hurting ingest? Switchboard forwards every
- * event (one async http rule, to the counting receiver) at a steady rate, per store once with the pruner off and
- * once with short retention (RETENTION_EVENTS, RETENTION_SESSIONS and RETENTION_DEAD all --retention). It reports
- * the database's size over time (SQLite: with its free pages and WAL), the ingest p99 of each segment, and the size
- * of each table at the end. `--backlog N` first fills each store with N events received `--backlog-age` ago, with
- * their deliveries, attempts and session history (test/helpers/backlog.ts): an upgrade's first catch-up. The load
- * is sent in segments, each signed just before it (tokens live five minutes).
- * Flags: --db both|sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --rate <events/s> (200) --minutes <m> (10) --segment <s>
- * (20) --retention <duration> (2m) --prune-interval <duration> (5s) --pruning both|on|off --backlog <events> (0)
- * --backlog-age <duration> (40d).
+ * `npm run bench:retention`: does retention keep the disk flat without hurting ingest? Every event forwarded, 200/s
+ * in 20 s segments, per store with pruning off, then on (RETENTION_* 2m, PRUNE_INTERVAL=5s): the size after each
+ * segment, each segment's ingest p99, each table's size at the end. `--backlog N` first fills each store with N
+ * events received 40 days ago (test/helpers/backlog.ts), the catch-up an upgrade starts with.
+ * Flags: --db both|sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --minutes <m> (10) --pruning both|on|off --backlog <n>.
  */
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { durationMs } from '../src/duration.ts';
-import { PostgresStore } from '../src/store/postgres/store.ts';
-import { SqliteStore } from '../src/store/sqlite/store.ts';
+import { openStore } from '../src/store/open.ts';
 import { fillBacklog } from '../test/helpers/backlog.ts';
 import { writeForwardingRule } from './delivery-run.ts';
 import { readFlags } from './flags.ts';
 import { fixedRateRuns } from './load.ts';
-import { startCountingReceiver } from './receiver.ts';
-import { describeRun, formatNumber, markdownTable, median } from './report.ts';
-import { startSwitchboard } from './server-process.ts';
-import { freshDatabase, PG_URL, postgresQuery, prepareRun, type Database, type FreshDatabase } from './setup.ts';
+import { describeRun, formatMs, formatNumber, markdownTable, median } from './report.ts';
+import { freshDatabase, PG_URL, prepareRun, query, ROOT, startCountingReceiver, startSwitchboard, type Database, type FreshDatabase } from './setup.ts';
 import { roomScopedEvents } from './webhook-events.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
+const RATE = 200;
+const SEGMENT_SECONDS = 20;
 const WARMUP_SECONDS = 5;
+const RETENTION = '2m';
+const PRUNE_INTERVAL = '5s';
+const BACKLOG_AGE = '40d';
 const mib = (bytes: number) => formatNumber(bytes / 2 ** 20, 1);
 
-const flags = readFlags(['db', 'rate', 'minutes', 'segment', 'retention', 'prune-interval', 'pruning', 'backlog', 'backlog-age']);
-const pruning = flags.choice('pruning', ['both', 'on', 'off']);
-const prunings = pruning === 'both' ? [false, true] : [pruning === 'on'];
+const flags = readFlags(['db', 'minutes', 'pruning', 'backlog']);
 const db = flags.choice('db', ['both', 'sqlite', 'postgres']);
 const databases: Database[] = db === 'both' ? ['sqlite', 'postgres'] : [db];
-const rate = flags.number('rate', 200);
-const segmentSeconds = flags.number('segment', 20);
-const segments = Math.max(1, Math.round((flags.number('minutes', 10) * 60) / segmentSeconds));
-const retention = flags.text('retention', '2m')!;
-const pruneInterval = flags.text('prune-interval', '5s')!;
-const backlog = (flags.text('backlog') ?? '0') === '0' ? 0 : flags.number('backlog', 1);
-const backlogAge = flags.text('backlog-age', '40d')!;
-const backlogAgeMs = durationMs(backlogAge);
+const pruning = flags.choice('pruning', ['both', 'on', 'off']);
+const prunings = pruning === 'both' ? [false, true] : [pruning === 'on'];
+const segments = Math.max(1, Math.round((flags.number('minutes', 10) * 60) / SEGMENT_SECONDS));
+const backlog = (flags.text('backlog') ?? '0') === '0' ? 0 : flags.number('backlog', 1, true);
 const { workDir, credentials } = prepareRun('retention');
 
 /** `at`: seconds since the load began; `freeBytes`: of `bytes`, what the database holds free for reuse (SQLite). */
@@ -55,52 +43,48 @@ const rulesDir = writeForwardingRule(workDir, receiver.url, 'none');
 const runs: Run[] = [];
 console.log(describeRun('bench:retention'));
 console.log(
-  `Setup: one rule forwards every event (http, async) to a counting receiver; ${formatNumber(rate)} events/s open loop for ` +
-    `${segments} × ${segmentSeconds} s; pruning runs with RETENTION_EVENTS, RETENTION_SESSIONS and RETENTION_DEAD ` +
-    `${retention}, PRUNE_INTERVAL=${pruneInterval}; the runs without pruning set PRUNE_INTERVAL=0` +
-    (backlog > 0 ? `; each store starts with a backlog of ${formatNumber(backlog)} events received ${backlogAge} ago.` : '.'),
+  `Setup: one rule forwards every event (http, async) to a counting receiver; ${RATE} events/s open loop for ` +
+    `${segments} × ${SEGMENT_SECONDS} s; pruning runs with RETENTION_EVENTS, RETENTION_SESSIONS and RETENTION_DEAD ` +
+    `${RETENTION}, PRUNE_INTERVAL=${PRUNE_INTERVAL}; the runs without pruning set PRUNE_INTERVAL=0` +
+    (backlog > 0 ? `; each store starts with a backlog of ${formatNumber(backlog)} events received ${BACKLOG_AGE} ago.` : '.'),
 );
-try {
-  for (const db of databases) {
-    for (const pruning of prunings) {
-      console.log(`${db}, pruning ${pruning ? 'on' : 'off'}…`);
-      runs.push({ db, pruning, ...(await measure(db, pruning)) });
-    }
+for (const db of databases) {
+  for (const pruning of prunings) {
+    console.log(`${db}, pruning ${pruning ? 'on' : 'off'}…`);
+    runs.push({ db, pruning, ...(await measure(db, pruning)) });
   }
-} finally {
-  await receiver.stop();
 }
+await receiver.stop();
 report();
 
 async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' | 'pruning'>> {
   const database = await freshDatabase(db, workDir);
-  const sizes = db === 'sqlite' ? sqliteSizes(database) : postgresSizes(database);
   if (backlog > 0) {
     const started = performance.now();
-    const store = db === 'sqlite' ? new SqliteStore(database.file) : new PostgresStore(database.url);
+    const store = await openStore(database.url);
     await store.migrate();
     await store.close();
-    await fillBacklog(db === 'sqlite' ? { sqlite: database.file } : { postgres: { url: PG_URL, schema: database.schema } }, { events: backlog, ageMs: backlogAgeMs });
-    console.log(`  backlog of ${formatNumber(backlog)} events written in ${formatNumber((performance.now() - started) / 1000, 1)} s: ${await sizes.describe()}`);
+    await fillBacklog(db === 'sqlite' ? { sqlite: database.file } : { postgres: { url: PG_URL, schema: database.schema } }, { events: backlog, ageMs: durationMs(BACKLOG_AGE) });
+    console.log(`  backlog of ${formatNumber(backlog)} events written in ${formatNumber((performance.now() - started) / 1000, 1)} s: ${(await storeSize(database)).detail}`);
   }
   const env: Record<string, string> = pruning
-    ? { RETENTION_EVENTS: retention, RETENTION_SESSIONS: retention, RETENTION_DEAD: retention, PRUNE_INTERVAL: pruneInterval }
+    ? { RETENTION_EVENTS: RETENTION, RETENTION_SESSIONS: RETENTION, RETENTION_DEAD: RETENTION, PRUNE_INTERVAL }
     : { PRUNE_INTERVAL: '0' };
   const server = await startSwitchboard(ROOT, { credentials, rulesDir, databaseUrl: database.url, env });
-  const traffic = fixedRateRuns(server, rate, roomScopedEvents(), credentials);
+  const traffic = fixedRateRuns(server, RATE, roomScopedEvents(), credentials);
   const samples: Sample[] = [];
   try {
     // A warm-up, not measured: connections opened, statements prepared, the first pages of every table written.
     await traffic.run(WARMUP_SECONDS);
-    for (let segment = 0; segment < segments; segment += 1) {
-      const load = await traffic.run(segmentSeconds);
-      const sample = { at: (segment + 1) * segmentSeconds, ...(await sizes.size()), p99: load.latency.p99, failed: load.non2xx + load.errors };
-      samples.push(sample);
-      console.log(`  ${sample.at} s: ${await sizes.describe()}, ingest p99 ${formatNumber(sample.p99, 2)} ms, ${sample.failed} failed`);
+    for (let at = SEGMENT_SECONDS; samples.length < segments; at += SEGMENT_SECONDS) {
+      const load = await traffic.run(SEGMENT_SECONDS);
+      const { detail, ...size } = await storeSize(database);
+      samples.push({ at, ...size, p99: load.latency.p99, failed: load.non2xx + load.errors });
+      console.log(`  ${at} s: ${detail}, ingest p99 ${formatMs(load.latency.p99)} ms, ${load.non2xx + load.errors} failed`);
     }
     traffic.close();
     await server.stop();
-    return { samples, tables: await sizes.tables() };
+    return { samples, tables: await tableSizes(database) };
   } finally {
     traffic.close();
     await server.stop();
@@ -108,75 +92,50 @@ async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' |
   }
 }
 
-/** A store's size; `describe`, with its parts, to print; `tables`, bytes by table, indexes (and TOAST) included. */
-type Sizes = { size(): Promise<{ bytes: number; freeBytes: number | null }>; describe(): Promise<string>; tables(): Promise<Record<string, number>> };
-
-/** SQLite: the file and its WAL, with the free pages in it. */
-function sqliteSizes({ file }: FreshDatabase): Sizes {
-  const bytes = (path: string) => (existsSync(path) ? statSync(path).size : 0);
-  const inspect = <T>(query: (connection: DatabaseSync) => T): T => {
-    const connection = new DatabaseSync(file, { readOnly: true });
-    try {
-      return query(connection);
-    } finally {
-      connection.close();
-    }
-  };
-  const pragma = (connection: DatabaseSync, name: string) => Number(Object.values(connection.prepare(`PRAGMA ${name}`).get()!)[0]);
-  const freeBytes = () => (existsSync(file) ? inspect((connection) => pragma(connection, 'freelist_count') * pragma(connection, 'page_size')) : 0);
-  const total = () => bytes(file) + bytes(`${file}-wal`);
-  return {
-    size: async () => ({ bytes: total(), freeBytes: freeBytes() }),
-    describe: async () => `${mib(total())} MiB (file ${mib(bytes(file))} MiB of which free ${mib(freeBytes())} MiB, WAL ${mib(bytes(`${file}-wal`))} MiB)`,
-    // dbstat reads every page: once, at the end of the run.
-    async tables() {
-      const sql = `SELECT schema.tbl_name AS name, SUM(stat.pgsize) AS bytes FROM dbstat AS stat
-        JOIN sqlite_schema AS schema ON schema.name = stat.name GROUP BY schema.tbl_name`;
-      return Object.fromEntries(inspect((connection) => connection.prepare(sql).all().map((row) => [String(row.name), Number(row.bytes)])));
-    },
-  };
+/** Bytes by table, indexes (and TOAST) included. On SQLite dbstat reads every page: once, at the end of a run. */
+async function tableSizes(database: FreshDatabase): Promise<Record<string, number>> {
+  const rows = await query(database, database.db === 'sqlite'
+    ? `SELECT schema.tbl_name AS name, SUM(stat.pgsize) AS bytes FROM dbstat AS stat
+        JOIN sqlite_schema AS schema ON schema.name = stat.name GROUP BY schema.tbl_name`
+    : `SELECT c.relname AS name, pg_total_relation_size(c.oid)::bigint AS bytes FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '${database.schema}' AND c.relkind = 'r'`);
+  return Object.fromEntries(rows.map((row) => [String(row.name), Number(row.bytes)]));
 }
 
-/** PostgreSQL: the schema's tables with their indexes and TOAST. */
-function postgresSizes({ schema }: FreshDatabase): Sizes {
-  const tables = async () => {
-    const rows = await postgresQuery(`SELECT c.relname AS name, pg_total_relation_size(c.oid)::bigint AS bytes
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`, [schema]);
-    return Object.fromEntries(rows.map((row) => [String(row.name), Number(row.bytes)]));
-  };
-  const size = async () => ({ bytes: Object.values(await tables()).reduce((sum, bytes) => sum + bytes, 0), freeBytes: null });
-  return {
-    size,
-    tables,
-    async describe() {
-      const [row] = await postgresQuery(`SELECT COALESCE(SUM(n_dead_tup), 0)::bigint AS dead FROM pg_stat_user_tables WHERE schemaname = $1`, [schema]);
-      return `${mib((await size()).bytes)} MiB (${formatNumber(Number(row?.dead ?? 0))} dead rows awaiting autovacuum)`;
-    },
-  };
+/** SQLite: the file and its WAL, with the free pages in it; PostgreSQL: the tables. `detail`: the parts, to print. */
+async function storeSize(database: FreshDatabase): Promise<{ bytes: number; freeBytes: number | null; detail: string }> {
+  if (database.db === 'postgres') {
+    const bytes = Object.values(await tableSizes(database)).reduce((sum, table) => sum + table, 0);
+    const [{ dead }] = await query(database, `SELECT SUM(n_dead_tup) AS dead FROM pg_stat_user_tables WHERE schemaname = '${database.schema}'`);
+    return { bytes, freeBytes: null, detail: `${mib(bytes)} MiB (${formatNumber(Number(dead))} dead rows awaiting autovacuum)` };
+  }
+  const [file, wal] = [database.file, `${database.file}-wal`].map((path) => (existsSync(path) ? statSync(path).size : 0));
+  const [{ freelist_count: freePages }] = await query(database, 'PRAGMA freelist_count');
+  const [{ page_size: pageSize }] = await query(database, 'PRAGMA page_size');
+  const freeBytes = Number(freePages) * Number(pageSize);
+  return { bytes: file + wal, freeBytes, detail: `${mib(file + wal)} MiB (file ${mib(file)} MiB of which free ${mib(freeBytes)} MiB, WAL ${mib(wal)} MiB)` };
 }
 
 function report(): void {
-  const ms = (value: number) => formatNumber(value, 2);
   const label = (run: Run) => `${run.db} ${run.pruning ? 'pruning' : 'no pruning'}`;
-  const times = runs[0]?.samples.map((sample) => sample.at) ?? [];
-  const perSegment = (cell: (sample: Sample) => string) =>
-    markdownTable([['s', ...runs.map(label)], ...times.map((at, index) => [String(at), ...runs.map((run) => (run.samples[index] ? cell(run.samples[index]) : '–'))])]);
-  console.log('\n### Database size over time (MiB; SQLite: of which free pages, kept for reuse)\n');
-  console.log(perSegment((sample) => `${mib(sample.bytes)}${sample.freeBytes === null ? '' : ` (${mib(sample.freeBytes)} free)`}`));
-  console.log('\n### Ingest p99 per segment (ms)\n');
-  console.log(perSegment((sample) => ms(sample.p99)));
-  console.log('\n### Ingest p99 (ms): median and worst segment, over the whole run and once pruning has work\n');
+  const table = (title: string, rows: string[][]) => console.log(`\n### ${title}\n\n${markdownTable(rows)}`);
+  const perSegment = (title: string, cell: (sample: Sample) => string) =>
+    table(title, [['s', ...runs.map(label)], ...runs[0].samples.map(({ at }, i) => [String(at), ...runs.map((run) => cell(run.samples[i]))])]);
+  perSegment('Database size over time (MiB; SQLite: of which free pages, kept for reuse)', (sample) =>
+    `${mib(sample.bytes)}${sample.freeBytes === null ? '' : ` (${mib(sample.freeBytes)} free)`}`);
+  perSegment('Ingest p99 per segment (ms)', (sample) => formatMs(sample.p99));
   // Pruning has work from its first run over a backlog, otherwise once the first events are past the retention.
-  const busyFrom = ((backlog > 0 ? 0 : durationMs(retention)) + durationMs(pruneInterval)) / 1000;
-  const rows = runs.map((run) => {
-    const p99s = run.samples.map((sample) => sample.p99);
-    const busy = run.samples.filter((sample) => sample.at - segmentSeconds >= busyFrom).map((sample) => sample.p99);
-    return [run.db, run.pruning ? 'on' : 'off', ms(median(p99s)), ms(Math.max(...p99s)), busy.length === 0 ? '–' : ms(median(busy)),
-      mib(run.samples[Math.floor(run.samples.length / 2)]?.bytes ?? NaN), mib(run.samples.at(-1)?.bytes ?? NaN),
-      String(run.samples.reduce((sum, sample) => sum + sample.failed, 0))];
-  });
-  console.log(markdownTable([['store', 'pruning', 'p99 median', 'p99 worst', 'p99 median once pruning', 'size at half time MiB', 'size at end MiB', 'failed'], ...rows]));
-  console.log('\n### Size by table at the end (MiB, with its indexes)\n');
+  const busyFrom = ((backlog > 0 ? 0 : durationMs(RETENTION)) + durationMs(PRUNE_INTERVAL)) / 1000;
+  table('Ingest p99 (ms): median and worst segment, over the whole run and once pruning has work', [
+    ['store', 'pruning', 'p99 median', 'p99 worst', 'p99 median once pruning', 'size at half time MiB', 'size at end MiB', 'failed'],
+    ...runs.map(({ db, pruning, samples }) => {
+      const p99s = samples.map((sample) => sample.p99);
+      const busy = samples.filter((sample) => sample.at - SEGMENT_SECONDS >= busyFrom).map((sample) => sample.p99);
+      return [db, pruning ? 'on' : 'off', formatMs(median(p99s)), formatMs(Math.max(...p99s)), busy.length === 0 ? '–' : formatMs(median(busy)),
+        mib(samples[Math.floor(samples.length / 2)].bytes), mib(samples.at(-1)!.bytes), String(samples.reduce((sum, sample) => sum + sample.failed, 0))];
+    }),
+  ]);
   const tables = [...new Set(runs.flatMap((run) => Object.keys(run.tables)))].sort();
-  console.log(markdownTable([['table', ...runs.map(label)], ...tables.map((table) => [table, ...runs.map((run) => (table in run.tables ? mib(run.tables[table]) : '–'))])]));
+  table('Size by table at the end (MiB, with its indexes)',
+    [['table', ...runs.map(label)], ...tables.map((name) => [name, ...runs.map((run) => (name in run.tables ? mib(run.tables[name]) : '–'))])]);
 }

@@ -1,8 +1,6 @@
 /**
- * Generated rules over every LiveKit event name. Per event name a tracking rule and per family (room, participant,
- * …) an activity rule with a `when:` hold for the `session-*` rooms the benchmarks send; the rest are tenant rules
- * (`room.name: tenant-<n>-*`) that are candidates for an event but mostly do not match, as in a multi-tenant
- * deployment.
+ * Generated rules: per event name a tracking rule and per family an activity rule hold for the `session-*` rooms the
+ * benchmarks send; the rest are tenant rules that are candidates for an event but mostly do not match.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,23 +1,19 @@
 /**
- * `npm run bench:scale`: does Switchboard cost the same on a big store as on an empty one? Ingest (max throughput
- * and p99 at 1,000 events/s, the worker off) and the admin lists on an empty store; then the store is filled in
- * bulk with `--events` events (default 2,000,000), as many finished deliveries and a backlog of `--backlog` due
- * ones (default 50,000), and the same is measured again, with the cost of one claim at that backlog and at 500.
- * Flags: --db sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --events <n> --backlog <n> --duration <s> (default 10).
+ * `npm run bench:scale`: does Switchboard cost the same on a big store? Ingest (the worker off) and the admin lists on
+ * an empty store, then on one filled in bulk with `--events` events (2,000,000), as many finished deliveries and
+ * `--backlog` due ones (50,000), with the cost of one claim at that backlog and at 500.
+ * Flags: --db sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --events <n> --backlog <n> --duration <s> (10).
  */
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { sampleEvent } from '../src/livekit/samples.ts';
 import { openStore } from '../src/store/open.ts';
 import { readFlags } from './flags.ts';
 import { measureIngest, writeBenchRules, type IngestLoad } from './ingest-run.ts';
 import { percentiles, type LoadResult } from './load.ts';
-import { describeRun, failOn, formatNumber, markdownTable, verdict } from './report.ts';
-import { startSwitchboard } from './server-process.ts';
-import { freshDatabase, postgresQuery, prepareRun } from './setup.ts';
+import { describeRun, failOn, formatMs, formatNumber, markdownTable, verdict } from './report.ts';
+import { freshDatabase, prepareRun, query, ROOT, startSwitchboard } from './setup.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const ROOMS = 20_000;
 const SMALL_BACKLOG = 500;
@@ -29,23 +25,35 @@ const db = flags.choice('db', ['sqlite', 'postgres']);
 const eventCount = flags.number('events', 2_000_000, true);
 const backlog = flags.number('backlog', 50_000, true);
 const { workDir, credentials } = prepareRun('scale');
-const load: IngestLoad = { connections: 16, rate: 1000, duration: flags.number('duration', 10), warmupSeconds: 3, credentials };
-const rulesDir = join(workDir, 'rules');
-const rulesNote = await writeBenchRules(rulesDir, ROOT);
+const load: IngestLoad = { duration: flags.number('duration', 10), warmupSeconds: 3, credentials };
+const { rulesDir, rulesNote } = await writeBenchRules(workDir, ROOT);
 const database = await freshDatabase(db, workDir);
 const problems: string[] = [];
 
 /** `lists`: milliseconds per admin list, median and max of its requests. */
 type Measured = { ingest: { max: LoadResult; fixed: LoadResult }; lists: Record<string, { median: number; max: number }> };
 
-const LISTS: Record<string, () => string> = {
-  'deliveries by state (succeeded)': () => '/api/v1/deliveries?status=succeeded&limit=50',
-  'deliveries by state (pending)': () => '/api/v1/deliveries?status=pending&limit=50',
-  'deliveries of a target': () => '/api/v1/deliveries?target=http%3A%2F%2Ftarget-7%3A80&limit=50',
-  'events of a room': () => '/api/v1/events?room=room-1234&limit=50',
-  'events of a participant': () => '/api/v1/events?participant=user-4321&limit=50',
-  'events by type since a day ago': () => `/api/v1/events?type=participant_left&since=${new Date(Date.now() - 86_400_000).toISOString()}&limit=50`,
+const LISTS: Record<string, string> = {
+  'deliveries by state (succeeded)': '/api/v1/deliveries?status=succeeded&limit=50',
+  'deliveries by state (pending)': '/api/v1/deliveries?status=pending&limit=50',
+  'deliveries of a target': '/api/v1/deliveries?target=http%3A%2F%2Ftarget-7%3A80&limit=50',
+  'events of a room': '/api/v1/events?room=room-1234&limit=50',
+  'events of a participant': '/api/v1/events?participant=user-4321&limit=50',
+  'events by type since a day ago': `/api/v1/events?type=participant_left&since=${new Date(Date.now() - 86_400_000).toISOString()}&limit=50`,
 };
+
+/** Where the two dialects differ in the fill: a series of numbers `i`, a timestamp from ms, a minute ago. */
+const SQL = db === 'sqlite'
+  ? {
+      numbers: `(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${eventCount}) SELECT i FROM n)`,
+      timestamp: (ms: string) => `strftime('%Y-%m-%dT%H:%M:%fZ', ${ms} / 1000.0, 'unixepoch')`,
+      minuteAgo: `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')`,
+    }
+  : {
+      numbers: `generate_series(1::bigint, ${eventCount}) AS i`,
+      timestamp: (ms: string) => `to_timestamp(${ms} / 1000.0)`,
+      minuteAgo: `now() - interval '1 minute'`,
+    };
 
 /** The deliveries of the fill: one finished for every event, one due for the newest `backlog` events. */
 const deliveriesSql = (select: string, action: number, state: string, attempts: number, due: string) => `INSERT INTO deliveries (event_id, event_seq,
@@ -53,8 +61,6 @@ const deliveriesSql = (select: string, action: number, state: string, attempts: 
     created_at, updated_at)
   SELECT id, seq, name, 'rule-' || (seq % 50), ${action}, 'http', '{"url":"http://target/x"}', 'http://target-' || (seq % 20) || ':80', room,
     '${state}', ${attempts}, 5, '[]', 10000, ${due}, received_at, received_at FROM events ${select}`;
-const FINISHED_DELIVERIES = deliveriesSql(`WHERE id LIKE 'EV_scale%'`, 0, 'succeeded', 1, 'received_at');
-const backlogSql = (due: string) => deliveriesSql(`ORDER BY seq DESC LIMIT ${backlog}`, 1, 'pending', 0, due);
 
 console.log(`${describeRun('bench:scale')}\n${db}, ${formatNumber(eventCount)} events, a backlog of ${formatNumber(backlog)}; Switchboard: ${rulesNote}`);
 try {
@@ -76,7 +82,7 @@ async function measure(): Promise<Measured> {
   try {
     const ingest = await measureIngest('switchboard', server, load, problems);
     const lists: Measured['lists'] = {};
-    for (const [name, path] of Object.entries(LISTS)) lists[name] = await timeList(`${new URL(server.url).origin}${path()}`);
+    for (const [name, path] of Object.entries(LISTS)) lists[name] = await timeList(`${new URL(server.url).origin}${path}`);
     return { ingest, lists };
   } finally {
     await server.stop();
@@ -108,39 +114,28 @@ function timeList(url: string): Promise<{ median: number; max: number }> {
  * finished delivery, and the newest `backlog` events each with one more, due now, ordered by room.
  */
 async function fill(): Promise<void> {
-  const body = JSON.stringify(sampleEvent('participant_joined', { room: 'ROOM', participant: 'USER' }));
+  const body = JSON.stringify(sampleEvent('participant_joined', { room: 'ROOM', participant: 'USER' })).replaceAll("'", "''");
   const spanMs = 30 * 86_400_000;
-  const startMs = Date.now() - spanMs;
-  const createdMs = (i: string) => `(${startMs} + ${i} * ${spanMs / eventCount})`;
-  const columns = `INSERT INTO events (id, name, created_at, api_key, body, received_at, room, participant)`;
-  const rest = `replace(replace(?2, 'ROOM', 'room-' || (i % ${ROOMS})), 'USER', 'user-' || (i % 100000))`;
-  if (db === 'sqlite') {
-    const sqlite = new DatabaseSync(database.file);
-    sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; BEGIN');
-    sqlite.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) ${columns}
-      SELECT 'EV_scale' || i, json_extract('["participant_joined","participant_left","track_published","room_started"]', '$[' || (i % 4) || ']'),
-        ${createdMs('i')} / 1000, 'APIbench', ${rest}, strftime('%Y-%m-%dT%H:%M:%fZ', ${createdMs('i')} / 1000.0, 'unixepoch'),
-        'room-' || (i % ${ROOMS}), 'user-' || (i % 100000)
-      FROM n`).run(eventCount, body);
-    sqlite.exec(`INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, '[]', '[]' FROM events WHERE id LIKE 'EV_scale%'`);
-    sqlite.exec(FINISHED_DELIVERIES);
-    sqlite.exec(backlogSql(`strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')`));
-    sqlite.exec('COMMIT; PRAGMA wal_checkpoint(TRUNCATE); ANALYZE');
-    sqlite.close();
+  const createdMs = `(${Date.now() - spanMs} + i * ${spanMs / eventCount})`;
+  const name = `CASE i % 4 WHEN 0 THEN 'participant_joined' WHEN 1 THEN 'participant_left' WHEN 2 THEN 'track_published' ELSE 'room_started' END`;
+  const statements = [
+    `INSERT INTO events (id, name, created_at, api_key, body, received_at, room, participant)
+    SELECT 'EV_scale' || i, ${name}, ${createdMs} / 1000, 'APIbench',
+      replace(replace('${body}', 'ROOM', 'room-' || (i % ${ROOMS})), 'USER', 'user-' || (i % 100000)), ${SQL.timestamp(createdMs)},
+      'room-' || (i % ${ROOMS}), 'user-' || (i % 100000)
+    FROM ${SQL.numbers}`,
+    ...(db === 'sqlite' ? [`INSERT INTO event_outcomes (seq, matched, actions) SELECT seq, '[]', '[]' FROM events WHERE id LIKE 'EV_scale%'`] : []),
+    deliveriesSql(`WHERE id LIKE 'EV_scale%'`, 0, 'succeeded', 1, 'received_at'),
+    deliveriesSql(`ORDER BY seq DESC LIMIT ${backlog}`, 1, 'pending', 0, SQL.minuteAgo),
+  ];
+  if (db === 'postgres') {
+    for (const statement of [...statements, 'VACUUM ANALYZE']) await query(database, statement);
     return;
   }
-  await postgresQuery(
-    `${columns}
-    SELECT 'EV_scale' || i, (ARRAY['participant_joined','participant_left','track_published','room_started'])[1 + i % 4],
-      ${createdMs('i::bigint')} / 1000, 'APIbench', ${rest.replace('?2', '$1')}, to_timestamp(${createdMs('i::bigint')} / 1000.0),
-      'room-' || (i % ${ROOMS}), 'user-' || (i % 100000)
-    FROM generate_series(1, $2::integer) AS i`,
-    [body, eventCount],
-    database.schema,
-  );
-  await postgresQuery(FINISHED_DELIVERIES, [], database.schema);
-  await postgresQuery(backlogSql(`now() - interval '1 minute'`), [], database.schema);
-  await postgresQuery('VACUUM ANALYZE', [], database.schema);
+  // One transaction, unsynced: a bulk load, not the store's own durable writes.
+  const sqlite = new DatabaseSync(database.file);
+  sqlite.exec(['PRAGMA synchronous = OFF', 'BEGIN', ...statements, 'COMMIT', 'PRAGMA wal_checkpoint(TRUNCATE)', 'ANALYZE'].join(';\n'));
+  sqlite.close();
 }
 
 /**
@@ -149,25 +144,15 @@ async function fill(): Promise<void> {
  */
 async function claimCosts(): Promise<{ full: number; small: number }> {
   const store = await openStore(database.url);
+  const claim = (i: number) => store.transaction((tx) => tx.claimDueDeliveries({ owner: `bench-${i}`, now: new Date(), limit: 16, leaseMs: 600_000, skipTargets: [] }));
   try {
-    const full = await timeClaims(store);
-    const cancel = `UPDATE deliveries SET state = 'cancelled' WHERE state = 'pending' AND id NOT IN (
-      SELECT id FROM deliveries WHERE state = 'pending' ORDER BY id DESC LIMIT ${SMALL_BACKLOG})`;
-    if (db === 'postgres') await postgresQuery(cancel, [], database.schema);
-    else {
-      const sqlite = new DatabaseSync(database.file);
-      sqlite.exec(cancel);
-      sqlite.close();
-    }
-    return { full, small: await timeClaims(store) };
+    const full = (await timed(claim)).median;
+    await query(database, `UPDATE deliveries SET state = 'cancelled' WHERE state = 'pending' AND id NOT IN (
+      SELECT id FROM deliveries WHERE state = 'pending' ORDER BY id DESC LIMIT ${SMALL_BACKLOG})`);
+    return { full, small: (await timed(claim)).median };
   } finally {
     await store.close();
   }
-}
-
-async function timeClaims(store: Awaited<ReturnType<typeof openStore>>): Promise<number> {
-  const claim = (i: number) => store.transaction((tx) => tx.claimDueDeliveries({ owner: `bench-${i}`, now: new Date(), limit: 16, leaseMs: 600_000, skipTargets: [] }));
-  return (await timed(claim)).median;
 }
 
 function report(empty: Measured, full: Measured, claims: { full: number; small: number }, fillSeconds: number): void {
@@ -179,12 +164,12 @@ function report(empty: Measured, full: Measured, claims: { full: number; small: 
     ['', 'empty store', `${formatNumber(eventCount)} events`, 'full ÷ empty', `target`],
     ['ingest events/s (max)', formatNumber(empty.ingest.max.eventsPerSecond), formatNumber(full.ingest.max.eventsPerSecond),
       formatNumber(throughput, 2), `≥ ${1 - INGEST_TOLERANCE} ${verdict(throughput >= 1 - INGEST_TOLERANCE)}`],
-    ['ingest p99 ms at 1,000/s', formatNumber(empty.ingest.fixed.latency.p99, 2), formatNumber(full.ingest.fixed.latency.p99, 2),
+    ['ingest p99 ms at 1,000/s', formatMs(empty.ingest.fixed.latency.p99), formatMs(full.ingest.fixed.latency.p99),
       formatNumber(p99, 2), `≤ ${1 + INGEST_TOLERANCE} ${verdict(p99 <= 1 + INGEST_TOLERANCE)}`],
     ...Object.keys(LISTS).map((name) =>
       [`${name}: median (max) ms`, list(empty, name), list(full, name), '', `≤ ${LIST_TARGET_MS} ${verdict(full.lists[name].max <= LIST_TARGET_MS)}`]),
-    ['one claim of 16, median ms', `${formatNumber(claims.small, 2)} (backlog ${formatNumber(SMALL_BACKLOG)})`,
-      `${formatNumber(claims.full, 2)} (backlog ${formatNumber(backlog)})`, formatNumber(claims.full / claims.small, 2), 'flat'],
+    ['one claim of 16, median ms', `${formatMs(claims.small)} (backlog ${formatNumber(SMALL_BACKLOG)})`,
+      `${formatMs(claims.full)} (backlog ${formatNumber(backlog)})`, formatNumber(claims.full / claims.small, 2), 'flat'],
   ];
   console.log(`\nFilled in ${formatNumber(fillSeconds)} s.\n\n${markdownTable(rows)}`);
 }

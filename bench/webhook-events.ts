@@ -1,12 +1,12 @@
 /**
  * Unique, realistic webhook events: the shipped samples of every event name in turn (a round), each with its own
- * `EV_…` id and room, the fields the generated rules look at varied from round to round so only some rules hold.
+ * id and room, the fields the generated rules look at varied from round to round so only some rules hold.
  */
 import { execFileSync } from 'node:child_process';
 import type { LiveKitEvent } from '../src/livekit/event-types.ts';
 import { sampleEvent, sampleEventNames } from '../src/livekit/samples.ts';
 import { signWebhook } from '../src/livekit/sign.ts';
-import type { Credentials } from './server-process.ts';
+import type { Credentials } from './setup.ts';
 
 const ROOM = '@@bench-room@@';
 const PARTICIPANT = '@@bench-participant@@';
@@ -71,8 +71,8 @@ function inLifecycleOrder(names: string[]): string[] {
   return [...names].sort((a, b) => rank(a) - rank(b));
 }
 
-/** `authorization`: the header LiveKit would send with this body, its signed token. */
-export type SignedDelivery = { body: string; authorization: string };
+/** `authorization`: the header LiveKit would send with this body, its signed token; `id`: the event's. */
+export type SignedDelivery = { id: string; body: string; authorization: string };
 
 /**
  * The next `count` events of `source`, signed as LiveKit signs them, before a run and never during it. A collection
@@ -82,8 +82,9 @@ export type SignedDelivery = { body: string; authorization: string };
 export async function signBeforeRun(source: EventSource, count: number, credentials: Credentials, flushDisk = false): Promise<SignedDelivery[]> {
   const deliveries: SignedDelivery[] = new Array(count);
   for (let i = 0; i < count; i++) {
-    const body = JSON.stringify(source.next());
-    deliveries[i] = { body, authorization: await signWebhook({ body, ...credentials }) };
+    const event = source.next();
+    const body = JSON.stringify(event);
+    deliveries[i] = { id: event.id!, body, authorization: await signWebhook({ body, ...credentials }) };
   }
   (globalThis as { gc?: () => void }).gc?.();
   if (flushDisk) execFileSync('sync');

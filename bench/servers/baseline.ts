@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebhookReceiver } from 'livekit-server-sdk';
-import { reportListening, stopOnRequest } from './lifecycle.ts';
+import { serveBenchmark } from './lifecycle.ts';
 
 const receiver = new WebhookReceiver(process.env.LIVEKIT_API_KEY!, process.env.LIVEKIT_API_SECRET!);
 
@@ -21,10 +21,9 @@ const server = createServer(async (req, res) => {
 });
 
 server.listen(0, '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  stopOnRequest(() => new Promise<void>((resolve) => {
+  const close = () => new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
-  }));
-  reportListening(`http://127.0.0.1:${port}/`);
+  });
+  serveBenchmark(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close);
 });

@@ -1,20 +1,19 @@
 /**
- * The delivery benchmarks' third-party endpoint: it answers 200 at once and counts what arrives, by request and by
- * event id (so duplicates show), for the benchmark to ask over IPC (../receiver.ts). It reads HTTP/1.1 itself
- * (../http-message.ts): node:http's server cost it about 0.12 cores at 1,000 deliveries/s against 0.06–0.10, taken
- * on two cores from the Switchboard under test.
+ * The delivery benchmarks' third-party endpoint: answers 200 and counts what arrives, by request and by event id.
+ * It reads HTTP/1.1 itself: node:http's server cost it about 0.12 cores at 1,000 deliveries/s against 0.06–0.10.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { closesConnection, readMessage } from '../http-message.ts';
-import type { ReceiverAnswer, ReceiverQuestion } from '../receiver.ts';
-import { reportListening, stopOnRequest } from './lifecycle.ts';
+import { serveBenchmark } from './lifecycle.ts';
 
-let requests = 0;
-let unreadable = 0;
+/** Requests answered, duplicates included; distinct event ids; bodies with no event id (something else forwarded). */
+export type ReceiverCounts = { requests: number; unique: number; unreadable: number };
+/** Event ids on their first arrival since the last question, in order, and when each arrived (wall-clock ms). */
+export type Arrivals = { ids: string[]; at: number[] };
+
+const counts: ReceiverCounts = { requests: 0, unique: 0, unreadable: 0 };
 const seen = new Set<string>();
-// First arrivals not yet handed to the benchmark: event id and wall-clock time (ms, comparable across processes).
-let arrivedIds: string[] = [];
-let arrivedAt: number[] = [];
+let arrivals: Arrivals = { ids: [], at: [] };
 
 // What node:http's server, kept alive for 60 s, answered before; the same headers keep Switchboard's client alike.
 const OK = answer(['HTTP/1.1 200 OK', 'content-type: application/json', 'content-length: 2', 'connection: keep-alive', 'keep-alive: timeout=60'], '{}');
@@ -30,20 +29,14 @@ const server = createServer({ noDelay: true }, (socket) => {
   let received: Buffer = EMPTY;
   socket.on('data', (chunk: Buffer) => {
     received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-    for (;;) {
-      const request = readMessage(received);
-      if (request === undefined) return;
+    for (let request = readMessage(received); request !== undefined; request = readMessage(received)) {
       if (request instanceof Error) {
-        socket.end(BAD_REQUEST);
         received = EMPTY;
-        return;
+        return void socket.end(BAD_REQUEST);
       }
       received = request.length === received.length ? EMPTY : received.subarray(request.length);
       count(request.body);
-      if (closesConnection(request.head)) {
-        socket.end(OK_AND_CLOSE);
-        return;
-      }
+      if (closesConnection(request.head)) return void socket.end(OK_AND_CLOSE);
       socket.write(OK);
     }
   });
@@ -54,37 +47,36 @@ function answer(head: string[], body: string): Buffer {
 }
 
 function count(body: string): void {
-  requests++;
+  counts.requests++;
   const id = eventId(body);
-  if (id === undefined) {
-    unreadable++;
-  } else if (!seen.has(id)) {
+  if (typeof id !== 'string') counts.unreadable++;
+  else if (!seen.has(id)) {
     seen.add(id);
-    arrivedIds.push(id);
-    arrivedAt.push(performance.timeOrigin + performance.now());
+    counts.unique++;
+    arrivals.ids.push(id);
+    arrivals.at.push(performance.timeOrigin + performance.now());
   }
 }
 
-function eventId(body: string): string | undefined {
+function eventId(body: string): unknown {
   try {
-    const id = (JSON.parse(body) as { id?: unknown }).id;
-    return typeof id === 'string' ? id : undefined;
+    return (JSON.parse(body) as { id?: unknown }).id;
   } catch {
     return undefined;
   }
 }
 
-process.on('message', (question: ReceiverQuestion) => {
-  const answer: ReceiverAnswer = question.type === 'counts' ? { requests, unique: seen.size, unreadable } : { ids: arrivedIds, at: arrivedAt };
-  if (question.type === 'arrivals') [arrivedIds, arrivedAt] = [[], []];
-  process.send!(answer);
-});
+function takeArrivals(): Arrivals {
+  const taken = arrivals;
+  arrivals = { ids: [], at: [] };
+  return taken;
+}
 
 server.listen(0, '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  stopOnRequest(() => new Promise<void>((resolve) => {
+  const close = () => new Promise<void>((resolve) => {
     server.close(() => resolve());
     for (const socket of sockets) socket.destroy();
-  }));
-  reportListening(`http://127.0.0.1:${port}/hook`);
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  serveBenchmark(url, close, { counts: () => counts, arrivals: takeArrivals });
 });

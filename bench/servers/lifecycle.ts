@@ -1,16 +1,14 @@
-/** The handshake between a server under test and the benchmark that spawned it (see ../server-process.ts). */
+/**
+ * The child's side of the handshake with the benchmark that spawned it (../setup.ts). Its messages stay as
+ * they are: `bench:compare` and `--baseline` start the servers of other, older checkouts.
+ */
 
-export interface ListeningMessage {
-  listening: string;
-}
-
-/** Tells the parent the server is ready and where to send requests. */
-export function reportListening(url: string): void {
-  process.send!({ listening: url } satisfies ListeningMessage);
-}
-
-/** Closes the server on SIGTERM or when the parent goes away, then exits (so a `--cpu-prof` gets written). */
-export function stopOnRequest(close: () => Promise<void>): void {
+/**
+ * Tells the parent where to send requests (`{ listening: url }`), answers each question `{ type }` with
+ * `answers[type]()`, and on SIGTERM or when the parent goes away closes the server and exits (so a `--cpu-prof` gets
+ * written).
+ */
+export function serveBenchmark(url: string, close: () => Promise<void>, answers: Record<string, () => unknown> = {}): void {
   const stop = () => {
     close().then(
       () => process.exit(0),
@@ -22,4 +20,6 @@ export function stopOnRequest(close: () => Promise<void>): void {
   };
   process.once('SIGTERM', stop);
   process.once('disconnect', stop);
+  process.on('message', ({ type }: { type: string }) => process.send!(answers[type]()));
+  process.send!({ listening: url });
 }

@@ -1,76 +1,55 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { startReceiver, status, type Behaviour, type Receiver } from '../../test/helpers/receivers.ts';
 import { encodePost, KeepAliveClient } from '../keep-alive-client.ts';
 
-interface Answer {
-  error: Error | null;
-  status: number;
-  body: string;
-}
+type Answer = { error: Error | null; status: number; body: string };
 
-let server: Server | undefined;
+let receiver: Receiver | undefined;
 let client: KeepAliveClient | undefined;
+let connections = new Set<Socket>();
 
 afterEach(async () => {
   client?.destroy();
-  client = undefined;
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
-  server = undefined;
+  await receiver?.close();
 });
 
-/** A loopback server answering with `handle`; counts the connections it accepted. */
-async function serve(handle: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<{ url: URL; connections: () => number }> {
-  let connections = 0;
-  server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => handle(req, body, res));
+/** A loopback receiver answering with `behaviour` (counting the connections its requests came on), and a client. */
+async function serve(behaviour: Behaviour): Promise<URL> {
+  connections = new Set();
+  receiver = await startReceiver((request, response, incoming) => {
+    connections.add(incoming.socket);
+    behaviour(request, response, incoming);
   });
-  server.on('connection', () => connections++);
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: new URL(`http://127.0.0.1:${port}/hook?x=1`), connections: () => connections };
+  client = new KeepAliveClient(new URL(receiver.url));
+  return new URL(`${receiver.url}/hook?x=1`);
 }
 
 function send(url: URL, body: string, headers: Record<string, string> = {}): Promise<Answer> {
-  client ??= new KeepAliveClient(url);
   return new Promise((resolve) => client!.send(encodePost(url, headers, body), (error, status, answer) => resolve({ error, status, body: answer })));
 }
 
 describe('KeepAliveClient', () => {
   it('posts the encoded request and reads a sized answer, reusing one connection', async () => {
-    const seen: Array<{ url?: string; method?: string; type?: string; length?: string; body: string }> = [];
-    const { url, connections } = await serve((req, body, res) => {
-      seen.push({ url: req.url, method: req.method, type: req.headers['content-type'], length: req.headers['content-length'], body });
-      res.writeHead(201, { 'content-type': 'application/json', 'content-length': 11 }).end('{"ok":"é"}');
-    });
+    const url = await serve(status(201, { 'content-type': 'application/json', 'content-length': '11' }, '{"ok":"é"}'));
 
     const first = await send(url, '{"id":"EV_1"}', { 'content-type': 'application/webhook+json' });
     const second = await send(url, 'ü', { 'content-type': 'application/webhook+json' });
 
     expect(first).toEqual({ error: null, status: 201, body: '{"ok":"é"}' });
     expect(second.status).toBe(201);
-    expect(seen).toEqual([
-      { url: '/hook?x=1', method: 'POST', type: 'application/webhook+json', length: '13', body: '{"id":"EV_1"}' },
-      { url: '/hook?x=1', method: 'POST', type: 'application/webhook+json', length: '2', body: 'ü' },
+    expect(receiver!.requests.map(({ method, path, headers, body }) => [method, path, headers['content-type'], headers['content-length'], body])).toEqual([
+      ['POST', '/hook?x=1', 'application/webhook+json', '13', '{"id":"EV_1"}'],
+      ['POST', '/hook?x=1', 'application/webhook+json', '2', 'ü'],
     ]);
-    expect(connections()).toBe(1);
+    expect(connections.size).toBe(1);
   });
 
   it('reads a chunked answer, and one that arrives in pieces', async () => {
-    const { url } = await serve((req, _body, res) => {
-      if (req.url?.includes('chunked')) {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.write('first ');
-        setTimeout(() => res.end('second'), 20);
-      } else {
-        res.writeHead(200, { 'content-length': 10 });
-        res.write('hello');
-        setTimeout(() => res.end('world'), 20);
-      }
+    const url = await serve((request, response) => {
+      response.writeHead(200, request.path === '/chunked' ? { 'content-type': 'text/plain' } : { 'content-length': 10 });
+      response.write(request.path === '/chunked' ? 'first ' : 'hello');
+      setTimeout(() => response.end(request.path === '/chunked' ? 'second' : 'world'), 20);
     });
 
     expect(await send(new URL('/chunked', url), 'x')).toEqual({ error: null, status: 200, body: 'first second' });
@@ -78,58 +57,53 @@ describe('KeepAliveClient', () => {
   });
 
   it('opens another connection when every open one is waiting for its answer', async () => {
-    const { url, connections } = await serve((_req, body, res) => setTimeout(() => res.end(body), 30));
+    const url = await serve((request, response) => setTimeout(() => response.end(request.body), 30));
 
     const answers = await Promise.all(['a', 'b', 'c'].map((body) => send(url, body)));
 
     expect(answers.map((answer) => answer.body)).toEqual(['a', 'b', 'c']);
-    expect(connections()).toBe(3);
+    expect(connections.size).toBe(3);
     await send(url, 'd');
-    expect(connections()).toBe(3);
+    expect(connections.size).toBe(3);
   });
 
   it('reports non-2xx statuses as answers', async () => {
-    const { url } = await serve((_req, _body, res) => res.writeHead(401, { 'content-length': 2 }).end('no'));
+    const url = await serve(status(401, { 'content-length': '2' }, 'no'));
 
     expect(await send(url, 'x')).toEqual({ error: null, status: 401, body: 'no' });
   });
 
   it('opens a new connection after the server closes one with its answer', async () => {
-    const { url, connections } = await serve((_req, _body, res) => res.writeHead(200, { connection: 'close', 'content-length': 2 }).end('ok'));
+    const url = await serve(status(200, { connection: 'close', 'content-length': '2' }, 'ok'));
 
     expect((await send(url, 'x')).body).toBe('ok');
     expect((await send(url, 'y')).body).toBe('ok');
-    expect(connections()).toBe(2);
+    expect(connections.size).toBe(2);
   });
 
   it('does not reuse a connection the server is about to close for being idle', async () => {
-    const { url, connections } = await serve((_req, _body, res) => res.end('ok'));
-    server!.keepAliveTimeout = 2000; // sent to the client as `keep-alive: timeout=2`
+    // The server says it keeps an idle connection 2 s; the client, with its margin, reuses one for 1 s.
+    const url = await serve(status(200, { 'keep-alive': 'timeout=2' }, 'ok'));
 
     await send(url, 'a');
     await send(url, 'b');
-    expect(connections()).toBe(1);
+    expect(connections.size).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const late = await send(url, 'c');
 
     expect(late).toEqual({ error: null, status: 200, body: 'ok' });
-    expect(connections()).toBe(2);
+    expect(connections.size).toBe(2);
   });
 
   it('reports a connection lost before the answer as an error, once', async () => {
-    let calls = 0;
-    const { url } = await serve((req) => (req.socket as Socket).destroy());
-    client = new KeepAliveClient(url);
+    const url = await serve((_request, _response, incoming) => incoming.socket.destroy());
+    const answers: Answer[] = [];
 
-    const answer = await new Promise<Answer>((resolve) =>
-      client!.send(encodePost(url, {}, 'x'), (error, status, body) => {
-        calls++;
-        resolve({ error, status, body });
-      }),
-    );
+    client!.send(encodePost(url, {}, 'x'), (error, status, body) => answers.push({ error, status, body }));
+    await vi.waitFor(() => expect(answers).toHaveLength(1));
     await new Promise((resolve) => setTimeout(resolve, 50));
 
-    expect(answer.error?.message).toMatch(/closed the connection/);
-    expect(calls).toBe(1);
+    expect(answers).toHaveLength(1);
+    expect(answers[0].error?.message).toMatch(/closed the connection/);
   });
 });
