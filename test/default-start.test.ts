@@ -1,7 +1,7 @@
 /**
  * What a start loads: a default one (SQLite, tracing off, no LiveKit API) leaves out livekit-server-sdk and the
- * OpenTelemetry SDK, each tens of MiB of resident memory (docs/performance.md, memory); a start that uses them
- * loads them.
+ * OpenTelemetry SDK, each tens of MiB of resident memory (docs/performance.md, memory), and Node's own fetch
+ * (undici); a start that uses the SDKs loads them.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,8 +42,9 @@ describe('packages a start loads', () => {
       const answer = await served.deliver(sampleBody('room_started', { room: { sid: 'RM_loaded_packages' } }));
       expect(answer.status).toBe(200);
     });
-    expect(loaded).toEqual(expect.arrayContaining(['express', '@opentelemetry/api'])); // the list is being kept
+    expect(loaded).toEqual(expect.arrayContaining(['express', '@opentelemetry/api', 'node:amaro'])); // the lists are being kept
     expect(loaded.filter(OPTIONAL)).toEqual([]);
+    expect(loaded).not.toContain('node:undici'); // Node's fetch, which an ES module import of node:http loads
   });
 
   it('a start with tracing and reconciliation on loads both', async () => {

@@ -2,10 +2,11 @@
  * The body of the health port's thread (see health-port.ts): a plain node:http server that answers from the
  * heartbeat alone when the main thread is stuck, and relays `/readyz` to it when it is not.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SwitchboardError } from '../errors.ts';
+import { createServer } from '../node-http.ts';
 import { answerError, sendJson } from './error-response.ts';
 import type { HealthThreadData, HealthThreadMessage, ReadinessAnswer } from './health-port.ts';
 

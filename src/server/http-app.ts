@@ -1,7 +1,8 @@
 /** The HTTP surface: webhook ingest (ahead of express), health and metrics, the admin API, the dashboard, JSON errors for the rest. */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SwitchboardError } from '../errors.ts';
+import { createServer } from '../node-http.ts';
 import { dashboardRouter, type DashboardOptions } from '../ui/dashboard.ts';
 import { adminRouter } from './admin/router.ts';
 import { sendError } from './error-response.ts';

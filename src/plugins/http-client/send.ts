@@ -6,9 +6,10 @@
  * streams, Headers and Request objects cost a quarter of the process's CPU time and much of its garbage.)
  */
 import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Span, type SpanOptions } from '@opentelemetry/api';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import pRetry from 'p-retry';
+import { request as httpRequest } from '../../node-http.ts';
 import { PermanentError, RetryableError } from '../contract.ts';
 import { readExcerpt, type Answer } from './response.ts';
 
