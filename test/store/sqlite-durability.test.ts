@@ -120,6 +120,14 @@ describe('SQLite durability', () => {
     expect(await store.getEvent('EV_99')).not.toBeNull();
   });
 
+  it('starts no checkpoint for commits that changed nothing, as an idle worker\'s claims do', async () => {
+    const before = (await stat(path)).size;
+    for (let index = 0; index < 100; index += 1) await store.transaction(async () => undefined);
+    await sleep(200);
+    // The migrations' pages are still in the log only: no checkpoint copied them into the database file.
+    expect((await stat(path)).size).toBe(before);
+  });
+
   it('keeps everything across a close and reopen, after checkpoints ran', async () => {
     for (let round = 0; round < 100; round += 1) await record(`EV_${round}`);
     await store.close();
