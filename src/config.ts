@@ -86,7 +86,7 @@ export const SETTINGS = {
   RULES_DIR: './rules',
   PLUGINS_DIR: './plugins',
   DATABASE_URL: 'file:./data/switchboard.db',
-  SQLITE_CACHE_MB: '64',
+  SQLITE_CACHE_MB: '8',
   MIGRATE_ON_START: 'true',
   ADMIN_TOKEN: undefined,
   ADMIN_READ_TOKEN: undefined,

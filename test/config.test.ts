@@ -15,7 +15,7 @@ describe('configuration', () => {
       rulesDir: './rules',
       pluginsDir: './plugins',
       databaseUrl: 'file:./data/switchboard.db',
-      sqliteCacheMiB: 64,
+      sqliteCacheMiB: 8,
       migrateOnStart: true,
       adminToken: undefined,
       webhookPath: '/api/v1/webhooks/livekit',

@@ -154,8 +154,13 @@ describe('the packed package installed into a project of its own', () => {
    * Starts `serve` with `node`, waits until it is ready, runs `use` (which may read what it prints), then stops it
    * with SIGTERM and waits for the port to close.
    */
-  async function serving(node: string, use: (output: () => string) => Promise<void>, flags: string[] = []): Promise<void> {
-    const serve = spawn(node, [bin(), 'serve', ...flags], { cwd: project, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn' }, stdio: 'pipe' });
+  async function serving(
+    node: string,
+    use: (output: () => string, pid: number) => Promise<void>,
+    flags: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<void> {
+    const serve = spawn(node, [bin(), 'serve', ...flags], { cwd: project, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...env }, stdio: 'pipe' });
     let output = '';
     serve.stdout.on('data', (chunk) => (output += chunk));
     serve.stderr.on('data', (chunk) => (output += chunk));
@@ -163,7 +168,7 @@ describe('the packed package installed into a project of its own', () => {
     const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true;
     try {
       await until(ready, () => output);
-      await use(() => output);
+      await use(() => output, serve.pid!);
     } finally {
       serve.kill('SIGTERM');
       await exited;
@@ -178,6 +183,29 @@ describe('the packed package installed into a project of its own', () => {
       expect(readFileSync(join(project, 'greeted.txt'), 'utf8')).toBe('lobby\n');
       expect(sent.stdout).toContain('live'); // the built-in status plugin's answer
     });
+  });
+
+  /** The command line and environment a process runs with now, from /proc. */
+  const runningWith = (pid: number) => ({
+    args: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'),
+    env: readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'),
+  });
+
+  it('serve runs itself, in the same process, with a 4 MiB young generation and two malloc arenas', async () => {
+    await serving(process.execPath, async (_output, pid) => {
+      const { args, env } = runningWith(pid);
+      expect(args).toContain('--max-semi-space-size=4');
+      expect(env).toContain('MALLOC_ARENA_MAX=2');
+    });
+  });
+
+  it("serve keeps the operator's own young generation and arenas", async () => {
+    const chosen = { NODE_OPTIONS: '--max-semi-space-size=8', MALLOC_ARENA_MAX: '4' };
+    await serving(process.execPath, async (_output, pid) => {
+      const { args, env } = runningWith(pid);
+      expect(args.some((arg) => arg.startsWith('--max-semi-space-size'))).toBe(false);
+      expect(env).toEqual(expect.arrayContaining(['NODE_OPTIONS=--max-semi-space-size=8', 'MALLOC_ARENA_MAX=4']));
+    }, [], chosen);
   });
 
   it('serve --dev suggests sending a test event with npx switchboard, which works as printed', async () => {
@@ -202,8 +230,12 @@ describe('the packed package installed into a project of its own', () => {
       expect(stdout).toBe('./rules: 1 rules valid (1 enabled)\n');
     });
 
-    it('serves on the pinned Node 24 and passes SIGTERM on to it', async () => {
-      await serving(OLD_NODE!, async () => {
+    it('serves on the pinned Node 24, with the same young generation and arenas, and passes SIGTERM on to it', async () => {
+      await serving(OLD_NODE!, async (_output, pid) => {
+        const [child] = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+        const { args, env } = runningWith(child);
+        expect(args).toContain('--max-semi-space-size=4');
+        expect(env).toContain('MALLOC_ARENA_MAX=2');
         const sent = await run(OLD_NODE!, ['send', 'room_started', '--room', 'hall']);
         expect(sent.code, sent.stdout + sent.stderr).toBe(0);
         expect(readFileSync(join(project, 'greeted.txt'), 'utf8')).toContain('hall\n');

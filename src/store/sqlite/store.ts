@@ -30,10 +30,10 @@ const BUSY_TIMEOUT_MS = 5_000;
 // offline `VACUUM` with this pragma set.
 // temp_store = MEMORY: every transaction and inline action runs in a savepoint, whose journal SQLite otherwise
 // spills to a temporary file, created, written and deleted for nearly every batch.
-// cache_size: SQLITE_CACHE_MB for the writer, 64 MiB unless set (SQLite's default is 2 MiB), so the index pages that
-// new events and sessions land in are seldom read back from the files. It is resident memory once the files are
-// that large (docs/performance.md, memory).
-const DEFAULT_CACHE_MIB = 64;
+// cache_size: SQLITE_CACHE_MB for the writer, 8 MiB unless set (SQLite's default is 2 MiB), enough for the index pages
+// that new events and sessions land in; what falls out of it is read back from the operating system's file cache,
+// not the disk. It is resident memory once the files are that large (decision 0016).
+const DEFAULT_CACHE_MIB = 8;
 const writerPragmas = (cacheMiB: number) => `
   PRAGMA auto_vacuum = INCREMENTAL;
   PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};
