@@ -451,9 +451,9 @@ export interface Store extends LivePictureSource {
    */
   completeAttempt(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<boolean>;
   /**
-   * completeAttempt for a delivery of an ordering group that the attempt finished, claiming the group's next in the
-   * same transaction (claimNextOfGroup): one commit, not a commit and then a claim's, before the next starts. On
-   * PostgreSQL only the completion's one statement: its NOTIFY wakes the replicas' claims instead (decision 0012).
+   * completeAttempt for a delivery of an ordering group that the attempt finished, then claimNextOfGroup, so that
+   * the next starts without a claim loop's turn: on SQLite in the same commit; on PostgreSQL a second statement,
+   * sent only when the completion saw a next waiting, with no transaction around either (decision 0012).
    */
   completeAttemptClaimingNext(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict, next: NextOfGroupClaim): Promise<CompletedClaimingNext>;
   /**

@@ -431,21 +431,39 @@ export function describeDeliveryContract(current: () => Store): void {
     const group = { ruleId: 'notify-on-start', actionIndex: 0, orderingKey: 'room:chain' };
     const request = { owner: 'worker-a', now: at(0), leaseMs: LEASE_MS, skipTargets: [], group };
 
-    it('records the attempt and, on SQLite, leases the group\'s next in the same commit', async () => {
+    it("records the attempt and leases the group's next", async () => {
       const first = await enqueue({ orderingKey: 'room:chain' });
       const second = await enqueue({ orderingKey: 'room:chain' });
       await claim({ limit: 1 });
       const done = await current().completeAttemptClaimingNext('worker-a', attempt(first), { state: 'succeeded' }, request);
       expect(done.recorded).toBe(true);
+      expect(done.next).toMatchObject({ id: second, state: 'running', leaseOwner: 'worker-a' });
+      expect(done.next!.event?.body).toContain('EV_delivery_');
       expect(await stateOf(first)).toBe('succeeded');
-      if (current().kind === 'sqlite') {
-        expect(done.next?.id).toBe(second);
-        expect(await stateOf(second)).toBe('running');
-      } else {
-        // PostgreSQL: the completion's NOTIFY wakes whichever replica claims it.
-        expect(done.next).toBeNull();
-        expect(ids(await claim())).toEqual([second]);
-      }
+      expect(await stateOf(second)).toBe('running');
+      expect(await claim()).toEqual([]);
+    });
+
+    it('records the attempt alone when the group has nothing waiting, or its next may not run yet', async () => {
+      const first = await enqueue({ orderingKey: 'room:chain' });
+      await claim({ limit: 1 });
+      expect(await current().completeAttemptClaimingNext('worker-a', attempt(first), { state: 'succeeded' }, request)).toEqual({ recorded: true, next: null });
+      const second = await enqueue({ orderingKey: 'room:chain' });
+      const third = await enqueue({ orderingKey: 'room:chain', dueAt: at(5_000) });
+      await claim({ limit: 1 });
+      expect(await current().completeAttemptClaimingNext('worker-a', attempt(second), { state: 'succeeded' }, request)).toEqual({ recorded: true, next: null });
+      expect(await stateOf(third)).toBe('pending');
+    });
+
+    it('leaves the next to whoever claimed it first', async () => {
+      const first = await enqueue({ orderingKey: 'room:chain' });
+      const second = await enqueue({ orderingKey: 'room:chain' });
+      await claim({ limit: 1 });
+      await complete(attempt(first), { state: 'succeeded' });
+      expect(ids(await claim({ owner: 'worker-b' }))).toEqual([second]);
+      const again = await current().completeAttemptClaimingNext('worker-a', attempt(first), { state: 'succeeded' }, request);
+      expect(again).toEqual({ recorded: false, next: null });
+      expect(await current().getDelivery(second)).toMatchObject({ state: 'running', leaseOwner: 'worker-b' });
     });
 
     it('claims nothing, and writes nothing, when the owner lost the lease', async () => {

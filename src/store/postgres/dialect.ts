@@ -36,20 +36,30 @@ export function executor(on: pg.Pool | pg.PoolClient, display: string, roundTrip
 // One statement, so that a completion needing nothing else is one round trip, with no BEGIN and COMMIT
 // (docs/decisions/0005-postgres-completion-one-statement.md). A delivery of an ordering group that it finishes
 // (succeeded or dead) wakes the other replicas at commit when the group has a next one waiting (group-wakeups.ts):
-// only then, so that a finish with nothing behind it sets no replica claiming. $7 is the owner.
+// only then, so that a finish with nothing behind it sets no replica claiming. It answers a row when it recorded the
+// attempt, saying whether such a next is waiting. $7 is the owner.
 const COMPLETE_ATTEMPT = prepared(
   'completeAttempt',
   `
       WITH finished AS (${FINISH_ATTEMPT}
-        RETURNING id, CASE WHEN ordering_key IS NOT NULL AND state <> 'failed-waiting-retry' AND EXISTS (
+        RETURNING id, ordering_key IS NOT NULL AND state <> 'failed-waiting-retry' AND EXISTS (
             SELECT 1 FROM deliveries AS next
             WHERE next.rule_id = deliveries.rule_id AND next.action_index = deliveries.action_index
               AND next.ordering_key = deliveries.ordering_key AND next.id <> deliveries.id
               AND next.state IN ('pending', 'failed-waiting-retry')
-          ) THEN pg_notify('${FINISHED_CHANNEL}', $7) END AS woken
+          ) AS next_waiting
+      ), woken AS (
+        SELECT pg_notify('${FINISHED_CHANNEL}', $7) FROM finished WHERE next_waiting
       )${INSERT_ATTEMPT}
-      SELECT id, ${ATTEMPT_VALUES} FROM finished`,
+      SELECT id, ${ATTEMPT_VALUES} FROM finished
+      RETURNING EXISTS (SELECT FROM woken) AS "nextWaiting"`,
 );
+
+/** The completion's one statement: whether it recorded the attempt, and whether the group it freed has a next waiting. */
+export async function completeAttemptSeeingNext(db: Executor, values: readonly unknown[]): Promise<{ recorded: boolean; nextWaiting: boolean }> {
+  const [row] = await db.rows<{ nextWaiting: boolean }>(COMPLETE_ATTEMPT, values);
+  return { recorded: row !== undefined, nextWaiting: row?.nextWaiting === true };
+}
 
 // Held until commit: deliveries of one ordering group are written one transaction at a time, so their ids
 // follow their commits and no claim can see a later one while an earlier one is still being written.
@@ -114,7 +124,7 @@ export const postgresDialect: Dialect = {
     where: 'deliveries.id = chosen.chosen_id',
   }),
 
-  completeAttempt: async (db, values) => (await db.run(COMPLETE_ATTEMPT, values)) > 0,
+  completeAttempt: async (db, values) => (await completeAttemptSeeingNext(db, values)).recorded,
 
   async lockOrderingGroup(db, group) {
     await db.run(LOCK_ORDERING_GROUP, [group]);

@@ -10,10 +10,10 @@ import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql } from '../sql/dialect-sql.ts';
 import { SqlStore, type TransactionPurpose } from '../sql/store.ts';
 import { completionValues } from '../sql/transaction.ts';
-import type { AttemptVerdict, CompletedClaimingNext, DeliveryAttempt, IngestPlan, PrunedRows, RecordedIngest } from '../store.ts';
+import type { AttemptVerdict, CompletedClaimingNext, DeliveryAttempt, IngestPlan, NextOfGroupClaim, PrunedRows, RecordedIngest } from '../store.ts';
 import type { Leadership } from '../live-picture.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
-import { executor, postgresDialect } from './dialect.ts';
+import { completeAttemptSeeingNext, executor, postgresDialect } from './dialect.ts';
 import { listenForFinishedGroups } from './group-wakeups.ts';
 import { inOneStatement, recordIngestInOneStatement } from './ingest-function.ts';
 import { postgresMigrations, postgresRetiredVersions } from './migrations.ts';
@@ -158,9 +158,21 @@ export class PostgresStore extends SqlStore {
     return this.health.watch(completing, mark);
   }
 
-  /** The completion alone: its NOTIFY wakes whichever replica has room to claim the group's next. */
-  override async completeAttemptClaimingNext(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict): Promise<CompletedClaimingNext> {
-    return { recorded: await this.completeAttempt(owner, attempt, verdict), next: null };
+  /**
+   * The completion's one statement then, when it freed a group whose next is waiting, that next's claim: a second
+   * statement on the pool, atomic alone. The completion's NOTIFY also wakes the other replicas; whichever claims the
+   * next first runs it, and the others' claims pass it over.
+   */
+  override completeAttemptClaimingNext(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict, next: NextOfGroupClaim): Promise<CompletedClaimingNext> {
+    const mark = { wrote: false };
+    const completing = this.#use(async (): Promise<CompletedClaimingNext> => {
+      const db = this.#executor(this.#pool, 'completion');
+      const { recorded, nextWaiting } = await completeAttemptSeeingNext(db, completionValues(owner, attempt, verdict));
+      mark.wrote = recorded;
+      if (!nextWaiting) return { recorded, next: null };
+      return { recorded, next: await this.withoutTransaction(db, (tx) => tx.claimNextOfGroup(next), mark) };
+    });
+    return this.health.watch(completing, mark);
   }
 
   /** One statement on the pool when every write is known beforehand (ingest-function.ts), else a transaction. */

@@ -140,6 +140,14 @@ export abstract class SqlStore implements Store {
   }
 
   /**
+   * `work`, a single statement, on `executor` with no BEGIN and COMMIT around it: on PostgreSQL's pool, where one
+   * statement is atomic on its own and a transaction would cost two more round trips.
+   */
+  protected withoutTransaction<T>(executor: Executor, work: (tx: StoreTx) => Promise<T>, mark: WriteMark): Promise<T> {
+    return this.#runWork(executor, work, mark);
+  }
+
+  /**
    * Runs `work` on the writes of a transaction over `executor`, ended as soon as `work` settles: a stray call after
    * that, which would run outside the transaction, is refused.
    */
