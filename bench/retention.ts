@@ -2,8 +2,10 @@
  * `npm run bench:retention`: does retention keep the disk flat without hurting ingest? Every event forwarded, 200/s
  * in 20 s segments, per store with pruning off, then on (RETENTION_* 2m, PRUNE_INTERVAL=5s): the size after each
  * segment, each segment's ingest p99, each table's size at the end. `--backlog N` first fills each store with N
- * events received 40 days ago (test/helpers/backlog.ts), the catch-up an upgrade starts with.
- * Flags: --db both|sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --minutes <m> (10) --pruning both|on|off --backlog <n>.
+ * events received 40 days ago (test/helpers/backlog.ts), the catch-up an upgrade starts with. `--rounds N` runs both
+ * settings N times in turns (off on, on off, …), so that the machine's drift and its stalls fall on both alike.
+ * Flags: --db both|sqlite|postgres (SWITCHBOARD_TEST_PG_URL) --minutes <m> (10) --pruning both|on|off --backlog <n>
+ * --rounds <n> (1).
  */
 import { existsSync, statSync } from 'node:fs';
 import { durationMs } from '../src/duration.ts';
@@ -24,19 +26,20 @@ const PRUNE_INTERVAL = '5s';
 const BACKLOG_AGE = '40d';
 const mib = (bytes: number) => formatNumber(bytes / 2 ** 20, 1);
 
-const flags = readFlags(['db', 'minutes', 'pruning', 'backlog']);
+const flags = readFlags(['db', 'minutes', 'pruning', 'backlog', 'rounds']);
 const db = flags.choice('db', ['both', 'sqlite', 'postgres']);
 const databases: Database[] = db === 'both' ? ['sqlite', 'postgres'] : [db];
 const pruning = flags.choice('pruning', ['both', 'on', 'off']);
 const prunings = pruning === 'both' ? [false, true] : [pruning === 'on'];
 const segments = Math.max(1, Math.round((flags.number('minutes', 10) * 60) / SEGMENT_SECONDS));
 const backlog = (flags.text('backlog') ?? '0') === '0' ? 0 : flags.number('backlog', 1, true);
+const rounds = flags.number('rounds', 1, true);
 const { workDir, credentials } = prepareRun('retention');
 
 /** `at`: seconds since the load began; `freeBytes`: of `bytes`, what the database holds free for reuse (SQLite). */
 type Sample = { at: number; bytes: number; freeBytes: number | null; p99: number; failed: number };
 /** `tables`: bytes by table (with its indexes), once the run has ended. */
-type Run = { db: Database; pruning: boolean; samples: Sample[]; tables: Record<string, number> };
+type Run = { db: Database; pruning: boolean; round: number; samples: Sample[]; tables: Record<string, number> };
 
 const receiver = await startCountingReceiver();
 const rulesDir = writeForwardingRule(workDir, receiver.url, 'none');
@@ -49,15 +52,17 @@ console.log(
     (backlog > 0 ? `; each store starts with a backlog of ${formatNumber(backlog)} events received ${BACKLOG_AGE} ago.` : '.'),
 );
 for (const db of databases) {
-  for (const pruning of prunings) {
-    console.log(`${db}, pruning ${pruning ? 'on' : 'off'}…`);
-    runs.push({ db, pruning, ...(await measure(db, pruning)) });
+  for (let round = 1; round <= rounds; round++) {
+    for (const pruning of round % 2 === 1 ? prunings : prunings.toReversed()) {
+      console.log(`${db}, pruning ${pruning ? 'on' : 'off'}${rounds > 1 ? `, round ${round}` : ''}…`);
+      runs.push({ db, pruning, round, ...(await measure(db, pruning)) });
+    }
   }
 }
 await receiver.stop();
 report();
 
-async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' | 'pruning'>> {
+async function measure(db: Database, pruning: boolean): Promise<Omit<Run, 'db' | 'pruning' | 'round'>> {
   const database = await freshDatabase(db, workDir);
   if (backlog > 0) {
     const started = performance.now();
@@ -117,7 +122,7 @@ async function storeSize(database: FreshDatabase): Promise<{ bytes: number; free
 }
 
 function report(): void {
-  const label = (run: Run) => `${run.db} ${run.pruning ? 'pruning' : 'no pruning'}`;
+  const label = (run: Run) => `${run.db} ${run.pruning ? 'pruning' : 'no pruning'}${rounds > 1 ? ` #${run.round}` : ''}`;
   const table = (title: string, rows: string[][]) => console.log(`\n### ${title}\n\n${markdownTable(rows)}`);
   const perSegment = (title: string, cell: (sample: Sample) => string) =>
     table(title, [['s', ...runs.map(label)], ...runs[0].samples.map(({ at }, i) => [String(at), ...runs.map((run) => cell(run.samples[i]))])]);
@@ -126,15 +131,27 @@ function report(): void {
   perSegment('Ingest p99 per segment (ms)', (sample) => formatMs(sample.p99));
   // Pruning has work from its first run over a backlog, otherwise once the first events are past the retention.
   const busyFrom = ((backlog > 0 ? 0 : durationMs(RETENTION)) + durationMs(PRUNE_INTERVAL)) / 1000;
+  const busyP99s = (run: Run) => run.samples.filter((sample) => sample.at - SEGMENT_SECONDS >= busyFrom).map((sample) => sample.p99);
   table('Ingest p99 (ms): median and worst segment, over the whole run and once pruning has work', [
-    ['store', 'pruning', 'p99 median', 'p99 worst', 'p99 median once pruning', 'size at half time MiB', 'size at end MiB', 'failed'],
-    ...runs.map(({ db, pruning, samples }) => {
-      const p99s = samples.map((sample) => sample.p99);
-      const busy = samples.filter((sample) => sample.at - SEGMENT_SECONDS >= busyFrom).map((sample) => sample.p99);
-      return [db, pruning ? 'on' : 'off', formatMs(median(p99s)), formatMs(Math.max(...p99s)), busy.length === 0 ? '–' : formatMs(median(busy)),
-        mib(samples[Math.floor(samples.length / 2)].bytes), mib(samples.at(-1)!.bytes), String(samples.reduce((sum, sample) => sum + sample.failed, 0))];
+    ['store', 'pruning', 'round', 'p99 median', 'p99 worst', 'p99 median once pruning', 'size at half time MiB', 'size at end MiB', 'failed'],
+    ...runs.map((run) => {
+      const p99s = run.samples.map((sample) => sample.p99);
+      const busy = busyP99s(run);
+      return [run.db, run.pruning ? 'on' : 'off', String(run.round), formatMs(median(p99s)), formatMs(Math.max(...p99s)), busy.length === 0 ? '–' : formatMs(median(busy)),
+        mib(run.samples[Math.floor(run.samples.length / 2)].bytes), mib(run.samples.at(-1)!.bytes), String(run.samples.reduce((sum, sample) => sum + sample.failed, 0))];
     }),
   ]);
+  if (prunings.length === 2) {
+    // Every segment once pruning has work, of every round: the rounds' drift falls on both settings alike.
+    const pooled = (db: Database, pruning: boolean) => median(runs.filter((run) => run.db === db && run.pruning === pruning).flatMap(busyP99s));
+    table(`Ingest p99 once pruning has work, median of the segments of ${rounds} round${rounds > 1 ? 's' : ''} (ms)`, [
+      ['store', 'no pruning', 'pruning', 'change'],
+      ...databases.map((db) => {
+        const [off, on] = [pooled(db, false), pooled(db, true)];
+        return [db, formatMs(off), formatMs(on), `${on >= off ? '+' : '−'}${formatNumber((100 * Math.abs(on - off)) / off)}%`];
+      }),
+    ]);
+  }
   const tables = [...new Set(runs.flatMap((run) => Object.keys(run.tables)))].sort();
   table('Size by table at the end (MiB, with its indexes)',
     [['table', ...runs.map(label)], ...tables.map((name) => [name, ...runs.map((run) => (name in run.tables ? mib(run.tables[name]) : '–'))])]);
