@@ -6,9 +6,9 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../test/helpers/serve-process.ts';
 import { readFlags } from './flags.ts';
 import { writeBenchRules } from './ingest-run.ts';
 import { runAtFixedRate } from './load.ts';
@@ -100,15 +100,6 @@ function installPackage(dir: string): string {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'memory-bench', private: true, type: 'module' }));
   execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, 'packed', tarball)], { cwd: dir, stdio: 'pipe' }); // an error carries its output
   return join(dir, 'node_modules', 'livekit-switchboard', 'bin', 'switchboard.js');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address() as { port: number };
-      probe.close(() => resolve(free));
-    });
-  });
 }
 
 async function untilReady(url: string): Promise<void> {
