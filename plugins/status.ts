@@ -3,6 +3,7 @@ import { definePlugin, type SessionTransition, type SessionTransitionRequest } f
 /**
  * Keyed session status. Monotonic: an event older than the one that set the current status never overwrites it,
  * so a late `room_started` cannot revive a stopped session.
+ * Inline, the store applies the declared transition with the event's own writes.
  */
 export default definePlugin<SessionTransitionRequest, SessionTransition>({
   name: 'status',
@@ -22,5 +23,7 @@ export default definePlugin<SessionTransitionRequest, SessionTransition>({
       },
     },
   },
+  transition: (params) => params,
+  // Async actions: the same transition, made in a transaction of its own.
   run: (params, ctx) => ctx.sessions.transition(params),
 });

@@ -177,6 +177,25 @@ export async function invokePrepare(
   return prepared;
 }
 
+/** The session transition a plugin declares for these params (PluginDefinition.transition), checked. */
+export function declaredTransition(plugin: LoadedPlugin, params: Record<string, unknown>): SessionTransitionRequest {
+  const { name, transition } = plugin.definition;
+  const request: unknown = transition!(params);
+  const text = (value: unknown) => typeof value === 'string' && value !== '';
+  if (
+    !isPlainObject(request) ||
+    !text(request.key) ||
+    !text(request.status) ||
+    (request.from !== undefined && !(Array.isArray(request.from) && request.from.every(text)))
+  ) {
+    throw new PermanentError(`plugin "${name}": transition must return { key, status, from? } of non-empty strings`, {
+      code: 'E_PLUGIN_INVALID',
+    });
+  }
+  const { key, status, from } = request as unknown as SessionTransitionRequest;
+  return from === undefined ? { key, status } : { key, status, from };
+}
+
 export function describeFailure(error: unknown): { code: string; message: string } {
   // The message is stored, logged and forwarded in dead-letter events: a URL it quotes loses its query values.
   if (error instanceof Error) {

@@ -139,6 +139,14 @@ export interface PluginDefinition<Params = any, Result = unknown, Prepared = Par
    * enable/disable switch work per target. Defaults to the plugin's name.
    */
   target?(params: Prepared): string;
+  /**
+   * For a plugin whose whole effect is one session status change: the change its params ask for, declared. An
+   * inline action of the plugin (one without `prepare`) is then applied by the store from this declaration with the
+   * event's other writes (on PostgreSQL, in the ingest's single statement), its result is the SessionTransition, and
+   * `run` is not called; async deliveries still call `run`, which must make the same transition. It must be a pure
+   * function of the params: it is called once, when the event is planned.
+   */
+  transition?(params: Prepared): SessionTransitionRequest;
   run(params: Prepared, ctx: PluginContext): Promise<Result> | Result;
 }
 

@@ -159,6 +159,9 @@ function checkDefinition(definition: unknown, file: string): asserts definition 
     }
   }
   if (plugin.prepare !== undefined && typeof plugin.prepare !== 'function') fail('"prepare" must be a function (params, ctx) => params');
+  if (plugin.transition !== undefined && typeof plugin.transition !== 'function') {
+    fail('"transition" must be a function (params) => ({ key, status, from })');
+  }
   if (typeof plugin.run !== 'function') fail('"run" must be a function (params, ctx) => result');
 }
 

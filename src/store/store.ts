@@ -124,14 +124,25 @@ export interface ActionStep {
 }
 
 /**
+ * An inline action whose whole effect is a session transition its plugin declared (PluginDefinition.transition): the
+ * store applies it with the event's other writes, and its outcome is the transition.
+ */
+export interface PlannedTransition {
+  transition: { rule: string; plugin: string; request: SessionTransitionRequest };
+}
+
+export type PlannedAction = ActionOutcome | QueuedAction | ActionStep | PlannedTransition;
+
+/**
  * What ingesting one event writes: the event, what it changes in the live picture, and its outcome, whose actions are
- * each settled already (a failed render), a delivery to queue, or a step to run in the transaction.
+ * each settled already (a failed render), a delivery to queue, a declared transition, or a step to run in the
+ * transaction.
  */
 export interface IngestPlan {
   event: EventRecord;
   change: PictureChange | null;
   matched: string[];
-  actions: ReadonlyArray<ActionOutcome | QueuedAction | ActionStep>;
+  actions: readonly PlannedAction[];
 }
 
 /** What StoreTx.recordIngest wrote. */

@@ -64,6 +64,16 @@ describe('loading plugins', () => {
     await expect(loadPlugins(odd)).rejects.toMatchObject({ code: 'E_PLUGIN_INVALID', message: `${join(odd, 'odd.ts')}: "description" must be a string` });
   });
 
+  it('takes a plugin that declares its session transition, and refuses a transition that is not a function', async () => {
+    const declared = dir('declared', { 'phase.ts': plugin('phase', ', transition: (params) => params') });
+    expect((await loadPlugins(declared)).get('phase')?.definition.transition).toEqual(expect.any(Function));
+    const odd = dir('odd', { 'odd.ts': plugin('odd', ", transition: 'live'") });
+    await expect(loadPlugins(odd)).rejects.toMatchObject({
+      code: 'E_PLUGIN_INVALID',
+      message: `${join(odd, 'odd.ts')}: "transition" must be a function (params) => ({ key, status, from })`,
+    });
+  });
+
   it("runs with the built-ins alone where the default ./plugins does not exist (a project with no plugins)", async () => {
     const cwd = process.cwd();
     process.chdir(root);

@@ -3,11 +3,12 @@
  * transaction it replaces: a redelivery is a duplicate on any replica, an ordering group is written a transaction
  * at a time across replicas, and what an event writes commits whole or not at all.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres/store.ts';
 import type { PictureChange } from '../../src/store/live-picture.ts';
-import type { ActionOutcome, ActionStep, IngestPlan, RecordedIngest, StoreTx } from '../../src/store/store.ts';
+import type { ActionOutcome, ActionStep, IngestPlan, PlannedTransition, RecordedIngest, StoreTx } from '../../src/store/store.ts';
 import {
   adminQuery,
   createTestSchema,
@@ -22,6 +23,8 @@ import { queued } from './ingest-contract.ts';
 import { eventRecord } from './store-contract.ts';
 
 const DUE = new Date('2030-01-01T00:00:00.000Z');
+/** A session key over the 2.7 kB an index entry holds, even compressed. */
+const UNINDEXABLE = randomBytes(4_000).toString('hex');
 
 function roomStarted(sid: string, name = 'session-42'): PictureChange {
   return { kind: 'room', id: sid, edge: 'start', once: true, status: 'live', at: DUE, room: { sid, name }, info: { sid, name } };
@@ -47,6 +50,11 @@ function pause(until: Promise<void>, reached?: () => void): ActionStep {
       return { rule: 'forward', plugin: 'wait', status: 'succeeded' };
     },
   };
+}
+
+/** A status action's declared transition. */
+function transition(key: string, status: string, from?: string[]): PlannedTransition {
+  return { transition: { rule: 'track', plugin: 'status', request: from === undefined ? { key, status } : { key, status, from } } };
 }
 
 function deliveryIds(written: RecordedIngest): number[] {
@@ -168,18 +176,34 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
       expect((await store.getEvent(json.results.event_id))?.actions).toEqual(json.results.actions);
     });
 
-    it('runs an event with an inline action step by step, its status written with the event', async () => {
+    it('records an inline status action, its session and history with the event in one round trip', async () => {
       const store = await start(`      - plugin: http
         mode: async
         with: { url: "http://127.0.0.1:9/hooks" }
       - plugin: status
         with: { key: "{{ room.name }}", status: live }
+      - plugin: status
+        with: { key: "{{ room.name }}", status: ended, from: [ready] }
 `);
       const before = ingests(store);
       const { json } = await sb!.deliver(sampleBody('room_started'));
-      expect(ingests(store).operations - before.operations).toBe(1);
-      expect(json.results.actions.map((action: ActionOutcome) => action.status)).toEqual(['queued', 'succeeded']);
-      expect(await store.getSession('session-42')).toMatchObject({ status: 'live', eventId: json.results.event_id });
+      expect(ingests(store).roundTrips - before.roundTrips).toBe(1);
+      expect(json.results.actions).toEqual([
+        { rule: 'forward', plugin: 'http', status: 'queued', result: { delivery_id: expect.any(Number) } },
+        { rule: 'forward', plugin: 'status', status: 'succeeded', result: { key: 'session-42', old_status: 'ready', new_status: 'live', applied: true } },
+        {
+          rule: 'forward',
+          plugin: 'status',
+          status: 'succeeded',
+          result: { key: 'session-42', old_status: 'live', new_status: 'live', applied: false, reason: 'guard' },
+        },
+      ]);
+      expect((await store.getEvent(json.results.event_id))?.actions).toEqual(json.results.actions);
+      expect(await store.getSession('session-42')).toMatchObject({
+        status: 'live',
+        eventId: json.results.event_id,
+        history: [expect.objectContaining({ status: 'live', oldStatus: 'ready' })],
+      });
     });
   });
 
@@ -239,6 +263,38 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
       expect(secondId).toBeGreaterThan(firstId);
       const claimed = await b.transaction((tx) => tx.claimDueDeliveries({ owner: 'b', now: DUE, limit: 10, leaseMs: 30_000, skipTargets: [] }));
       expect(claimed.map((delivery) => delivery.id)).toEqual([firstId]);
+    });
+
+    it('makes a one-statement transition of a new session wait for a transaction creating it, then decides on its status', async () => {
+      const release = gate();
+      const reached = gate();
+      const setLive: ActionStep = {
+        run: async (tx, event) => {
+          const result = await tx.transitionSession({ key: 'room:a', status: 'live' }, event);
+          reached.open();
+          await release.opened;
+          return { rule: 'track', plugin: 'status', status: 'succeeded', result };
+        },
+      };
+      const first = a.recordIngest(plan('EV_first', [setLive]));
+      await reached.opened;
+      const second = b.recordIngest(plan('EV_second', [transition('room:a', 'ended', ['live'])]));
+      try {
+        await waitingForLock('switchboard_ingest_b');
+        expect(await b.getSession('room:a')).toBeNull();
+      } finally {
+        release.open();
+      }
+      await first;
+      const written = await second;
+      expect(written).toMatchObject({
+        recorded: true,
+        actions: [{ status: 'succeeded', result: { key: 'room:a', old_status: 'live', new_status: 'ended', applied: true } }],
+      });
+      expect(b.roundTrips.snapshot().ingest).toEqual({ operations: 1, roundTrips: 1 });
+      const session = await b.getSession('room:a');
+      expect(session).toMatchObject({ status: 'ended', eventId: 'EV_second' });
+      expect(session?.history.map((entry) => entry.status)).toEqual(['ended', 'live']);
     });
 
     it('holds an ordering group until its one statement commits, so another replica writes the group after it', async () => {
@@ -407,6 +463,18 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
         plan('EV_ingress_start', [], stream('ingress', 'start')),
         plan('EV_ingress_start_again', [], stream('ingress', 'start')),
         { ...plan('EV_plain', [failed]), matched: [] },
+        // Declared transitions among deliveries: a new session, its guard, a NUL, one too long for the index.
+        plan('EV_t1', [transition('room:a', 'live'), queued({ eventId: 'EV_t1', orderingKey: 'room:a' }), transition('room:a', 'ended', ['ready'])]),
+        plan('EV_t2', [
+          transition('room:a', 'ended', ['live', 'x\u0000y']),
+          transition('room:a', 'ended'),
+          transition(`room-\u0000-${UNINDEXABLE}`, 'live'),
+          transition('room:\u0000', 's\u0000'),
+          failed,
+        ]),
+        // Older than the event that set room:a's status: stale.
+        { ...plan('EV_t_old', [transition('room:a', 'live')]), event: eventRecord('EV_t_old', { createdAt: 1_600_000_000 }) },
+        plan('EV_t_old', [transition('room:b', 'live')]),
         // Pruned inside the dedupe window: its tombstone makes it a redelivery.
         plan('EV_pruned', [queued({ eventId: 'EV_pruned' })], roomStarted('RM_pruned')),
       ];
@@ -420,16 +488,23 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
       room_participants: 'sid',
       room_streams: 'kind, id',
       resource_edges: 'kind, sid, edge',
+      sessions: 'key',
+      session_history: 'id',
     };
+    /** The moment a row was written, not compared. */
+    const WRITE_TIMES: Record<string, string> = { sessions: 'updated_at', session_history: 'at' };
 
     /** The rows of `target`'s tables; a delivery's creation time is the moment it was written, not compared. */
     async function written(target: TestSchema): Promise<Record<string, Record<string, unknown>[]>> {
       const tables: Record<string, Record<string, unknown>[]> = {};
       for (const [table, order] of Object.entries(TABLES)) {
         const rows = await adminQuery(`SELECT * FROM ${target.name}.${table} ORDER BY ${order}`);
-        tables[table] = rows.map(({ created_at, updated_at, ...row }) =>
-          table === 'deliveries' ? { ...row, updatedAsCreated: updated_at.getTime() === created_at.getTime() } : { ...row, created_at, updated_at },
-        );
+        tables[table] = rows.map(({ created_at, updated_at, ...row }) => {
+          if (table === 'deliveries') return { ...row, updatedAsCreated: updated_at.getTime() === created_at.getTime() };
+          const kept: Record<string, unknown> = { ...row, created_at, updated_at };
+          delete kept[WRITE_TIMES[table]];
+          return kept;
+        });
       }
       return tables;
     }
@@ -457,18 +532,27 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
           'EV_room',
           'recorded',
           'duplicate',
-          'recorded',
-          'recorded',
-          'recorded',
-          'recorded',
-          'recorded',
-          'recorded',
-          'recorded',
+          ...Array.from({ length: 10 }, () => 'recorded'),
+          'duplicate',
           'duplicate',
         ]);
         const [one, step] = await Promise.all([written(schema), written(stepwise)]);
         expect(one).toEqual(step);
-        expect(one.deliveries).toHaveLength(4);
+        expect(one.deliveries).toHaveLength(5);
+        const results = (answer: RecordedIngest) => (answer.recorded && answer.duplicateOf === null ? answer.actions : []);
+        expect(answers.inOne.flatMap(results).filter((action) => action.plugin === 'status')).toEqual([
+          expect.objectContaining({ result: { key: 'room:a', old_status: 'ready', new_status: 'live', applied: true } }),
+          expect.objectContaining({ result: { key: 'room:a', old_status: 'live', new_status: 'live', applied: false, reason: 'guard' } }),
+          expect.objectContaining({ result: { key: 'room:a', old_status: 'live', new_status: 'ended', applied: true } }),
+          expect.objectContaining({ result: { key: 'room:a', old_status: 'ended', new_status: 'ended', applied: true } }),
+          expect.objectContaining({ status: 'failed', error: { code: 'E_PLUGIN_FAILED', message: expect.stringContaining('index row') } }),
+          expect.objectContaining({ result: { key: 'room:\uFFFD', old_status: 'ready', new_status: 's\uFFFD', applied: true } }),
+          expect.objectContaining({ result: { key: 'room:a', old_status: 'ended', new_status: 'ended', applied: false, reason: 'stale' } }),
+        ]);
+        expect(one.sessions.map((session) => [session.key, session.status])).toEqual([
+          ['room:a', 'ended'],
+          ['room:\uFFFD', 's\uFFFD'],
+        ]);
         expect(one.room_participants).toEqual([expect.objectContaining({ status: 'present', identity: 'user-\uFFFD-1' })]);
       } finally {
         await byStep.close();

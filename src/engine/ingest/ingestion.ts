@@ -28,12 +28,12 @@ import type { Metrics } from '../../telemetry/metrics.ts';
 import { context, contextWithSpan, failSpan, INTERNAL, spanNames, traceContextOf, traceLogFields, tracer, type Context, type Span } from '../../telemetry/spans.ts';
 import type {
   ActionOutcome,
-  ActionStep,
   Delivery,
   DeliveryLease,
   IngestPlan,
   NewDelivery,
   OrderingEvent,
+  PlannedAction,
   QueuedAction,
   RecordedIngest,
   Store,
@@ -42,7 +42,16 @@ import type {
 import type { Cancellation } from '../action-deadline.ts';
 import type { Reservation } from '../delivery/handoff.ts';
 import { delayBefore, retrySchedule } from '../delivery/retry-schedule.ts';
-import { describeFailure, invokePlugin, invokePrepare, pluginContext, prepareContext, renderParams, type ActionParts } from '../run-action.ts';
+import {
+  declaredTransition,
+  describeFailure,
+  invokePlugin,
+  invokePrepare,
+  pluginContext,
+  prepareContext,
+  renderParams,
+  type ActionParts,
+} from '../run-action.ts';
 import { sealParams } from '../sealed-params.ts';
 import { pictureChange } from '../reconcile/picture-change.ts';
 import { deliveryRouting, type DeliveryRouting } from './delivery-routing.ts';
@@ -91,14 +100,18 @@ export interface Ingestion {
 /** An event's ingest as planned before the store is touched, and how to read what the store wrote. */
 interface PlannedIngest {
   plan: IngestPlan;
-  result(written: RecordedIngest): IngestResult;
+  /** `writing`: when the store began and ended writing the plan, the time of the inline actions it settled. */
+  result(written: RecordedIngest, writing: Timing): IngestResult;
+}
+
+interface Timing {
+  startTime: number;
+  endTime: number;
 }
 
 /** The rules an event matched, and when matching began and ended (its span is made once the event is known new). */
-interface Matching {
+interface Matching extends Timing {
   rules: CompiledRule[];
-  startTime: number;
-  endTime: number;
 }
 
 /** What each of an event's actions is planned with. */
@@ -157,16 +170,18 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     const answer = { event_id: eventId, event_type: event.event };
     return {
       plan,
-      result(written) {
+      result(written, writing) {
         if (!written.recorded) return { ...answer, duplicate: true, matched: [], actions: [] };
         if (written.duplicateOf !== null) {
           return { ...answer, duplicate: true, duplicate_of: written.duplicateOf, matched: [], actions: [] };
         }
         traceMatching(matching, parent);
         for (const rule of matching.rules) metrics.ruleMatched(rule.id);
-        // Inline actions are counted as they run.
-        planned.forEach(({ rule, action }, index) => {
-          if (action.mode !== 'inline') metrics.action(rule.id, action.plugin, 'async', written.actions[index].status);
+        // Inline actions that ran as steps are traced and counted as they ran.
+        planned.forEach(({ rule, action, planned: how }, index) => {
+          const outcome = written.actions[index];
+          if (action.mode !== 'inline') metrics.action(rule.id, action.plugin, 'async', outcome.status);
+          else if (!('run' in how)) traceSettledInline(rule, action, outcome, parent, writing);
         });
         return { ...answer, duplicate: false, matched, actions: written.actions };
       },
@@ -175,13 +190,15 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
 
   async function ingestWithin(tx: StoreTx, incoming: IncomingEvent, parent: Context): Promise<IngestResult> {
     const ingest = planIngest(incoming, parent, null);
-    return ingest.result(await tx.recordIngest(ingest.plan));
+    const startTime = now();
+    const written = await tx.recordIngest(ingest.plan);
+    return ingest.result(written, { startTime, endTime: now() });
   }
 
   function matchRules(eventContext: EventContext): Matching {
-    const startTime = performance.timeOrigin + performance.now();
+    const startTime = now();
     const rules = deps.currentRules().match(eventContext);
-    return { rules, startTime, endTime: performance.timeOrigin + performance.now() };
+    return { rules, startTime, endTime: now() };
   }
 
   function traceMatching({ rules, startTime, endTime }: Matching, parent: Context): void {
@@ -190,9 +207,23 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     span.end(endTime);
   }
 
-  function planAction(planning: ActionPlanning): ActionOutcome | QueuedAction | ActionStep {
+  /**
+   * An inline action settled without running in the transaction (a declared transition, a failed render): its span
+   * covers the store's write, and it is counted like one that ran.
+   */
+  function traceSettledInline(rule: CompiledRule, action: CompiledAction, outcome: ActionOutcome, parent: Context, { startTime, endTime }: Timing): void {
+    const span = tracer.startSpan(actionSpanName(action.plugin), { ...INTERNAL, startTime }, parent);
+    if (span.isRecording()) {
+      span.setAttributes({ ...inlineSpanAttributes(rule, action), 'switchboard.action.status': outcome.status });
+    }
+    if (outcome.error) failSpan(span, outcome.error);
+    span.end(endTime);
+    metrics.action(rule.id, action.plugin, 'inline', outcome.status);
+  }
+
+  function planAction(planning: ActionPlanning): PlannedAction {
     const { rule, action } = planning;
-    if (action.mode === 'inline') return { run: (tx, ordering) => runInline({ ...planning, tx, ordering }) };
+    if (action.mode === 'inline') return planInline(planning);
     const rendered = renderParams(deps.plugins, rule, action, planning.context);
     if (!rendered.ready) return rendered.outcome;
     const { plugin } = rendered;
@@ -214,18 +245,29 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
     };
   }
 
+  /**
+   * A plugin that declares its transition (and has no `prepare`) is settled by the store with the event's writes;
+   * any other inline action is a step that runs in the transaction.
+   */
+  function planInline(planning: ActionPlanning): PlannedAction {
+    const { rule, action } = planning;
+    const step = { run: (tx: StoreTx, ordering: OrderingEvent) => runInline({ ...planning, tx, ordering }) };
+    const definition = deps.plugins.get(action.plugin)?.definition;
+    if (definition?.transition === undefined || definition.prepare !== undefined) return step;
+    const rendered = renderParams(deps.plugins, rule, action, planning.context);
+    if (!rendered.ready) return rendered.outcome;
+    try {
+      return { transition: { rule: rule.id, plugin: action.plugin, request: declaredTransition(rendered.plugin, rendered.params) } };
+    } catch (error) {
+      return { rule: rule.id, plugin: action.plugin, status: 'failed', error: describeFailure(error) };
+    }
+  }
+
   /** Runs in its own savepoint: a failed action's writes are undone, the event and other actions are kept. */
   async function runInline(step: Step): Promise<ActionOutcome> {
     const { rule, action } = step;
     const span = tracer.startSpan(actionSpanName(action.plugin), INTERNAL, step.parent);
-    if (span.isRecording()) {
-      span.setAttributes({
-        'switchboard.rule.id': rule.id,
-        'switchboard.action.index': action.index,
-        'switchboard.action.mode': 'inline',
-        'switchboard.plugin': action.plugin,
-      });
-    }
+    if (span.isRecording()) span.setAttributes(inlineSpanAttributes(rule, action));
     let outcome: ActionOutcome;
     try {
       // The plugin runs with its span active, so whatever it traces joins the webhook's trace.
@@ -316,13 +358,14 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       const reservations = new Map<QueuedAction, Reservation>();
       const ingest = planIngest(incoming, parent, deps.reserve ? reservations : null);
       let written: RecordedIngest;
+      const startTime = now();
       try {
         written = await deps.store.recordIngest(ingest.plan);
       } catch (error) {
         for (const reservation of reservations.values()) reservation.release();
         throw error;
       }
-      const result = ingest.result(written);
+      const result = ingest.result(written, { startTime, endTime: now() });
       let adopted = 0;
       if (written.recorded && written.duplicateOf === null) {
         const ordering: OrderingEvent = { id: result.event_id, name: result.event_type, createdAt: ingest.plan.event.createdAt, seq: written.seq };
@@ -343,6 +386,19 @@ export function createIngestion(deps: IngestDependencies): Ingestion {
       if (queued > adopted) deps.onQueued?.();
       return result;
     },
+  };
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function inlineSpanAttributes(rule: CompiledRule, action: CompiledAction) {
+  return {
+    'switchboard.rule.id': rule.id,
+    'switchboard.action.index': action.index,
+    'switchboard.action.mode': 'inline',
+    'switchboard.plugin': action.plugin,
   };
 }
 

@@ -1,21 +1,23 @@
 /**
  * An ingest in one round trip on PostgreSQL (docs/decisions/0009-postgres-ingest-round-trips.md): when every write of
- * an event is known before it is recorded (no inline action, no `prepare`), one call of a function that migration 16
- * installs (and 18 replaces) records the event, its picture change, its deliveries and its outcome, with no BEGIN and
- * COMMIT around it.
+ * an event is known before it is recorded (no inline action but declared session transitions, no `prepare`), one
+ * call of a function that migration 16 installs (18 and 19 replace it) records the event, its picture change, its
+ * deliveries, its transitions and its outcome, with no BEGIN and COMMIT around it.
  *
  * The function does what SqlTx.recordIngest does step by step (../sql/ingest-plan.ts), with the same statements as
- * they were at version 18: the event's insert and its tombstone's lookup (../sql/statements.ts), the edge's claim and
- * the picture's upsert (../sql/live-picture.ts), the ordering group's advisory lock (dialect.ts) and the delivery's
- * insert. Its statements run in order, each on a fresh snapshot, as the transaction's would; a change to one of those
- * writes needs a migration that replaces the function, and a test runs both ways on the same plans and compares what
- * they wrote.
+ * they were at version 19: the event's insert and its tombstone's lookup (../sql/statements.ts), the edge's claim and
+ * the picture's upsert (../sql/live-picture.ts), the ordering group's advisory lock and a session's lock and writes
+ * (dialect.ts), and the delivery's insert. Its statements run in order, each on a fresh snapshot, as the
+ * transaction's would; a change to one of those writes needs a migration that replaces the function, and a test
+ * runs both ways on the same plans and compares what they wrote.
  */
 import type { Executor } from '../sql/dialect.ts';
-import { isQueuedAction, queuedOutcome } from '../sql/ingest-plan.ts';
+import { isPlannedTransition, isQueuedAction } from '../sql/ingest-plan.ts';
 import type { Migration } from '../sql/migration.ts';
+import { INITIAL_SESSION_STATUS, storableRequest } from '../sql/session-transition.ts';
+import { SESSION_EVENT_UPDATE } from '../sql/statements.ts';
 import { eventValues, json, jsonOrNull, orderingGroup } from '../sql/transaction.ts';
-import type { ActionOutcome, IngestPlan, QueuedAction, RecordedIngest } from '../store.ts';
+import type { ActionOutcome, IngestPlan, PlannedTransition, QueuedAction, RecordedIngest } from '../store.ts';
 
 /** `newer(table)`: the row being written (`excluded`) is of an event no older than the one `table` holds. */
 const NEWER = (table: string) =>
@@ -31,7 +33,7 @@ const IF_NEWER = (table: string, columns: string[]) =>
  * says where in p_actions (null there) each one's outcome goes. Returns a null seq when the event was recorded before,
  * and the id of the event that claimed the edge first when it is a duplicate start or end.
  */
-export function ingestFunction(version: 16 | 18): string {
+export function ingestFunction(version: 16 | 18 | 19): string {
   const tombstoned =
     version < 18
       ? ''
@@ -44,8 +46,9 @@ export function ingestFunction(version: 16 | 18): string {
         RETURN;
       END IF;
 `;
+  const create = { 16: 'CREATE', 18: 'CREATE OR REPLACE', 19: 'DROP FUNCTION switchboard_record_ingest;\n    CREATE' }[version];
   return `
-    ${version < 18 ? 'CREATE' : 'CREATE OR REPLACE'} FUNCTION switchboard_record_ingest(
+    ${create} FUNCTION switchboard_record_ingest(
       p_event_id text, p_event_name text, p_created_at bigint, p_api_key text, p_body text, p_received_at timestamptz,
       p_room text, p_participant text,
       p_change_kind text, p_change_id text, p_change_edge text, p_change_once boolean, p_change_status text,
@@ -55,14 +58,24 @@ export function ingestFunction(version: 16 | 18): string {
       p_rule_ids text[], p_action_indexes integer[], p_plugins text[], p_params json[], p_targets text[],
       p_ordering_keys text[], p_ordering_groups text[], p_max_attempts integer[], p_retry_schedules json[],
       p_timeouts_ms integer[], p_due_ats timestamptz[], p_trace_contexts json[], p_action_keys text[],
-      p_queued_at timestamptz,
-      OUT recorded_seq bigint, OUT first_event_id text, OUT delivery_ids bigint[]
+      p_queued_at timestamptz,${version < 19 ? '' : `
+      p_transition_positions integer[], p_transition_rules text[], p_transition_plugins text[], p_transition_keys text[],
+      p_transition_statuses text[], p_transition_froms json[],`}
+      OUT recorded_seq bigint, OUT first_event_id text, OUT delivery_ids bigint[]${version < 19 ? '' : ', OUT action_outcomes json'}
     ) LANGUAGE plpgsql AS $$
     DECLARE
       outcomes json[] := p_actions;
       starts timestamptz := CASE WHEN p_change_edge = 'start' THEN p_change_at END;
       ends timestamptz := CASE WHEN p_change_edge = 'end' THEN p_change_at END;
-      queued_id bigint;
+      queued_id bigint;${version < 19 ? '' : `
+      d integer := 1;
+      t integer := 1;
+      current_status text;
+      current_created_at bigint;
+      current_seq bigint;
+      previous_status text;
+      stale boolean;
+      decided json;`}
     BEGIN
       -- A concurrent insert of the same id waits for the first: if it commits, this one does nothing.
       INSERT INTO events (id, name, created_at, api_key, body, received_at, room, participant)
@@ -112,41 +125,121 @@ ${tombstoned}
         END IF;
       END IF;
 
-      delivery_ids := '{}';
-      FOR i IN 1 .. coalesce(cardinality(p_rule_ids), 0) LOOP
-        -- Held until commit: deliveries of one ordering group are written one transaction at a time.
-        IF p_ordering_groups[i] IS NOT NULL THEN
-          PERFORM pg_advisory_xact_lock(hashtextextended('switchboard.ordering:' || p_ordering_groups[i], 0));
-        END IF;
-        INSERT INTO deliveries (
-          event_id, event_seq, event_name, rule_id, action_index, plugin, params, target, ordering_key, state,
-          max_attempts, retry_schedule, timeout_ms, due_at, trace_context, created_at, updated_at, action_key
-        ) VALUES (
-          p_event_id, recorded_seq, p_event_name, p_rule_ids[i], p_action_indexes[i], p_plugins[i], p_params[i],
-          p_targets[i], p_ordering_keys[i], 'pending', p_max_attempts[i], p_retry_schedules[i], p_timeouts_ms[i],
-          p_due_ats[i], p_trace_contexts[i], p_queued_at, p_queued_at, p_action_keys[i]
-        )
-        RETURNING id INTO queued_id;
-        delivery_ids := delivery_ids || queued_id;
-        outcomes[p_positions[i]] := json_build_object('rule', p_rule_ids[i], 'plugin', p_plugins[i], 'status', 'queued',
-          'result', json_build_object('delivery_id', queued_id));
-      END LOOP;
-
+${version < 19 ? deliveriesInTurn() : actionsInOrder()}
+${version < 19 ? '' : `      action_outcomes := array_to_json(outcomes);`}
       UPDATE events SET matched = p_matched, actions = array_to_json(outcomes) WHERE id = p_event_id;
     END;
     $$;
   `;
 }
 
+/** Delivery `i`'s insert under its ordering group's lock, its id added to the answer and its outcome to the event's. */
+function queueDelivery(i: string): string {
+  return `
+        -- Held until commit: deliveries of one ordering group are written one transaction at a time.
+        IF p_ordering_groups[${i}] IS NOT NULL THEN
+          PERFORM pg_advisory_xact_lock(hashtextextended('switchboard.ordering:' || p_ordering_groups[${i}], 0));
+        END IF;
+        INSERT INTO deliveries (
+          event_id, event_seq, event_name, rule_id, action_index, plugin, params, target, ordering_key, state,
+          max_attempts, retry_schedule, timeout_ms, due_at, trace_context, created_at, updated_at, action_key
+        ) VALUES (
+          p_event_id, recorded_seq, p_event_name, p_rule_ids[${i}], p_action_indexes[${i}], p_plugins[${i}], p_params[${i}],
+          p_targets[${i}], p_ordering_keys[${i}], 'pending', p_max_attempts[${i}], p_retry_schedules[${i}], p_timeouts_ms[${i}],
+          p_due_ats[${i}], p_trace_contexts[${i}], p_queued_at, p_queued_at, p_action_keys[${i}]
+        )
+        RETURNING id INTO queued_id;
+        delivery_ids := delivery_ids || queued_id;
+        outcomes[p_positions[${i}]] := json_build_object('rule', p_rule_ids[${i}], 'plugin', p_plugins[${i}], 'status', 'queued',
+          'result', json_build_object('delivery_id', queued_id));`;
+}
+
+/** Versions 16 and 18: the plan has no transitions, its deliveries are written in turn. */
+function deliveriesInTurn(): string {
+  return `
+      delivery_ids := '{}';
+      FOR i IN 1 .. coalesce(cardinality(p_rule_ids), 0) LOOP${queueDelivery('i')}
+      END LOOP;
+`;
+}
+
+/**
+ * Version 19: deliveries and declared session transitions in the plan's order, so their locks are taken in the order
+ * the step-by-step transaction takes them. A transition is decided as decideTransition decides it
+ * (../sql/session-transition.ts) and written as the dialect's `sessions` writes it (dialect.ts), in a block of its
+ * own as the transaction's savepoint: bad input (a key too long for the index) fails that action alone.
+ */
+function actionsInOrder(): string {
+  const key = 'p_transition_keys[t]';
+  const status = 'p_transition_statuses[t]';
+  const decided = (newStatus: string, applied: boolean, reason?: string) =>
+    `json_build_object('key', ${key}, 'old_status', previous_status, 'new_status', ${newStatus}, 'applied', ${applied}${reason === undefined ? '' : `, 'reason', '${reason}'`})`;
+  const outcome = (fields: string) => `outcomes[i] := json_build_object('rule', p_transition_rules[t], 'plugin', p_transition_plugins[t], ${fields});`;
+  return `
+      delivery_ids := '{}';
+      FOR i IN 1 .. coalesce(cardinality(p_actions), 0) LOOP
+        IF p_positions[d] = i THEN${queueDelivery('d')}
+          d := d + 1;
+        ELSIF p_transition_positions[t] = i THEN
+          BEGIN
+            -- The session's row or, before its first transition, its key, locked until commit: transitions of one
+            -- session take turns, each deciding on the status the one before it committed.
+            SELECT status, event_created_at, event_seq INTO current_status, current_created_at, current_seq
+            FROM sessions WHERE key = ${key} FOR UPDATE;
+            IF NOT FOUND THEN
+              PERFORM pg_advisory_xact_lock(hashtextextended('switchboard.session:' || ${key}, 0));
+              SELECT status, event_created_at, event_seq INTO current_status, current_created_at, current_seq
+              FROM sessions WHERE key = ${key} FOR UPDATE;
+            END IF;
+            previous_status := coalesce(current_status, '${INITIAL_SESSION_STATUS}');
+            -- Older than the event that set the current status: by LiveKit's createdAt when both have one, then by seq.
+            stale := current_status IS NOT NULL AND CASE
+                WHEN p_created_at IS NOT NULL AND current_created_at IS NOT NULL AND p_created_at <> current_created_at
+                THEN p_created_at < current_created_at
+                ELSE recorded_seq < current_seq END;
+            IF stale THEN
+              decided := ${decided('previous_status', false, 'stale')};
+            ELSIF p_transition_froms[t] IS NOT NULL AND NOT EXISTS (
+                SELECT FROM json_array_elements_text(p_transition_froms[t]) AS guard (status) WHERE guard.status = previous_status) THEN
+              decided := ${decided('previous_status', false, 'guard')};
+            ELSE
+              INSERT INTO sessions (key, status, event_id, event_created_at, event_seq, updated_at)
+              VALUES (${key}, ${status}, p_event_id, p_created_at, recorded_seq, p_queued_at)
+              ON CONFLICT (key) DO UPDATE SET ${SESSION_EVENT_UPDATE}, updated_at = excluded.updated_at;
+              IF ${status} <> previous_status THEN
+                INSERT INTO session_history (key, status, old_status, event_id, event_name, event_created_at, at)
+                VALUES (${key}, ${status}, previous_status, p_event_id, p_event_name, p_created_at, p_queued_at);
+              END IF;
+              decided := ${decided(status, true)};
+            END IF;
+            ${outcome("'status', 'succeeded', 'result', decided")}
+          EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+            ${outcome("'status', 'failed', 'error', json_build_object('code', 'E_PLUGIN_FAILED', 'message', SQLERRM)")}
+          END;
+          t := t + 1;
+        END IF;
+      END LOOP;
+`;
+}
+
 export const INGEST_FUNCTION_MIGRATION: Migration = { version: 16, name: 'ingest_in_one_statement', sql: ingestFunction(16) };
+
+export const TRANSITIONS_IN_INGEST_MIGRATION: Migration = {
+  version: 19,
+  name: 'declared_transitions_in_ingest',
+  sql: ingestFunction(19),
+};
 
 const RECORD_INGEST = {
   name: 'switchboard_recordIngest',
-  text: `SELECT recorded_seq AS seq, first_event_id AS "duplicateOf", delivery_ids AS "deliveryIds"
-    FROM switchboard_record_ingest(${Array.from({ length: 35 }, (_, index) => `$${index + 1}`).join(', ')})`,
+  text: `SELECT recorded_seq AS seq, first_event_id AS "duplicateOf", delivery_ids AS "deliveryIds", action_outcomes AS actions
+    FROM switchboard_record_ingest(${Array.from({ length: 41 }, (_, index) => `$${index + 1}`).join(', ')})`,
 };
 
-/** Whether the plan's writes are all known beforehand: no step runs in its transaction, no delivery asks for a lease. */
+/**
+ * Whether the plan's writes are all known beforehand: no step runs in its transaction (declared transitions are
+ * known writes), no delivery asks for a lease.
+ */
 export function inOneStatement(plan: IngestPlan): boolean {
   return plan.actions.every((action) => !('run' in action) && (!isQueuedAction(action) || action.lease === undefined));
 }
@@ -154,7 +247,7 @@ export function inOneStatement(plan: IngestPlan): boolean {
 /** StoreTx.recordIngest in one statement, for a plan `inOneStatement` accepts. */
 export async function recordIngestInOneStatement(db: Executor, plan: IngestPlan): Promise<RecordedIngest> {
   const queued = plan.actions.filter(isQueuedAction);
-  const [row] = await db.rows<{ seq: number | null; duplicateOf: string | null; deliveryIds: string[] | null }>(
+  const [row] = await db.rows<{ seq: number | null; duplicateOf: string | null; deliveryIds: string[] | null; actions: ActionOutcome[] | null }>(
     RECORD_INGEST,
     ingestValues(plan, queued),
   );
@@ -162,15 +255,12 @@ export async function recordIngestInOneStatement(db: Executor, plan: IngestPlan)
   if (row.duplicateOf !== null) return { recorded: true, seq: row.seq, duplicateOf: row.duplicateOf };
   // bigint[] comes back as text: the driver reads plain numbers only for a bigint alone (connection.ts).
   const ids = row.deliveryIds!.map(Number);
-  const enqueued = new Map(queued.map((action, index) => [action, { id: ids[index], leased: false }]));
   return {
     recorded: true,
     seq: row.seq,
     duplicateOf: null,
-    actions: plan.actions.map((action) =>
-      isQueuedAction(action) ? queuedOutcome(action.delivery, enqueued.get(action)!.id) : (action as ActionOutcome),
-    ),
-    queued: queued.map((action) => ({ action, enqueued: enqueued.get(action)! })),
+    actions: row.actions!,
+    queued: queued.map((action, index) => ({ action, enqueued: { id: ids[index], leased: false } })),
   };
 }
 
@@ -178,10 +268,10 @@ export async function recordIngestInOneStatement(db: Executor, plan: IngestPlan)
 function ingestValues({ event, change, matched, actions }: IngestPlan, queued: QueuedAction[]): unknown[] {
   const deliveries = queued.map((action) => action.delivery);
   const each = <T>(value: (delivery: QueuedAction['delivery']) => T) => deliveries.map(value);
-  const positions: number[] = [];
-  actions.forEach((action, index) => {
-    if (isQueuedAction(action)) positions.push(index + 1);
-  });
+  const transitions = actions.filter(isPlannedTransition).map(({ transition }) => ({ ...transition, request: storableRequest(transition.request) }));
+  const eachTransition = <T>(value: (transition: PlannedTransition['transition']) => T) => transitions.map(value);
+  const positionsOf = (kind: (action: IngestPlan['actions'][number]) => boolean) =>
+    actions.flatMap((action, index) => (kind(action) ? [index + 1] : []));
   return [
     ...eventValues(event),
     change?.kind ?? null,
@@ -195,8 +285,8 @@ function ingestValues({ event, change, matched, actions }: IngestPlan, queued: Q
     change === null ? null : (change.identity ?? ''),
     jsonOrNull(change?.info),
     json(matched),
-    actions.map((action) => (isQueuedAction(action) ? null : json(action))),
-    positions,
+    actions.map((action) => (isQueuedAction(action) || isPlannedTransition(action) ? null : json(action))),
+    positionsOf(isQueuedAction),
     each((delivery) => delivery.ruleId),
     each((delivery) => delivery.actionIndex),
     each((delivery) => delivery.plugin),
@@ -211,5 +301,11 @@ function ingestValues({ event, change, matched, actions }: IngestPlan, queued: Q
     each((delivery) => jsonOrNull(delivery.traceContext)),
     each((delivery) => delivery.actionKey ?? null),
     new Date(),
+    positionsOf(isPlannedTransition),
+    eachTransition((transition) => transition.rule),
+    eachTransition((transition) => transition.plugin),
+    eachTransition((transition) => transition.request.key),
+    eachTransition((transition) => transition.request.status),
+    eachTransition(({ request }) => jsonOrNull(request.from)),
   ];
 }

@@ -10,7 +10,7 @@ import { searchMigration } from '../sql/searches.ts';
 import { COLUMN_TYPES, sharedMigrations } from '../sql/schema.ts';
 import { targetLatencyMigration } from '../sql/target-latency.ts';
 import { eventTombstonesMigration } from '../sql/event-tombstones.ts';
-import { INGEST_FUNCTION_MIGRATION, ingestFunction } from './ingest-function.ts';
+import { INGEST_FUNCTION_MIGRATION, ingestFunction, TRANSITIONS_IN_INGEST_MIGRATION } from './ingest-function.ts';
 
 export const postgresMigrations: readonly Migration[] = [
   ...sharedMigrations(COLUMN_TYPES.postgres),
@@ -45,6 +45,7 @@ export const postgresMigrations: readonly Migration[] = [
       .join('\n      ')}
       ${ingestFunction(18)}`,
   }),
+  TRANSITIONS_IN_INGEST_MIGRATION,
 ];
 
 /**

@@ -1,4 +1,6 @@
 /** StoreTx.recordIngest, written once over the transaction's own writes: an event's ingest, step by step. */
+import { isSwitchboardError } from '../../errors.ts';
+import type { SessionTransition } from '../../plugins/contract.ts';
 import type {
   ActionOutcome,
   ActionStep,
@@ -6,17 +8,28 @@ import type {
   IngestPlan,
   NewDelivery,
   OrderingEvent,
+  PlannedAction,
+  PlannedTransition,
   QueuedAction,
   RecordedIngest,
   StoreTx,
 } from '../store.ts';
 
-export function isQueuedAction(action: ActionOutcome | QueuedAction | ActionStep): action is QueuedAction {
+export function isQueuedAction(action: PlannedAction): action is QueuedAction {
   return 'delivery' in action;
 }
 
-function isActionStep(action: ActionOutcome | QueuedAction | ActionStep): action is ActionStep {
+function isActionStep(action: PlannedAction): action is ActionStep {
   return 'run' in action;
+}
+
+export function isPlannedTransition(action: PlannedAction): action is PlannedTransition {
+  return 'transition' in action;
+}
+
+/** The outcome of a declared transition once applied: what an inline `run` making it would have returned. */
+export function transitionOutcome({ transition }: PlannedTransition, result: SessionTransition): ActionOutcome {
+  return { rule: transition.rule, plugin: transition.plugin, status: 'succeeded', result };
 }
 
 /** The outcome of an action once its delivery is queued. */
@@ -40,7 +53,11 @@ export async function recordIngest(tx: StoreTx, plan: IngestPlan): Promise<Recor
   const actions: ActionOutcome[] = [];
   const queued: Array<{ action: QueuedAction; enqueued: Enqueued }> = [];
   for (const planned of plan.actions) {
-    const action = isActionStep(planned) ? await planned.run(tx, ordering) : planned;
+    const action = isActionStep(planned)
+      ? await planned.run(tx, ordering)
+      : isPlannedTransition(planned)
+        ? await applyTransition(tx, planned, ordering)
+        : planned;
     if (!isQueuedAction(action)) {
       actions.push(action);
       continue;
@@ -51,4 +68,15 @@ export async function recordIngest(tx: StoreTx, plan: IngestPlan): Promise<Recor
   }
   await tx.saveOutcome(event.id, { matched: plan.matched, actions });
   return { recorded: true, seq, duplicateOf: null, actions, queued };
+}
+
+/** In a savepoint of its own, as an inline action's `run`: a failure fails the action and undoes its writes alone. */
+async function applyTransition(tx: StoreTx, planned: PlannedTransition, ordering: OrderingEvent): Promise<ActionOutcome> {
+  const { rule, plugin, request } = planned.transition;
+  try {
+    return transitionOutcome(planned, await tx.savepoint(() => tx.transitionSession(request, ordering)));
+  } catch (error) {
+    if (isSwitchboardError(error, 'E_STORE_UNAVAILABLE')) throw error;
+    return { rule, plugin, status: 'failed', error: { code: 'E_PLUGIN_FAILED', message: (error as Error).message } };
+  }
 }

@@ -4,6 +4,15 @@ import type { OrderingEvent } from '../store.ts';
 
 export const INITIAL_SESSION_STATUS = 'ready';
 
+/**
+ * A transition as every store applies it: keys and statuses come from end users' names, and PostgreSQL's text holds
+ * no NUL, so a NUL becomes U+FFFD on both stores, in what is written, compared and answered alike.
+ */
+export function storableRequest({ key, status, from }: SessionTransitionRequest): SessionTransitionRequest {
+  const text = (value: string) => value.replaceAll('\0', '\uFFFD');
+  return from === undefined ? { key: text(key), status: text(status) } : { key: text(key), status: text(status), from: from.map(text) };
+}
+
 export interface CurrentSession {
   status: string;
   eventCreatedAt: number | null;

@@ -35,7 +35,7 @@ import { movableBy, state } from './moves.ts';
 import { byDueTimeThenId, type ClaimedDeliveryRow, type UsageRow } from './rows.ts';
 import { addMinuteStats } from './searches.ts';
 import { addLatencyCounts } from './target-latency.ts';
-import { decideTransition } from './session-transition.ts';
+import { decideTransition, storableRequest } from './session-transition.ts';
 import type { DialectSql } from './dialect-sql.ts';
 
 /** The name of every StoreTx savepoint: they nest, and RELEASE or ROLLBACK TO names the innermost of a name. */
@@ -137,8 +137,9 @@ export class SqlTx implements StoreTx {
     }
   }
 
-  async transitionSession(request: SessionTransitionRequest, event: OrderingEvent): Promise<SessionTransition> {
+  async transitionSession(asked: SessionTransitionRequest, event: OrderingEvent): Promise<SessionTransition> {
     const { sessions } = this.#on.dialect;
+    const request = storableRequest(asked);
     const current = await sessions.current(this.#db, request.key);
     const transition = decideTransition(current, request, event);
     if (transition.applied) await sessions.save(this.#db, { key: request.key, transition, event, current, at: new Date() });
