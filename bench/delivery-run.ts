@@ -171,7 +171,7 @@ function maxBacklog(ackedAt: readonly number[], arrivedAt: readonly number[]): n
 }
 
 /** Once nothing is pending or running (or the wait is over), /metrics must show every delivery `queued` succeeded. */
-async function checkSettledStates(server: ServerProcess, queued: number): Promise<string[]> {
+export async function checkSettledStates(server: Pick<ServerProcess, 'url'>, queued: number): Promise<string[]> {
   const deadline = performance.now() + SETTLE_TIMEOUT_MS;
   let states: Record<string, number>;
   for (;;) {

@@ -100,9 +100,9 @@ export function startBaseline({ apiKey, apiSecret }: Credentials) {
 
 export type CountingReceiver = Awaited<ReturnType<typeof startCountingReceiver>>;
 
-/** The delivery benchmarks' third-party endpoint (servers/counting-receiver.ts). */
-export async function startCountingReceiver() {
-  const child = await startServerProcess(join(import.meta.dirname, 'servers/counting-receiver.ts'), {});
+/** The delivery benchmarks' third-party endpoint (servers/counting-receiver.ts); `host` to listen on, 127.0.0.1 by default. */
+export async function startCountingReceiver(host?: string) {
+  const child = await startServerProcess(join(import.meta.dirname, 'servers/counting-receiver.ts'), host ? { RECEIVER_HOST: host } : {});
   return {
     ...child,
     counts: () => child.ask<ReceiverCounts>('counts'),
