@@ -37,6 +37,11 @@ export function ingestRuns(name: string, server: ServerProcess, load: IngestLoad
     problems.push(...loadProblems(result, `${run} run`));
     return result;
   };
+  // Three times the fastest rate seen (a warm-up is cold, and the machine's speed drifts between rounds): a run
+  // fails rather than repeat a delivery.
+  const growPool = ({ eventsPerSecond }: LoadResult) => {
+    poolSize = Math.max(poolSize, Math.ceil(Math.max(3 * eventsPerSecond, MIN_POOL_PER_SECOND) * load.duration) + 2000);
+  };
   const atMax = async (run: string, duration: number, count: number) =>
     checked(run, await runAtMaxThroughput({ server, connections: CONNECTIONS, duration, deliveries: await sign(count), inspect: check?.inspect }));
   return {
@@ -44,12 +49,13 @@ export function ingestRuns(name: string, server: ServerProcess, load: IngestLoad
     runs,
     async warmUp() {
       const warmup = await atMax('warm-up', load.warmupSeconds, WARMUP_DELIVERIES_PER_SECOND * load.warmupSeconds);
-      // Three times the warmed-up rate (a warm-up is cold, and may be disturbed): a run fails rather than repeat one.
-      poolSize = Math.ceil(Math.max(3 * warmup.eventsPerSecond, MIN_POOL_PER_SECOND) * load.duration) + 2000;
+      growPool(warmup);
     },
     async atMaxThroughput() {
-      runs.max.push(await atMax('max-throughput', load.duration, poolSize));
-      return runs.max.at(-1)!;
+      const run = await atMax('max-throughput', load.duration, poolSize);
+      runs.max.push(run);
+      growPool(run);
+      return run;
     },
     async atFixedRate() {
       const deliveries = await sign(Math.round(RATE * load.duration));
