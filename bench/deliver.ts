@@ -60,7 +60,8 @@ async function runLoad(): Promise<void> {
     variants.push({ ordering, floor, run: await measureDelivery(setup, ROOT, ordering, rate, duration) });
   }
   const perWebhook = ({ ingest }: RoundTripCounts) => ingest.roundTrips / ingest.operations;
-  const perDelivery = ({ transaction, completion }: RoundTripCounts) => (transaction.roundTrips + completion.roundTrips) / completion.operations;
+  const perDelivery = ({ transaction, completion, claim }: RoundTripCounts) =>
+    (transaction.roundTrips + completion.roundTrips + claim.roundTrips) / completion.operations;
   const rows = [
     ['store', 'ordering', 'offered/s', 'delivered/s', 'drain s', 'max backlog', 'ingest p50 ms', 'ingest p99 ms', 'floor p99 ms', 'delivery p99 ms',
       'Switchboard cores', 'main thread', 'receiver cores', 'load-gen cores', 'lost', 'redelivered', 'round trips/webhook', 'round trips/delivery'],
@@ -103,13 +104,13 @@ async function measureFloor(): Promise<LoadResult> {
 
 /** What the round-trip columns count, with the counts they were made from. */
 function describeRoundTrips(ordering: Ordering, counts: RoundTripCounts): string {
-  const [ingest, transactions, completions, reads] = (['ingest', 'transaction', 'completion', 'read'] as const).map(
+  const [ingest, transactions, completions, claims, reads] = (['ingest', 'transaction', 'completion', 'claim', 'read'] as const).map(
     (kind) => `${formatNumber(counts[kind].roundTrips)} in ${formatNumber(counts[kind].operations)}`,
   );
   return (
     `ordering ${ordering}: round trips to PostgreSQL from the run's first webhook to its drain (warm-up excluded): ${ingest} ingests ` +
-    `(per webhook); ${transactions} transactions (claims, lease renewals, rollups) and ${completions} completions (per delivery: both ÷ ` +
-    `completions); ${reads} reads besides. A count, not a time: it does not depend on the machine's load.`
+    `(per webhook); ${claims} claims, ${transactions} transactions (lease renewals, rollups) and ${completions} completions (per ` +
+    `delivery: the three ÷ completions); ${reads} reads besides. A count, not a time: it does not depend on the machine's load.`
   );
 }
 

@@ -468,6 +468,11 @@ export interface Store extends LivePictureSource {
    */
   completeAttemptClaimingNext(owner: string, attempt: DeliveryAttempt, verdict: AttemptVerdict, next: NextOfGroupClaim): Promise<CompletedClaimingNext>;
   /**
+   * StoreTx.claimDueDeliveries in a transaction of its own: on PostgreSQL the claim's one statement, with no BEGIN
+   * and COMMIT around it.
+   */
+  claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]>;
+  /**
    * Calls `wake` when a worker other than `owner` (another replica) finishes a delivery of an ordering group, so that
    * the group's next is claimed now rather than at the next poll; `onError` hears of a broken watch, which recovers
    * by itself. Returns the function that stops watching. On SQLite one process holds the queue: nothing to watch.

@@ -265,6 +265,20 @@ describe.skipIf(SKIP_POSTGRES)('PostgreSQL ingest', () => {
       expect(claimed.map((delivery) => delivery.id)).toEqual([firstId]);
     });
 
+    it('claims due deliveries in one round trip each, and two replicas claiming at once never share one', async () => {
+      for (let n = 0; n < 20; n++) await a.recordIngest(plan(`EV_${n}`, [queued({ eventId: `EV_${n}` })]));
+      const claim = (store: PostgresStore, owner: string) => store.claimDueDeliveries({ owner, now: DUE, limit: 15, leaseMs: 30_000, skipTargets: [] });
+      const [byA, byB] = await Promise.all([claim(a, 'a'), claim(b, 'b')]);
+      const ids = [...byA, ...byB].map((delivery) => delivery.id);
+      expect(ids).toHaveLength(20);
+      expect(new Set(ids).size).toBe(20);
+      expect(byA.every((delivery) => delivery.leaseOwner === 'a') && byB.every((delivery) => delivery.leaseOwner === 'b')).toBe(true);
+      expect([a.roundTrips.snapshot().claim, b.roundTrips.snapshot().claim]).toEqual([
+        { operations: 1, roundTrips: 1 },
+        { operations: 1, roundTrips: 1 },
+      ]);
+    });
+
     it('makes a one-statement transition of a new session wait for a transaction creating it, then decides on its status', async () => {
       const release = gate();
       const reached = gate();

@@ -97,9 +97,7 @@ export class ClaimLoop {
         // A claim that fills every free slot may have left more behind.
         this.#backlog = false;
         try {
-          claimed = await store.transaction((tx) =>
-            tx.claimDueDeliveries({ owner, now: new Date(), limit: free, leaseMs, skipTargets: skipTargets() }),
-          );
+          claimed = await store.claimDueDeliveries({ owner, now: new Date(), limit: free, leaseMs, skipTargets: skipTargets() });
         } catch (error) {
           log.error({ err: error }, 'claiming deliveries failed; trying again at the next poll');
         }

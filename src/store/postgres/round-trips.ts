@@ -5,15 +5,15 @@
  * per delivery).
  */
 
-/** Ingests (one-statement or step by step), other transactions, one-statement completions, reads. */
-export type RoundTripKind = 'ingest' | 'transaction' | 'completion' | 'read';
+/** Ingests (one-statement or step by step), other transactions, one-statement completions and claims, reads. */
+export type RoundTripKind = 'ingest' | 'transaction' | 'completion' | 'claim' | 'read';
 
 export interface RoundTripTally {
   operations: number;
   roundTrips: number;
 }
 
-const KINDS: readonly RoundTripKind[] = ['ingest', 'transaction', 'completion', 'read'];
+const KINDS: readonly RoundTripKind[] = ['ingest', 'transaction', 'completion', 'claim', 'read'];
 
 export class RoundTrips {
   readonly #tally = new Map<RoundTripKind, RoundTripTally>(KINDS.map((kind) => [kind, { operations: 0, roundTrips: 0 }]));

@@ -10,7 +10,17 @@ import { COLUMN_TYPES, migrationRecord } from '../sql/schema.ts';
 import { dialectSql } from '../sql/dialect-sql.ts';
 import { SqlStore, type TransactionPurpose } from '../sql/store.ts';
 import { completionValues } from '../sql/transaction.ts';
-import type { AttemptVerdict, CompletedClaimingNext, DeliveryAttempt, IngestPlan, NextOfGroupClaim, PrunedRows, RecordedIngest } from '../store.ts';
+import type {
+  AttemptVerdict,
+  ClaimedDelivery,
+  ClaimRequest,
+  CompletedClaimingNext,
+  DeliveryAttempt,
+  IngestPlan,
+  NextOfGroupClaim,
+  PrunedRows,
+  RecordedIngest,
+} from '../store.ts';
 import type { Leadership } from '../live-picture.ts';
 import { connect, postgresTarget, query, type PostgresTarget, type Sql } from './connection.ts';
 import { completeAttemptSeeingNext, executor, postgresDialect } from './dialect.ts';
@@ -173,6 +183,13 @@ export class PostgresStore extends SqlStore {
       return { recorded, next: await this.withoutTransaction(db, (tx) => tx.claimNextOfGroup(next), mark) };
     });
     return this.health.watch(completing, mark);
+  }
+
+  /** One statement on the pool: the claim reads and leases at once (Dialect.claimChosen). */
+  override claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    const mark = { wrote: false };
+    const claiming = this.#use(() => this.withoutTransaction(this.#executor(this.#pool, 'claim'), (tx) => tx.claimDueDeliveries(request), mark));
+    return this.health.watch(claiming, mark);
   }
 
   /** One statement on the pool when every write is known beforehand (ingest-function.ts), else a transaction. */

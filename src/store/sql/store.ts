@@ -6,6 +6,8 @@ import { SwitchboardError } from '../../errors.ts';
 import { zeroPerState, type DeliveryState } from '../delivery-state.ts';
 import type {
   AttemptVerdict,
+  ClaimedDelivery,
+  ClaimRequest,
   CompletedClaimingNext,
   AuditRecord,
   Delivery,
@@ -104,6 +106,10 @@ export abstract class SqlStore implements Store {
       const recorded = await tx.completeAttempt(owner, attempt, verdict);
       return { recorded, next: recorded ? await tx.claimNextOfGroup(next) : null };
     });
+  }
+
+  claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    return this.transaction((tx) => tx.claimDueDeliveries(request));
   }
 
   /** Nothing to watch unless other processes share the queue (PostgreSQL). */

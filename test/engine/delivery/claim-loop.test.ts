@@ -17,14 +17,14 @@ describe('the claim loop', () => {
     let claims = 0;
     let stopped: Promise<void> | undefined;
     const counting: Store = Object.create(store) as Store;
-    counting.transaction = async (work) => {
-      const result = await store!.transaction(work);
+    counting.claimDueDeliveries = async (request) => {
+      const result = await store!.claimDueDeliveries(request);
       if (++claims === 1) {
         // Woken during its first claim, the loop claims again, after the least gap between claims (5 ms); stop()
-        // comes during that gap, and the slot is taken meanwhile.
+        // comes during that gap, and the slot is taken meanwhile (now: a claim slower than the gap leaves none).
         loop.wake();
+        slots = 0;
         setImmediate(() => {
-          slots = 0;
           stopped = loop.stop();
         });
       }
