@@ -90,19 +90,25 @@ export async function createRulesHolder(source: RulesSource, log: Logger): Promi
         clearTimeout(debounce);
         debounce = setTimeout(() => void holder.reload('file change'), debounceMs);
       };
+      // A log, an editor's swap or backup file written beside the rules is no reason to reload them.
+      const changedIf = (kind: RegExp) => (_event: string, name: string | null) => {
+        if (mayBe(kind, name)) changed();
+      };
       // A watch follows the directory it was opened on: when RULES_DIR is deleted or replaced (a deploy that moves
       // a new directory into place), the watch on the parent sees its name change and watches the new one.
       const watchDir = () => {
         watcher?.close();
         try {
-          watcher = watch(source.dir, { recursive: true }, changed).on('error', () => watcher?.close());
+          watcher = watch(source.dir, { recursive: true }, changedIf(RULE_FILE)).on('error', () => watcher?.close());
         } catch {
           watcher = undefined; // gone for now: the parent's watch calls again when it is back
         }
       };
       watchDir();
       pluginWatchers = source.plugins.userDirs.map((dir) =>
-        watch(dir, { recursive: true }, changed).on('error', (error) => log.warn({ err: error, dir }, 'plugins directory watch failed; reload with SIGHUP')),
+        watch(dir, { recursive: true }, changedIf(PLUGIN_SOURCE)).on('error', (error) =>
+          log.warn({ err: error, dir }, 'plugins directory watch failed; reload with SIGHUP'),
+        ),
       );
       const dir = resolve(source.dir);
       parentWatcher = watch(dirname(dir), (_event, name) => {
@@ -119,6 +125,20 @@ export async function createRulesHolder(source: RulesSource, log: Logger): Promi
     },
   };
   return holder;
+}
+
+const RULE_FILE = /\.ya?ml$/;
+const PLUGIN_SOURCE = /\.(ts|js|mjs)$/;
+
+/**
+ * Whether a watched change to `name` (a path below the directory; null when the platform does not say) may touch
+ * what is loaded: a file of `kind`, or a directory (a name without an extension) that may hold some.
+ */
+function mayBe(kind: RegExp, name: string | null): boolean {
+  if (name === null) return true;
+  const last = basename(name);
+  if (last.startsWith('.')) return false;
+  return kind.test(last) || !last.includes('.');
 }
 
 function problemsOf(error: unknown): RulesLoad['problems'] {

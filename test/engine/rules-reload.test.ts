@@ -76,6 +76,21 @@ describe('rule reload', () => {
     });
   });
 
+  it('does not reload for a file beside the rules that is not one: a log, an editor\'s swap or backup file', async () => {
+    sb.rules.watch(20);
+    const loads = () => sb.rules.status().loads;
+    const before = loads();
+    for (let n = 0; n < 5; n++) {
+      writeFileSync(join(sb.rulesDir, 'serve.log'), `line ${n}\n`, { flag: 'a' });
+      writeFileSync(join(sb.rulesDir, '.session-status.yaml.swp'), `swap ${n}`);
+      writeFileSync(join(sb.rulesDir, 'session-status.yaml~'), `backup ${n}`);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    writeFileSync(join(sb.rulesDir, 'participants.yaml'), EXTRA_RULE);
+    await vi.waitFor(() => expect(sb.rules.current().rules.map((r) => r.id)).toContain('participant-in-call'), { timeout: 5000, interval: 20 });
+    expect(loads()).toEqual({ ...before, success: before.success + 1 });
+  });
+
   // Deploys often swap the whole directory (rsync --delete-after, a new checkout moved into place).
   it('keeps watching when RULES_DIR is replaced by another directory', async () => {
     sb.rules.watch(20);
