@@ -18,7 +18,7 @@ const INTEGRATION = [
   'test/plugins/{announce-example,billing}.test.ts',
   'test/security/{admin-input,connections,failed-verifications,poison-events,secrets-at-rest,target-secrets,url-template}.test.ts',
   'test/server/{admin,audit,deliveries,health-port,lifecycle,lists,operations,targets,webhook}.test.ts',
-  'test/store/{postgres,postgres-ingest,sqlite,sqlite-durability,storage-faults}.test.ts',
+  'test/store/{postgres,postgres-ingest,postgres-prune-flush,sqlite,sqlite-durability,storage-faults}.test.ts',
   'test/ui/{access,dashboard}.test.ts',
   'test/telemetry/{logs,metrics,otlp-export,tracing,tracing-off}.test.ts',
 ];

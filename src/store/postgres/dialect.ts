@@ -152,6 +152,7 @@ export const postgresDialect: Dialect = {
       // Numbered as written: a batch looks at a window of ids, never the whole table for the few old rows.
       written: 'at',
     },
+    deferFlush: 'SET LOCAL synchronous_commit = off',
     outcomeRow: null,
     // Autovacuum makes the deleted rows' space reusable; the tables are never rewritten.
     reclaim: async () => false,

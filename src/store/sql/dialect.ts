@@ -49,6 +49,13 @@ export interface LifecycleDialect {
    * `written` where the key is numbered in the order rows are written (see retention.ts), else `order` is indexed.
    */
   sessionHistory: { table: string; key: string; keyIn(placeholder: string): string; where: string; order: string; written?: string };
+  /**
+   * Run first in each prune batch's transaction, where its commit may return before the log is flushed
+   * (PostgreSQL's synchronous_commit): a batch lost in a crash is taken again by the next run, tombstones and all,
+   * and a batch that waited for its flush would hold the log's flush while ingest's commits queue behind it. Null
+   * where commits share one flush anyway (SQLite's group commit).
+   */
+  deferFlush: string | null;
   /** Where an event's outcome has a row of its own (SQLite): removed with the event. */
   outcomeRow: { table: string; column: string } | null;
   /**

@@ -170,6 +170,8 @@ interface StepStatements {
   find: string;
   /** (cutoff, keys) → those keys still prunable, locked. */
   confirm: string;
+  /** LifecycleDialect.deferFlush. */
+  deferFlush: string | null;
   /** (keys, start of the dedupe window) → what outlives the rows (PruneStep.outlived). */
   outlived: string | null;
   /** Per dependent table, then the step's own: (keys) → rows removed. */
@@ -196,6 +198,7 @@ export function pruneStatements(dialect: Dialect): Map<PruneStepName, StepStatem
           FROM ${table} WHERE ${key} > $3 ORDER BY ${key} LIMIT $2`,
       ) as string,
       confirm: statement(`${aging} AND ${step.keyIn('$2')}${dialect.lifecycle.lock}`) as string,
+      deferFlush: dialect.lifecycle.deferFlush,
       outlived: step.outlived === undefined ? null : (statement(step.outlived) as string),
       remove: [
         ...step.dependents.map((dependent) => ({
@@ -251,6 +254,7 @@ export async function pruneBatch(
   const pruned = await access.write(async (db) => {
     const started = performance.now();
     try {
+      if (statements.deferFlush !== null) await db.run(statements.deferFlush);
       const confirmed = await db.rows<Found>(statements.confirm, [cutoff, chosen.map((row) => row.prune_key)]);
       const keys = confirmed.map((row) => row.prune_key);
       const counts: PrunedRows = {};

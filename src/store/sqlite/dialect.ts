@@ -123,6 +123,7 @@ export const sqliteDialect: Dialect = {
       where: 'n > 0 AND at < $1',
       order: 'at',
     },
+    deferFlush: null,
     outcomeRow: { table: 'event_outcomes', column: 'seq' },
     // On a file created with auto_vacuum = INCREMENTAL (store.ts) free pages past the reserve go back to the file
     // system a step at a time; in an older file SQLite reuses them, and the vacuum frees none.
