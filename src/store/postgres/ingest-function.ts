@@ -12,7 +12,7 @@
  * runs both ways on the same plans and compares what they wrote.
  */
 import type { Executor } from '../sql/dialect.ts';
-import { isPlannedTransition, isQueuedAction } from '../sql/ingest-plan.ts';
+import { isActionStep, isPlannedTransition, isQueuedAction } from '../sql/ingest-plan.ts';
 import type { Migration } from '../sql/migration.ts';
 import { INITIAL_SESSION_STATUS, storableRequest } from '../sql/session-transition.ts';
 import { SESSION_EVENT_UPDATE } from '../sql/statements.ts';
@@ -127,7 +127,7 @@ ${tombstoned}
 
 ${version < 19 ? deliveriesInTurn() : actionsInOrder()}
 ${version < 19 ? '' : `      action_outcomes := array_to_json(outcomes);`}
-      UPDATE events SET matched = p_matched, actions = array_to_json(outcomes) WHERE id = p_event_id;
+      UPDATE events SET matched = p_matched, actions = ${version < 19 ? 'array_to_json(outcomes)' : 'action_outcomes'} WHERE id = p_event_id;
     END;
     $$;
   `;
@@ -241,7 +241,7 @@ const RECORD_INGEST = {
  * known writes), no delivery asks for a lease.
  */
 export function inOneStatement(plan: IngestPlan): boolean {
-  return plan.actions.every((action) => !('run' in action) && (!isQueuedAction(action) || action.lease === undefined));
+  return plan.actions.every((action) => !isActionStep(action) && (!isQueuedAction(action) || action.lease === undefined));
 }
 
 /** StoreTx.recordIngest in one statement, for a plan `inOneStatement` accepts. */

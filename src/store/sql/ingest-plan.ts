@@ -19,7 +19,7 @@ export function isQueuedAction(action: PlannedAction): action is QueuedAction {
   return 'delivery' in action;
 }
 
-function isActionStep(action: PlannedAction): action is ActionStep {
+export function isActionStep(action: PlannedAction): action is ActionStep {
   return 'run' in action;
 }
 
@@ -28,7 +28,7 @@ export function isPlannedTransition(action: PlannedAction): action is PlannedTra
 }
 
 /** The outcome of a declared transition once applied: what an inline `run` making it would have returned. */
-export function transitionOutcome({ transition }: PlannedTransition, result: SessionTransition): ActionOutcome {
+function transitionOutcome({ transition }: PlannedTransition, result: SessionTransition): ActionOutcome {
   return { rule: transition.rule, plugin: transition.plugin, status: 'succeeded', result };
 }
 
